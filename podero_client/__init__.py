@@ -1,0 +1,3 @@
+"""Async Python SDK for the Podero Partner API."""
+
+__all__: list[str] = []

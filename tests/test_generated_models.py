@@ -1,0 +1,128 @@
+"""Forward compatibility of the generated models, built in by the custom templates."""
+
+from __future__ import annotations
+
+import enum
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis_jsonschema import from_schema
+
+from podero_client import models
+from podero_client._generated.api.user_wallboxes import retrieve_wallbox
+from podero_client._generated.client import Client
+from podero_client._generated.types import as_status
+from podero_client.testing._payloads import wallbox_payload
+
+ENUMS: list[Any] = [cls for cls in map(models.__dict__.get, models.__all__) if isinstance(cls, enum.EnumMeta)]
+
+
+def test_realistic_payload_with_both_action_kinds() -> None:
+    """Both documented action kinds parse into their own classes, dispatched on `code`."""
+    wallbox = models.WallboxDetailOutput.from_dict(wallbox_payload())
+    assert isinstance(wallbox.actions, list)
+    reauth, info = wallbox.actions
+    assert isinstance(reauth, models.ReauthenticateProjection)
+    assert isinstance(reauth.resolution_link, models.ReauthResolutionLinkSchema)
+    assert reauth.resolution_link.required_parameters == ["redirect_uri"]
+    assert isinstance(info, models.InformationActionProjection)
+    assert isinstance(info.resolution_link, models.ApiSchemasResolutionLinkSchema)
+    assert isinstance(info.metadata, models.InformationActionProjectionMetadata)
+    assert info.metadata["message"] == "Your wallbox finished a firmware update."
+    assert wallbox.mode is models.WallboxDetailOutputMode.CHARGING
+    assert wallbox.owner.first_name == "Anna"
+
+
+@pytest.mark.parametrize("enum_class", ENUMS, ids=lambda cls: cls.__name__)
+def test_every_enum_keeps_unknown_values(enum_class: Any) -> None:
+    """A value the spec did not list becomes a pseudo-member that behaves like its string."""
+    unknown = enum_class("zz_added_later")
+    assert isinstance(unknown, enum_class)
+    assert unknown.value == "zz_added_later"
+    assert str(unknown) == "zz_added_later"
+    assert unknown == "zz_added_later"
+    assert hash(unknown) == hash("zz_added_later")
+    assert not unknown.is_known
+    known = next(iter(enum_class))
+    assert enum_class(known.value) is known
+    assert known.is_known
+
+
+def test_enum_still_rejects_non_strings() -> None:
+    """Only strings are open: a number is still a ValueError."""
+    with pytest.raises(ValueError, match="is not a valid"):
+        models.PriceZone(42)  # type: ignore[arg-type]  # the point of the test
+
+
+def test_payload_with_unknown_values_parses_and_reads_back() -> None:
+    """Unknown enum values, an unknown action code and an extra field survive parsing."""
+    unknown_action = {"code": "pay_invoice", "amount_eur": 12.5, "resolution_link": {"url": "/pay"}}
+    payload = wallbox_payload(
+        price_zone="NO_2",
+        connection="degraded",
+        boost_state="on",
+        actions=[*wallbox_payload()["actions"], unknown_action],
+    )
+    wallbox = models.WallboxDetailOutput.from_dict(payload)
+    assert wallbox.price_zone == "NO_2"
+    assert wallbox.price_zone.value == "NO_2"
+    assert isinstance(wallbox.price_zone, models.PriceZone)
+    assert str(wallbox.connection) == "degraded"
+    assert wallbox.additional_properties == {"boost_state": "on"}
+    assert isinstance(wallbox.actions, list)
+    action = wallbox.actions[-1]
+    assert isinstance(action, models.UnknownAction)
+    assert action.code == "pay_invoice"
+    assert action.to_dict() == unknown_action
+    assert wallbox.to_dict()["boost_state"] == "on"
+    assert wallbox.to_dict()["actions"][-1] == unknown_action
+
+
+def test_known_action_code_with_broken_body_is_an_error() -> None:
+    """A `reauthenticate` item without its required link is not silently downgraded."""
+    payload = wallbox_payload(actions=[{"code": "reauthenticate"}])
+    with pytest.raises(KeyError, match="resolution_link"):
+        models.WallboxDetailOutput.from_dict(payload)
+
+
+@pytest.mark.parametrize("status", [499, 520, 527, 200, 404])
+def test_unusual_status_codes_do_not_crash_build_response(status: int) -> None:
+    """Codes outside HTTPStatus come back as plain ints; standard ones stay HTTPStatus."""
+    client = Client(base_url="http://127.0.0.1")
+    body = json.dumps(wallbox_payload()).encode() if status == 200 else b"<html>origin error</html>"
+    response = retrieve_wallbox._build_response(client=client, response=httpx.Response(status, content=body))
+    assert response.status_code == status
+    assert as_status(status) == status
+    assert (response.parsed is not None) == (status == 200)
+
+
+# hypothesis-jsonschema resolves no #/components refs and knows no OpenAPI keywords.
+def _inline(node: Any, schemas: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _inline(schemas[node["$ref"].rsplit("/", 1)[-1]], schemas)
+        return {key: _inline(value, schemas) for key, value in node.items() if key != "discriminator"}
+    if isinstance(node, list):
+        return [_inline(value, schemas) for value in node]
+    return node
+
+
+_SPEC = json.loads((Path(__file__).resolve().parent.parent / "openapi.json").read_text())
+_WALLBOX_SCHEMA = _inline(_SPEC["components"]["schemas"]["WallboxDetailOutput"], _SPEC["components"]["schemas"])
+_UUIDS = st.uuids().map(str)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(from_schema(_WALLBOX_SCHEMA, custom_formats={"uuid": _UUIDS}))
+def test_any_schema_valid_wallbox_parses_and_round_trips(payload: dict[str, Any]) -> None:
+    """from_dict never raises on a schema-valid payload, and to_dict gives back an equal model."""
+    wallbox = models.WallboxDetailOutput.from_dict(payload)
+    assert models.WallboxDetailOutput.from_dict(wallbox.to_dict()) == wallbox
+    if "id" in payload and payload["id"] is not None:
+        assert wallbox.id == uuid.UUID(payload["id"])
