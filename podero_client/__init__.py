@@ -1,3 +1,56 @@
-"""Async Python SDK for the Podero Partner API."""
+"""Async Python SDK for the Podero Partner API.
 
-__all__: list[str] = []
+    async with PoderoClient(credentials=ClientCredentials("id", "secret")) as podero:
+        wallbox = await podero.get_wallbox(org_id, user_id, wallbox_id)
+
+The models are in ``podero_client.models``; the fake server for tests in
+``podero_client.testing``.
+"""
+
+from ._auth import BearerToken, ClientCredentials, Credentials, PasswordCredentials
+from ._client import PRODUCTION_URL, SANDBOX_URL, APIResponse, PoderoClient
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    ConflictError,
+    InternalServerError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    PoderoError,
+    RateLimitError,
+    ResponseValidationError,
+    UnprocessableEntityError,
+)
+from ._retry import RetryPolicy
+
+__all__ = [
+    "PRODUCTION_URL",
+    "SANDBOX_URL",
+    "APIConnectionError",
+    "APIResponse",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BearerToken",
+    "ClientClosedError",
+    "ClientCredentials",
+    "ConflictError",
+    "Credentials",
+    "InternalServerError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "PasswordCredentials",
+    "PermissionDeniedError",
+    "PoderoClient",
+    "PoderoError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "RetryPolicy",
+    "UnprocessableEntityError",
+]

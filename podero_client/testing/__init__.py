@@ -1,0 +1,16 @@
+"""A fake Podero server for tests: real HTTP on 127.0.0.1, with fault injection.
+
+Needs the ``testing`` extra (``pip install podero-client[testing]``, which brings aiohttp).
+In pytest, the ``fake_podero`` fixture starts one per test (the plugin is registered
+when podero-client is installed)::
+
+    async def test_my_poller(fake_podero):
+        fake_podero.inject("wallbox", Fault(status=503), Fault(status=503))
+        async with fake_podero.client() as podero:
+            wallbox = await podero.get_wallbox(ORG_ID, USER_ID, WALLBOX_ID)
+"""
+
+from ._payloads import ORG_ID, USER_ID, WALLBOX_ID, wallbox_payload
+from ._server import FakePodero, Fault
+
+__all__ = ["ORG_ID", "USER_ID", "WALLBOX_ID", "FakePodero", "Fault", "wallbox_payload"]

@@ -1,0 +1,240 @@
+"""PoderoClient: the facade that owns one httpx.AsyncClient.
+
+A call goes: facade -> generated endpoint (request builder and parser) ->
+httpx.AsyncClient -> PoderoAuth (token flows) -> RetryTransport -> network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import uuid
+from collections.abc import Mapping
+from types import ModuleType, TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+import attrs
+import httpx
+
+from ._auth import BearerToken, ClientCredentials, Credentials, PasswordCredentials, PoderoAuth, TokenManager
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ClientClosedError,
+    InvalidArgumentError,
+    ResponseValidationError,
+    status_error,
+)
+from ._generated.api.user_wallboxes import retrieve_wallbox
+from ._generated.client import AuthenticatedClient
+from ._generated.models import WallboxDetailOutput
+from ._retry import RetryPolicy, RetryTransport
+
+PRODUCTION_URL = "https://app.podero.com"
+SANDBOX_URL = "https://sandbox-app.podero.com"
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class APIResponse(Generic[T]):
+    """A parsed model together with the raw response it came from."""
+
+    parsed: T
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+
+def _as_uuid(name: str, value: uuid.UUID | str) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            pass
+    raise InvalidArgumentError(f"{name} must be a UUID, got {value!r}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(name: str, url: httpx.URL, *, allow_insecure_http: bool) -> None:
+    """Credentials go to ``url``: it must be https, or http to loopback, or explicitly allowed."""
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidArgumentError(f"{name} must be an http(s) URL with a host, got {str(url)!r}")
+    if url.scheme == "http" and not _is_loopback(url.host) and not allow_insecure_http:
+        raise InvalidArgumentError(
+            f"refusing to send credentials over plain http to {url.host}; "
+            "use https, or pass allow_insecure_http=True if you really mean it"
+        )
+
+
+class PoderoClient:
+    """An async client for the Podero Partner API; use it as ``async with PoderoClient(...) as podero``.
+
+    One instance is meant to be shared by all the tasks of a process: it holds one
+    connection pool and one token. Every argument is keyword-only.
+    """
+
+    def __init__(
+        self,
+        *,
+        credentials: Credentials,
+        base_url: str = PRODUCTION_URL,
+        retry: RetryPolicy | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        leeway: float = 60.0,
+        allow_insecure_http: bool = False,
+        verify: bool | str = True,
+        limits: httpx.Limits | None = None,
+    ) -> None:
+        if not isinstance(credentials, ClientCredentials | PasswordCredentials | BearerToken):
+            raise InvalidArgumentError(
+                "credentials must be ClientCredentials, PasswordCredentials or BearerToken, "
+                f"got {type(credentials).__name__}"
+            )
+        try:
+            url = httpx.URL(base_url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise InvalidArgumentError(f"base_url is not a valid URL: {base_url!r}") from exc
+        _check_url("base_url", url, allow_insecure_http=allow_insecure_http)
+        token_url = getattr(credentials, "token_url", None)
+        if token_url is not None and httpx.URL(token_url).is_absolute_url:
+            _check_url("token_url", httpx.URL(token_url), allow_insecure_http=allow_insecure_http)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float | httpx.Timeout):
+            raise InvalidArgumentError(f"timeout must be a number of seconds or an httpx.Timeout, got {timeout!r}")
+
+        self.base_url = str(url).rstrip("/")
+        self.retry = retry or RetryPolicy()
+        transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits or httpx.Limits())
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=RetryTransport(transport, self.retry),
+            timeout=timeout,
+            # Never follow a redirect: it could carry the token to another origin.
+            follow_redirects=False,
+            headers={"Accept": "application/json", "User-Agent": "podero-client-python"},
+        )
+        self._tokens = TokenManager(credentials, self._http, leeway=leeway)
+        self._http.auth = PoderoAuth(self._tokens)
+        # The generated client only carries our httpx client; auth lives in PoderoAuth.
+        self._api = AuthenticatedClient(base_url=self.base_url, token="").set_async_httpx_client(self._http)
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"PoderoClient(base_url={self.base_url!r}, credentials={self._tokens!r})"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Self:
+        """Build a client from ``PODERO_*`` environment variables.
+
+        Credentials, first match wins: ``PODERO_CLIENT_ID`` and ``PODERO_CLIENT_SECRET``;
+        ``PODERO_USERNAME`` and ``PODERO_PASSWORD``; ``PODERO_TOKEN``. ``PODERO_BASE_URL``
+        overrides the production URL. Other keyword arguments go to the constructor.
+        """
+        env = os.environ if environ is None else environ
+        credentials: Credentials
+        if env.get("PODERO_CLIENT_ID") and env.get("PODERO_CLIENT_SECRET"):
+            credentials = ClientCredentials(env["PODERO_CLIENT_ID"], env["PODERO_CLIENT_SECRET"])
+        elif env.get("PODERO_USERNAME") and env.get("PODERO_PASSWORD"):
+            credentials = PasswordCredentials(env["PODERO_USERNAME"], env["PODERO_PASSWORD"])
+        elif env.get("PODERO_TOKEN"):
+            credentials = BearerToken(env["PODERO_TOKEN"])
+        else:
+            raise InvalidArgumentError(
+                "no Podero credentials in the environment: set PODERO_CLIENT_ID and PODERO_CLIENT_SECRET, "
+                "or PODERO_USERNAME and PODERO_PASSWORD, or PODERO_TOKEN (and optionally PODERO_BASE_URL)"
+            )
+        if env.get("PODERO_BASE_URL"):
+            kwargs.setdefault("base_url", env["PODERO_BASE_URL"])
+        return cls(credentials=credentials, **kwargs)
+
+    async def __aenter__(self) -> Self:
+        if self._closed:
+            raise ClientClosedError("this PoderoClient is closed; create a new one")
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool. Calls made afterwards raise ClientClosedError."""
+        self._closed = True
+        await self._http.aclose()
+
+    async def get_wallbox(
+        self,
+        org_id: uuid.UUID | str,
+        user_id: uuid.UUID | str,
+        wallbox_id: uuid.UUID | str,
+        *,
+        include_deleted: bool = False,
+    ) -> WallboxDetailOutput:
+        """The current state of one wallbox.
+
+        Raises InvalidArgumentError (a ValueError) before any I/O when an id is not a UUID,
+        an APIStatusError subclass for a non-2xx answer after retries, APIConnectionError
+        or APITimeoutError when no answer came, and ResponseValidationError for a body
+        that does not fit the schema.
+        """
+        response = await self.get_wallbox_response(org_id, user_id, wallbox_id, include_deleted=include_deleted)
+        return response.parsed
+
+    async def get_wallbox_response(
+        self,
+        org_id: uuid.UUID | str,
+        user_id: uuid.UUID | str,
+        wallbox_id: uuid.UUID | str,
+        *,
+        include_deleted: bool = False,
+    ) -> APIResponse[WallboxDetailOutput]:
+        """Like ``get_wallbox``, with the status, headers and raw body beside the model."""
+        return await self._call(
+            retrieve_wallbox,
+            org_id=_as_uuid("org_id", org_id),
+            user_id=_as_uuid("user_id", user_id),
+            wallbox_id=_as_uuid("wallbox_id", wallbox_id),
+            include_deleted=bool(include_deleted),
+        )
+
+    async def _call(self, endpoint: ModuleType, **arguments: Any) -> APIResponse[Any]:
+        """Send one generated endpoint's request and parse its answer, translating every failure."""
+        if self._closed:
+            raise ClientClosedError("this PoderoClient is closed; create a new one")
+        try:
+            response = await self._http.request(**endpoint._get_kwargs(**arguments))
+        except httpx.TimeoutException as exc:
+            raise APITimeoutError(f"timed out: {type(exc).__name__}", request=exc.request) from exc
+        except httpx.HTTPError as exc:
+            request = exc.request if isinstance(exc, httpx.RequestError) else None
+            raise APIConnectionError(f"no response: {type(exc).__name__}: {exc}", request=request) from exc
+        if not response.is_success:
+            raise status_error(response)
+        try:
+            parsed = endpoint._build_response(client=self._api, response=response).parsed
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ResponseValidationError(
+                f"{response.status_code} response does not fit the schema: {type(exc).__name__}: {exc}",
+                body=response.text,
+                response=response,
+            ) from exc
+        if parsed is None:
+            raise ResponseValidationError(
+                f"{response.status_code} is not a status the spec documents", body=response.text, response=response
+            )
+        return APIResponse(parsed, response.status_code, response.headers, response.content)

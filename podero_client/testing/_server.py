@@ -1,0 +1,235 @@
+"""A fake Podero Partner API on 127.0.0.1, with fault injection, built on aiohttp.web."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import attrs
+from aiohttp import web
+
+from .._auth import ClientCredentials
+from .._client import PoderoClient
+from .._retry import RetryPolicy
+from ._payloads import ORG_ID, USER_ID, WALLBOX_ID, wallbox_payload
+
+Endpoint = Literal["oauth2", "auth_token", "wallbox"]
+WALLBOX_ROUTE = "/api/partners/v2.0/org/{org_id}/users/{user_id}/wallboxes/{wallbox_id}"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@attrs.frozen(kw_only=True)
+class Fault:
+    """What the server does instead of its normal answer, for one request.
+
+    ``status`` with ``json`` or ``body`` (raw bytes) and ``headers`` (Retry-After, say);
+    ``delay`` seconds first; ``drop`` closes the connection without an answer;
+    ``truncate`` sends half the body, then closes. ``json=None`` and ``body=None`` with
+    ``status=200`` serve the normal payload (useful with ``delay``).
+    """
+
+    status: int = 200
+    json: Any = None
+    body: bytes | None = None
+    headers: dict[str, str] = attrs.field(factory=dict)
+    delay: float = 0.0
+    drop: bool = False
+    truncate: bool = False
+
+
+def _json(status: int, data: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=json.dumps(data).encode(), content_type="application/json", headers=headers)
+
+
+class FakePodero:
+    """The fake server. ``async with FakePodero() as server: server.url``.
+
+    Knows one wallbox (``ORG_ID``, ``USER_ID``, ``WALLBOX_ID``) unless told more with
+    ``add_wallbox``. Faults queue up per endpoint with ``inject`` and are used in order.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str = "test-client-id",
+        client_secret: str = "test-client-secret",  # noqa: S107  # a test fixture's secret
+        username: str = "partner@example.com",
+        password: str = "test-password",  # noqa: S107
+        token_ttl: float = 36000,
+        port: int = 0,
+    ) -> None:
+        self.client_id, self.client_secret = client_id, client_secret
+        self.username, self.password = username, password
+        self.token_ttl = token_ttl
+        self.wallboxes: dict[tuple[str, str, str], dict[str, Any]] = {(ORG_ID, USER_ID, WALLBOX_ID): wallbox_payload()}
+        self.faults: dict[Endpoint, collections.deque[Fault]] = collections.defaultdict(collections.deque)
+        self.requests: collections.Counter[Endpoint] = collections.Counter()
+        self.token_grants: list[str] = []  # grant_type of each token request, in order
+        self.wallbox_in_flight = 0
+        self.max_wallbox_in_flight = 0
+        self._access_tokens: dict[str, float] = {}  # token -> monotonic expiry
+        self._refresh_tokens: set[str] = set()
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    @property
+    def token_requests(self) -> int:
+        return self.requests["oauth2"] + self.requests["auth_token"]
+
+    @property
+    def wallbox_requests(self) -> int:
+        return self.requests["wallbox"]
+
+    def client(self, **kwargs: Any) -> PoderoClient:
+        """A PoderoClient for this server: its client credentials, and retries 100 times faster."""
+        kwargs.setdefault("credentials", ClientCredentials(self.client_id, self.client_secret))
+        kwargs.setdefault("retry", RetryPolicy(initial_backoff=0.005, max_backoff=0.08, max_retry_after=5.0))
+        return PoderoClient(base_url=self.url, **kwargs)
+
+    def add_wallbox(self, org_id: str, user_id: str, wallbox_id: str, payload: dict[str, Any]) -> None:
+        self.wallboxes[(org_id, user_id, wallbox_id)] = payload
+
+    def inject(self, endpoint: Endpoint, *faults: Fault) -> None:
+        """Queue faults for the next requests to ``endpoint``, one each, in order."""
+        self.faults[endpoint].extend(faults)
+
+    def expire_tokens(self) -> None:
+        """Revoke every access token issued so far: the next API call with one gets a 401."""
+        self._access_tokens.clear()
+
+    def revoke_refresh_tokens(self) -> None:
+        self._refresh_tokens.clear()
+
+    async def start(self) -> Self:
+        app = web.Application()
+        app.router.add_post("/oauth2/token/", self._counted("oauth2", self._oauth2_token))
+        app.router.add_post("/api/partners/v2.0/auth/token", self._counted("auth_token", self._partner_token))
+        app.router.add_get(WALLBOX_ROUTE, self._counted("wallbox", self._wallbox))
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def _counted(self, endpoint: Endpoint, handler: Handler) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            self.requests[endpoint] += 1
+            if endpoint == "wallbox":
+                self.wallbox_in_flight += 1
+                self.max_wallbox_in_flight = max(self.max_wallbox_in_flight, self.wallbox_in_flight)
+            try:
+                fault = self.faults[endpoint].popleft() if self.faults[endpoint] else None
+                if fault is None:
+                    return await handler(request)
+                return await self._apply(fault, request, handler)
+            finally:
+                if endpoint == "wallbox":
+                    self.wallbox_in_flight -= 1
+
+        return handle
+
+    async def _apply(self, fault: Fault, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault.drop:
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()
+        if fault.status == 200 and fault.json is None and fault.body is None and not fault.truncate:
+            return await handler(request)
+        body = fault.body if fault.body is not None else json.dumps(fault.json).encode()
+        if fault.truncate:
+            response = web.StreamResponse(status=fault.status, headers=fault.headers)
+            response.content_type = "application/json"
+            response.content_length = len(body)
+            await response.prepare(request)
+            await response.write(body[: len(body) // 2])
+            assert request.transport is not None
+            request.transport.close()
+            return response
+        content_type = "application/json" if fault.body is None else "text/html"
+        return web.Response(status=fault.status, body=body, headers=fault.headers, content_type=content_type)
+
+    def _issue(self, *, with_refresh: bool) -> dict[str, Any]:
+        token = secrets.token_urlsafe(24)
+        self._access_tokens[token] = time.monotonic() + self.token_ttl
+        issued: dict[str, Any] = {
+            "access_token": token,
+            "expires_in": self.token_ttl,
+            "token_type": "Bearer",
+            "scope": "read write",
+        }
+        if with_refresh:
+            issued["refresh_token"] = secrets.token_urlsafe(24)
+            self._refresh_tokens.add(issued["refresh_token"])
+        return issued
+
+    async def _read_body(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type == "application/x-www-form-urlencoded":
+            return dict(await request.post())
+        try:
+            data = await request.json()
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    async def _oauth2_token(self, request: web.Request) -> web.Response:
+        expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        body = await self._read_body(request)
+        self.token_grants.append(str(body.get("grant_type")))
+        if request.headers.get("Authorization") != f"Basic {expected}":
+            return _json(401, {"error": "invalid_client"})
+        if body.get("grant_type") != "client_credentials":
+            return _json(400, {"error": "unsupported_grant_type"})
+        return _json(200, self._issue(with_refresh=False))
+
+    async def _partner_token(self, request: web.Request) -> web.Response:
+        body = await self._read_body(request)
+        grant = body.get("grant_type")
+        self.token_grants.append(str(grant))
+        if grant == "password":
+            if body.get("username") == self.username and body.get("password") == self.password:
+                return _json(200, self._issue(with_refresh=True))
+            return _json(401, {"detail": "Invalid username or password"})
+        if grant == "refresh_token":
+            refresh_token = body.get("refresh_token")
+            if refresh_token in self._refresh_tokens:
+                self._refresh_tokens.discard(refresh_token)  # rotated: each refresh token works once
+                return _json(200, self._issue(with_refresh=True))
+            return _json(401, {"detail": "Invalid refresh token"})
+        return _json(422, {"detail": [{"loc": ["body", "grant_type"], "msg": "invalid grant_type", "type": "value"}]})
+
+    async def _wallbox(self, request: web.Request) -> web.Response:
+        authorization = request.headers.get("Authorization", "")
+        token = authorization.removeprefix("Bearer ")
+        if not authorization.startswith("Bearer ") or self._access_tokens.get(token, 0) < time.monotonic():
+            return _json(401, {"detail": "Unauthorized"})
+        key = (request.match_info["org_id"], request.match_info["user_id"], request.match_info["wallbox_id"])
+        payload = self.wallboxes.get(key)
+        include_deleted = request.query.get("include_deleted", "false").lower() == "true"
+        if payload is None or (payload.get("deleted_at") and not include_deleted):
+            return _json(404, {"detail": "Not Found"})
+        return _json(200, payload, headers={"X-Request-Id": secrets.token_hex(8)})
