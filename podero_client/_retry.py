@@ -131,9 +131,11 @@ class RetryTransport(httpx.AsyncBaseTransport):
         attempt = 1
         while True:
             error: httpx.TransportError | None = None
-            response: httpx.Response | None = None
+            response = None
             try:
                 response = await self._wrapped.handle_async_request(request)
+                # Read the body here, so that a connection dropped mid-body is retried too.
+                await response.aread()
             except httpx.TransportError as exc:
                 if attempt >= policy.max_attempts or not _retryable_error(exc, request):
                     raise
@@ -151,8 +153,6 @@ class RetryTransport(httpx.AsyncBaseTransport):
                     raise error
                 assert response is not None
                 return response
-            if response is not None:
-                await response.aclose()
             attempt += 1
             logger.info(
                 "retrying %s %s in %.2fs (attempt %d of %d) after %s",

@@ -1,16 +1,20 @@
-"""Shared fixtures: a tiny static HTTP server on 127.0.0.1 and the published spec."""
+"""Shared fixtures. ``fake_podero`` itself comes from podero_client.testing's pytest plugin."""
 
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from podero_client import PoderoClient
+from podero_client.testing import FakePodero
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,3 +68,17 @@ def refused_url() -> str:
 def published_spec() -> dict[str, Any]:
     spec: dict[str, Any] = json.loads((ROOT / "openapi.json").read_text())
     return spec
+
+
+@pytest.fixture
+async def podero(fake_podero: FakePodero) -> AsyncIterator[PoderoClient]:
+    """A PoderoClient on the fake server, with client credentials and fast retries."""
+    async with fake_podero.client() as client:
+        yield client
+
+
+@pytest.fixture
+def secret_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Every log record, DEBUG included, from every logger."""
+    caplog.set_level(logging.DEBUG)
+    return caplog

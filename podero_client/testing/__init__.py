@@ -11,6 +11,6 @@ when podero-client is installed)::
 """
 
 from ._payloads import ORG_ID, USER_ID, WALLBOX_ID, wallbox_payload
-from ._server import FakePodero, Fault
+from ._server import Endpoint, FakePodero, Fault
 
-__all__ = ["ORG_ID", "USER_ID", "WALLBOX_ID", "FakePodero", "Fault", "wallbox_payload"]
+__all__ = ["ORG_ID", "USER_ID", "WALLBOX_ID", "Endpoint", "FakePodero", "Fault", "wallbox_payload"]

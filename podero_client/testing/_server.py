@@ -74,6 +74,7 @@ class FakePodero:
         self.token_grants: list[str] = []  # grant_type of each token request, in order
         self.wallbox_in_flight = 0
         self.max_wallbox_in_flight = 0
+        self.issued: list[str] = []  # every access and refresh token handed out, for leak checks
         self._access_tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._refresh_tokens: set[str] = set()
         self._port = port
@@ -185,6 +186,7 @@ class FakePodero:
         if with_refresh:
             issued["refresh_token"] = secrets.token_urlsafe(24)
             self._refresh_tokens.add(issued["refresh_token"])
+        self.issued.extend(value for key, value in issued.items() if key.endswith("_token"))
         return issued
 
     async def _read_body(self, request: web.Request) -> dict[str, Any]:

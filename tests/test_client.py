@@ -1,0 +1,338 @@
+"""PoderoClient against the fake server over real sockets: the fault matrix and the safety rules."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import pytest
+
+import podero_client
+from podero_client import (
+    APIConnectionError,
+    APITimeoutError,
+    BearerToken,
+    ClientClosedError,
+    ClientCredentials,
+    InternalServerError,
+    InvalidArgumentError,
+    NotFoundError,
+    PasswordCredentials,
+    PoderoClient,
+    RateLimitError,
+    ResponseValidationError,
+    RetryPolicy,
+    UnprocessableEntityError,
+)
+from podero_client.models import UnknownAction, WallboxDetailOutput
+from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault, wallbox_payload
+
+IDS = (ORG_ID, USER_ID, WALLBOX_ID)
+
+
+def _retry_delays(caplog: pytest.LogCaptureFixture) -> list[float]:
+    return [record.podero_delay for record in caplog.records if hasattr(record, "podero_delay")]
+
+
+async def test_get_wallbox_returns_the_typed_model(podero: PoderoClient) -> None:
+    """The happy path: a WallboxDetailOutput with the payload's values."""
+    wallbox = await podero.get_wallbox(uuid.UUID(ORG_ID), USER_ID, WALLBOX_ID)
+    assert isinstance(wallbox, WallboxDetailOutput)
+    assert wallbox.id == uuid.UUID(WALLBOX_ID)
+    assert wallbox.charge_rate_w == 7360.0
+
+
+async def test_raw_response_beside_the_model(podero: PoderoClient) -> None:
+    """get_wallbox_response gives status, headers and body with the parsed model."""
+    response = await podero.get_wallbox_response(*IDS)
+    assert response.status_code == 200
+    assert response.headers["x-request-id"]
+    assert '"mode": "CHARGING"' in response.text
+    assert response.parsed.mode == "CHARGING"
+
+
+async def test_include_deleted_reaches_the_server(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """A soft-deleted wallbox is a 404 unless include_deleted=True."""
+    fake_podero.wallboxes[IDS] = wallbox_payload(deleted_at="2026-11-01T00:00:00Z")
+    with pytest.raises(NotFoundError):
+        await podero.get_wallbox(*IDS)
+    wallbox = await podero.get_wallbox(*IDS, include_deleted=True)
+    assert wallbox.deleted_at is not None
+
+
+async def test_two_503s_then_200_take_three_requests(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """Transient failures are retried and the caller never sees them."""
+    fake_podero.inject("wallbox", Fault(status=503), Fault(status=503))
+    await podero.get_wallbox(*IDS)
+    assert fake_podero.wallbox_requests == 3
+
+
+async def test_retry_after_is_honoured(
+    fake_podero: FakePodero, podero: PoderoClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server's Retry-After, in either form, is the wait, not the computed backoff."""
+    caplog.set_level(logging.INFO, logger="podero_client")
+    http_date = {"Retry-After": "Sun, 06 Nov 1994 08:49:38 GMT", "Date": "Sun, 06 Nov 1994 08:49:37 GMT"}
+    fake_podero.inject(
+        "wallbox",
+        Fault(status=429, headers={"Retry-After": "0.25"}),
+        Fault(status=503, headers=http_date),
+    )
+    await podero.get_wallbox(*IDS)
+    assert fake_podero.wallbox_requests == 3
+    first, second = _retry_delays(caplog)
+    assert first == 0.25
+    assert second == 1.0, "an HTTP-date is measured against the server's Date"
+
+
+async def test_retry_after_beyond_the_limit_raises_at_once(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """A 429 asking for an hour is not slept on: RateLimitError with retry_after, one request."""
+    fake_podero.inject("wallbox", Fault(status=429, json={"detail": "slow down"}, headers={"Retry-After": "3600"}))
+    with pytest.raises(RateLimitError, match="slow down") as caught:
+        await podero.get_wallbox(*IDS)
+    assert caught.value.retry_after == 3600.0
+    assert fake_podero.wallbox_requests == 1
+
+
+async def test_520_gives_a_typed_error_after_retries(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """A CDN's 520 is retried max_attempts times, then raised as InternalServerError."""
+    fake_podero.inject("wallbox", *[Fault(status=520, body=b"<html>origin error</html>")] * 4)
+    with pytest.raises(InternalServerError) as caught:
+        await podero.get_wallbox(*IDS)
+    assert caught.value.status_code == 520
+    assert caught.value.body == "<html>origin error</html>"
+    assert fake_podero.wallbox_requests == 4
+
+
+async def test_404_after_one_request(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """A missing wallbox is NotFoundError, with detail, and is not retried."""
+    with pytest.raises(NotFoundError) as caught:
+        await podero.get_wallbox(ORG_ID, USER_ID, uuid.uuid4())
+    assert caught.value.detail == "Not Found"
+    assert fake_podero.wallbox_requests == 1
+
+
+async def test_422_detail_list(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """Django Ninja's list of validation errors becomes detail."""
+    body = {"detail": [{"loc": ["query", "include_deleted"], "msg": "Input should be a valid boolean", "type": "x"}]}
+    fake_podero.inject("wallbox", Fault(status=422, json=body))
+    with pytest.raises(UnprocessableEntityError, match=r"query\.include_deleted: Input should be a valid boolean"):
+        await podero.get_wallbox(*IDS)
+
+
+async def test_dropped_connection_is_retried(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """A connection closed without an answer is retried for a GET."""
+    fake_podero.inject("wallbox", Fault(drop=True), Fault(drop=True))
+    await podero.get_wallbox(*IDS)
+    assert fake_podero.wallbox_requests == 3
+
+
+async def test_connection_errors_after_retries(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """Only dropped connections: APIConnectionError, no httpx exception."""
+    await podero.get_wallbox(*IDS)  # the token first, so that only the wallbox drops
+    fake_podero.inject("wallbox", *[Fault(drop=True)] * 4)
+    with pytest.raises(APIConnectionError, match="RemoteProtocolError") as caught:
+        await podero.get_wallbox(*IDS)
+    assert not isinstance(caught.value, APITimeoutError)
+    assert fake_podero.wallbox_requests == 1 + 4
+
+
+async def test_connection_refused(refused_url: str) -> None:
+    """Nothing listening: APIConnectionError after the retries."""
+    async with PoderoClient(
+        credentials=BearerToken("t"), base_url=refused_url.rsplit("/", 1)[0], retry=RetryPolicy(initial_backoff=0)
+    ) as podero:
+        with pytest.raises(APIConnectionError, match="ConnectError"):
+            await podero.get_wallbox(*IDS)
+
+
+async def test_slow_response_times_out(fake_podero: FakePodero) -> None:
+    """A response slower than the read timeout is APITimeoutError, after retries."""
+    async with fake_podero.client(timeout=0.2, retry=RetryPolicy(max_attempts=2, initial_backoff=0)) as podero:
+        await podero.get_wallbox(*IDS)
+        fake_podero.inject("wallbox", Fault(delay=1.0), Fault(delay=1.0))
+        with pytest.raises(APITimeoutError, match="ReadTimeout"):
+            await podero.get_wallbox(*IDS)
+    assert fake_podero.wallbox_requests == 3
+
+
+async def test_one_slow_response_is_retried(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """A single timeout is transient: the retry gets the wallbox."""
+    async with fake_podero.client(timeout=0.2) as fast:
+        fake_podero.inject("wallbox", Fault(delay=1.0))
+        await fast.get_wallbox(*IDS)
+    assert fake_podero.wallbox_requests == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (Fault(body=b"<html>maintenance</html>"), "JSONDecodeError"),
+        (Fault(json=wallbox_payload(mode=None)), "does not fit the schema"),
+        (Fault(json={**wallbox_payload(), "owner": "nobody"}), "does not fit the schema"),
+        (Fault(json=[1, 2, 3]), "does not fit the schema"),
+        (Fault(status=204, body=b""), "not a status the spec documents"),
+    ],
+    ids=["html", "null-enum", "wrong-type", "json-list", "undocumented-2xx"],
+)
+async def test_malformed_2xx_body_is_a_validation_error(
+    fake_podero: FakePodero, podero: PoderoClient, fault: Fault, expected: str
+) -> None:
+    """A 2xx body that does not fit: ResponseValidationError with the raw body."""
+    fake_podero.inject("wallbox", fault)
+    with pytest.raises(ResponseValidationError, match=expected) as caught:
+        await podero.get_wallbox(*IDS)
+    assert caught.value.body == (fault.body.decode() if fault.body is not None else caught.value.response.text)  # type: ignore[union-attr]
+
+
+async def test_missing_required_field(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """A payload without a required field carries the raw body in its error."""
+    payload = wallbox_payload()
+    del payload["owner"]
+    fake_podero.inject("wallbox", Fault(json=payload))
+    with pytest.raises(ResponseValidationError, match="KeyError") as caught:
+        await podero.get_wallbox(*IDS)
+    assert '"mode": "CHARGING"' in caught.value.body
+
+
+async def test_truncated_body_is_retried(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """Half a body, then a closed connection, is transient: the retry gets the wallbox."""
+    fake_podero.inject("wallbox", Fault(json=wallbox_payload(), truncate=True))
+    await podero.get_wallbox(*IDS)
+    assert fake_podero.wallbox_requests == 2
+
+
+async def test_unknown_values_from_the_server_parse(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """New enum values, action codes and fields arrive intact through the whole stack."""
+    payload = wallbox_payload(connection="degraded", price_zone="NO_2", boost_state="on")
+    payload["actions"].append({"code": "pay_invoice", "amount": 3})
+    fake_podero.inject("wallbox", Fault(json=payload))
+    wallbox = await podero.get_wallbox(*IDS)
+    assert wallbox.connection == "degraded"
+    assert wallbox.price_zone == "NO_2"
+    assert wallbox["boost_state"] == "on"
+    assert isinstance(wallbox.actions, list)
+    assert isinstance(wallbox.actions[-1], UnknownAction)
+    assert wallbox.actions[-1].code == "pay_invoice"
+
+
+@pytest.mark.parametrize("bad", ["../../admin", "", "7d3c5b2a", 42, None])
+async def test_bad_ids_fail_before_any_io(fake_podero: FakePodero, podero: PoderoClient, bad: object) -> None:
+    """A path parameter that is not a UUID is a ValueError, and nothing is sent."""
+    with pytest.raises(ValueError, match="wallbox_id must be a UUID"):
+        await podero.get_wallbox(ORG_ID, USER_ID, bad)  # type: ignore[arg-type]
+    assert fake_podero.token_requests + fake_podero.wallbox_requests == 0
+
+
+@pytest.mark.parametrize(
+    ("base_url", "allowed"),
+    [
+        ("http://api.example.com", False),
+        ("http://10.0.0.8:8000", False),
+        ("http://127.0.0.1:8000", True),
+        ("http://localhost:8000", True),
+        ("http://[::1]:8000", True),
+        ("https://app.podero.com", True),
+    ],
+)
+def test_plain_http_is_refused_unless_loopback(base_url: str, allowed: bool) -> None:
+    """Credentials never go over plain http to another host without allow_insecure_http."""
+    credentials = ClientCredentials("id", "secret")
+    if allowed:
+        PoderoClient(credentials=credentials, base_url=base_url)
+    else:
+        with pytest.raises(InvalidArgumentError, match="plain http"):
+            PoderoClient(credentials=credentials, base_url=base_url)
+        PoderoClient(credentials=credentials, base_url=base_url, allow_insecure_http=True)
+
+
+def test_insecure_absolute_token_url_is_refused() -> None:
+    """The token URL is checked like the base URL."""
+    credentials = PasswordCredentials("u", "p", token_url="http://auth.example.com/token")
+    with pytest.raises(InvalidArgumentError, match=r"plain http to auth\.example\.com"):
+        PoderoClient(credentials=credentials)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"base_url": "ftp://app.podero.com"}, {"base_url": "not a url"}, {"timeout": "30"}, {"credentials": "secret"}],
+)
+def test_bad_settings_are_invalid_arguments(kwargs: dict[str, object]) -> None:
+    """Wrong settings fail in the constructor with a ValueError that names them."""
+    kwargs.setdefault("credentials", BearerToken("t"))
+    with pytest.raises(InvalidArgumentError):
+        PoderoClient(**kwargs)  # type: ignore[arg-type]
+
+
+def test_from_env_picks_the_first_complete_credentials() -> None:
+    """Client credentials, then password, then token; PODERO_BASE_URL overrides the URL."""
+    env = {"PODERO_USERNAME": "u", "PODERO_PASSWORD": "p", "PODERO_TOKEN": "t", "PODERO_BASE_URL": "http://127.0.0.1:1"}
+    client = PoderoClient.from_env(env)
+    assert "PasswordCredentials(username='u'," in repr(client)
+    assert client.base_url == "http://127.0.0.1:1"
+    client = PoderoClient.from_env({"PODERO_CLIENT_ID": "i", "PODERO_CLIENT_SECRET": "s", "PODERO_TOKEN": "t"})
+    assert "ClientCredentials(client_id='i'" in repr(client)
+    assert client.base_url == podero_client.PRODUCTION_URL
+    assert "BearerToken()" in repr(PoderoClient.from_env({"PODERO_TOKEN": "t"}))
+
+
+def test_from_env_names_the_variables_when_none_is_set() -> None:
+    """With nothing set, the error lists what to set."""
+    with pytest.raises(InvalidArgumentError, match=r"PODERO_CLIENT_ID and PODERO_CLIENT_SECRET.*PODERO_TOKEN"):
+        PoderoClient.from_env({"PODERO_CLIENT_ID": "only-half"})
+
+
+async def test_closed_client_raises_a_clear_error(fake_podero: FakePodero) -> None:
+    """After the async with block, calls raise ClientClosedError before any I/O."""
+    async with fake_podero.client() as podero:
+        await podero.get_wallbox(*IDS)
+    with pytest.raises(ClientClosedError, match="closed"):
+        await podero.get_wallbox(*IDS)
+    assert fake_podero.wallbox_requests == 1
+
+
+async def test_redirects_are_not_followed(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """A redirect, which could carry the token elsewhere, is an error, not followed."""
+    fake_podero.inject("wallbox", Fault(status=307, body=b"", headers={"Location": "https://evil.example.com/"}))
+    with pytest.raises(podero_client.APIStatusError) as caught:
+        await podero.get_wallbox(*IDS)
+    assert caught.value.status_code == 307
+    assert fake_podero.wallbox_requests == 1
+
+
+async def test_one_pool_shared_by_concurrent_tasks(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """Many concurrent calls reuse the client's connections (at most 100 by default)."""
+    await asyncio.gather(*(podero.get_wallbox(*IDS) for _ in range(200)))
+    assert fake_podero.max_wallbox_in_flight <= 100
+    assert fake_podero.wallbox_requests == 200
+
+
+async def test_deadline_bounds_the_retries(fake_podero: FakePodero) -> None:
+    """With a deadline, a long Retry-After ends the call instead of waiting past it."""
+    async with fake_podero.client(retry=RetryPolicy(deadline=0.5, max_retry_after=60)) as podero:
+        fake_podero.inject("wallbox", Fault(status=503, headers={"Retry-After": "5"}))
+        with pytest.raises(InternalServerError):
+            await podero.get_wallbox(*IDS)
+    assert fake_podero.wallbox_requests == 1
+
+
+def test_public_names() -> None:
+    """__all__ is the whole public surface: every name resolves, nothing private leaks."""
+    assert sorted(podero_client.__all__) == sorted(
+        ["PRODUCTION_URL", "SANDBOX_URL", "APIConnectionError", "APIResponse", "APIStatusError", "APITimeoutError",
+         "AuthenticationError", "BadRequestError", "BearerToken", "ClientClosedError", "ClientCredentials",
+         "ConflictError", "Credentials", "InternalServerError", "InvalidArgumentError", "NotFoundError",
+         "PasswordCredentials", "PermissionDeniedError", "PoderoClient", "PoderoError", "RateLimitError",
+         "ResponseValidationError", "RetryPolicy", "UnprocessableEntityError"]
+    )  # fmt: skip
+    public = {name for name in vars(podero_client) if name[0] not in "_@"}  # @: pytest's assert rewriting
+    assert public - set(podero_client.__all__) <= {"models", "testing"}, "submodules only"
+
+
+async def test_truncated_bodies_end_as_a_connection_error(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """Only truncated bodies: APIConnectionError after max_attempts."""
+    fake_podero.inject("wallbox", *[Fault(json=wallbox_payload(), truncate=True)] * 4)
+    with pytest.raises(APIConnectionError, match="complete message body"):
+        await podero.get_wallbox(*IDS)
+    assert fake_podero.wallbox_requests == 4

@@ -1,0 +1,109 @@
+"""The retry policy's decisions, unit by unit: backoff, Retry-After, what may be retried."""
+
+from __future__ import annotations
+
+import contextlib
+
+import httpx
+import pytest
+
+from podero_client import InvalidArgumentError, RetryPolicy
+from podero_client._retry import IDEMPOTENT_EXTENSION, RetryTransport, parse_retry_after
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"max_attempts": 0}, {"max_attempts": 1.5}, {"initial_backoff": -1}, {"max_retry_after": float("nan")}],
+)
+def test_bad_policy_is_an_invalid_argument(kwargs: dict[str, float]) -> None:
+    """Nonsense settings fail at construction, as a ValueError."""
+    with pytest.raises(InvalidArgumentError):
+        RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_backoff_is_exponential_capped_and_jittered() -> None:
+    """Each wait lies in [half, full] of min(max_backoff, initial * 2**(n-1))."""
+    policy = RetryPolicy(initial_backoff=0.5, max_backoff=3.0)
+    for retry, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 3.0), (10, 3.0)]:
+        waits = {policy.backoff(retry) for _ in range(50)}
+        assert all(ceiling / 2 <= wait <= ceiling for wait in waits)
+        assert len(waits) > 1, "jittered"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "7"}, 7.0),
+        ({"Retry-After": " 1.5 "}, 1.5),
+        ({"Retry-After": "-3"}, 0.0),
+        ({"Retry-After": "Sun, 06 Nov 1994 08:49:37 GMT", "Date": "Sun, 06 Nov 1994 08:49:07 GMT"}, 30.0),
+        ({"Retry-After": "Sunday, 06-Nov-94 08:50:37 GMT", "Date": "Sun, 06 Nov 1994 08:49:37 GMT"}, 60.0),
+        ({"Retry-After": "Sun Nov  6 08:49:47 1994", "Date": "Sun, 06 Nov 1994 08:49:37 GMT"}, 10.0),
+        ({"Retry-After": "1994-11-06T08:49:57Z", "Date": "Sun, 06 Nov 1994 08:49:37 GMT"}, 20.0),
+        ({"Retry-After": "Sun, 06 Nov 1994 08:49:37 GMT"}, 0.0),  # long past, by the local clock
+        ({"Retry-After": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> None:
+    """Delta-seconds and every HTTP-date form, measured against the server's Date."""
+    assert parse_retry_after(httpx.Headers(headers)) == expected
+
+
+async def _attempts(method: str, failure: Exception | int, *, extensions: dict[str, object] | None = None) -> int:
+    """How many times RetryTransport sends a request whose every attempt fails this way."""
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if isinstance(failure, Exception):
+            raise failure
+        return httpx.Response(failure)
+
+    transport = RetryTransport(httpx.MockTransport(handler), RetryPolicy(max_attempts=3, initial_backoff=0))
+    request = httpx.Request(method, "https://app.podero.com/x", extensions=extensions or {})
+    with contextlib.suppress(httpx.TransportError):
+        await transport.handle_async_request(request)
+    return calls
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504, 520, 527])
+async def test_transient_statuses_are_retried_for_get(status: int) -> None:
+    """A GET is retried on every transient status, up to max_attempts."""
+    assert await _attempts("GET", status) == 3
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422, 501, 505, 599])
+async def test_other_statuses_are_not_retried(status: int) -> None:
+    """Other 4xx (and odd 5xx) are answered at once."""
+    assert await _attempts("GET", status) == 1
+
+
+async def test_post_is_retried_only_when_it_cannot_have_been_sent() -> None:
+    """A POST is retried after a connect error, not after a read error or a 503."""
+    assert await _attempts("POST", httpx.ConnectError("refused")) == 3
+    assert await _attempts("POST", httpx.ReadError("reset")) == 1
+    assert await _attempts("POST", 503) == 1
+    assert await _attempts("GET", httpx.ReadError("reset")) == 3
+
+
+async def test_a_request_can_declare_itself_idempotent() -> None:
+    """A token grant (POST) marks itself safe to repeat."""
+    assert await _attempts("POST", 503, extensions={IDEMPOTENT_EXTENSION: True}) == 3
+
+
+async def test_deadline_stops_waiting() -> None:
+    """A wait that would end past the deadline is not started: the last answer is returned."""
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(503, headers={"Retry-After": "2"})
+
+    policy = RetryPolicy(max_attempts=5, deadline=1.0)
+    transport = RetryTransport(httpx.MockTransport(handler), policy)
+    response = await transport.handle_async_request(httpx.Request("GET", "https://app.podero.com/x"))
+    assert response.status_code == 503
+    assert calls == 1

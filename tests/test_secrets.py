@@ -1,0 +1,79 @@
+"""Secrets never appear in a repr, a log record (DEBUG included) or an exception message."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from podero_client import (
+    AuthenticationError,
+    BearerToken,
+    ClientCredentials,
+    PasswordCredentials,
+    PoderoError,
+    ResponseValidationError,
+)
+from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault
+from podero_client.testing._server import Endpoint
+
+IDS = (ORG_ID, USER_ID, WALLBOX_ID)
+
+
+def _leaks(texts: list[str], secrets: list[str]) -> list[str]:
+    return [secret for secret in secrets if any(secret in text for text in texts)]
+
+
+async def test_no_secret_in_logs_reprs_or_errors(
+    fake_podero: FakePodero, secret_logs: pytest.LogCaptureFixture
+) -> None:
+    """Every flow, with faults, at DEBUG on every logger: no secret shows anywhere."""
+    seen: list[str] = []
+    errors: list[PoderoError] = []
+    fake_podero.inject("wallbox", Fault(status=503), Fault(drop=True))
+    flows = [
+        PasswordCredentials(fake_podero.username, fake_podero.password),
+        ClientCredentials(fake_podero.client_id, fake_podero.client_secret),
+        ClientCredentials(fake_podero.client_id, fake_podero.client_secret, body_encoding="form"),
+    ]
+    for credentials in flows:
+        async with fake_podero.client(credentials=credentials) as podero:
+            seen += [repr(credentials), repr(podero), str(podero)]
+            await podero.get_wallbox(*IDS)
+            fake_podero.expire_tokens()
+            await podero.get_wallbox(*IDS)
+            endpoint: Endpoint = "auth_token" if isinstance(credentials, PasswordCredentials) else "oauth2"
+            fake_podero.inject(endpoint, Fault(json={"refresh_token": "leaky-refresh", "expires_in": 1}))
+            fake_podero.expire_tokens()
+            with pytest.raises(ResponseValidationError) as caught:
+                await podero.get_wallbox(*IDS)
+            errors.append(caught.value)
+    bearer = fake_podero.issued[0]
+    async with fake_podero.client(credentials=BearerToken(bearer)) as podero:
+        seen += [repr(BearerToken(bearer)), repr(podero)]
+        with pytest.raises(AuthenticationError) as auth_error:
+            await podero.get_wallbox(*IDS)  # revoked above
+        errors.append(auth_error.value)
+    for wrong in (ClientCredentials("test-client-id", "wrong-secret-1"), PasswordCredentials("x", "wrong-password-1")):
+        async with fake_podero.client(credentials=wrong) as podero:
+            with pytest.raises(AuthenticationError) as refused:
+                await podero.get_wallbox(*IDS)
+            errors.append(refused.value)
+
+    basic = base64.b64encode(f"{fake_podero.client_id}:{fake_podero.client_secret}".encode()).decode()
+    secrets = [
+        *fake_podero.issued,
+        fake_podero.client_secret,
+        fake_podero.password,
+        basic,
+        "leaky-refresh",
+        "wrong-secret-1",
+        "wrong-password-1",
+    ]
+    assert len(fake_podero.issued) >= 6
+    seen += [record.getMessage() for record in secret_logs.records]
+    seen += [repr(record.__dict__) for record in secret_logs.records]
+    seen += [f"{error}\n{error!r}\n{getattr(error, 'body', '')}" for error in errors]
+    assert any("requesting an access token" in text for text in seen), "the token fetches were logged"
+    assert any("retrying GET" in text for text in seen), "the retries were logged"
+    assert _leaks(seen, secrets) == []
