@@ -133,9 +133,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
             error: httpx.TransportError | None = None
             response = None
             try:
-                response = await self._wrapped.handle_async_request(request)
-                # Read the body here, so that a connection dropped mid-body is retried too.
-                await response.aread()
+                response = await self._send_once(request)
             except httpx.TransportError as exc:
                 if attempt >= policy.max_attempts or not _retryable_error(exc, request):
                     raise
@@ -165,6 +163,16 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 extra={"podero_attempt": attempt, "podero_delay": delay, "podero_cause": cause},
             )
             await self._sleep(delay)
+
+    async def _send_once(self, request: httpx.Request) -> httpx.Response:
+        """One attempt, body included, so that a connection dropped mid-body is retried too."""
+        response = await self._wrapped.handle_async_request(request)
+        try:
+            await response.aread()
+        except BaseException:
+            await response.aclose()  # give the connection back, even when cancelled
+            raise
+        return response
 
     async def aclose(self) -> None:
         await self._wrapped.aclose()

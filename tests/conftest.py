@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -70,10 +71,23 @@ def published_spec() -> dict[str, Any]:
     return spec
 
 
+@pytest.fixture(params=["httpx", "aiohttp"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each test that builds a client runs once per HTTP backend."""
+    backend: str = request.param
+    return backend
+
+
 @pytest.fixture
-async def podero(fake_podero: FakePodero) -> AsyncIterator[PoderoClient]:
+def new_client(fake_podero: FakePodero, backend: str) -> Callable[..., PoderoClient]:
+    """Build PoderoClients for the fake server on the backend under test."""
+    return functools.partial(fake_podero.client, http_backend=backend)
+
+
+@pytest.fixture
+async def podero(new_client: Callable[..., PoderoClient]) -> AsyncIterator[PoderoClient]:
     """A PoderoClient on the fake server, with client credentials and fast retries."""
-    async with fake_podero.client() as client:
+    async with new_client() as client:
         yield client
 
 

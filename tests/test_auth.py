@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -21,8 +22,8 @@ from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
 
 
-def _password_client(server: FakePodero, **kwargs: object) -> PoderoClient:
-    return server.client(credentials=PasswordCredentials(server.username, server.password), **kwargs)
+def _password_client(new_client: Callable[..., PoderoClient], server: FakePodero) -> PoderoClient:
+    return new_client(credentials=PasswordCredentials(server.username, server.password))
 
 
 async def test_token_is_lazy_and_cached(fake_podero: FakePodero, podero: PoderoClient) -> None:
@@ -54,10 +55,12 @@ async def test_expiring_all_tokens_makes_exactly_one_refresh(fake_podero: FakePo
     assert fake_podero.wallbox_requests == 1 + 50 + 50
 
 
-async def test_token_is_refreshed_before_it_expires(fake_podero: FakePodero) -> None:
+async def test_token_is_refreshed_before_it_expires(
+    new_client: Callable[..., PoderoClient], fake_podero: FakePodero
+) -> None:
     """A token with a short life is refreshed proactively, without a 401 first."""
     fake_podero.token_ttl = 2.0  # refreshed after half its life, the leeway being longer
-    async with fake_podero.client() as podero:
+    async with new_client() as podero:
         await podero.get_wallbox(*IDS)
         await asyncio.sleep(1.1)
         await podero.get_wallbox(*IDS)
@@ -76,18 +79,22 @@ def test_absurd_expires_in_is_clamped(expires_in: object, lifetime: float) -> No
     assert _lifetime(expires_in) == lifetime
 
 
-async def test_password_grant_then_refresh_grant(fake_podero: FakePodero) -> None:
+async def test_password_grant_then_refresh_grant(
+    new_client: Callable[..., PoderoClient], fake_podero: FakePodero
+) -> None:
     """The password grant signs in; after a 401 the refresh-token grant renews."""
-    async with _password_client(fake_podero) as podero:
+    async with _password_client(new_client, fake_podero) as podero:
         await podero.get_wallbox(*IDS)
         fake_podero.expire_tokens()
         await podero.get_wallbox(*IDS)
     assert fake_podero.token_grants == ["password", "refresh_token"]
 
 
-async def test_refused_refresh_falls_back_to_the_password_grant(fake_podero: FakePodero) -> None:
+async def test_refused_refresh_falls_back_to_the_password_grant(
+    new_client: Callable[..., PoderoClient], fake_podero: FakePodero
+) -> None:
     """A refresh token the server refuses leads to one password grant, not an error."""
-    async with _password_client(fake_podero) as podero:
+    async with _password_client(new_client, fake_podero) as podero:
         await podero.get_wallbox(*IDS)
         fake_podero.expire_tokens()
         fake_podero.revoke_refresh_tokens()
@@ -103,9 +110,11 @@ async def test_refused_refresh_falls_back_to_the_password_grant(fake_podero: Fak
     ],
     ids=["client-credentials", "password"],
 )
-async def test_refused_credentials_raise_at_once(fake_podero: FakePodero, credentials: object) -> None:
+async def test_refused_credentials_raise_at_once(
+    new_client: Callable[..., PoderoClient], fake_podero: FakePodero, credentials: object
+) -> None:
     """Bad credentials: AuthenticationError after one token request, no API call, no loop."""
-    async with fake_podero.client(credentials=credentials) as podero:
+    async with new_client(credentials=credentials) as podero:
         with pytest.raises(AuthenticationError, match="refused the credentials") as caught:
             await podero.get_wallbox(*IDS)
     assert caught.value.status_code == 401
@@ -113,9 +122,9 @@ async def test_refused_credentials_raise_at_once(fake_podero: FakePodero, creden
     assert fake_podero.wallbox_requests == 0
 
 
-async def test_bearer_token_401_is_final(fake_podero: FakePodero) -> None:
+async def test_bearer_token_401_is_final(new_client: Callable[..., PoderoClient], fake_podero: FakePodero) -> None:
     """A fixed token that the API refuses gives AuthenticationError after one request."""
-    async with fake_podero.client(credentials=BearerToken("not-a-valid-token")) as podero:
+    async with new_client(credentials=BearerToken("not-a-valid-token")) as podero:
         with pytest.raises(AuthenticationError, match="401"):
             await podero.get_wallbox(*IDS)
     assert fake_podero.wallbox_requests == 1
@@ -166,19 +175,19 @@ async def test_malformed_token_response_is_a_typed_error(
     assert "r-secret-1" not in caught.value.body
 
 
-async def test_form_body_encoding(fake_podero: FakePodero) -> None:
+async def test_form_body_encoding(new_client: Callable[..., PoderoClient], fake_podero: FakePodero) -> None:
     """body_encoding="form" sends the RFC 6749 form body, which the server accepts too."""
     credentials = ClientCredentials(fake_podero.client_id, fake_podero.client_secret, body_encoding="form")
-    async with fake_podero.client(credentials=credentials) as podero:
+    async with new_client(credentials=credentials) as podero:
         await podero.get_wallbox(*IDS)
     assert fake_podero.token_grants == ["client_credentials"]
 
 
-async def test_absolute_token_url(fake_podero: FakePodero) -> None:
+async def test_absolute_token_url(new_client: Callable[..., PoderoClient], fake_podero: FakePodero) -> None:
     """A token_url may be absolute."""
     url = f"{fake_podero.url}/api/partners/v2.0/auth/token"
     credentials = PasswordCredentials(fake_podero.username, fake_podero.password, token_url=url)
-    async with fake_podero.client(credentials=credentials) as podero:
+    async with new_client(credentials=credentials) as podero:
         await podero.get_wallbox(*IDS)
     assert fake_podero.requests["auth_token"] == 1
 

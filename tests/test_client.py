@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -147,9 +148,9 @@ async def test_connection_refused(refused_url: str) -> None:
             await podero.get_wallbox(*IDS)
 
 
-async def test_slow_response_times_out(fake_podero: FakePodero) -> None:
+async def test_slow_response_times_out(new_client: Callable[..., PoderoClient], fake_podero: FakePodero) -> None:
     """A response slower than the read timeout is APITimeoutError, after retries."""
-    async with fake_podero.client(timeout=0.2, retry=RetryPolicy(max_attempts=2, initial_backoff=0)) as podero:
+    async with new_client(timeout=0.2, retry=RetryPolicy(max_attempts=2, initial_backoff=0)) as podero:
         await podero.get_wallbox(*IDS)
         fake_podero.inject("wallbox", Fault(delay=1.0), Fault(delay=1.0))
         with pytest.raises(APITimeoutError, match="ReadTimeout"):
@@ -157,9 +158,11 @@ async def test_slow_response_times_out(fake_podero: FakePodero) -> None:
     assert fake_podero.wallbox_requests == 3
 
 
-async def test_one_slow_response_is_retried(fake_podero: FakePodero, podero: PoderoClient) -> None:
+async def test_one_slow_response_is_retried(
+    new_client: Callable[..., PoderoClient], fake_podero: FakePodero, podero: PoderoClient
+) -> None:
     """A single timeout is transient: the retry gets the wallbox."""
-    async with fake_podero.client(timeout=0.2) as fast:
+    async with new_client(timeout=0.2) as fast:
         fake_podero.inject("wallbox", Fault(delay=1.0))
         await fast.get_wallbox(*IDS)
     assert fake_podero.wallbox_requests == 2
@@ -283,9 +286,11 @@ def test_from_env_names_the_variables_when_none_is_set() -> None:
         PoderoClient.from_env({"PODERO_CLIENT_ID": "only-half"})
 
 
-async def test_closed_client_raises_a_clear_error(fake_podero: FakePodero) -> None:
+async def test_closed_client_raises_a_clear_error(
+    new_client: Callable[..., PoderoClient], fake_podero: FakePodero
+) -> None:
     """After the async with block, calls raise ClientClosedError before any I/O."""
-    async with fake_podero.client() as podero:
+    async with new_client() as podero:
         await podero.get_wallbox(*IDS)
     with pytest.raises(ClientClosedError, match="closed"):
         await podero.get_wallbox(*IDS)
@@ -308,9 +313,9 @@ async def test_one_pool_shared_by_concurrent_tasks(fake_podero: FakePodero, pode
     assert fake_podero.wallbox_requests == 200
 
 
-async def test_deadline_bounds_the_retries(fake_podero: FakePodero) -> None:
+async def test_deadline_bounds_the_retries(new_client: Callable[..., PoderoClient], fake_podero: FakePodero) -> None:
     """With a deadline, a long Retry-After ends the call instead of waiting past it."""
-    async with fake_podero.client(retry=RetryPolicy(deadline=0.5, max_retry_after=60)) as podero:
+    async with new_client(retry=RetryPolicy(deadline=0.5, max_retry_after=60)) as podero:
         fake_podero.inject("wallbox", Fault(status=503, headers={"Retry-After": "5"}))
         with pytest.raises(InternalServerError):
             await podero.get_wallbox(*IDS)
@@ -333,6 +338,6 @@ def test_public_names() -> None:
 async def test_truncated_bodies_end_as_a_connection_error(fake_podero: FakePodero, podero: PoderoClient) -> None:
     """Only truncated bodies: APIConnectionError after max_attempts."""
     fake_podero.inject("wallbox", *[Fault(json=wallbox_payload(), truncate=True)] * 4)
-    with pytest.raises(APIConnectionError, match="complete message body"):
+    with pytest.raises(APIConnectionError, match="RemoteProtocolError"):
         await podero.get_wallbox(*IDS)
     assert fake_podero.wallbox_requests == 4

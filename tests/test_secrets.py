@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 import pytest
 
@@ -11,11 +12,11 @@ from podero_client import (
     BearerToken,
     ClientCredentials,
     PasswordCredentials,
+    PoderoClient,
     PoderoError,
     ResponseValidationError,
 )
-from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault
-from podero_client.testing._server import Endpoint
+from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, Endpoint, FakePodero, Fault
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
 
@@ -25,7 +26,7 @@ def _leaks(texts: list[str], secrets: list[str]) -> list[str]:
 
 
 async def test_no_secret_in_logs_reprs_or_errors(
-    fake_podero: FakePodero, secret_logs: pytest.LogCaptureFixture
+    new_client: Callable[..., PoderoClient], fake_podero: FakePodero, secret_logs: pytest.LogCaptureFixture
 ) -> None:
     """Every flow, with faults, at DEBUG on every logger: no secret shows anywhere."""
     seen: list[str] = []
@@ -37,7 +38,7 @@ async def test_no_secret_in_logs_reprs_or_errors(
         ClientCredentials(fake_podero.client_id, fake_podero.client_secret, body_encoding="form"),
     ]
     for credentials in flows:
-        async with fake_podero.client(credentials=credentials) as podero:
+        async with new_client(credentials=credentials) as podero:
             seen += [repr(credentials), repr(podero), str(podero)]
             await podero.get_wallbox(*IDS)
             fake_podero.expire_tokens()
@@ -49,13 +50,13 @@ async def test_no_secret_in_logs_reprs_or_errors(
                 await podero.get_wallbox(*IDS)
             errors.append(caught.value)
     bearer = fake_podero.issued[0]
-    async with fake_podero.client(credentials=BearerToken(bearer)) as podero:
+    async with new_client(credentials=BearerToken(bearer)) as podero:
         seen += [repr(BearerToken(bearer)), repr(podero)]
         with pytest.raises(AuthenticationError) as auth_error:
             await podero.get_wallbox(*IDS)  # revoked above
         errors.append(auth_error.value)
     for wrong in (ClientCredentials("test-client-id", "wrong-secret-1"), PasswordCredentials("x", "wrong-password-1")):
-        async with fake_podero.client(credentials=wrong) as podero:
+        async with new_client(credentials=wrong) as podero:
             with pytest.raises(AuthenticationError) as refused:
                 await podero.get_wallbox(*IDS)
             errors.append(refused.value)
