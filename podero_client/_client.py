@@ -12,7 +12,7 @@ import logging
 import os
 import random
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from datetime import datetime
 from types import ModuleType, TracebackType
 from typing import Any, Generic, Literal, Self, TypeVar, cast
@@ -322,7 +322,7 @@ class PoderoClient:
         *,
         interval: float = 60.0,
         include_deleted: bool = False,
-    ) -> AsyncIterator[WallboxDetailOutput]:
+    ) -> AsyncGenerator[WallboxDetailOutput, None]:
         """Poll one wallbox every ``interval`` seconds (+-10 %), yielding it when it changed.
 
         The first poll always yields. A change is a new ``current_state_last_updated_at``

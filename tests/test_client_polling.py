@@ -69,8 +69,9 @@ async def test_get_wallboxes_rejects_a_bad_concurrency(podero: PoderoClient) -> 
 
 
 async def _until(condition: Callable[[], bool]) -> None:
+    """Wait, at most 10 s, for something the server or the poller does in the background."""
     async with asyncio.timeout(10):
-        while not condition():
+        while not condition():  # noqa: ASYNC110  # the state lives in another task; polling it is the point
             await asyncio.sleep(0.005)
 
 
