@@ -9,7 +9,7 @@ SPEC_URL ?= https://app.podero.com/api/partners/v2.0/openapi.json
 .PHONY: help install generate update-spec check-generated lint typecheck pytest test demo clean
 
 help:
-	@echo "make demo             the main job: generate the client from the pinned spec"
+	@echo "make demo             the main job: the SDK against an embedded fake Podero, no credentials"
 	@echo "make test             check-generated, lint, typecheck and the test suite (what CI runs)"
 	@echo "make generate         regenerate podero_client/_generated from openapi.json (offline)"
 	@echo "make update-spec      pull SPEC_URL, report what changed, regenerate"
@@ -44,7 +44,8 @@ pytest: $(INSTALLED)
 
 test: check-generated lint typecheck pytest
 
-demo: generate
+demo: $(INSTALLED)
+	$(VENV)/bin/podero-client demo
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .pytest_cache .ruff_cache

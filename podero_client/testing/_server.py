@@ -9,6 +9,7 @@ import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -68,7 +69,11 @@ class FakePodero:
         self.client_id, self.client_secret = client_id, client_secret
         self.username, self.password = username, password
         self.token_ttl = token_ttl
-        self.wallboxes: dict[tuple[str, str, str], dict[str, Any]] = {(ORG_ID, USER_ID, WALLBOX_ID): wallbox_payload()}
+        # As a live wallbox would be: its state read from the manufacturer a few minutes ago.
+        recently = (datetime.now(UTC) - timedelta(minutes=4)).isoformat().replace("+00:00", "Z")
+        self.wallboxes: dict[tuple[str, str, str], dict[str, Any]] = {
+            (ORG_ID, USER_ID, WALLBOX_ID): wallbox_payload(current_state_last_updated_at=recently, updated_at=recently)
+        }
         self.faults: dict[Endpoint, collections.deque[Fault]] = collections.defaultdict(collections.deque)
         self.requests: collections.Counter[Endpoint] = collections.Counter()
         self.token_grants: list[str] = []  # grant_type of each token request, in order
