@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 SPEC_URL ?= https://app.podero.com/api/partners/v2.0/openapi.json
 
 .DEFAULT_GOAL := help
-.PHONY: help install generate update-spec check-generated lint typecheck pytest test demo clean
+.PHONY: help install generate update-spec check-generated lint typecheck pytest test demo bench bench-smoke soak clean
 
 help:
 	@echo "make demo             the main job: the SDK against an embedded fake Podero, no credentials"
@@ -14,6 +14,8 @@ help:
 	@echo "make generate         regenerate podero_client/_generated from openapi.json (offline)"
 	@echo "make update-spec      pull SPEC_URL, report what changed, regenerate"
 	@echo "make check-generated  fail if the committed generated code has drifted"
+	@echo "make bench            benchmarks against raw httpx and raw aiohttp; writes BENCHMARKS.md"
+	@echo "make soak             20,000 calls against a fake server that misbehaves on ~10 % of them"
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,7 +44,18 @@ typecheck: $(INSTALLED)
 pytest: $(INSTALLED)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test: check-generated lint typecheck pytest
+# The test suite includes a 2,000-call soak (tests/test_soak.py) with the full soak's pass criteria.
+test: check-generated lint typecheck bench-smoke pytest
+
+bench: $(INSTALLED)
+	$(PY) scripts/bench.py
+
+# Tiny counts, output into build/, no assertion on time: proves the benchmark still runs.
+bench-smoke: $(INSTALLED)
+	$(PY) scripts/bench.py --smoke > /dev/null
+
+soak: $(INSTALLED)
+	$(PY) scripts/soak.py
 
 demo: $(INSTALLED)
 	$(VENV)/bin/podero-client demo

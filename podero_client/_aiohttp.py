@@ -9,8 +9,6 @@ would make it look unsent (retried for a POST) and a timeout (APITimeoutError).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
@@ -35,21 +33,6 @@ def _as_httpx_error(error: httpx.TransportError) -> httpx.TransportError:
     return error
 
 
-class _ResponseStream(httpx.AsyncByteStream):
-    def __init__(self, wrapped: httpx.AsyncByteStream) -> None:
-        self._wrapped = wrapped
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._wrapped:
-                yield chunk
-        except httpx.TransportError as exc:
-            raise _as_httpx_error(exc) from exc.__cause__
-
-    async def aclose(self) -> None:
-        await self._wrapped.aclose()
-
-
 class AiohttpBackend(AiohttpTransport):
     """httpx-aiohttp's transport, with aiohttp's own replay off and its errors mapped like httpx's."""
 
@@ -65,6 +48,9 @@ class AiohttpBackend(AiohttpTransport):
             response = await super().handle_async_request(request)
         except httpx.TransportError as exc:
             raise _as_httpx_error(exc) from exc.__cause__
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = _ResponseStream(response.stream)
+        try:
+            await response.aread()  # here, so that a failure mid-body is mapped like the others
+        except httpx.TransportError as exc:
+            await response.aclose()
+            raise _as_httpx_error(exc) from exc.__cause__
         return response

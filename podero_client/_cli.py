@@ -134,7 +134,7 @@ async def _wallbox_command(args: argparse.Namespace) -> int:
 async def _serve_fake(args: argparse.Namespace) -> int:
     from .testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero
 
-    async with FakePodero(port=args.port) as server:
+    async with FakePodero(port=args.port, chaos=args.chaos) as server:
         print(f"Fake Podero API at {server.url}  (Ctrl-C to stop)")
         print(f"  export PODERO_BASE_URL={server.url}")
         print(f"  export PODERO_CLIENT_ID={server.client_id} PODERO_CLIENT_SECRET={server.client_secret}")
@@ -169,6 +169,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="run the SDK against an embedded fake Podero: no credentials, no network")
     serve = commands.add_parser("serve-fake", help="serve the fake Podero API on 127.0.0.1")
     serve.add_argument("--port", type=int, default=8765, help="the port (default 8765; 0 picks a free one)")
+    serve.add_argument(
+        "--chaos", type=float, default=0.0, help="the fraction of wallbox requests that meet a random fault (0 to 1)"
+    )
     return parser
 
 

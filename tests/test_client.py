@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -186,7 +187,8 @@ async def test_malformed_2xx_body_is_a_validation_error(
     fake_podero.inject("wallbox", fault)
     with pytest.raises(ResponseValidationError, match=expected) as caught:
         await podero.get_wallbox(*IDS)
-    assert caught.value.body == (fault.body.decode() if fault.body is not None else caught.value.response.text)  # type: ignore[union-attr]
+    sent = fault.body.decode() if fault.body is not None else json.dumps(fault.json)
+    assert caught.value.body == sent
 
 
 async def test_missing_required_field(fake_podero: FakePodero, podero: PoderoClient) -> None:
@@ -341,3 +343,28 @@ async def test_truncated_bodies_end_as_a_connection_error(fake_podero: FakePoder
     with pytest.raises(APIConnectionError, match="RemoteProtocolError"):
         await podero.get_wallbox(*IDS)
     assert fake_podero.wallbox_requests == 4
+
+
+async def test_cookies_are_neither_kept_nor_sent(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """Podero authenticates by token: a Set-Cookie from the server is ignored."""
+    fake_podero.inject("wallbox", Fault(json=wallbox_payload(), headers={"Set-Cookie": "session=abc; Path=/"}))
+    await podero.get_wallbox(*IDS)
+    await podero.get_wallbox(*IDS)
+    assert "Cookie" not in fake_podero.last_headers
+    assert fake_podero.last_headers["Authorization"].startswith("Bearer ")
+
+
+@pytest.mark.parametrize(
+    "base_url", ["https://app.podero.com", "https://proxy.example.com/podero/", "http://127.0.0.1:9"]
+)
+def test_prebuilt_urls_equal_the_ones_httpx_would_build(base_url: str) -> None:
+    """The per-path URL cache builds exactly what httpx's base_url merge would."""
+    from podero_client._generated.api.user_wallboxes import retrieve_wallbox
+
+    client = PoderoClient(credentials=BearerToken("t"), base_url=base_url)
+    for include_deleted in (False, True):
+        arguments: dict[str, object] = dict(zip(("org_id", "user_id", "wallbox_id"), map(uuid.UUID, IDS), strict=True))
+        arguments["include_deleted"] = include_deleted
+        request = retrieve_wallbox._get_kwargs(**arguments)  # type: ignore[arg-type]
+        expected = client._http.build_request("GET", request["url"], params=request["params"]).url
+        assert client._prepared(retrieve_wallbox, tuple(arguments.items()))["url"] == expected

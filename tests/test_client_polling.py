@@ -75,15 +75,20 @@ async def _until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.005)
 
 
-async def test_watch_yields_on_change_only(fake_podero: FakePodero, podero: PoderoClient) -> None:
-    """Unchanged polls yield nothing; a new state timestamp yields the new wallbox."""
+def _watch_in_background(podero: PoderoClient) -> tuple[asyncio.Task[None], list[WallboxDetailOutput]]:
+    """A task that watches the fake's wallbox every 10 ms, and the list of what it yielded."""
     seen: list[WallboxDetailOutput] = []
 
     async def poll() -> None:
         async for wallbox in podero.watch_wallbox(*IDS, interval=0.01):
             seen.append(wallbox)
 
-    task = asyncio.create_task(poll())
+    return asyncio.create_task(poll()), seen
+
+
+async def test_watch_yields_on_change_only(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """Unchanged polls yield nothing; a new state timestamp yields the new wallbox."""
+    task, seen = _watch_in_background(podero)
     await _until(lambda: fake_podero.wallbox_requests >= 4)
     assert len(seen) == 1, "three unchanged polls yielded nothing"
     fake_podero.wallboxes[IDS] = wallbox_payload(
@@ -115,13 +120,7 @@ async def test_watch_raises_on_not_found(podero: PoderoClient) -> None:
 
 async def test_watch_stops_on_cancel(fake_podero: FakePodero, podero: PoderoClient) -> None:
     """Cancelling the polling task ends it cleanly, with no request left running."""
-    seen: list[WallboxDetailOutput] = []
-
-    async def poll() -> None:
-        async for wallbox in podero.watch_wallbox(*IDS, interval=0.01):
-            seen.append(wallbox)
-
-    task = asyncio.create_task(poll())
+    task, seen = _watch_in_background(podero)
     await _until(lambda: fake_podero.wallbox_requests >= 3)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

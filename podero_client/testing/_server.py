@@ -6,6 +6,7 @@ import asyncio
 import base64
 import collections
 import json
+import random
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -33,7 +34,8 @@ class Fault:
     ``status`` with ``json`` or ``body`` (raw bytes) and ``headers`` (Retry-After, say);
     ``delay`` seconds first; ``drop`` closes the connection without an answer;
     ``truncate`` sends half the body, then closes. ``json=None`` and ``body=None`` with
-    ``status=200`` serve the normal payload (useful with ``delay``).
+    ``status=200`` serve the normal payload (useful with ``delay``). ``expire_tokens``
+    revokes every access token first, so the request meets a 401.
     """
 
     status: int = 200
@@ -43,6 +45,18 @@ class Fault:
     delay: float = 0.0
     drop: bool = False
     truncate: bool = False
+    expire_tokens: bool = False
+
+
+# One of each fault a partner's poller meets, for chaos runs (soak tests, serve-fake --chaos).
+CHAOS_FAULTS = (
+    Fault(status=503, json={"detail": "Service Unavailable"}),
+    Fault(status=429, json={"detail": "Too Many Requests"}, headers={"Retry-After": "0.05"}),
+    Fault(drop=True),
+    Fault(delay=1.0),
+    Fault(status=502, body=b"<html><body>502 Bad Gateway</body></html>"),
+    Fault(expire_tokens=True),
+)
 
 
 def _json(status: int, data: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -65,6 +79,8 @@ class FakePodero:
         password: str = "test-password",  # noqa: S107
         token_ttl: float = 36000,
         port: int = 0,
+        chaos: float = 0.0,
+        seed: int | None = None,
     ) -> None:
         self.client_id, self.client_secret = client_id, client_secret
         self.username, self.password = username, password
@@ -77,12 +93,16 @@ class FakePodero:
         self.faults: dict[Endpoint, collections.deque[Fault]] = collections.defaultdict(collections.deque)
         self.requests: collections.Counter[Endpoint] = collections.Counter()
         self.token_grants: list[str] = []  # grant_type of each token request, in order
+        self.last_headers: dict[str, str] = {}  # of the latest request to any endpoint
         self.wallbox_in_flight = 0
         self.max_wallbox_in_flight = 0
         self.issued: list[str] = []  # every access and refresh token handed out, for leak checks
         self._access_tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._refresh_tokens: set[str] = set()
         self._port = port
+        # With no queued fault, this fraction of wallbox requests draws one of CHAOS_FAULTS.
+        self.chaos = chaos
+        self._random = random.Random(seed)  # noqa: S311  # fault draws, not secrets
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -143,11 +163,14 @@ class FakePodero:
     def _counted(self, endpoint: Endpoint, handler: Handler) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             self.requests[endpoint] += 1
+            self.last_headers = dict(request.headers)
             if endpoint == "wallbox":
                 self.wallbox_in_flight += 1
                 self.max_wallbox_in_flight = max(self.max_wallbox_in_flight, self.wallbox_in_flight)
             try:
                 fault = self.faults[endpoint].popleft() if self.faults[endpoint] else None
+                if fault is None and endpoint == "wallbox" and self.chaos and self._random.random() < self.chaos:
+                    fault = self._random.choice(CHAOS_FAULTS)
                 if fault is None:
                     return await handler(request)
                 return await self._apply(fault, request, handler)
@@ -160,6 +183,8 @@ class FakePodero:
     async def _apply(self, fault: Fault, request: web.Request, handler: Handler) -> web.StreamResponse:
         if fault.delay:
             await asyncio.sleep(fault.delay)
+        if fault.expire_tokens:
+            self.expire_tokens()
         if fault.drop:
             assert request.transport is not None
             request.transport.close()

@@ -122,32 +122,11 @@ class DeviceModelOutput:
 
         cloud_service = _parse_cloud_service(d.pop("cloud_service", UNSET))
 
-        def _parse_cloud_service_instructions(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        cloud_service_instructions = d.pop("cloud_service_instructions", UNSET)
 
-        cloud_service_instructions = _parse_cloud_service_instructions(d.pop("cloud_service_instructions", UNSET))
+        cloud_service_signup_link = d.pop("cloud_service_signup_link", UNSET)
 
-        def _parse_cloud_service_signup_link(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        cloud_service_signup_link = _parse_cloud_service_signup_link(d.pop("cloud_service_signup_link", UNSET))
-
-        def _parse_year(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        year = _parse_year(d.pop("year", UNSET))
+        year = d.pop("year", UNSET)
 
         device_model_output = cls(
             device_type=device_type,

@@ -696,14 +696,7 @@ class WallboxDetailOutput:
 
         actual_steering_state = d.pop("actual_steering_state", UNSET)
 
-        def _parse_authorization_url(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        authorization_url = _parse_authorization_url(d.pop("authorization_url", UNSET))
+        authorization_url = d.pop("authorization_url", UNSET)
 
         def _parse_capabilities_last_refreshed_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
@@ -762,14 +755,7 @@ class WallboxDetailOutput:
 
         charge_power_max_w = d.pop("charge_power_max_w", UNSET)
 
-        def _parse_charge_rate_w(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
-
-        charge_rate_w = _parse_charge_rate_w(d.pop("charge_rate_w", UNSET))
+        charge_rate_w = d.pop("charge_rate_w", UNSET)
 
         def _parse_charge_state_last_updated_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
@@ -788,59 +774,17 @@ class WallboxDetailOutput:
 
         charge_state_last_updated_at = _parse_charge_state_last_updated_at(d.pop("charge_state_last_updated_at", UNSET))
 
-        def _parse_charge_target_max(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        charge_target_max = d.pop("charge_target_max", UNSET)
 
-        charge_target_max = _parse_charge_target_max(d.pop("charge_target_max", UNSET))
+        charge_target_min = d.pop("charge_target_min", UNSET)
 
-        def _parse_charge_target_min(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        charge_time_remaining = d.pop("charge_time_remaining", UNSET)
 
-        charge_target_min = _parse_charge_target_min(d.pop("charge_target_min", UNSET))
+        comment = d.pop("comment", UNSET)
 
-        def _parse_charge_time_remaining(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        consumption_last_day_kwh = d.pop("consumption_last_day_kwh", UNSET)
 
-        charge_time_remaining = _parse_charge_time_remaining(d.pop("charge_time_remaining", UNSET))
-
-        def _parse_comment(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        comment = _parse_comment(d.pop("comment", UNSET))
-
-        def _parse_consumption_last_day_kwh(data: object) -> float | None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | str | Unset, data)
-
-        consumption_last_day_kwh = _parse_consumption_last_day_kwh(d.pop("consumption_last_day_kwh", UNSET))
-
-        def _parse_consumption_last_month_kwh(data: object) -> float | None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | str | Unset, data)
-
-        consumption_last_month_kwh = _parse_consumption_last_month_kwh(d.pop("consumption_last_month_kwh", UNSET))
+        consumption_last_month_kwh = d.pop("consumption_last_month_kwh", UNSET)
 
         def _parse_consumption_last_updated_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
@@ -859,23 +803,9 @@ class WallboxDetailOutput:
 
         consumption_last_updated_at = _parse_consumption_last_updated_at(d.pop("consumption_last_updated_at", UNSET))
 
-        def _parse_consumption_last_week_kwh(data: object) -> float | None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | str | Unset, data)
+        consumption_last_week_kwh = d.pop("consumption_last_week_kwh", UNSET)
 
-        consumption_last_week_kwh = _parse_consumption_last_week_kwh(d.pop("consumption_last_week_kwh", UNSET))
-
-        def _parse_current_mode(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        current_mode = _parse_current_mode(d.pop("current_mode", UNSET))
+        current_mode = d.pop("current_mode", UNSET)
 
         def _parse_current_state_last_updated_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
@@ -913,32 +843,11 @@ class WallboxDetailOutput:
 
         deleted_at = _parse_deleted_at(d.pop("deleted_at", UNSET))
 
-        def _parse_embeddable_url(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        embeddable_url = d.pop("embeddable_url", UNSET)
 
-        embeddable_url = _parse_embeddable_url(d.pop("embeddable_url", UNSET))
+        external_device_id = d.pop("external_device_id", UNSET)
 
-        def _parse_external_device_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        external_device_id = _parse_external_device_id(d.pop("external_device_id", UNSET))
-
-        def _parse_firmware_version(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        firmware_version = _parse_firmware_version(d.pop("firmware_version", UNSET))
+        firmware_version = d.pop("firmware_version", UNSET)
 
         has_notification = d.pop("has_notification", UNSET)
 
@@ -980,41 +889,13 @@ class WallboxDetailOutput:
 
         inverter_forced_mode_since = _parse_inverter_forced_mode_since(d.pop("inverter_forced_mode_since", UNSET))
 
-        def _parse_is_authenticated(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        is_authenticated = d.pop("is_authenticated", UNSET)
 
-        is_authenticated = _parse_is_authenticated(d.pop("is_authenticated", UNSET))
+        is_charge_policy_enabled = d.pop("is_charge_policy_enabled", UNSET)
 
-        def _parse_is_charge_policy_enabled(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
+        is_charging = d.pop("is_charging", UNSET)
 
-        is_charge_policy_enabled = _parse_is_charge_policy_enabled(d.pop("is_charge_policy_enabled", UNSET))
-
-        def _parse_is_charging(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        is_charging = _parse_is_charging(d.pop("is_charging", UNSET))
-
-        def _parse_is_fully_charged(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        is_fully_charged = _parse_is_fully_charged(d.pop("is_fully_charged", UNSET))
+        is_fully_charged = d.pop("is_fully_charged", UNSET)
 
         is_inverter_forced_mode_active = d.pop("is_inverter_forced_mode_active", UNSET)
 
@@ -1022,25 +903,11 @@ class WallboxDetailOutput:
 
         is_ocpp_connected = d.pop("is_ocpp_connected", UNSET)
 
-        def _parse_is_over_charge_allowed(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        is_over_charge_allowed = _parse_is_over_charge_allowed(d.pop("is_over_charge_allowed", UNSET))
+        is_over_charge_allowed = d.pop("is_over_charge_allowed", UNSET)
 
         is_pause_power_active = d.pop("is_pause_power_active", UNSET)
 
-        def _parse_is_plugged_in(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        is_plugged_in = _parse_is_plugged_in(d.pop("is_plugged_in", UNSET))
+        is_plugged_in = d.pop("is_plugged_in", UNSET)
 
         is_smart_optimization_active = d.pop("is_smart_optimization_active", UNSET)
 
@@ -1063,14 +930,7 @@ class WallboxDetailOutput:
 
         last_monitoring_executed_at = _parse_last_monitoring_executed_at(d.pop("last_monitoring_executed_at", UNSET))
 
-        def _parse_lifecycle_error(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        lifecycle_error = _parse_lifecycle_error(d.pop("lifecycle_error", UNSET))
+        lifecycle_error = d.pop("lifecycle_error", UNSET)
 
         lifecycle_state = d.pop("lifecycle_state", UNSET)
 
@@ -1078,23 +938,9 @@ class WallboxDetailOutput:
 
         min_amps = d.pop("min_amps", UNSET)
 
-        def _parse_minimum_charge_limit(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
+        minimum_charge_limit = d.pop("minimum_charge_limit", UNSET)
 
-        minimum_charge_limit = _parse_minimum_charge_limit(d.pop("minimum_charge_limit", UNSET))
-
-        def _parse_needs_gateway(data: object) -> bool | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(bool | None | Unset, data)
-
-        needs_gateway = _parse_needs_gateway(d.pop("needs_gateway", UNSET))
+        needs_gateway = d.pop("needs_gateway", UNSET)
 
         def _parse_ocpp_connected_last_updated_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
@@ -1115,14 +961,7 @@ class WallboxDetailOutput:
             d.pop("ocpp_connected_last_updated_at", UNSET)
         )
 
-        def _parse_optimization_score(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
-
-        optimization_score = _parse_optimization_score(d.pop("optimization_score", UNSET))
+        optimization_score = d.pop("optimization_score", UNSET)
 
         def _parse_pause_power_until(data: object) -> datetime.datetime | None | Unset:
             if data is None:
@@ -1154,14 +993,7 @@ class WallboxDetailOutput:
 
         supports_phase_switching = d.pop("supports_phase_switching", UNSET)
 
-        def _parse_total_energy_delivered_wh(data: object) -> int | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(int | None | Unset, data)
-
-        total_energy_delivered_wh = _parse_total_energy_delivered_wh(d.pop("total_energy_delivered_wh", UNSET))
+        total_energy_delivered_wh = d.pop("total_energy_delivered_wh", UNSET)
 
         wallbox_detail_output = cls(
             connection=connection,
