@@ -105,22 +105,17 @@ class DeviceModelOutput:
 
         model = d.pop("model")
 
-        def _parse_cloud_service(data: object) -> None | Unset | UUID:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        _cloud_service_data = d.pop("cloud_service", UNSET)
+        cloud_service: None | Unset | UUID
+        if isinstance(_cloud_service_data, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                cloud_service_type_0 = UUID(data)
+                cloud_service_type_0 = UUID(_cloud_service_data)
 
-                return cloud_service_type_0
+                cloud_service = cloud_service_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(None | Unset | UUID, data)
-
-        cloud_service = _parse_cloud_service(d.pop("cloud_service", UNSET))
+                cloud_service = cast(None | Unset | UUID, _cloud_service_data)
+        else:
+            cloud_service = cast(None | Unset | UUID, _cloud_service_data)
 
         cloud_service_instructions = d.pop("cloud_service_instructions", UNSET)
 

@@ -73,21 +73,17 @@ class TokenInput:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         d = dict(src_dict)
-
-        def _parse_grant_type(data: object) -> None | TokenInputGrantTypeType0:
-            if data is None:
-                return data
+        _grant_type_data = d.pop("grant_type")
+        grant_type: None | TokenInputGrantTypeType0
+        if isinstance(_grant_type_data, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                grant_type_type_0 = TokenInputGrantTypeType0(data)
+                grant_type_type_0 = TokenInputGrantTypeType0(_grant_type_data)
 
-                return grant_type_type_0
+                grant_type = grant_type_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(None | TokenInputGrantTypeType0, data)
-
-        grant_type = _parse_grant_type(d.pop("grant_type"))
+                grant_type = cast(None | TokenInputGrantTypeType0, _grant_type_data)
+        else:
+            grant_type = cast(None | TokenInputGrantTypeType0, _grant_type_data)
 
         password = d.pop("password", UNSET)
 

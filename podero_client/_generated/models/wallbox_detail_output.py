@@ -645,20 +645,17 @@ class WallboxDetailOutput:
 
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
-        def _parse_device_model(data: object) -> DeviceModelOutput | None:
-            if data is None:
-                return data
+        _device_model_data = d.pop("device_model")
+        device_model: DeviceModelOutput | None
+        if isinstance(_device_model_data, dict):
             try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                device_model_type_0 = DeviceModelOutput.from_dict(data)
+                device_model_type_0 = DeviceModelOutput.from_dict(_device_model_data)
 
-                return device_model_type_0
+                device_model = device_model_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(DeviceModelOutput | None, data)
-
-        device_model = _parse_device_model(d.pop("device_model"))
+                device_model = cast(DeviceModelOutput | None, _device_model_data)
+        else:
+            device_model = cast(DeviceModelOutput | None, _device_model_data)
 
         mode = WallboxDetailOutputMode(d.pop("mode"))
 
@@ -698,81 +695,71 @@ class WallboxDetailOutput:
 
         authorization_url = d.pop("authorization_url", UNSET)
 
-        def _parse_capabilities_last_refreshed_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        _capabilities_last_refreshed_at_data = d.pop("capabilities_last_refreshed_at", UNSET)
+        capabilities_last_refreshed_at: datetime.datetime | None | Unset
+        if isinstance(_capabilities_last_refreshed_at_data, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                capabilities_last_refreshed_at_type_0 = datetime.datetime.fromisoformat(data)
+                capabilities_last_refreshed_at_type_0 = datetime.datetime.fromisoformat(
+                    _capabilities_last_refreshed_at_data
+                )
 
-                return capabilities_last_refreshed_at_type_0
+                capabilities_last_refreshed_at = capabilities_last_refreshed_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None | Unset, data)
+                capabilities_last_refreshed_at = cast(
+                    datetime.datetime | None | Unset, _capabilities_last_refreshed_at_data
+                )
+        else:
+            capabilities_last_refreshed_at = cast(
+                datetime.datetime | None | Unset, _capabilities_last_refreshed_at_data
+            )
 
-        capabilities_last_refreshed_at = _parse_capabilities_last_refreshed_at(
-            d.pop("capabilities_last_refreshed_at", UNSET)
-        )
-
-        def _parse_charge_deadline_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        _charge_deadline_at_data = d.pop("charge_deadline_at", UNSET)
+        charge_deadline_at: datetime.datetime | None | Unset
+        if isinstance(_charge_deadline_at_data, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                charge_deadline_at_type_0 = datetime.datetime.fromisoformat(data)
+                charge_deadline_at_type_0 = datetime.datetime.fromisoformat(_charge_deadline_at_data)
 
-                return charge_deadline_at_type_0
+                charge_deadline_at = charge_deadline_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None | Unset, data)
+                charge_deadline_at = cast(datetime.datetime | None | Unset, _charge_deadline_at_data)
+        else:
+            charge_deadline_at = cast(datetime.datetime | None | Unset, _charge_deadline_at_data)
 
-        charge_deadline_at = _parse_charge_deadline_at(d.pop("charge_deadline_at", UNSET))
-
-        def _parse_charge_policy_last_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        _charge_policy_last_updated_at_data = d.pop("charge_policy_last_updated_at", UNSET)
+        charge_policy_last_updated_at: datetime.datetime | None | Unset
+        if isinstance(_charge_policy_last_updated_at_data, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                charge_policy_last_updated_at_type_0 = datetime.datetime.fromisoformat(data)
+                charge_policy_last_updated_at_type_0 = datetime.datetime.fromisoformat(
+                    _charge_policy_last_updated_at_data
+                )
 
-                return charge_policy_last_updated_at_type_0
+                charge_policy_last_updated_at = charge_policy_last_updated_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None | Unset, data)
-
-        charge_policy_last_updated_at = _parse_charge_policy_last_updated_at(
-            d.pop("charge_policy_last_updated_at", UNSET)
-        )
+                charge_policy_last_updated_at = cast(
+                    datetime.datetime | None | Unset, _charge_policy_last_updated_at_data
+                )
+        else:
+            charge_policy_last_updated_at = cast(datetime.datetime | None | Unset, _charge_policy_last_updated_at_data)
 
         charge_power_max_w = d.pop("charge_power_max_w", UNSET)
 
         charge_rate_w = d.pop("charge_rate_w", UNSET)
 
-        def _parse_charge_state_last_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        _charge_state_last_updated_at_data = d.pop("charge_state_last_updated_at", UNSET)
+        charge_state_last_updated_at: datetime.datetime | None | Unset
+        if isinstance(_charge_state_last_updated_at_data, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                charge_state_last_updated_at_type_0 = datetime.datetime.fromisoformat(data)
+                charge_state_last_updated_at_type_0 = datetime.datetime.fromisoformat(
+                    _charge_state_last_updated_at_data
+                )
 
-                return charge_state_last_updated_at_type_0
+                charge_state_last_updated_at = charge_state_last_updated_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None | Unset, data)
-
-        charge_state_last_updated_at = _parse_charge_state_last_updated_at(d.pop("charge_state_last_updated_at", UNSET))
+                charge_state_last_updated_at = cast(
+                    datetime.datetime | None | Unset, _charge_state_last_updated_at_data
+                )
+        else:
+            charge_state_last_updated_at = cast(datetime.datetime | None | Unset, _charge_state_last_updated_at_data)
 
         charge_target_max = d.pop("charge_target_max", UNSET)
 
@@ -786,62 +773,49 @@ class WallboxDetailOutput:
 
         consumption_last_month_kwh = d.pop("consumption_last_month_kwh", UNSET)
 
-        def _parse_consumption_last_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        _consumption_last_updated_at_data = d.pop("consumption_last_updated_at", UNSET)
+        consumption_last_updated_at: datetime.datetime | None | Unset
+        if isinstance(_consumption_last_updated_at_data, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                consumption_last_updated_at_type_0 = datetime.datetime.fromisoformat(data)
+                consumption_last_updated_at_type_0 = datetime.datetime.fromisoformat(_consumption_last_updated_at_data)
 
-                return consumption_last_updated_at_type_0
+                consumption_last_updated_at = consumption_last_updated_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None | Unset, data)
-
-        consumption_last_updated_at = _parse_consumption_last_updated_at(d.pop("consumption_last_updated_at", UNSET))
+                consumption_last_updated_at = cast(datetime.datetime | None | Unset, _consumption_last_updated_at_data)
+        else:
+            consumption_last_updated_at = cast(datetime.datetime | None | Unset, _consumption_last_updated_at_data)
 
         consumption_last_week_kwh = d.pop("consumption_last_week_kwh", UNSET)
 
         current_mode = d.pop("current_mode", UNSET)
 
-        def _parse_current_state_last_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        _current_state_last_updated_at_data = d.pop("current_state_last_updated_at", UNSET)
+        current_state_last_updated_at: datetime.datetime | None | Unset
+        if isinstance(_current_state_last_updated_at_data, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                current_state_last_updated_at_type_0 = datetime.datetime.fromisoformat(data)
+                current_state_last_updated_at_type_0 = datetime.datetime.fromisoformat(
+                    _current_state_last_updated_at_data
+                )
 
-                return current_state_last_updated_at_type_0
+                current_state_last_updated_at = current_state_last_updated_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None | Unset, data)
+                current_state_last_updated_at = cast(
+                    datetime.datetime | None | Unset, _current_state_last_updated_at_data
+                )
+        else:
+            current_state_last_updated_at = cast(datetime.datetime | None | Unset, _current_state_last_updated_at_data)
 
-        current_state_last_updated_at = _parse_current_state_last_updated_at(
-            d.pop("current_state_last_updated_at", UNSET)
-        )
-
-        def _parse_deleted_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        _deleted_at_data = d.pop("deleted_at", UNSET)
+        deleted_at: datetime.datetime | None | Unset
+        if isinstance(_deleted_at_data, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                deleted_at_type_0 = datetime.datetime.fromisoformat(data)
+                deleted_at_type_0 = datetime.datetime.fromisoformat(_deleted_at_data)
 
-                return deleted_at_type_0
+                deleted_at = deleted_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None | Unset, data)
-
-        deleted_at = _parse_deleted_at(d.pop("deleted_at", UNSET))
+                deleted_at = cast(datetime.datetime | None | Unset, _deleted_at_data)
+        else:
+            deleted_at = cast(datetime.datetime | None | Unset, _deleted_at_data)
 
         embeddable_url = d.pop("embeddable_url", UNSET)
 
@@ -855,39 +829,29 @@ class WallboxDetailOutput:
 
         hems_min_export_to_start_w = d.pop("hems_min_export_to_start_w", UNSET)
 
-        def _parse_id(data: object) -> None | Unset | UUID:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        _id_data = d.pop("id", UNSET)
+        id: None | Unset | UUID
+        if isinstance(_id_data, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                id_type_0 = UUID(data)
+                id_type_0 = UUID(_id_data)
 
-                return id_type_0
+                id = id_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(None | Unset | UUID, data)
+                id = cast(None | Unset | UUID, _id_data)
+        else:
+            id = cast(None | Unset | UUID, _id_data)
 
-        id = _parse_id(d.pop("id", UNSET))
-
-        def _parse_inverter_forced_mode_since(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        _inverter_forced_mode_since_data = d.pop("inverter_forced_mode_since", UNSET)
+        inverter_forced_mode_since: datetime.datetime | None | Unset
+        if isinstance(_inverter_forced_mode_since_data, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                inverter_forced_mode_since_type_0 = datetime.datetime.fromisoformat(data)
+                inverter_forced_mode_since_type_0 = datetime.datetime.fromisoformat(_inverter_forced_mode_since_data)
 
-                return inverter_forced_mode_since_type_0
+                inverter_forced_mode_since = inverter_forced_mode_since_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None | Unset, data)
-
-        inverter_forced_mode_since = _parse_inverter_forced_mode_since(d.pop("inverter_forced_mode_since", UNSET))
+                inverter_forced_mode_since = cast(datetime.datetime | None | Unset, _inverter_forced_mode_since_data)
+        else:
+            inverter_forced_mode_since = cast(datetime.datetime | None | Unset, _inverter_forced_mode_since_data)
 
         is_authenticated = d.pop("is_authenticated", UNSET)
 
@@ -913,22 +877,17 @@ class WallboxDetailOutput:
 
         is_trading_enabled = d.pop("is_trading_enabled", UNSET)
 
-        def _parse_last_monitoring_executed_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        _last_monitoring_executed_at_data = d.pop("last_monitoring_executed_at", UNSET)
+        last_monitoring_executed_at: datetime.datetime | None | Unset
+        if isinstance(_last_monitoring_executed_at_data, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                last_monitoring_executed_at_type_0 = datetime.datetime.fromisoformat(data)
+                last_monitoring_executed_at_type_0 = datetime.datetime.fromisoformat(_last_monitoring_executed_at_data)
 
-                return last_monitoring_executed_at_type_0
+                last_monitoring_executed_at = last_monitoring_executed_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None | Unset, data)
-
-        last_monitoring_executed_at = _parse_last_monitoring_executed_at(d.pop("last_monitoring_executed_at", UNSET))
+                last_monitoring_executed_at = cast(datetime.datetime | None | Unset, _last_monitoring_executed_at_data)
+        else:
+            last_monitoring_executed_at = cast(datetime.datetime | None | Unset, _last_monitoring_executed_at_data)
 
         lifecycle_error = d.pop("lifecycle_error", UNSET)
 
@@ -942,43 +901,37 @@ class WallboxDetailOutput:
 
         needs_gateway = d.pop("needs_gateway", UNSET)
 
-        def _parse_ocpp_connected_last_updated_at(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        _ocpp_connected_last_updated_at_data = d.pop("ocpp_connected_last_updated_at", UNSET)
+        ocpp_connected_last_updated_at: datetime.datetime | None | Unset
+        if isinstance(_ocpp_connected_last_updated_at_data, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                ocpp_connected_last_updated_at_type_0 = datetime.datetime.fromisoformat(data)
+                ocpp_connected_last_updated_at_type_0 = datetime.datetime.fromisoformat(
+                    _ocpp_connected_last_updated_at_data
+                )
 
-                return ocpp_connected_last_updated_at_type_0
+                ocpp_connected_last_updated_at = ocpp_connected_last_updated_at_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None | Unset, data)
-
-        ocpp_connected_last_updated_at = _parse_ocpp_connected_last_updated_at(
-            d.pop("ocpp_connected_last_updated_at", UNSET)
-        )
+                ocpp_connected_last_updated_at = cast(
+                    datetime.datetime | None | Unset, _ocpp_connected_last_updated_at_data
+                )
+        else:
+            ocpp_connected_last_updated_at = cast(
+                datetime.datetime | None | Unset, _ocpp_connected_last_updated_at_data
+            )
 
         optimization_score = d.pop("optimization_score", UNSET)
 
-        def _parse_pause_power_until(data: object) -> datetime.datetime | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
+        _pause_power_until_data = d.pop("pause_power_until", UNSET)
+        pause_power_until: datetime.datetime | None | Unset
+        if isinstance(_pause_power_until_data, str):
             try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                pause_power_until_type_0 = datetime.datetime.fromisoformat(data)
+                pause_power_until_type_0 = datetime.datetime.fromisoformat(_pause_power_until_data)
 
-                return pause_power_until_type_0
+                pause_power_until = pause_power_until_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None | Unset, data)
-
-        pause_power_until = _parse_pause_power_until(d.pop("pause_power_until", UNSET))
+                pause_power_until = cast(datetime.datetime | None | Unset, _pause_power_until_data)
+        else:
+            pause_power_until = cast(datetime.datetime | None | Unset, _pause_power_until_data)
 
         phases = d.pop("phases", UNSET)
 
