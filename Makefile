@@ -16,6 +16,7 @@ help:
 	@echo "make check-generated  fail if the committed generated code has drifted"
 	@echo "make bench            benchmarks against raw httpx and raw aiohttp; writes BENCHMARKS.md"
 	@echo "make soak             20,000 calls against a fake server that misbehaves on ~10 % of them"
+	@echo "make lint, typecheck  ruff; mypy --strict on the hand-written code"
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
