@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import os
 import random
+import ssl
 import uuid
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from datetime import datetime
@@ -110,6 +111,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _parse_url(name: str, value: str) -> httpx.URL:
+    try:
+        return httpx.URL(value)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise InvalidArgumentError(f"{name} is not a valid URL: {value!r}") from exc
+
+
 def _check_url(name: str, url: httpx.URL, *, allow_insecure_http: bool) -> None:
     """Credentials go to ``url``: it must be https, or http to loopback, or explicitly allowed."""
     if url.scheme not in ("http", "https") or not url.host:
@@ -121,7 +129,7 @@ def _check_url(name: str, url: httpx.URL, *, allow_insecure_http: bool) -> None:
         )
 
 
-def _transport(backend: str, verify: bool | str, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+def _transport(backend: str, verify: bool | ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
     if backend == "httpx":
         return httpx.AsyncHTTPTransport(verify=verify, limits=limits)
     if backend == "aiohttp":
@@ -148,7 +156,8 @@ class PoderoClient:
     One instance is meant to be shared by all the tasks of a process: it holds one
     connection pool and one token. Every argument is keyword-only.
     ``http_backend="aiohttp"`` (extra ``podero-client[aiohttp]``) sends through aiohttp,
-    which costs about a third of httpx's client CPU per request; behaviour is the same.
+    which costs a fraction of httpx's client CPU per request (BENCHMARKS.md); behaviour
+    is the same.
     """
 
     def __init__(
@@ -160,7 +169,7 @@ class PoderoClient:
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         leeway: float = 60.0,
         allow_insecure_http: bool = False,
-        verify: bool | str = True,
+        verify: bool | ssl.SSLContext = True,
         limits: httpx.Limits | None = None,
         http_backend: Literal["httpx", "aiohttp"] = "httpx",
     ) -> None:
@@ -169,13 +178,10 @@ class PoderoClient:
                 "credentials must be ClientCredentials, PasswordCredentials or BearerToken, "
                 f"got {type(credentials).__name__}"
             )
-        try:
-            url = httpx.URL(base_url)
-        except (httpx.InvalidURL, TypeError) as exc:
-            raise InvalidArgumentError(f"base_url is not a valid URL: {base_url!r}") from exc
+        url = _parse_url("base_url", base_url)
         _check_url("base_url", url, allow_insecure_http=allow_insecure_http)
         token_url = getattr(credentials, "token_url", None)
-        if token_url is not None and httpx.URL(token_url).is_absolute_url:
+        if token_url is not None and _parse_url("token_url", token_url).is_absolute_url:
             _check_url("token_url", httpx.URL(token_url), allow_insecure_http=allow_insecure_http)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float | httpx.Timeout):
             raise InvalidArgumentError(f"timeout must be a number of seconds or an httpx.Timeout, got {timeout!r}")

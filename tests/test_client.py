@@ -261,7 +261,15 @@ def test_insecure_absolute_token_url_is_refused() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"base_url": "ftp://app.podero.com"}, {"base_url": "not a url"}, {"timeout": "30"}, {"credentials": "secret"}],
+    [
+        {"base_url": "ftp://app.podero.com"},
+        {"base_url": "not a url"},
+        {"base_url": "https://app.podero.com:abc"},
+        {"credentials": PasswordCredentials("u", "p", token_url="https://auth.podero.com:abc/token")},
+        {"timeout": "30"},
+        {"credentials": "secret"},
+        {"http_backend": "curl"},
+    ],
 )
 def test_bad_settings_are_invalid_arguments(kwargs: dict[str, object]) -> None:
     """Wrong settings fail in the constructor with a ValueError that names them."""
