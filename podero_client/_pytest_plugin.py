@@ -1,7 +1,8 @@
 """The ``fake_podero`` pytest fixture; registered through the ``pytest11`` entry point.
 
-The fixture is async, so it exists only where pytest-asyncio is installed; without it,
-this plugin stays silent instead of breaking the user's pytest.
+pytest imports this module wherever podero-client is installed, so it imports nothing
+optional up front: the fixture needs pytest-asyncio (it is async) and the ``testing``
+extra (aiohttp), and without them this plugin stays silent instead of breaking pytest.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._server import FakePodero
+    from .testing import FakePodero
 
 try:
     import pytest_asyncio
@@ -21,7 +22,7 @@ else:
     @pytest_asyncio.fixture
     async def fake_podero() -> AsyncIterator[FakePodero]:
         """A started FakePodero on a free port of 127.0.0.1, closed after the test."""
-        from ._server import FakePodero  # aiohttp only when the fixture is used
+        from .testing import FakePodero  # aiohttp only when the fixture is used
 
         async with FakePodero() as server:
             yield server
