@@ -176,9 +176,10 @@ async def test_one_slow_response_is_retried(
         (Fault(json=wallbox_payload(mode=None)), "does not fit the schema"),
         (Fault(json={**wallbox_payload(), "owner": "nobody"}), "does not fit the schema"),
         (Fault(json=[1, 2, 3]), "does not fit the schema"),
+        (Fault(json=wallbox_payload(charge_deadline_at="tomorrow")), "Invalid isoformat string"),
         (Fault(status=204, body=b""), "not a status the spec documents"),
     ],
-    ids=["html", "null-enum", "wrong-type", "json-list", "undocumented-2xx"],
+    ids=["html", "null-enum", "wrong-type", "json-list", "bad-date", "undocumented-2xx"],
 )
 async def test_malformed_2xx_body_is_a_validation_error(
     fake_podero: FakePodero, podero: PoderoClient, fault: Fault, expected: str

@@ -17,7 +17,7 @@ from hypothesis_jsonschema import from_schema
 from podero_client import models
 from podero_client._generated.api.user_wallboxes import retrieve_wallbox
 from podero_client._generated.client import Client
-from podero_client._generated.types import as_status
+from podero_client._generated.types import UNSET, as_status
 from podero_client.testing._payloads import wallbox_payload
 
 ENUMS: list[Any] = [cls for cls in map(models.__dict__.get, models.__all__) if isinstance(cls, enum.EnumMeta)]
@@ -126,3 +126,23 @@ def test_any_schema_valid_wallbox_parses_and_round_trips(payload: dict[str, Any]
     assert models.WallboxDetailOutput.from_dict(wallbox.to_dict()) == wallbox
     if "id" in payload and payload["id"] is not None:
         assert wallbox.id == uuid.UUID(payload["id"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("deleted_at", "yesterday"), ("deleted_at", 5), ("device_model", "Easee"), ("id", "not-a-uuid")],
+)
+def test_optional_field_of_the_wrong_type_raises(field: str, value: object) -> None:
+    """A value that is neither null nor buildable is an error, not an attribute whose type lies."""
+    with pytest.raises((ValueError, TypeError, AttributeError)):
+        models.WallboxDetailOutput.from_dict(wallbox_payload(**{field: value}))
+
+
+def test_optional_fields_accept_null_and_absence() -> None:
+    """null and a missing key both stay what they were."""
+    wallbox = models.WallboxDetailOutput.from_dict(wallbox_payload(device_model=None, deleted_at=None))
+    assert wallbox.device_model is None
+    assert wallbox.deleted_at is None
+    payload = wallbox_payload()
+    del payload["deleted_at"]
+    assert models.WallboxDetailOutput.from_dict(payload).deleted_at is UNSET

@@ -107,15 +107,12 @@ class DeviceModelOutput:
 
         _cloud_service_data = d.pop("cloud_service", UNSET)
         cloud_service: None | Unset | UUID
-        if isinstance(_cloud_service_data, str):
-            try:
-                cloud_service_type_0 = UUID(_cloud_service_data)
-
-                cloud_service = cloud_service_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                cloud_service = cast(None | Unset | UUID, _cloud_service_data)
+        if _cloud_service_data is None or isinstance(_cloud_service_data, Unset):
+            cloud_service = _cloud_service_data
         else:
-            cloud_service = cast(None | Unset | UUID, _cloud_service_data)
+            cloud_service_type_0 = UUID(_cloud_service_data)
+
+            cloud_service = cloud_service_type_0
 
         cloud_service_instructions = d.pop("cloud_service_instructions", UNSET)
 

@@ -75,15 +75,12 @@ class TokenInput:
         d = dict(src_dict)
         _grant_type_data = d.pop("grant_type")
         grant_type: None | TokenInputGrantTypeType0
-        if isinstance(_grant_type_data, str):
-            try:
-                grant_type_type_0 = TokenInputGrantTypeType0(_grant_type_data)
-
-                grant_type = grant_type_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                grant_type = cast(None | TokenInputGrantTypeType0, _grant_type_data)
+        if _grant_type_data is None:
+            grant_type = _grant_type_data
         else:
-            grant_type = cast(None | TokenInputGrantTypeType0, _grant_type_data)
+            grant_type_type_0 = TokenInputGrantTypeType0(_grant_type_data)
+
+            grant_type = grant_type_type_0
 
         password = d.pop("password", UNSET)
 

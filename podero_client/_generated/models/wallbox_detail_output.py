@@ -647,15 +647,12 @@ class WallboxDetailOutput:
 
         _device_model_data = d.pop("device_model")
         device_model: DeviceModelOutput | None
-        if isinstance(_device_model_data, dict):
-            try:
-                device_model_type_0 = DeviceModelOutput.from_dict(_device_model_data)
-
-                device_model = device_model_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                device_model = cast(DeviceModelOutput | None, _device_model_data)
+        if _device_model_data is None:
+            device_model = _device_model_data
         else:
-            device_model = cast(DeviceModelOutput | None, _device_model_data)
+            device_model_type_0 = DeviceModelOutput.from_dict(_device_model_data)
+
+            device_model = device_model_type_0
 
         mode = WallboxDetailOutputMode(d.pop("mode"))
 
@@ -697,49 +694,32 @@ class WallboxDetailOutput:
 
         _capabilities_last_refreshed_at_data = d.pop("capabilities_last_refreshed_at", UNSET)
         capabilities_last_refreshed_at: datetime.datetime | None | Unset
-        if isinstance(_capabilities_last_refreshed_at_data, str):
-            try:
-                capabilities_last_refreshed_at_type_0 = datetime.datetime.fromisoformat(
-                    _capabilities_last_refreshed_at_data
-                )
-
-                capabilities_last_refreshed_at = capabilities_last_refreshed_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                capabilities_last_refreshed_at = cast(
-                    datetime.datetime | None | Unset, _capabilities_last_refreshed_at_data
-                )
+        if _capabilities_last_refreshed_at_data is None or isinstance(_capabilities_last_refreshed_at_data, Unset):
+            capabilities_last_refreshed_at = _capabilities_last_refreshed_at_data
         else:
-            capabilities_last_refreshed_at = cast(
-                datetime.datetime | None | Unset, _capabilities_last_refreshed_at_data
+            capabilities_last_refreshed_at_type_0 = datetime.datetime.fromisoformat(
+                _capabilities_last_refreshed_at_data
             )
+
+            capabilities_last_refreshed_at = capabilities_last_refreshed_at_type_0
 
         _charge_deadline_at_data = d.pop("charge_deadline_at", UNSET)
         charge_deadline_at: datetime.datetime | None | Unset
-        if isinstance(_charge_deadline_at_data, str):
-            try:
-                charge_deadline_at_type_0 = datetime.datetime.fromisoformat(_charge_deadline_at_data)
-
-                charge_deadline_at = charge_deadline_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                charge_deadline_at = cast(datetime.datetime | None | Unset, _charge_deadline_at_data)
+        if _charge_deadline_at_data is None or isinstance(_charge_deadline_at_data, Unset):
+            charge_deadline_at = _charge_deadline_at_data
         else:
-            charge_deadline_at = cast(datetime.datetime | None | Unset, _charge_deadline_at_data)
+            charge_deadline_at_type_0 = datetime.datetime.fromisoformat(_charge_deadline_at_data)
+
+            charge_deadline_at = charge_deadline_at_type_0
 
         _charge_policy_last_updated_at_data = d.pop("charge_policy_last_updated_at", UNSET)
         charge_policy_last_updated_at: datetime.datetime | None | Unset
-        if isinstance(_charge_policy_last_updated_at_data, str):
-            try:
-                charge_policy_last_updated_at_type_0 = datetime.datetime.fromisoformat(
-                    _charge_policy_last_updated_at_data
-                )
-
-                charge_policy_last_updated_at = charge_policy_last_updated_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                charge_policy_last_updated_at = cast(
-                    datetime.datetime | None | Unset, _charge_policy_last_updated_at_data
-                )
+        if _charge_policy_last_updated_at_data is None or isinstance(_charge_policy_last_updated_at_data, Unset):
+            charge_policy_last_updated_at = _charge_policy_last_updated_at_data
         else:
-            charge_policy_last_updated_at = cast(datetime.datetime | None | Unset, _charge_policy_last_updated_at_data)
+            charge_policy_last_updated_at_type_0 = datetime.datetime.fromisoformat(_charge_policy_last_updated_at_data)
+
+            charge_policy_last_updated_at = charge_policy_last_updated_at_type_0
 
         charge_power_max_w = d.pop("charge_power_max_w", UNSET)
 
@@ -747,19 +727,12 @@ class WallboxDetailOutput:
 
         _charge_state_last_updated_at_data = d.pop("charge_state_last_updated_at", UNSET)
         charge_state_last_updated_at: datetime.datetime | None | Unset
-        if isinstance(_charge_state_last_updated_at_data, str):
-            try:
-                charge_state_last_updated_at_type_0 = datetime.datetime.fromisoformat(
-                    _charge_state_last_updated_at_data
-                )
-
-                charge_state_last_updated_at = charge_state_last_updated_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                charge_state_last_updated_at = cast(
-                    datetime.datetime | None | Unset, _charge_state_last_updated_at_data
-                )
+        if _charge_state_last_updated_at_data is None or isinstance(_charge_state_last_updated_at_data, Unset):
+            charge_state_last_updated_at = _charge_state_last_updated_at_data
         else:
-            charge_state_last_updated_at = cast(datetime.datetime | None | Unset, _charge_state_last_updated_at_data)
+            charge_state_last_updated_at_type_0 = datetime.datetime.fromisoformat(_charge_state_last_updated_at_data)
+
+            charge_state_last_updated_at = charge_state_last_updated_at_type_0
 
         charge_target_max = d.pop("charge_target_max", UNSET)
 
@@ -775,15 +748,12 @@ class WallboxDetailOutput:
 
         _consumption_last_updated_at_data = d.pop("consumption_last_updated_at", UNSET)
         consumption_last_updated_at: datetime.datetime | None | Unset
-        if isinstance(_consumption_last_updated_at_data, str):
-            try:
-                consumption_last_updated_at_type_0 = datetime.datetime.fromisoformat(_consumption_last_updated_at_data)
-
-                consumption_last_updated_at = consumption_last_updated_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                consumption_last_updated_at = cast(datetime.datetime | None | Unset, _consumption_last_updated_at_data)
+        if _consumption_last_updated_at_data is None or isinstance(_consumption_last_updated_at_data, Unset):
+            consumption_last_updated_at = _consumption_last_updated_at_data
         else:
-            consumption_last_updated_at = cast(datetime.datetime | None | Unset, _consumption_last_updated_at_data)
+            consumption_last_updated_at_type_0 = datetime.datetime.fromisoformat(_consumption_last_updated_at_data)
+
+            consumption_last_updated_at = consumption_last_updated_at_type_0
 
         consumption_last_week_kwh = d.pop("consumption_last_week_kwh", UNSET)
 
@@ -791,31 +761,21 @@ class WallboxDetailOutput:
 
         _current_state_last_updated_at_data = d.pop("current_state_last_updated_at", UNSET)
         current_state_last_updated_at: datetime.datetime | None | Unset
-        if isinstance(_current_state_last_updated_at_data, str):
-            try:
-                current_state_last_updated_at_type_0 = datetime.datetime.fromisoformat(
-                    _current_state_last_updated_at_data
-                )
-
-                current_state_last_updated_at = current_state_last_updated_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                current_state_last_updated_at = cast(
-                    datetime.datetime | None | Unset, _current_state_last_updated_at_data
-                )
+        if _current_state_last_updated_at_data is None or isinstance(_current_state_last_updated_at_data, Unset):
+            current_state_last_updated_at = _current_state_last_updated_at_data
         else:
-            current_state_last_updated_at = cast(datetime.datetime | None | Unset, _current_state_last_updated_at_data)
+            current_state_last_updated_at_type_0 = datetime.datetime.fromisoformat(_current_state_last_updated_at_data)
+
+            current_state_last_updated_at = current_state_last_updated_at_type_0
 
         _deleted_at_data = d.pop("deleted_at", UNSET)
         deleted_at: datetime.datetime | None | Unset
-        if isinstance(_deleted_at_data, str):
-            try:
-                deleted_at_type_0 = datetime.datetime.fromisoformat(_deleted_at_data)
-
-                deleted_at = deleted_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                deleted_at = cast(datetime.datetime | None | Unset, _deleted_at_data)
+        if _deleted_at_data is None or isinstance(_deleted_at_data, Unset):
+            deleted_at = _deleted_at_data
         else:
-            deleted_at = cast(datetime.datetime | None | Unset, _deleted_at_data)
+            deleted_at_type_0 = datetime.datetime.fromisoformat(_deleted_at_data)
+
+            deleted_at = deleted_at_type_0
 
         embeddable_url = d.pop("embeddable_url", UNSET)
 
@@ -831,27 +791,21 @@ class WallboxDetailOutput:
 
         _id_data = d.pop("id", UNSET)
         id: None | Unset | UUID
-        if isinstance(_id_data, str):
-            try:
-                id_type_0 = UUID(_id_data)
-
-                id = id_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                id = cast(None | Unset | UUID, _id_data)
+        if _id_data is None or isinstance(_id_data, Unset):
+            id = _id_data
         else:
-            id = cast(None | Unset | UUID, _id_data)
+            id_type_0 = UUID(_id_data)
+
+            id = id_type_0
 
         _inverter_forced_mode_since_data = d.pop("inverter_forced_mode_since", UNSET)
         inverter_forced_mode_since: datetime.datetime | None | Unset
-        if isinstance(_inverter_forced_mode_since_data, str):
-            try:
-                inverter_forced_mode_since_type_0 = datetime.datetime.fromisoformat(_inverter_forced_mode_since_data)
-
-                inverter_forced_mode_since = inverter_forced_mode_since_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                inverter_forced_mode_since = cast(datetime.datetime | None | Unset, _inverter_forced_mode_since_data)
+        if _inverter_forced_mode_since_data is None or isinstance(_inverter_forced_mode_since_data, Unset):
+            inverter_forced_mode_since = _inverter_forced_mode_since_data
         else:
-            inverter_forced_mode_since = cast(datetime.datetime | None | Unset, _inverter_forced_mode_since_data)
+            inverter_forced_mode_since_type_0 = datetime.datetime.fromisoformat(_inverter_forced_mode_since_data)
+
+            inverter_forced_mode_since = inverter_forced_mode_since_type_0
 
         is_authenticated = d.pop("is_authenticated", UNSET)
 
@@ -879,15 +833,12 @@ class WallboxDetailOutput:
 
         _last_monitoring_executed_at_data = d.pop("last_monitoring_executed_at", UNSET)
         last_monitoring_executed_at: datetime.datetime | None | Unset
-        if isinstance(_last_monitoring_executed_at_data, str):
-            try:
-                last_monitoring_executed_at_type_0 = datetime.datetime.fromisoformat(_last_monitoring_executed_at_data)
-
-                last_monitoring_executed_at = last_monitoring_executed_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                last_monitoring_executed_at = cast(datetime.datetime | None | Unset, _last_monitoring_executed_at_data)
+        if _last_monitoring_executed_at_data is None or isinstance(_last_monitoring_executed_at_data, Unset):
+            last_monitoring_executed_at = _last_monitoring_executed_at_data
         else:
-            last_monitoring_executed_at = cast(datetime.datetime | None | Unset, _last_monitoring_executed_at_data)
+            last_monitoring_executed_at_type_0 = datetime.datetime.fromisoformat(_last_monitoring_executed_at_data)
+
+            last_monitoring_executed_at = last_monitoring_executed_at_type_0
 
         lifecycle_error = d.pop("lifecycle_error", UNSET)
 
@@ -903,35 +854,25 @@ class WallboxDetailOutput:
 
         _ocpp_connected_last_updated_at_data = d.pop("ocpp_connected_last_updated_at", UNSET)
         ocpp_connected_last_updated_at: datetime.datetime | None | Unset
-        if isinstance(_ocpp_connected_last_updated_at_data, str):
-            try:
-                ocpp_connected_last_updated_at_type_0 = datetime.datetime.fromisoformat(
-                    _ocpp_connected_last_updated_at_data
-                )
-
-                ocpp_connected_last_updated_at = ocpp_connected_last_updated_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                ocpp_connected_last_updated_at = cast(
-                    datetime.datetime | None | Unset, _ocpp_connected_last_updated_at_data
-                )
+        if _ocpp_connected_last_updated_at_data is None or isinstance(_ocpp_connected_last_updated_at_data, Unset):
+            ocpp_connected_last_updated_at = _ocpp_connected_last_updated_at_data
         else:
-            ocpp_connected_last_updated_at = cast(
-                datetime.datetime | None | Unset, _ocpp_connected_last_updated_at_data
+            ocpp_connected_last_updated_at_type_0 = datetime.datetime.fromisoformat(
+                _ocpp_connected_last_updated_at_data
             )
+
+            ocpp_connected_last_updated_at = ocpp_connected_last_updated_at_type_0
 
         optimization_score = d.pop("optimization_score", UNSET)
 
         _pause_power_until_data = d.pop("pause_power_until", UNSET)
         pause_power_until: datetime.datetime | None | Unset
-        if isinstance(_pause_power_until_data, str):
-            try:
-                pause_power_until_type_0 = datetime.datetime.fromisoformat(_pause_power_until_data)
-
-                pause_power_until = pause_power_until_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pause_power_until = cast(datetime.datetime | None | Unset, _pause_power_until_data)
+        if _pause_power_until_data is None or isinstance(_pause_power_until_data, Unset):
+            pause_power_until = _pause_power_until_data
         else:
-            pause_power_until = cast(datetime.datetime | None | Unset, _pause_power_until_data)
+            pause_power_until_type_0 = datetime.datetime.fromisoformat(_pause_power_until_data)
+
+            pause_power_until = pause_power_until_type_0
 
         phases = d.pop("phases", UNSET)
 
