@@ -194,7 +194,7 @@ async def test_absolute_token_url(new_client: Callable[..., PoderoClient], fake_
 
 async def test_cancelled_caller_does_not_break_the_refresh(fake_podero: FakePodero, podero: PoderoClient) -> None:
     """The first caller is cancelled mid-refresh; the others still get the same token."""
-    fake_podero.inject("oauth2", Fault(delay=0.2))
+    fake_podero.inject("oauth2", Fault(delay=0.5))
     first = asyncio.create_task(podero.get_wallbox(*IDS))
     await asyncio.sleep(0.05)
     others = [asyncio.create_task(podero.get_wallbox(*IDS)) for _ in range(5)]
