@@ -11,7 +11,6 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import attrs
@@ -117,16 +116,9 @@ def _retryable_response(response: httpx.Response, request: httpx.Request) -> boo
 class RetryTransport(httpx.AsyncBaseTransport):
     """Wraps a transport and retries what ``policy`` allows, sleeping between attempts."""
 
-    def __init__(
-        self,
-        wrapped: httpx.AsyncBaseTransport,
-        policy: RetryPolicy,
-        *,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
+    def __init__(self, wrapped: httpx.AsyncBaseTransport, policy: RetryPolicy) -> None:
         self._wrapped = wrapped
         self._policy = policy
-        self._sleep = sleep
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         policy = self._policy
@@ -165,7 +157,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 cause,
                 extra={"podero_attempt": attempt, "podero_delay": delay, "podero_cause": cause},
             )
-            await self._sleep(delay)
+            await asyncio.sleep(delay)
 
     async def _send_once(self, request: httpx.Request) -> httpx.Response:
         """One attempt, body included, so that a connection dropped mid-body is retried too."""
