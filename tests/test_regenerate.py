@@ -189,3 +189,38 @@ def test_check_reports_drift(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_committed_code_matches_the_generator() -> None:
     """The committed podero_client/_generated is exactly what the pipeline makes today."""
     assert _run("--check") == 0
+
+
+def test_models_that_refer_to_each_other_import_and_parse(
+    tmp_path: Path, published_spec: dict[str, Any], import_generated: Any
+) -> None:
+    """A cycle between two models (Building <-> WallboxDetailOutput) still imports and parses."""
+    changed = copy.deepcopy(published_spec)
+    schemas = changed["components"]["schemas"]
+    schemas["Building"] = {
+        "title": "Building",
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "wallboxes": {"type": "array", "items": {"$ref": "#/components/schemas/WallboxDetailOutput"}},
+        },
+        "required": ["name"],
+    }
+    schemas["WallboxDetailOutput"]["properties"]["building"] = {
+        "anyOf": [{"$ref": "#/components/schemas/Building"}, {"type": "null"}]
+    }
+    source = tmp_path / "cyclic.json"
+    source.write_text(json.dumps(changed))
+    output = tmp_path / "generated_cyclic"
+    assert (
+        _run("--spec", source, "--pinned", _pinned_copy(tmp_path), "--output", output, "--report", tmp_path / "r") == 0
+    )
+
+    models = import_generated(output)
+    from podero_client.testing import wallbox_payload
+
+    inner = wallbox_payload()
+    wallbox = models.WallboxDetailOutput.from_dict(wallbox_payload(building={"name": "HQ", "wallboxes": [inner]}))
+    assert isinstance(wallbox.building, models.Building)
+    assert isinstance(wallbox.building.wallboxes[0], models.WallboxDetailOutput)
+    assert wallbox.to_dict()["building"]["name"] == "HQ"

@@ -40,8 +40,6 @@ class DeviceModelOutput:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.device_type_output import DeviceTypeOutput  # noqa: PLC0415
-
         device_type = self.device_type.to_dict()
 
         manufacturer = self.manufacturer
@@ -96,8 +94,6 @@ class DeviceModelOutput:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
-        from ..models.device_type_output import DeviceTypeOutput  # noqa: PLC0415
-
         d = dict(src_dict)
         device_type = DeviceTypeOutput.from_dict(d.pop("device_type"))
 
@@ -148,3 +144,7 @@ class DeviceModelOutput:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class, so that a cycle between models resolves.
+from ..models.device_type_output import DeviceTypeOutput  # noqa: E402

@@ -37,9 +37,6 @@ class InformationActionProjection:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.api_schemas_resolution_link_schema import ApiSchemasResolutionLinkSchema  # noqa: PLC0415
-        from ..models.information_action_projection_metadata import InformationActionProjectionMetadata  # noqa: PLC0415
-
         code = self.code
 
         resolution_link = self.resolution_link.to_dict()
@@ -66,9 +63,6 @@ class InformationActionProjection:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
-        from ..models.api_schemas_resolution_link_schema import ApiSchemasResolutionLinkSchema  # noqa: PLC0415
-        from ..models.information_action_projection_metadata import InformationActionProjectionMetadata  # noqa: PLC0415
-
         d = dict(src_dict)
         code = cast(Literal["information"], d.pop("code"))
         if code != "information":
@@ -110,3 +104,8 @@ class InformationActionProjection:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class, so that a cycle between models resolves.
+from ..models.api_schemas_resolution_link_schema import ApiSchemasResolutionLinkSchema  # noqa: E402
+from ..models.information_action_projection_metadata import InformationActionProjectionMetadata  # noqa: E402

@@ -35,8 +35,6 @@ class ReauthenticateProjection:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.reauth_resolution_link_schema import ReauthResolutionLinkSchema  # noqa: PLC0415
-
         code = self.code
 
         resolution_link = self.resolution_link.to_dict()
@@ -54,8 +52,6 @@ class ReauthenticateProjection:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
-        from ..models.reauth_resolution_link_schema import ReauthResolutionLinkSchema  # noqa: PLC0415
-
         d = dict(src_dict)
         code = cast(Literal["reauthenticate"], d.pop("code"))
         if code != "reauthenticate":
@@ -86,3 +82,7 @@ class ReauthenticateProjection:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class, so that a cycle between models resolves.
+from ..models.reauth_resolution_link_schema import ReauthResolutionLinkSchema  # noqa: E402

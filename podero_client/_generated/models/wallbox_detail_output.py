@@ -178,12 +178,6 @@ class WallboxDetailOutput:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.device_model_output import DeviceModelOutput  # noqa: PLC0415
-        from ..models.information_action_projection import InformationActionProjection  # noqa: PLC0415
-        from ..models.owner_output import OwnerOutput  # noqa: PLC0415
-        from ..models.reauthenticate_projection import ReauthenticateProjection  # noqa: PLC0415
-        from ..models.unknown_action import UnknownAction  # noqa: PLC0415
-
         connection = self.connection.value
 
         connection_status = self.connection_status.value
@@ -632,12 +626,6 @@ class WallboxDetailOutput:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
-        from ..models.device_model_output import DeviceModelOutput  # noqa: PLC0415
-        from ..models.information_action_projection import InformationActionProjection  # noqa: PLC0415
-        from ..models.owner_output import OwnerOutput  # noqa: PLC0415
-        from ..models.reauthenticate_projection import ReauthenticateProjection  # noqa: PLC0415
-        from ..models.unknown_action import UnknownAction  # noqa: PLC0415
-
         d = dict(src_dict)
         connection = WallboxDetailOutputConnection(d.pop("connection"))
 
@@ -975,3 +963,11 @@ class WallboxDetailOutput:
 
     def __contains__(self, key: str) -> bool:
         return key in self.additional_properties
+
+
+# Imported after the class, so that a cycle between models resolves.
+from ..models.device_model_output import DeviceModelOutput  # noqa: E402
+from ..models.information_action_projection import InformationActionProjection  # noqa: E402
+from ..models.owner_output import OwnerOutput  # noqa: E402
+from ..models.reauthenticate_projection import ReauthenticateProjection  # noqa: E402
+from ..models.unknown_action import UnknownAction  # noqa: E402
