@@ -148,18 +148,9 @@ class TokenManager:
             extensions={IDEMPOTENT_EXTENSION: True},  # a token grant is safe to repeat
         )
         logger.info("requesting an access token (grant_type=%s) from %s", body["grant_type"], request.url.path)
-        response = await self._http.send(request, auth=None)
-        await response.aread()
-        if response.status_code in (400, 401):
-            error = status_error(response, redact_body=True)
-            raise AuthenticationError(
-                f"the token endpoint refused the credentials: {error}",
-                response=response,
-                body=error.body,
-                detail=error.detail,
-            )
+        response = await self._http.send(request, auth=None)  # read in full: not streamed
         if response.is_error:
-            raise status_error(response, redact_body=True)
+            raise status_error(response, token_endpoint=True)
         return self._parse_token(response)
 
     def _parse_token(self, response: httpx.Response) -> _Token:

@@ -236,9 +236,12 @@ class PoderoClient:
             kwargs.setdefault("base_url", env["PODERO_BASE_URL"])
         return cls(credentials=credentials, **kwargs)
 
-    async def __aenter__(self) -> Self:
+    def _ensure_open(self) -> None:
         if self._closed:
             raise ClientClosedError("this PoderoClient is closed; create a new one")
+
+    async def __aenter__(self) -> Self:
+        self._ensure_open()
         return self
 
     async def __aexit__(
@@ -295,8 +298,7 @@ class PoderoClient:
 
     async def _call(self, endpoint: ModuleType, **arguments: Any) -> APIResponse[Any]:
         """Send one generated endpoint's request and parse its answer, translating every failure."""
-        if self._closed:
-            raise ClientClosedError("this PoderoClient is closed; create a new one")
+        self._ensure_open()
         key = tuple(arguments.items())
         try:
             prepared = self._prepared(endpoint, key)

@@ -7,6 +7,7 @@ import time
 import uuid
 
 from ._auth import ClientCredentials
+from ._cli import summary
 from ._client import PoderoClient
 from ._errors import NotFoundError
 from ._retry import RetryPolicy
@@ -38,8 +39,6 @@ async def run_demo() -> int:
                 print("1. get_wallbox: the token is fetched on first use, then the wallbox")
                 wallbox = await podero.get_wallbox(ORG_ID, USER_ID, WALLBOX_ID)
                 print()
-                from ._cli import summary
-
                 print(summary(wallbox))
                 print(f"   ({_counts(server)})\n")
 

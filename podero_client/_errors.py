@@ -149,24 +149,26 @@ def _detail(body: object) -> str | None:
     return str(detail)
 
 
-def status_error(response: httpx.Response, *, redact_body: bool = False) -> APIStatusError:
+def status_error(response: httpx.Response, *, token_endpoint: bool = False) -> APIStatusError:
     """The APIStatusError subclass for ``response``, with its body parsed leniently.
 
-    ``response`` must have been read. ``redact_body`` masks secret fields (token responses).
+    ``response`` must have been read. With ``token_endpoint``, secret fields in the body are
+    masked, and a 400 or 401 means the credentials were refused: AuthenticationError.
     """
-    text = response.text
-    if redact_body:
-        text = redact(text)
+    text = redact(response.text) if token_endpoint else response.text
     try:
         body: object = json.loads(text)
     except ValueError:
         body = text
     detail = _detail(body)
-    cls = _STATUS_ERRORS.get(response.status_code)
+    refused = token_endpoint and response.status_code in (400, 401)
+    cls = AuthenticationError if refused else _STATUS_ERRORS.get(response.status_code)
     if cls is None:
         cls = InternalServerError if response.status_code >= 500 else APIStatusError
     reason = detail or (text[:200] if isinstance(body, str) else "") or response.reason_phrase
     message = f"{response.status_code} from {response.request.method} {response.request.url.path}: {reason}"
+    if refused:
+        message = f"the token endpoint refused the credentials: {message}"
     if cls is RateLimitError:
         from ._retry import parse_retry_after  # _retry imports this module; Retry-After is its business
 

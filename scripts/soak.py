@@ -18,8 +18,8 @@ import gc
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 
+import attrs
 import httpx
 from fake_process import fake_server_process
 
@@ -43,12 +43,12 @@ def rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-@dataclass
+@attrs.define
 class SoakReport:
     calls: int
     concurrency: int
     backend: str
-    outcomes: collections.Counter[str] = field(default_factory=collections.Counter)
+    outcomes: collections.Counter[str] = attrs.field(factory=collections.Counter)
     seconds: float = 0.0
     sockets_before: int = 0
     sockets_after: int = 0

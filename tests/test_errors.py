@@ -80,3 +80,14 @@ def test_errors_also_subclass_the_builtin_they_resemble() -> None:
         obj = getattr(pc, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, pc.PoderoError), name
+
+
+@pytest.mark.parametrize("status", [400, 401])
+def test_token_endpoint_refusal_is_an_authentication_error_with_secrets_masked(status: int) -> None:
+    """A 400 or 401 from the token endpoint means refused credentials; its body never shows a token."""
+    body = b'{"error": "invalid_grant", "refresh_token": "r-secret-2"}'
+    error = status_error(_response(status, body), token_endpoint=True)
+    assert type(error) is pc.AuthenticationError
+    assert str(error).startswith("the token endpoint refused the credentials: ")
+    assert "r-secret-2" not in f"{error} {error.body}"
+    assert type(status_error(_response(400, body))) is pc.BadRequestError, "an API 400 stays a BadRequestError"
