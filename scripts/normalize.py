@@ -13,13 +13,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from openapi_python_client.strings import snake_case
+
 Spec = dict[str, Any]
 Rule = Callable[[Spec], Spec]
 
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Django Ninja builds operationIds as "<dotted module path>_<function name>", with the
 # dots turned into underscores; Podero's router modules are all named "router".
-_NINJA_OPERATION_ID = re.compile(r"^[a-z0-9_]+_router_(?P<name>[a-z][a-z0-9_]*)$")
+_NINJA_OPERATION_ID = re.compile(r"^(?P<module>[a-z0-9_]+)_router_(?P<name>[a-z][a-z0-9_]*)$")
 
 
 def _walk(node: Any) -> Iterator[dict[str, Any]]:
@@ -98,24 +100,81 @@ def dedupe_schema_titles(spec: Spec) -> Spec:
     return spec
 
 
-def shorten_operation_ids(spec: Spec) -> Spec:
-    """Turn Django Ninja's ``<module path>_router_<function>`` operationIds into ``<function>``.
+def _tag_folder(operation: dict[str, Any]) -> str:
+    """The generator's module folder for an operation: its first tag, snake-cased."""
+    tags = operation.get("tags") or ["default"]
+    return snake_case(str(tags[0]))
 
-    A short name that would collide with another operation's keeps its long form.
+
+def _ninja_parts(operation_id: object) -> tuple[str, str] | None:
+    """``(router module path, function)`` of a Django Ninja operationId, or None."""
+    if isinstance(operation_id, str) and (match := _NINJA_OPERATION_ID.match(operation_id)):
+        return match["module"], match["name"]
+    return None
+
+
+def _qualified_names(colliding: list[tuple[str, str]], taken: set[str]) -> dict[tuple[str, str], str]:
+    """``<trailing module words>_<function>`` names for colliding ``(module, function)`` pairs.
+
+    The shortest run of trailing router-module words that makes every name distinct (and
+    distinct from ``taken``) wins; failing that, the whole operationId-like form is used.
     """
-    found = [operation for _, _, operation in operations(spec)]
-    short: dict[str, str] = {}
-    for operation in found:
-        operation_id = operation.get("operationId")
-        if isinstance(operation_id, str) and (match := _NINJA_OPERATION_ID.match(operation_id)):
-            short[operation_id] = match["name"]
-    wanted = [short.get(op.get("operationId", ""), op.get("operationId")) for op in found]
-    if not short:
+    words = {key: key[0].split("_") for key in colliding}
+    for depth in range(1, max(len(w) for w in words.values()) + 1):
+        names = {key: snake_case(f"{'_'.join(words[key][-depth:])}_{key[1]}") for key in colliding}
+        if len(set(names.values())) == len(colliding) and not set(names.values()) & taken:
+            return names
+    return {key: snake_case(f"{key[0]}_router_{key[1]}") for key in colliding}
+
+
+def shorten_operation_ids(spec: Spec) -> Spec:
+    """Turn Django Ninja's ``<module path>_router_<function>`` operationIds into ``<function>``, per tag.
+
+    The generator puts each operation in the module folder of its first tag, so a short
+    name only has to be unique inside that tag; operations of other tags never affect it.
+    Inside one tag, when several operations share a function name (routers reuse
+    ``boost``, ``retrieve_*``), the one whose router module path is shortest (then first
+    alphabetically) keeps the bare function name, and the others are qualified with the
+    fewest trailing words of their router module that tell them apart
+    (``organizations_wallboxes_retrieve_wallbox``). An operationId that is not of Ninja's
+    form is kept as it is.
+
+    Renaming is still possible in that one case: a new operation in the same tag, with the
+    same function name and a shorter router module, takes the bare name. The breaking-change
+    gate of scripts/regenerate.py reports that as a removed module and refuses it.
+    """
+    found = list(operations(spec))
+    if not any(_ninja_parts(operation.get("operationId")) for _, _, operation in found):
         return spec
+    by_tag: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+    for _, _, operation in found:
+        by_tag[_tag_folder(operation)].append(operation)
+    renamed: dict[int, str] = {}  # index in document order -> new operationId
+    index = {id(operation): position for position, (_, _, operation) in enumerate(found)}
+    for tagged in by_tag.values():
+        ninja = {id(op): parts for op in tagged if (parts := _ninja_parts(op.get("operationId")))}
+        # Names that are not Ninja's stay as they are and are taken first.
+        taken = {snake_case(str(op.get("operationId"))) for op in tagged if id(op) not in ninja and op.get("operationId")}
+        by_function: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)
+        owner: dict[tuple[str, str], int] = {}
+        for op_id, (module, function) in ninja.items():
+            by_function[snake_case(function)].append((module, function))
+            owner[(module, function)] = op_id
+        for function, pairs in sorted(by_function.items()):
+            pairs.sort(key=lambda pair: (len(pair[0].split("_")), pair[0]))
+            if function not in taken:
+                taken.add(function)
+                renamed[index[owner[pairs[0]]]] = pairs[0][1]
+                pairs = pairs[1:]
+            if pairs:
+                names = _qualified_names(pairs, taken | set(by_function))
+                taken.update(names.values())
+                for pair, name in names.items():
+                    renamed[index[owner[pair]]] = name
     spec = copy.deepcopy(spec)
-    for (_, _, operation), name in zip(operations(spec), wanted, strict=True):
-        if name is not None and wanted.count(name) == 1:
-            operation["operationId"] = name
+    for position, (_, _, operation) in enumerate(operations(spec)):
+        if position in renamed:
+            operation["operationId"] = renamed[position]
     return spec
 
 

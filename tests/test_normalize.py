@@ -75,15 +75,83 @@ def test_short_operation_ids_pass_through() -> None:
     assert normalize.shorten_operation_ids(spec)["paths"][WALLBOX_PATH]["get"]["operationId"] == "getWallbox"
 
 
-def test_colliding_short_operation_ids_keep_their_long_form() -> None:
-    """Two routers with the same function name keep their full operationIds."""
+def _ids(spec: dict[str, Any]) -> list[str]:
+    return [op["operationId"] for _, _, op in normalize.operations(normalize.shorten_operation_ids(spec))]
+
+
+def test_short_names_are_unique_per_tag_only() -> None:
+    """The same function name in two tags stays bare in both: modules live per tag."""
     spec = {"paths": {
-        "/a": {"get": {"operationId": "app_a_router_list_items"}},
-        "/b": {"get": {"operationId": "app_b_router_list_items"}},
-        "/c": {"get": {"operationId": "app_c_router_show"}},
+        "/w": {"post": {"tags": ["User Wallboxes"], "operationId": "app_wallboxes_router_boost"}},
+        "/e": {"post": {"tags": ["User Electric Vehicles"], "operationId": "app_vehicles_router_boost"}},
     }}  # fmt: skip
-    ids = [op["operationId"] for _, _, op in normalize.operations(normalize.shorten_operation_ids(spec))]
-    assert ids == ["app_a_router_list_items", "app_b_router_list_items", "show"]
+    assert _ids(spec) == ["boost", "boost"]
+
+
+def test_colliding_names_inside_one_tag_are_qualified_deterministically() -> None:
+    """Inside one tag the shortest router module keeps the bare name; the others get module words."""
+    spec = {"paths": {
+        "/a": {"get": {"tags": ["T"], "operationId": "app_org_users_items_router_list_items"}},
+        "/b": {"get": {"tags": ["T"], "operationId": "app_org_items_router_list_items"}},
+        "/c": {"get": {"tags": ["T"], "operationId": "app_c_router_show"}},
+    }}  # fmt: skip
+    assert _ids(spec) == ["items_list_items", "list_items", "show"]
+    reordered = {"paths": dict(reversed(list(spec["paths"].items())))}
+    assert sorted(_ids(reordered)) == sorted(_ids(spec)), "document order does not matter"
+
+
+def test_a_name_that_is_not_ninjas_is_kept_and_wins_its_name() -> None:
+    """A hand-written operationId keeps its name; a Ninja one with the same function is qualified."""
+    spec = {"paths": {
+        "/a": {"get": {"tags": ["T"], "operationId": "list_items"}},
+        "/b": {"get": {"tags": ["T"], "operationId": "app_org_items_router_list_items"}},
+    }}  # fmt: skip
+    assert _ids(spec) == ["list_items", "items_list_items"]
+
+
+GROWN: dict[str, Any] = json.loads((Path(__file__).parent / "fixtures" / "grown-openapi.json").read_text())
+
+
+def _names(spec: dict[str, Any]) -> dict[str, str]:
+    """operationId (long form) -> short name."""
+    long_ids = [op["operationId"] for _, _, op in normalize.operations(spec)]
+    return dict(zip(long_ids, _ids(spec), strict=True))
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["add_other_tag", "add_same_function_other_tag", "remove", "rename"],
+)
+def test_other_operations_never_rename_an_existing_one(change: str) -> None:
+    """Adding, removing or renaming another operation leaves every other short name as it was."""
+    spec = copy.deepcopy(GROWN)
+    before = _names(spec)
+    paths = spec["paths"]
+    if change == "add_other_tag":
+        paths["/api/partners/v2.0/org/{org_id}/wallboxes/{wallbox_id}"] = {"get": {
+            "tags": ["Wallboxes"], "operationId": "integrations_api_api_v2_organizations_wallboxes_router_retrieve_wallbox",
+            "responses": {"200": {"description": "OK"}},
+        }}  # fmt: skip
+    elif change == "add_same_function_other_tag":
+        paths["/api/partners/v2.0/org/{org_id}/heat-pumps/{id}/boost"] = {"post": {
+            "tags": ["Heat Pump Boosts"], "operationId": "integrations_api_api_v2_heat_pumps_router_boost",
+            "responses": {"204": {"description": "No Content"}},
+        }}  # fmt: skip
+    elif change == "remove":
+        del paths["/api/partners/v2.0/org/{org_id}/users/{user_id}/electric-vehicles/{electric_vehicle_id}/boost"]
+    else:
+        operation = paths["/api/partners/v2.0/org/{org_id}/users"]["get"]
+        operation["operationId"] = operation["operationId"].replace("list_users", "list_org_users")
+    after = _names(spec)
+    assert {key: before[key] for key in after.keys() & before.keys()} == {key: after[key] for key in after.keys() & before.keys()}
+
+
+def test_grown_spec_names_are_bare_function_names() -> None:
+    """Every operation of the grown fixture gets its bare function name (no collision inside a tag)."""
+    names = _names(GROWN)
+    assert all(long_id.endswith(f"_router_{short}") for long_id, short in names.items() if long_id != short)
+    assert names["integrations_api_api_v2_organizations_users_wallboxes_router_boost"] == "boost"
+    assert names["integrations_api_api_v2_organizations_users_electric_vehicles_router_boost"] == "boost"
 
 
 def test_discriminated_union_gets_a_catch_all_member() -> None:
