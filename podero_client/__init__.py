@@ -8,7 +8,7 @@ The models are in ``podero_client.models``; the fake server for tests in
 """
 
 from ._auth import BearerToken, ClientCredentials, Credentials, PasswordCredentials
-from ._client import PRODUCTION_URL, SANDBOX_URL, APIResponse, PoderoClient
+from ._client import PRODUCTION_URL, SANDBOX_URL, PoderoClient
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -26,6 +26,7 @@ from ._errors import (
     ResponseValidationError,
     UnprocessableEntityError,
 )
+from ._generated.types import APIResponse
 from ._retry import RetryPolicy
 
 __all__ = [

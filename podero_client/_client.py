@@ -7,6 +7,8 @@ httpx.AsyncClient -> PoderoAuth (token flows) -> RetryTransport -> network.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import functools
 import ipaddress
 import logging
@@ -14,10 +16,10 @@ import os
 import random
 import ssl
 import uuid
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from datetime import datetime
 from types import ModuleType, TracebackType
-from typing import Any, Generic, Literal, Self, TypeVar, cast
+from typing import Any, Literal, Self, TypeVar, cast
 
 import attrs
 import httpx
@@ -35,32 +37,21 @@ from ._errors import (
     ResponseValidationError,
     status_error,
 )
-from ._generated.api.user_wallboxes import retrieve_wallbox
+from ._generated.api import Resources
 from ._generated.client import AuthenticatedClient
 from ._generated.models import WallboxDetailOutput
-from ._retry import RetryPolicy, RetryTransport
+from ._generated.types import APIResponse
+from ._retry import RETRY_POLICY_EXTENSION, RetryPolicy, RetryTransport
 
 PRODUCTION_URL = "https://app.podero.com"
 SANDBOX_URL = "https://sandbox-app.podero.com"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 T = TypeVar("T")
+# What an operation's answer may not fit: the generated parsers raise these on a bad body.
+_PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError)
 WallboxKey = tuple[uuid.UUID | str, uuid.UUID | str, uuid.UUID | str]
 logger = logging.getLogger("podero_client")
-
-
-@attrs.frozen
-class APIResponse(Generic[T]):
-    """A parsed model together with the raw response it came from."""
-
-    parsed: T
-    status_code: int
-    headers: httpx.Headers
-    content: bytes
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", errors="replace")
 
 
 @functools.lru_cache(maxsize=4096)  # pollers ask for the same ids again and again
@@ -143,6 +134,15 @@ def _transport(backend: str, verify: bool | ssl.SSLContext, limits: httpx.Limits
     raise InvalidArgumentError(f'http_backend must be "httpx" or "aiohttp", got {backend!r}')
 
 
+@attrs.frozen
+class _Options:
+    """Per-call settings of a ``with_options`` view, applied to each request it sends."""
+
+    timeout: httpx.Timeout | None = None
+    retry: RetryPolicy | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
 class _NoCookies(httpx.Cookies):
     """Podero authenticates by token: parsing Set-Cookie on every response is wasted CPU."""
 
@@ -150,9 +150,12 @@ class _NoCookies(httpx.Cookies):
         pass
 
 
-class PoderoClient:
+class PoderoClient(Resources):
     """An async client for the Podero Partner API; use it as ``async with PoderoClient(...) as podero``.
 
+    Every operation of the spec is a method of one attribute per tag:
+    ``await podero.user_wallboxes.retrieve_wallbox(org_id, user_id, wallbox_id)``; each
+    attribute's ``with_raw_response`` has the same methods returning an ``APIResponse``.
     One instance is meant to be shared by all the tasks of a process: it holds one
     connection pool and one token. Every argument is keyword-only.
     ``http_backend="aiohttp"`` (extra ``podero-client[aiohttp]``) sends through aiohttp,
@@ -207,6 +210,9 @@ class PoderoClient:
         # The generated client only carries our httpx client; auth lives in PoderoAuth.
         self._api = AuthenticatedClient(base_url=self.base_url, token="").set_async_httpx_client(self._http)
         self._closed = False
+        self._options: _Options | None = None
+        # The generated resources (podero.<tag>) send every operation through the one core below.
+        self._bind_resources(self._call, self._paginate)
 
     def __repr__(self) -> str:
         return f"PoderoClient(base_url={self.base_url!r}, credentials={self._tokens!r})"
@@ -237,8 +243,46 @@ class PoderoClient:
         return cls(credentials=credentials, **kwargs)
 
     def _ensure_open(self) -> None:
-        if self._closed:
+        # The pool's own flag too: a with_options view shares the pool of the client it came from.
+        if self._closed or self._http.is_closed:
             raise ClientClosedError("this PoderoClient is closed; create a new one")
+
+    def with_options(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Self:
+        """A view of this client whose calls use other settings; it shares the pool and the token.
+
+        ``timeout`` and ``retry`` replace the client's for the view's calls; ``headers`` are
+        added to each of its requests (over the view's own parent's extra headers). Closing the
+        view closes the shared pool: close the client instead, once, when done.
+        """
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float | httpx.Timeout)):
+            raise InvalidArgumentError(f"timeout must be a number of seconds or an httpx.Timeout, got {timeout!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidArgumentError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        if headers is not None and not (
+            isinstance(headers, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+        ):
+            raise InvalidArgumentError("headers must be a mapping of str to str")
+        current = self._options or _Options()
+        extra = {**dict(current.headers), **(headers or {})}
+        if any(name.lower() == "authorization" for name in extra):
+            raise InvalidArgumentError("headers must not set Authorization: the client manages the token")
+        options = _Options(
+            timeout=httpx.Timeout(timeout) if timeout is not None else current.timeout,
+            retry=retry or current.retry,
+            headers=tuple(extra.items()),
+        )
+        view = copy.copy(self)
+        view._options = options
+        if retry is not None:
+            view.retry = retry
+        view._bind_resources(view._call, view._paginate)
+        return view
 
     async def __aenter__(self) -> Self:
         self._ensure_open()
@@ -262,15 +306,14 @@ class PoderoClient:
         *,
         include_deleted: bool = False,
     ) -> WallboxDetailOutput:
-        """The current state of one wallbox.
+        """The current state of one wallbox: ``user_wallboxes.retrieve_wallbox``.
 
         Raises InvalidArgumentError (a ValueError) before any I/O when an id is not a UUID,
         an APIStatusError subclass for a non-2xx answer after retries, APIConnectionError
         or APITimeoutError when no answer came, and ResponseValidationError for a body
         that does not fit the schema.
         """
-        response = await self.get_wallbox_response(org_id, user_id, wallbox_id, include_deleted=include_deleted)
-        return response.parsed
+        return await self.user_wallboxes.retrieve_wallbox(org_id, user_id, wallbox_id, include_deleted=include_deleted)
 
     async def get_wallbox_response(
         self,
@@ -281,13 +324,8 @@ class PoderoClient:
         include_deleted: bool = False,
     ) -> APIResponse[WallboxDetailOutput]:
         """Like ``get_wallbox``, with the status, headers and raw body beside the model."""
-        return await self._call(
-            retrieve_wallbox,
-            org_id=_as_uuid("org_id", org_id),
-            user_id=_as_uuid("user_id", user_id),
-            wallbox_id=_as_uuid("wallbox_id", wallbox_id),
-            include_deleted=bool(include_deleted),
-        )
+        raw = self.user_wallboxes.with_raw_response
+        return await raw.retrieve_wallbox(org_id, user_id, wallbox_id, include_deleted=include_deleted)
 
     def _prepare(self, endpoint: ModuleType, arguments: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
         """The generated endpoint's request arguments, with an absolute URL instead of path and params."""
@@ -296,36 +334,87 @@ class PoderoClient:
         request["url"] = httpx.URL(self.base_url + request["url"], params=params or None)
         return request
 
-    async def _call(self, endpoint: ModuleType, **arguments: Any) -> APIResponse[Any]:
-        """Send one generated endpoint's request and parse its answer, translating every failure."""
-        self._ensure_open()
+    def _request_for(self, endpoint: ModuleType, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Check the arguments and build the request; a wrong argument is InvalidArgumentError, before any I/O."""
+        for name in endpoint.UUID_PARAMETERS:
+            arguments[name] = _as_uuid(name, arguments[name])
         key = tuple(arguments.items())
         try:
-            prepared = self._prepared(endpoint, key)
-        except TypeError:  # an unhashable argument, such as a request body: built every time
-            prepared = self._prepare(endpoint, key)
+            try:
+                return self._prepared(endpoint, key)
+            except TypeError:  # an unhashable argument, such as a request body: built every time
+                return self._prepare(endpoint, key)
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            # The generated builder calls .isoformat(), .to_dict(), .value on what it was given.
+            name = endpoint.__name__.rpartition(".")[2]
+            raise InvalidArgumentError(f"bad argument for {name}: {type(exc).__name__}: {exc}") from exc
+
+    async def _call(self, endpoint: ModuleType, arguments: dict[str, Any]) -> APIResponse[Any]:
+        """The one request path of every operation: send, then parse the answer or raise its typed error.
+
+        Auth (PoderoAuth) and retry (RetryTransport) sit below, in the httpx client. A 2xx the
+        spec documents gives its model (None without content); any other status raises the
+        APIStatusError for it, with ``parsed`` set when the spec documents that status's body.
+        """
+        self._ensure_open()
+        request = self._request_for(endpoint, arguments)
+        options = self._options
+        if options is not None:
+            request = self._with_options(request, options)
         try:
-            response = await self._http.request(**prepared)
+            response = await self._http.request(**request)
         except httpx.TimeoutException as exc:
             raise APITimeoutError(f"timed out: {type(exc).__name__}", request=_request_of(exc)) from exc
         except httpx.HTTPError as exc:
             message = f"no response: {type(exc).__name__}: {exc}"
             raise APIConnectionError(message, request=_request_of(exc)) from exc
-        if not response.is_success:
-            raise status_error(response)
-        try:
-            parsed = endpoint._parse_response(client=self._api, response=response)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        status = response.status_code
+        if status in endpoint.SUCCESS_STATUSES:
+            try:
+                parsed = endpoint._parse_response(client=self._api, response=response)
+            except _PARSE_ERRORS as exc:
+                raise ResponseValidationError(
+                    f"{status} response does not fit the schema: {type(exc).__name__}: {exc}",
+                    body=response.text,
+                    response=response,
+                ) from exc
+            return APIResponse(parsed, status, response.headers, response.content)
+        if response.is_success:
             raise ResponseValidationError(
-                f"{response.status_code} response does not fit the schema: {type(exc).__name__}: {exc}",
+                f"{status} is not a status the spec documents for {endpoint.METHOD} {endpoint.PATH}",
                 body=response.text,
                 response=response,
-            ) from exc
-        if parsed is None:
-            raise ResponseValidationError(
-                f"{response.status_code} is not a status the spec documents", body=response.text, response=response
             )
-        return APIResponse(parsed, response.status_code, response.headers, response.content)
+        error = status_error(response)
+        if status in endpoint.DOCUMENTED_ERROR_STATUSES:
+            with contextlib.suppress(*_PARSE_ERRORS):  # a body off its schema: the raw body is still there
+                error.parsed = endpoint._parse_response(client=self._api, response=response)
+        raise error
+
+    @staticmethod
+    def _with_options(request: dict[str, Any], options: _Options) -> dict[str, Any]:
+        request = dict(request)
+        if options.headers:
+            request["headers"] = {**dict(options.headers), **request.get("headers", {})}
+        if options.timeout is not None:
+            request["timeout"] = options.timeout
+        if options.retry is not None:
+            request["extensions"] = {RETRY_POLICY_EXTENSION: options.retry}
+        return request
+
+    async def _paginate(self, endpoint: ModuleType, arguments: dict[str, Any], total: str) -> AsyncIterator[Any]:
+        """Every item of a ``{total|count, items}`` list operation, one page of ``limit`` at a time."""
+        offset = 0
+        while True:
+            page = (await self._call(endpoint, {**arguments, "offset": offset})).parsed
+            items = page.items
+            for item in items:
+                yield item
+            offset += len(items)
+            expected = getattr(page, total)
+            # An empty page ends it too: a total that grew meanwhile must not loop forever.
+            if not items or not isinstance(expected, int) or offset >= expected:
+                return
 
     async def get_wallboxes(
         self, keys: Iterable[WallboxKey], *, concurrency: int = 10, include_deleted: bool = False

@@ -64,6 +64,8 @@ class APIStatusError(PoderoError):
 
     ``body`` is the parsed JSON body, or the raw text when it is not JSON. ``detail`` is
     Django Ninja's ``detail``, joined into one string when it is a list of errors.
+    ``parsed`` is the body as the operation's generated model when the spec documents one
+    for this status (the boost's 409 conflict, a 422), else None.
     """
 
     def __init__(self, message: str, *, response: httpx.Response, body: object, detail: str | None) -> None:
@@ -73,6 +75,7 @@ class APIStatusError(PoderoError):
         self.body = body
         self.detail = detail
         self.request_id = response.headers.get("x-request-id")
+        self.parsed: object = None
 
 
 class BadRequestError(APIStatusError):

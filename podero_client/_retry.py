@@ -24,6 +24,8 @@ RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504, *range(520, 528)})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 # A request that is safe to repeat although its method is not (a token grant) says so here.
 IDEMPOTENT_EXTENSION = "podero_idempotent"
+# A with_options view's RetryPolicy rides on its requests under this key, over the client's own.
+RETRY_POLICY_EXTENSION = "podero_retry_policy"
 # Failures that happen before the request can have reached the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -121,7 +123,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
         self._policy = policy
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        policy = self._policy
+        policy = request.extensions.get(RETRY_POLICY_EXTENSION) or self._policy
         started = time.monotonic()
         attempt = 1
         while True:

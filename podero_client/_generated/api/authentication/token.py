@@ -155,3 +155,13 @@ async def asyncio(
             body=body,
         )
     ).parsed
+
+
+# podero-client: read by the SDK's request core (PoderoClient._call).
+METHOD = "POST"
+PATH = "/api/partners/v2.0/auth/token"
+# Path parameters of format uuid: checked, and given as UUID, before any I/O.
+UUID_PARAMETERS: tuple[str, ...] = ()
+SUCCESS_STATUSES: frozenset[int] = frozenset({200})
+# Error statuses whose body the spec documents: parsed onto the APIStatusError as .parsed.
+DOCUMENTED_ERROR_STATUSES: frozenset[int] = frozenset(())

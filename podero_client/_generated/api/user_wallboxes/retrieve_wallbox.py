@@ -207,3 +207,13 @@ async def asyncio(
             include_deleted=include_deleted,
         )
     ).parsed
+
+
+# podero-client: read by the SDK's request core (PoderoClient._call).
+METHOD = "GET"
+PATH = "/api/partners/v2.0/org/{org_id}/users/{user_id}/wallboxes/{wallbox_id}"
+# Path parameters of format uuid: checked, and given as UUID, before any I/O.
+UUID_PARAMETERS: tuple[str, ...] = ("org_id", "user_id", "wallbox_id")
+SUCCESS_STATUSES: frozenset[int] = frozenset({200})
+# Error statuses whose body the spec documents: parsed onto the APIStatusError as .parsed.
+DOCUMENTED_ERROR_STATUSES: frozenset[int] = frozenset(())
