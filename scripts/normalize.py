@@ -157,7 +157,9 @@ def shorten_operation_ids(spec: Spec) -> Spec:
     for tagged in by_tag.values():
         ninja = {id(op): parts for op in tagged if (parts := _ninja_parts(op.get("operationId")))}
         # Names that are not Ninja's stay as they are and are taken first.
-        taken = {snake_case(str(op.get("operationId"))) for op in tagged if id(op) not in ninja and op.get("operationId")}
+        taken = {
+            snake_case(str(op.get("operationId"))) for op in tagged if id(op) not in ninja and op.get("operationId")
+        }
         by_function: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)
         owner: dict[tuple[str, str], int] = {}
         for op_id, (module, function) in ninja.items():
@@ -247,16 +249,17 @@ def open_discriminated_unions(spec: Spec) -> Spec:
     discriminator and falls back to it. A union that already accepts any discriminator
     value is left alone.
 
-    Naming, in the order schemas, responses, request bodies: ``Unknown`` + the singular of the property (``actions`` -> ``UnknownAction``),
-    or, for a body or a list of bodies, of the discriminator without ``_type``
-    (``device_type`` -> ``UnknownDevice``). Unions with the same discriminator and members
+    Naming, in the order schemas, responses, request bodies: ``Unknown`` + the singular
+    of the property (``actions`` -> ``UnknownAction``), or, for a body or a list of
+    bodies, of the discriminator without ``_type`` (``device_type`` -> ``UnknownDevice``).
+    Unions with the same discriminator and members
     (the ``actions`` list repeated on every device detail) share one catch-all. A
     different union that would get a taken name gets the members' common title suffix
     (``UnknownDeviceOnboardingInput``), then a number; names are compared as the generator's
     class names, so no two catch-alls can merge into one class.
     """
     spec = copy.deepcopy(spec)
-    schemas: dict[str, Any] = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas: dict[str, Any] = spec.get("components", {}).get("schemas", {})
     taken = {_class_name(str(schema.get("title", key))) for key, schema in schemas.items() if isinstance(schema, dict)}
     taken |= {_class_name(key) for key in schemas}
     catch_alls: dict[tuple[str, frozenset[str]], str] = {}
@@ -280,8 +283,11 @@ def open_discriminated_unions(spec: Spec) -> Spec:
         identity = (discriminator, frozenset(refs))
         name = catch_alls.get(identity)
         if name is None:
-            base = f"Unknown{_singular_pascal(hint) if hint else _pascal_case(re.sub(r'_(type|kind)$', '', discriminator))}"
-            titles = [str(target.get("title", ref.rsplit("/", 1)[-1])) for ref, target in zip(refs, targets, strict=True)]
+            subject = _singular_pascal(hint) if hint else _pascal_case(re.sub(r"_(type|kind)$", "", discriminator))
+            base = f"Unknown{subject}"
+            titles = [
+                str(target.get("title", ref.rsplit("/", 1)[-1])) for ref, target in zip(refs, targets, strict=True)
+            ]
             suffix = _common_suffix(titles)
             candidates = [base, f"{base}{suffix}"] if suffix and not base.endswith(suffix) else [base]
             candidates += [f"{base}{number}" for number in range(2, 100)]
@@ -298,7 +304,8 @@ def open_discriminated_unions(spec: Spec) -> Spec:
                 "additionalProperties": True,
             }
         members.append({"$ref": _ref(name)})
-    schemas.update(added)
+    if added:
+        spec.setdefault("components", {}).setdefault("schemas", {}).update(added)
     return spec
 
 

@@ -26,8 +26,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from importlib.metadata import version
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -156,9 +156,15 @@ def _run_generator(spec: normalize.Spec, output: Path) -> None:
         for collection in data.endpoint_collections_by_tag.values()
         for endpoint in collection.endpoints
     }
-    missing = [f"operation {m.upper()} {p}: not generated" for p, m, _ in normalize.operations(spec) if (m.upper(), p) not in generated]
+    missing = [
+        f"operation {m.upper()} {p}: not generated"
+        for p, m, _ in normalize.operations(spec)
+        if (m.upper(), p) not in generated
+    ]
     # Schemas first: a dropped schema is usually why an operation lost its response.
-    described = sorted((describe_generator_error(error, spec) for error in errors), key=lambda line: not line.startswith("schema"))
+    described = sorted(
+        (describe_generator_error(error, spec) for error in errors), key=lambda line: not line.startswith("schema")
+    )
     problems = described + missing
     if problems:
         lines = "\n".join(f"  {problem}" for problem in problems)
