@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from openapi_python_client.strings import snake_case
+from openapi_python_client.strings import ClassName, snake_case
 
 Spec = dict[str, Any]
 Rule = Callable[[Spec], Spec]
@@ -89,13 +89,16 @@ def dedupe_schema_titles(spec: Spec) -> Spec:
         return spec
     spec = copy.deepcopy(spec)
     schemas = spec["components"]["schemas"]
-    taken = set(by_title)
+    taken = {_class_name(title) for title in by_title}
     for title, keys in sorted(collisions.items()):
         for key, prefix in _distinct_prefixes(keys).items():
             name = title if title.startswith(prefix) else f"{prefix}{title}"
-            while name in taken:
-                name += "_"
-            taken.add(name)
+            # A number, not a trailing "_": the generator's class names drop underscores.
+            stem, number = name, 1
+            while _class_name(name) in taken:
+                number += 1
+                name = f"{stem}{number}"
+            taken.add(_class_name(name))
             schemas[key]["title"] = name
     return spec
 
@@ -154,7 +157,9 @@ def shorten_operation_ids(spec: Spec) -> Spec:
     for tagged in by_tag.values():
         ninja = {id(op): parts for op in tagged if (parts := _ninja_parts(op.get("operationId")))}
         # Names that are not Ninja's stay as they are and are taken first.
-        taken = {snake_case(str(op.get("operationId"))) for op in tagged if id(op) not in ninja and op.get("operationId")}
+        taken = {
+            snake_case(str(op.get("operationId"))) for op in tagged if id(op) not in ninja and op.get("operationId")
+        }
         by_function: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)
         owner: dict[tuple[str, str], int] = {}
         for op_id, (module, function) in ninja.items():
@@ -187,42 +192,135 @@ def _ref(name: str) -> str:
     return f"#/components/schemas/{name}"
 
 
-def open_discriminated_unions(spec: Spec) -> Spec:
-    """Add a catch-all member to each discriminated ``oneOf`` inside a component's property.
+# Keys under which a schema holds no subschemas: their values are data, never visited.
+_DATA_KEYS = frozenset({"discriminator", "enum", "const", "default", "example", "examples", "required"})
 
-    Podero says new ``actions[].code`` values will appear. The catch-all (for ``actions``:
-    ``UnknownAction``) has only the discriminator property and keeps every other field in
-    ``additional_properties``; the union template dispatches on the discriminator and falls
-    back to it. A union that already has its catch-all is left alone.
+
+def _discriminated_unions(node: Any, hint: str | None = None) -> Iterator[tuple[dict[str, Any], str | None]]:
+    """Every discriminated ``oneOf``/``anyOf`` in the document, with the property it belongs to.
+
+    A union can be a property, the items of an array property, wrapped in a nullable
+    ``anyOf [union, null]``, a response or request body, or the items of one: all are found.
+    """
+    if isinstance(node, list):
+        for value in node:
+            yield from _discriminated_unions(value)
+        return
+    if not isinstance(node, dict):
+        return
+    if isinstance(node.get("discriminator"), dict) and (node.get("oneOf") or node.get("anyOf")):
+        yield node, hint
+    for key, value in node.items():
+        if key in _DATA_KEYS:
+            continue
+        if key == "properties" and isinstance(value, dict):
+            for name, prop in value.items():
+                yield from _discriminated_unions(prop, name)
+        elif key in ("items", "oneOf", "anyOf", "allOf") and isinstance(value, list | dict):
+            # The items of a property, or the members of its nullable wrapper, are still that property.
+            for member in value if isinstance(value, list) else [value]:
+                yield from _discriminated_unions(member, hint)
+        else:
+            yield from _discriminated_unions(value)
+
+
+def _class_name(name: str) -> str:
+    """The class name the generator makes of a schema title (it drops ``_``, so ``X_`` is ``X``)."""
+    return str(ClassName(name, prefix=""))
+
+
+def _common_suffix(titles: list[str]) -> str:
+    """The longest run of trailing PascalCase words shared by every title (``DeviceOutput``)."""
+    split = [re.findall(r"[A-Z][a-z0-9]*|[a-z0-9]+", title) for title in titles]
+    common: list[str] = []
+    for words in zip(*(reversed(w) for w in split), strict=False):
+        if len(set(words)) != 1:
+            break
+        common.insert(0, words[0])
+    return "".join(common)
+
+
+def open_discriminated_unions(spec: Spec) -> Spec:
+    """Add a catch-all member to every discriminated union, wherever it is.
+
+    Podero says new ``actions[].code`` values and device types will appear. The catch-all
+    (for ``actions``: ``UnknownAction``) has only the discriminator property and keeps every
+    other field in ``additional_properties``; the union template dispatches on the
+    discriminator and falls back to it. A union that already accepts any discriminator
+    value is left alone.
+
+    Naming, in the order schemas, responses, request bodies: ``Unknown`` + the singular
+    of the property (``actions`` -> ``UnknownAction``), or, for a body or a list of
+    bodies, of the discriminator without ``_type`` (``device_type`` -> ``UnknownDevice``).
+    Unions with the same discriminator and members
+    (the ``actions`` list repeated on every device detail) share one catch-all. A
+    different union that would get a taken name gets the members' common title suffix
+    (``UnknownDeviceOnboardingInput``), then a number; names are compared as the generator's
+    class names, so no two catch-alls can merge into one class.
     """
     spec = copy.deepcopy(spec)
     schemas: dict[str, Any] = spec.get("components", {}).get("schemas", {})
+    taken = {_class_name(str(schema.get("title", key))) for key, schema in schemas.items() if isinstance(schema, dict)}
+    taken |= {_class_name(key) for key in schemas}
+    catch_alls: dict[tuple[str, frozenset[str]], str] = {}
     added: dict[str, Any] = {}
-    for schema in list(schemas.values()):
-        for prop_name, prop in sorted(schema.get("properties", {}).items()):
-            union = prop.get("items", prop) if isinstance(prop, dict) else None
-            if not isinstance(union, dict) or not isinstance(union.get("discriminator"), dict):
-                continue
-            members = union.get("oneOf") or union.get("anyOf")
-            if not members:
-                continue
-            name = f"Unknown{_singular_pascal(prop_name)}"
-            while (name in schemas or name in added) and {"$ref": _ref(name)} not in members:
-                name += "_"  # a real schema of that name exists already
-            if {"$ref": _ref(name)} in members:
-                continue
-            discriminator = union["discriminator"]["propertyName"]
+    # What the client reads is named first: schemas, then responses, then the rest (request bodies).
+    roots = [schemas, *(operation.get("responses") for _, _, operation in operations(spec)), spec]
+    seen: set[int] = set()
+    sites = [site for root in roots for site in _discriminated_unions(root)]
+    for union, hint in sites:
+        if id(union) in seen:
+            continue
+        seen.add(id(union))
+        discriminator = union["discriminator"].get("propertyName")
+        members = union.get("oneOf") or union.get("anyOf")
+        if not isinstance(discriminator, str) or not isinstance(members, list):
+            continue
+        refs = [m["$ref"] for m in members if isinstance(m, dict) and isinstance(m.get("$ref"), str)]
+        targets = [_resolve(spec, ref) for ref in refs]
+        if any(_accepts_any_value(target, discriminator) for target in targets):
+            continue  # it has its catch-all already
+        identity = (discriminator, frozenset(refs))
+        name = catch_alls.get(identity)
+        if name is None:
+            subject = _singular_pascal(hint) if hint else _pascal_case(re.sub(r"_(type|kind)$", "", discriminator))
+            base = f"Unknown{subject}"
+            titles = [
+                str(target.get("title", ref.rsplit("/", 1)[-1])) for ref, target in zip(refs, targets, strict=True)
+            ]
+            suffix = _common_suffix(titles)
+            candidates = [base, f"{base}{suffix}"] if suffix and not base.endswith(suffix) else [base]
+            candidates += [f"{base}{number}" for number in range(2, 100)]
+            name = next(candidate for candidate in candidates if _class_name(candidate) not in taken)
+            taken.add(_class_name(name))
+            catch_alls[identity] = name
+            what = f"A `{hint}` item" if hint else "An object"
             added[name] = {
                 "title": name,
-                "description": f"A `{prop_name}` item whose `{discriminator}` this client does not know yet.",
+                "description": f"{what} whose `{discriminator}` this client does not know yet.",
                 "type": "object",
                 "properties": {discriminator: {"title": _pascal_case(discriminator), "type": "string"}},
                 "required": [discriminator],
                 "additionalProperties": True,
             }
-            members.append({"$ref": _ref(name)})
-    schemas.update(added)
+        members.append({"$ref": _ref(name)})
+    if added:
+        spec.setdefault("components", {}).setdefault("schemas", {}).update(added)
     return spec
+
+
+def _resolve(spec: Spec, ref: str) -> dict[str, Any]:
+    """The schema a local ``$ref`` points to, or an empty one."""
+    node: Any = spec
+    for part in ref.removeprefix("#/").split("/"):
+        node = node.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
+
+
+def _accepts_any_value(schema: dict[str, Any], discriminator: str) -> bool:
+    """True for a member whose discriminator property is a free string: a catch-all."""
+    prop = schema.get("properties", {}).get(discriminator)
+    return isinstance(prop, dict) and "const" not in prop and "enum" not in prop and "$ref" not in prop
 
 
 RULES: tuple[Rule, ...] = (

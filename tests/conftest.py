@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import importlib
 import json
 import logging
+import shutil
 import socket
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -18,6 +23,8 @@ from podero_client import PoderoClient
 from podero_client.testing import FakePodero
 
 ROOT = Path(__file__).resolve().parent.parent
+# The Partner API as a pull will bring it once Podero publishes all of it (tests/fixtures/README.md).
+GROWN_SPEC = ROOT / "tests" / "fixtures" / "grown-openapi.json"
 
 
 class StaticServer:
@@ -96,3 +103,50 @@ def secret_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """Every log record, DEBUG included, from every logger."""
     caplog.set_level(logging.DEBUG)
     return caplog
+
+
+@dataclasses.dataclass(frozen=True)
+class GrownPackage:
+    """podero_client with ``_generated`` made from the grown spec, importable as ``podero_grown``."""
+
+    module: ModuleType  # podero_grown: the hand-written layer over the grown generation
+    root: Path  # <tmp>/podero_grown
+    generated_dir: Path  # <tmp>/podero_grown/_generated
+    spec_path: Path  # the grown spec, as given to scripts/regenerate.py
+    spec: dict[str, Any]
+
+    def generated(self, dotted: str) -> ModuleType:
+        """A module of the grown generation: ``generated("api.user_devices.list_devices")``, ``generated("models")``.
+
+        Imported by name because ``podero_grown`` exists only at test time (mypy cannot see it).
+        """
+        return importlib.import_module(f"podero_grown._generated.{dotted}")
+
+
+@pytest.fixture(scope="session")
+def grown_package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrownPackage]:
+    """The grown spec regenerated once per session into a temporary copy of the package.
+
+    The hand-written modules import each other relatively, so the copy works under another
+    name. ``openapi.json`` and ``podero_client/_generated`` are never touched.
+    """
+    import regenerate
+
+    work = tmp_path_factory.mktemp("grown")
+    root = work / "podero_grown"
+    shutil.copytree(ROOT / "podero_client", root, ignore=shutil.ignore_patterns("_generated", "__pycache__"))
+    pinned = work / "openapi.json"  # the grown spec pinned already: nothing to report or gate
+    shutil.copyfile(GROWN_SPEC, pinned)
+    generated = root / "_generated"
+    status = regenerate.main(
+        ["--pinned", str(pinned), "--output", str(generated), "--report", str(work / "report.txt")]
+    )
+    assert status == 0, "the grown spec must regenerate"
+    sys.path.insert(0, str(work))
+    try:
+        module = importlib.import_module("podero_grown")
+        yield GrownPackage(module, root, generated, GROWN_SPEC, json.loads(GROWN_SPEC.read_text()))
+    finally:
+        sys.path.remove(str(work))
+        for name in [name for name in sys.modules if name == "podero_grown" or name.startswith("podero_grown.")]:
+            del sys.modules[name]

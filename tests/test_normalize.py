@@ -129,7 +129,8 @@ def test_other_operations_never_rename_an_existing_one(change: str) -> None:
     paths = spec["paths"]
     if change == "add_other_tag":
         paths["/api/partners/v2.0/org/{org_id}/wallboxes/{wallbox_id}"] = {"get": {
-            "tags": ["Wallboxes"], "operationId": "integrations_api_api_v2_organizations_wallboxes_router_retrieve_wallbox",
+            "tags": ["Wallboxes"],
+            "operationId": "integrations_api_api_v2_organizations_wallboxes_router_retrieve_wallbox",
             "responses": {"200": {"description": "OK"}},
         }}  # fmt: skip
     elif change == "add_same_function_other_tag":
@@ -143,7 +144,9 @@ def test_other_operations_never_rename_an_existing_one(change: str) -> None:
         operation = paths["/api/partners/v2.0/org/{org_id}/users"]["get"]
         operation["operationId"] = operation["operationId"].replace("list_users", "list_org_users")
     after = _names(spec)
-    assert {key: before[key] for key in after.keys() & before.keys()} == {key: after[key] for key in after.keys() & before.keys()}
+    assert {key: before[key] for key in after.keys() & before.keys()} == {
+        key: after[key] for key in after.keys() & before.keys()
+    }
 
 
 def test_grown_spec_names_are_bare_function_names() -> None:

@@ -154,17 +154,22 @@ def test_unreachable_url_exits_1(tmp_path: Path, refused_url: str, capsys: pytes
 def test_generator_warning_fails_the_run(
     tmp_path: Path, published_spec: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A schema the generator cannot parse is a failure, not a silently dropped model."""
+    """A schema the generator cannot parse is a failure naming the schema, the operation and the reason."""
     broken = copy.deepcopy(published_spec)
     broken["components"]["schemas"]["OwnerOutput"]["properties"]["id"] = {"$ref": "#/components/schemas/Missing"}
     source = tmp_path / "broken.json"
     source.write_text(json.dumps(broken))
     pinned = _pinned_copy(tmp_path)
     assert _run("--spec", source, "--pinned", pinned, "--output", tmp_path / "g", "--report", tmp_path / "r") == 1
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("regenerate: openapi-python-client failed: ")
-    assert "Could not find reference" in err
-    assert len(err.splitlines()) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == "regenerate: openapi-python-client would leave out 2 piece(s) of the spec:"
+    assert lines[1].startswith("  schema OwnerOutput: Could not find reference")
+    assert lines[2].startswith(
+        "  operation GET /api/partners/v2.0/org/{org_id}/users/{user_id}/wallboxes/{wallbox_id}"
+        " (integrations_api_api_v2_organizations_users_wallboxes_router_retrieve_wallbox):"
+        " Cannot parse response for status code '200'"
+    )
+    assert not any("object at 0x" in line for line in lines)
     assert pinned.read_bytes() == (ROOT / "openapi.json").read_bytes(), "pinned spec replaced only on success"
 
 
