@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import functools
 import json
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
+from urllib.parse import unquote
 
 import attrs
 from aiohttp import web
@@ -21,9 +24,12 @@ from .._auth import ClientCredentials
 from .._client import PoderoClient
 from .._retry import RetryPolicy
 from ._payloads import ORG_ID, USER_ID, WALLBOX_ID, wallbox_payload
+from ._spec import Operation, SpecRoutes, load_spec
 
 Endpoint = Literal["oauth2", "auth_token", "wallbox"]
 WALLBOX_ROUTE = "/api/partners/v2.0/org/{org_id}/users/{user_id}/wallboxes/{wallbox_id}"
+# The spec's operations that the hand-written handlers serve, by their spec route key.
+_HANDWRITTEN = {"GET " + WALLBOX_ROUTE: "wallbox", "POST /api/partners/v2.0/auth/token": "auth_token"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -68,6 +74,13 @@ class FakePodero:
 
     Knows one wallbox (``ORG_ID``, ``USER_ID``, ``WALLBOX_ID``) unless told more with
     ``add_wallbox``. Faults queue up per endpoint with ``inject`` and are used in order.
+
+    Every other operation of ``spec`` (default: the spec packaged with podero-client; or a
+    mapping, or the path of a JSON file) is served too, under its route key
+    ``"METHOD /path/template"`` (``route()`` also takes an operationId): the request is
+    validated against the spec (422 in Django Ninja's shape), and the answer is the first
+    documented 2xx with the spec's example or a schema-valid sample. ``set_answer`` fixes a
+    route's answer, ``inject`` queues faults on it, and ``requests[route]`` counts its calls.
     """
 
     def __init__(
@@ -81,6 +94,7 @@ class FakePodero:
         port: int = 0,
         chaos: float = 0.0,
         seed: int | None = None,
+        spec: Mapping[str, Any] | str | Path | None = None,
     ) -> None:
         self.client_id, self.client_secret = client_id, client_secret
         self.username, self.password = username, password
@@ -90,8 +104,11 @@ class FakePodero:
         self.wallboxes: dict[tuple[str, str, str], dict[str, Any]] = {
             (ORG_ID, USER_ID, WALLBOX_ID): wallbox_payload(current_state_last_updated_at=recently, updated_at=recently)
         }
-        self.faults: dict[Endpoint, collections.deque[Fault]] = collections.defaultdict(collections.deque)
-        self.requests: collections.Counter[Endpoint] = collections.Counter()
+        self.faults: dict[str, collections.deque[Fault]] = collections.defaultdict(collections.deque)
+        # Per route: "oauth2", "auth_token", "wallbox", or a spec route key ("METHOD /path/template").
+        self.requests: collections.Counter[str] = collections.Counter()
+        self.spec = SpecRoutes(load_spec(spec))
+        self._answers: dict[str, Fault] = {}
         self.token_grants: list[str] = []  # grant_type of each token request, in order
         self.last_headers: dict[str, str] = {}  # of the latest request to any endpoint
         self.wallbox_in_flight = 0
@@ -123,9 +140,42 @@ class FakePodero:
     def add_wallbox(self, org_id: str, user_id: str, wallbox_id: str, payload: dict[str, Any]) -> None:
         self.wallboxes[(org_id, user_id, wallbox_id)] = payload
 
-    def inject(self, endpoint: Endpoint, *faults: Fault) -> None:
-        """Queue faults for the next requests to ``endpoint``, one each, in order."""
-        self.faults[endpoint].extend(faults)
+    def route(self, route: Endpoint | str) -> str:
+        """The key that ``requests``, ``inject`` and ``set_answer`` use for ``route``.
+
+        ``route`` is "oauth2", "auth_token", "wallbox", a spec route key
+        ``"METHOD /path/template"`` or an operationId; KeyError when the spec has no such route.
+        """
+        if route in ("oauth2", "auth_token", "wallbox"):
+            return route
+        key = self.spec.key(route)
+        return _HANDWRITTEN.get(key, key)
+
+    def inject(self, endpoint: Endpoint | str, *faults: Fault) -> None:
+        """Queue faults for the next requests to ``endpoint`` (any route), one each, in order."""
+        self.faults[self.route(endpoint)].extend(faults)
+
+    def set_answer(
+        self,
+        route: str,
+        *,
+        status: int = 200,
+        json: Any = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Answer every valid request to a spec route with this status, JSON (or raw ``body``) and headers.
+
+        Requests are still authenticated and validated first; ``clear_answer`` restores the
+        spec's answer. A 204 or a ``json=None`` without ``body`` answers with no content.
+        """
+        key = self.route(route)
+        if key in _HANDWRITTEN.values():
+            raise ValueError(f"{route!r} is served by its own handler; use inject() for it")
+        self._answers[key] = Fault(status=status, json=json, body=body, headers=dict(headers or {}))
+
+    def clear_answer(self, route: str) -> None:
+        self._answers.pop(self.route(route), None)
 
     def expire_tokens(self) -> None:
         """Revoke every access token issued so far: the next API call with one gets a 401."""
@@ -139,6 +189,7 @@ class FakePodero:
         app.router.add_post("/oauth2/token/", self._counted("oauth2", self._oauth2_token))
         app.router.add_post("/api/partners/v2.0/auth/token", self._counted("auth_token", self._partner_token))
         app.router.add_get(WALLBOX_ROUTE, self._counted("wallbox", self._wallbox))
+        app.router.add_route("*", "/{tail:.*}", self._spec_route)  # every other operation of the spec
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port)
@@ -160,7 +211,7 @@ class FakePodero:
     ) -> None:
         await self.close()
 
-    def _counted(self, endpoint: Endpoint, handler: Handler) -> Handler:
+    def _counted(self, endpoint: str, handler: Handler) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             self.requests[endpoint] += 1
             self.last_headers = dict(request.headers)
@@ -265,3 +316,40 @@ class FakePodero:
         if payload is None or (payload.get("deleted_at") and not include_deleted):
             return _json(404, {"detail": "Not Found"})
         return _json(200, payload, headers={"X-Request-Id": secrets.token_hex(8)})
+
+    def _authorized(self, request: web.Request) -> bool:
+        authorization = request.headers.get("Authorization", "")
+        token = authorization.removeprefix("Bearer ")
+        return authorization.startswith("Bearer ") and self._access_tokens.get(token, 0) >= time.monotonic()
+
+    async def _spec_route(self, request: web.Request) -> web.StreamResponse:
+        path = request.rel_url.raw_path
+        found = self.spec.match(request.method, path)
+        if found is None:
+            allowed = self.spec.allowed_methods(path)
+            if allowed:
+                return _json(405, {"detail": "Method Not Allowed"}, headers={"Allow": ", ".join(allowed)})
+            return _json(404, {"detail": "Not Found"})
+        operation, raw_params = found
+        params = {name: unquote(value) for name, value in raw_params.items()}
+        handler = functools.partial(self._operation, operation, params)
+        return await self._counted(operation.key, handler)(request)
+
+    async def _operation(self, operation: Operation, params: dict[str, str], request: web.Request) -> web.Response:
+        if self.spec.requires_auth(operation) and not self._authorized(request):
+            return _json(401, {"detail": "Unauthorized"})
+        body = await request.read()
+        details = self.spec.validate(operation, params, request.query, body)
+        if details:
+            return _json(422, {"detail": details})
+        answer = self._answers.get(operation.key)
+        if answer is not None:
+            if answer.body is not None:
+                return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
+            if answer.json is None:
+                return web.Response(status=answer.status, headers=answer.headers)
+            return _json(answer.status, answer.json, headers=answer.headers)
+        status, payload = self.spec.answer(operation)
+        if payload is None:
+            return web.Response(status=status)
+        return _json(status, payload, headers={"X-Request-Id": secrets.token_hex(8)})
