@@ -134,8 +134,9 @@ async def _wallbox_command(args: argparse.Namespace) -> int:
 async def _serve_fake(args: argparse.Namespace) -> int:
     from .testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero
 
-    async with FakePodero(port=args.port, chaos=args.chaos) as server:
+    async with FakePodero(port=args.port, chaos=args.chaos, spec=args.spec) as server:
         print(f"Fake Podero API at {server.url}  (Ctrl-C to stop)")
+        print(f"  {len(server.spec.operations)} operations of {args.spec or 'the packaged spec'}")
         print(f"  export PODERO_BASE_URL={server.url}")
         print(f"  export PODERO_CLIENT_ID={server.client_id} PODERO_CLIENT_SECRET={server.client_secret}")
         print(f"  or PODERO_USERNAME={server.username} PODERO_PASSWORD={server.password}")
@@ -171,6 +172,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765, help="the port (default 8765; 0 picks a free one)")
     serve.add_argument(
         "--chaos", type=float, default=0.0, help="the fraction of wallbox requests that meet a random fault (0 to 1)"
+    )
+    serve.add_argument(
+        "--spec", metavar="FILE", help="serve every operation of this OpenAPI JSON file (default: the packaged spec)"
     )
     return parser
 
