@@ -113,11 +113,13 @@ def test_every_operation_but_the_token_grant_is_a_method(grown_package: GrownPac
 
 
 @pytest.mark.parametrize("route", ROUTES)
-async def test_every_operation_through_its_method(grown_package: GrownPackage, grown_fake: Any, route: str) -> None:
+async def test_every_operation_through_its_method(
+    grown_package: GrownPackage, grown_fake: Any, route: str, backend: str
+) -> None:
     """Each operation, called through podero.<tag>.<op> after its token expired, refreshes and parses its 2xx."""
     tag, name, module = _operations(grown_package)[route]
     args, kwargs = _arguments(module, grown_fake)
-    async with grown_fake.client() as podero:
+    async with grown_fake.client(http_backend=backend) as podero:
         await podero.users.list_users(ORG)  # a token first, so that the expiry below can bite
         grown_fake.requests.clear()
         grown_fake.inject(route, Fault(expire_tokens=True))
@@ -252,10 +254,12 @@ async def test_argument_of_the_wrong_type_is_refused_before_any_io(
     assert sum(grown_fake.requests.values()) == 0
 
 
-async def test_post_dropped_after_sending_is_sent_once(grown_package: GrownPackage, grown_fake: Any) -> None:
+async def test_post_dropped_after_sending_is_sent_once(
+    grown_package: GrownPackage, grown_fake: Any, backend: str
+) -> None:
     """A POST whose connection drops after the request went out is not repeated: APIConnectionError."""
     grown_fake.inject(BOOST, Fault(drop=True))
-    async with grown_fake.client() as podero:
+    async with grown_fake.client(http_backend=backend) as podero:
         with pytest.raises(grown_package.module.APIConnectionError):
             await podero.user_wallboxes.boost(ORG, USER, DEVICE)
     assert grown_fake.requests[BOOST] == 1
@@ -274,10 +278,12 @@ async def test_post_answered_503_is_not_repeated(grown_package: GrownPackage, gr
 
 
 @pytest.mark.parametrize("route", [CANCEL_BOOST, UPDATE_WALLBOX])
-async def test_delete_and_put_are_retried(grown_package: GrownPackage, grown_fake: Any, route: str) -> None:
+async def test_delete_and_put_are_retried(
+    grown_package: GrownPackage, grown_fake: Any, route: str, backend: str
+) -> None:
     """DELETE and PUT are idempotent: a dropped connection and a 503 are retried until the answer."""
     grown_fake.inject(route, Fault(drop=True), Fault(status=503, json={"detail": "Service Unavailable"}))
-    async with grown_fake.client() as podero:
+    async with grown_fake.client(http_backend=backend) as podero:
         if route == CANCEL_BOOST:
             assert await podero.user_wallboxes.cancel_boost(ORG, USER, DEVICE) is None
         else:
