@@ -6,16 +6,19 @@ The grown spec (tests/fixtures/grown-openapi.json) is regenerated once per sessi
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import importlib
 import inspect
 import json
+import os
 import subprocess
 import sys
 import types
 import typing
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from types import ModuleType, NoneType
 from typing import Any
 
@@ -28,6 +31,7 @@ from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault
 from podero_client.testing._server import WALLBOX_ROUTE
 
 SPEC = json.loads(GROWN_SPEC.read_text())
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "boost_and_sessions.py"
 # Every operation but the token grant, which the auth layer performs itself.
 ROUTES = [
     f"{method.upper()} {path}" for path, method, _ in normalize.operations(SPEC) if not path.endswith("/auth/token")
@@ -393,19 +397,46 @@ asyncio.run(main())
 
 
 def test_strict_mypy_catches_renamed_and_missing_path_parameters(grown_package: GrownPackage) -> None:
-    """A user script passing a renamed or a missing path parameter fails strict mypy, and only on those lines."""
+    """Strict mypy fails a user script only where it renames or omits a path parameter; the example passes."""
     work = grown_package.root.parent
     script = work / "user_script.py"
     script.write_text(USER_SCRIPT)
-    command = ["-m", "mypy", "--strict", "--python-version", "3.11", "--cache-dir", str(work / ".mypy"), str(script)]
+    example = work / "example_boost_and_sessions.py"
+    example.write_text(EXAMPLE.read_text().replace("from podero_client", "from podero_grown"))
+    command = ["-m", "mypy", "--strict", "--python-version", "3.11", "--cache-dir", str(work / ".mypy")]
     result = subprocess.run(  # noqa: S603 (our own interpreter, fixed arguments)
-        [sys.executable, *command], cwd=work, capture_output=True, text=True, check=False
+        [sys.executable, *command, str(script), str(example)], cwd=work, capture_output=True, text=True, check=False
     )
-    lines = [line for line in result.stdout.splitlines() if "user_script.py:" in line and "error:" in line]
+    lines = [line for line in result.stdout.splitlines() if "error:" in line]
     assert result.returncode == 1, result.stdout[-3000:]
+    assert all(line.startswith("user_script.py:") for line in lines), result.stdout[-3000:]
     assert {int(line.split(":")[1]) for line in lines} == {8, 9, 10}, result.stdout[-3000:]
     assert any('Unexpected keyword argument "wallbox"' in line for line in lines)
     assert any('Missing positional argument "wallbox_id"' in line for line in lines)
+
+
+async def test_example_boost_and_sessions(grown_package: GrownPackage, grown_fake: Any, tmp_path: Path) -> None:
+    """examples/boost_and_sessions.py, run on an SDK generated from the grown spec, boosts and lists sessions."""
+    (tmp_path / "podero_client").symlink_to(grown_package.root)  # the grown generation as podero_client
+    grown_fake.set_answer(BOOST, status=409, json={"state": "charging", "reason": "already_charging"})
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tmp_path),
+        "PODERO_BASE_URL": grown_fake.url,
+        "PODERO_CLIENT_ID": grown_fake.client_id,
+        "PODERO_CLIENT_SECRET": grown_fake.client_secret,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(EXAMPLE), ORG, USER, DEVICE, str(uuid.uuid4()), env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, stderr.decode()
+    lines = stdout.decode().splitlines()
+    assert lines[0] == "boost not started: already_charging"
+    assert lines[-1] == f"{len(lines) - 2} sessions"
+    assert grown_fake.requests[BOOST] == 1
+    assert grown_fake.requests[SESSIONS] >= 1
 
 
 def test_generated_resources_import_nothing_hand_written() -> None:
