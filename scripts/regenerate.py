@@ -139,6 +139,11 @@ def describe_generator_error(error: GeneratorError, spec: normalize.Spec) -> str
     return f"{where}: {detail or 'no reason given'}"
 
 
+def _path_shape(path: str) -> str:
+    """A path with its parameter names blanked: the generator rewrites them (``{a-b}`` -> ``{a_b}``)."""
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
 def _run_generator(spec: normalize.Spec, output: Path) -> None:
     """openapi-python-client, in process, failing on anything it would leave out."""
     normalized = json.loads(json.dumps(normalize.normalize(spec), sort_keys=True))  # key order shapes the output
@@ -152,14 +157,14 @@ def _run_generator(spec: normalize.Spec, output: Path) -> None:
     with contextlib.redirect_stdout(io.StringIO()):  # "Generating <dir>"
         errors = list(Project(openapi=data, config=config, custom_template_path=TEMPLATES).build())
     generated = {
-        (str(endpoint.method).upper(), endpoint.path.get_untrusted_value())
+        (str(endpoint.method).upper(), _path_shape(endpoint.path.get_untrusted_value()))
         for collection in data.endpoint_collections_by_tag.values()
         for endpoint in collection.endpoints
     }
     missing = [
-        f"operation {m.upper()} {p}: not generated"
-        for p, m, _ in normalize.operations(spec)
-        if (m.upper(), p) not in generated
+        f"operation {method.upper()} {path}: not generated"
+        for path, method, _ in normalize.operations(spec)
+        if (method.upper(), _path_shape(path)) not in generated
     ]
     # Schemas first: a dropped schema is usually why an operation lost its response.
     described = sorted(
