@@ -31,6 +31,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import griffe
 import httpx
 from openapi_python_client import Project
 from openapi_python_client.config import Config, ConfigFile, MetaType
@@ -221,6 +222,45 @@ def first_difference(expected: Path, actual: Path) -> str | None:
     return None
 
 
+_ENDPOINT_FUNCTIONS = ("sync_detailed", "sync", "asyncio_detailed", "asyncio")
+
+
+def api_breakages(old: Path, new: Path) -> list[str]:
+    """What code written against the generated package ``old`` would find broken in ``new``.
+
+    griffe reads both packages statically. One line per breakage, paths relative to the
+    package; the generator's four functions of an endpoint share one line.
+    """
+    old_api = griffe.load(old.name, search_paths=[old.parent], allow_inspection=False, store_source=False)
+    new_api = griffe.load(new.name, search_paths=[new.parent], allow_inspection=False, store_source=False)
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    for breakage in griffe.find_breaking_changes(old_api, new_api):
+        obj = breakage.obj
+        path, function = obj.path.split(".", 1)[-1], ""
+        if obj.name in _ENDPOINT_FUNCTIONS and obj.parent is not None:
+            path, function = obj.parent.path.split(".", 1)[-1], obj.name
+        values = [value for value in (breakage.old_value, breakage.new_value) if value is not None]
+        if isinstance(breakage.old_value, griffe.Parameter | None) and isinstance(
+            breakage.new_value, griffe.Parameter | None
+        ):
+            detail = values[0].name if values else ""
+        elif isinstance(breakage, griffe.ObjectRemovedBreakage):
+            detail = ""
+        else:
+            detail = " -> ".join(str(value) for value in values)
+        grouped.setdefault((path, breakage.kind.value, detail), []).append(function)
+    lines = []
+    for (path, kind, detail), functions in grouped.items():
+        where = f"{path}.{{{', '.join(f for f in _ENDPOINT_FUNCTIONS if f in functions)}}}" if any(functions) else path
+        lines.append(f"{where}: {kind.lower()}" + (f" ({detail})" if detail else ""))
+    return lines
+
+
+def _write_report(path: Path, report: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group()
@@ -230,7 +270,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "podero_client" / "_generated")
     parser.add_argument("--report", type=Path, default=ROOT / "build" / "spec-changes.txt")
     parser.add_argument("--check", action="store_true", help="compare with --output instead of replacing it")
+    parser.add_argument(
+        "--allow-breaking",
+        action="store_true",
+        help="accept a spec whose changes break code written for the current client",
+    )
     args = parser.parse_args(argv)
+    diffed = False  # a change report exists once the pulled spec is compared with the pinned one
+    changes: list[spec_diff.Change] = []
+    label = ""
+
+    def report_for(outcome: str, api: list[str] | None = None) -> str:
+        return spec_diff.render(changes, str(args.pinned), label, api_breakages=api, outcome=outcome)
+
+    if not args.check:
+        args.report.unlink(missing_ok=True)  # a stale report must not pass for this run's
     try:
         if args.url:
             label, body = args.url, fetch(args.url)
@@ -245,12 +299,9 @@ def main(argv: list[str] | None = None) -> int:
 
         pinned = parse(args.pinned.read_bytes(), str(args.pinned)) if args.pinned.exists() else None
         changed = spec != pinned
-        if changed and pinned is not None:
-            report = spec_diff.render(spec_diff.diff(pinned, spec), str(args.pinned), label)
-            print(report, end="")
-            args.report.parent.mkdir(parents=True, exist_ok=True)
-            args.report.write_text(report)
-            print(f"regenerate: report written to {args.report}")
+        diffed = changed and pinned is not None
+        if pinned is not None and diffed:
+            changes = spec_diff.diff(pinned, spec)
         if body.lstrip()[:1] not in (b"{", b"["):  # YAML: pin it in the JSON form Podero serves
             body = (json.dumps(spec, indent=2, ensure_ascii=False) + "\n").encode()
 
@@ -265,14 +316,34 @@ def main(argv: list[str] | None = None) -> int:
                     return 1
                 print(f"regenerate: {args.output} matches the generator's output")
                 return 0
+            api = api_breakages(args.output, fresh) if diffed and args.output.is_dir() else []
+            breaking = sum(change.breaking for change in changes) + len(api)
+            if diffed and breaking and not args.allow_breaking:
+                report = report_for(
+                    f"REFUSED: {breaking} breaking change(s); {args.pinned.name} and the generated code are unchanged. "
+                    "To accept them: make update-spec ALLOW_BREAKING=1 (scripts/regenerate.py --allow-breaking).",
+                    api,
+                )
+                print(report, end="")
+                _write_report(args.report, report)
+                print(f"regenerate: refused {breaking} breaking change(s); report in {args.report}", file=sys.stderr)
+                return 2
             shutil.rmtree(args.output, ignore_errors=True)  # --overwrite would leave stale files
             shutil.copytree(fresh, args.output)
         if changed:
             args.pinned.write_bytes(body)
             print(f"regenerate: {args.pinned} updated")
+        if diffed:
+            accepted = f", {breaking} breaking change(s) accepted" if breaking else ""
+            report = report_for(f"Regenerated: {args.pinned.name} and {args.output.name} updated{accepted}.", api)
+            print(report, end="")
+            _write_report(args.report, report)
+            print(f"regenerate: report written to {args.report}")
         print(f"regenerate: generated {args.output}")
         return 0
     except RegenerateError as exc:
+        if diffed:  # the changes are still worth reading, under a header that says nothing happened
+            _write_report(args.report, report_for(f"FAILED: {exc}. Nothing was changed.".replace("\n", "\n  ")))
         print(f"regenerate: {exc}", file=sys.stderr)
         return 1
 
