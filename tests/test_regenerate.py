@@ -320,7 +320,7 @@ def test_allow_breaking_regenerates(
     spec = _breaking_variant(published_spec, "renamed-path-parameter")
     source = tmp_path / "renamed.json"
     source.write_text(json.dumps(spec))
-    arguments = ["--spec", source, "--pinned", workspace["pinned"], "--output", workspace["output"]]
+    arguments: list[str | Path] = ["--spec", source, "--pinned", workspace["pinned"], "--output", workspace["output"]]
     assert _run(*arguments, "--report", workspace["report"], "--allow-breaking") == 0
     assert json.loads(workspace["pinned"].read_text()) == spec
     endpoint = (workspace["output"] / "api" / "user_wallboxes" / "retrieve_wallbox.py").read_text()
@@ -351,7 +351,7 @@ def test_make_update_spec_passes_allow_breaking() -> None:
 
 def test_grown_spec_is_not_breaking(workspace: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     """Pinned -> grown regenerates with exit 0: 23 operations and 31 schemas added, nothing breaking."""
-    arguments = ["--spec", GROWN_SPEC, "--pinned", workspace["pinned"], "--output", workspace["output"]]
+    arguments: list[str | Path] = ["--spec", GROWN_SPEC, "--pinned", workspace["pinned"], "--output", workspace["output"]]
     assert _run(*arguments, "--report", workspace["report"]) == 0
     report = workspace["report"].read_text().splitlines()
     assert report[1] == "Regenerated: openapi.json and _generated updated."
@@ -373,7 +373,7 @@ def test_failed_run_leaves_no_report_that_looks_successful(
     broken["components"]["schemas"]["OwnerOutput"]["properties"]["id"] = {"$ref": "#/components/schemas/Missing"}
     source = tmp_path / "broken.json"
     source.write_text(json.dumps(broken))
-    arguments = ["--spec", source, "--pinned", workspace["pinned"], "--output", workspace["output"]]
+    arguments: list[str | Path] = ["--spec", source, "--pinned", workspace["pinned"], "--output", workspace["output"]]
     assert _run(*arguments, "--report", workspace["report"]) == 1
     lines = workspace["report"].read_text().splitlines()
     assert lines[1].startswith("FAILED: openapi-python-client would leave out 2 piece(s) of the spec:")
@@ -414,7 +414,7 @@ async def test_colliding_operation_changes_no_existing_module(
     source = tmp_path / "colliding.json"
     source.write_text(json.dumps(spec))
     before = _tree(workspace["output"])
-    arguments = ["--spec", source, "--pinned", workspace["pinned"], "--output", workspace["output"]]
+    arguments: list[str | Path] = ["--spec", source, "--pinned", workspace["pinned"], "--output", workspace["output"]]
     assert _run(*arguments, "--report", workspace["report"]) == 0
     after = _tree(workspace["output"])
     assert {name: after[name] for name in before} == before
