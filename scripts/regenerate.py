@@ -109,11 +109,15 @@ def _readable_spec_names() -> Iterator[None]:
     Only around parsing, which formats messages but renders no code; a name rendered into
     code this way would show as drift in ``make check-generated``.
     """
+    own = UntrustedString.__dict__.get("__repr__")  # None today: object's repr is used
     setattr(UntrustedString, "__repr__", lambda self: repr(self.get_untrusted_value()))  # noqa: B010 (mypy refuses assigning a method)
     try:
         yield
     finally:
-        delattr(UntrustedString, "__repr__")
+        if own is None:
+            delattr(UntrustedString, "__repr__")
+        else:
+            setattr(UntrustedString, "__repr__", own)  # noqa: B010 (as above)
 
 
 _OPERATION_HEADER = re.compile(r"parsing (?P<method>[A-Z]+) (?P<path>\S+) within")
