@@ -139,7 +139,7 @@ def shorten_operation_ids(spec: Spec) -> Spec:
     ``boost``, ``retrieve_*``), the one whose router module path is shortest (then first
     alphabetically) keeps the bare function name, and the others are qualified with the
     fewest trailing words of their router module that tell them apart
-    (``organizations_wallboxes_retrieve_wallbox``). An operationId that is not of Ninja's
+    (``wallboxes_retrieve_wallbox``). An operationId that is not of Ninja's
     form is kept as it is.
 
     Renaming is still possible in that one case: a new operation in the same tag, with the

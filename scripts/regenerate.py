@@ -3,13 +3,17 @@
     python scripts/regenerate.py                  # offline, from the pinned openapi.json
     python scripts/regenerate.py --url [URL]      # pull (default: production), report, regenerate
     python scripts/regenerate.py --spec FILE      # a local JSON or YAML spec, same as a pull
+    python scripts/regenerate.py --allow-breaking # accept breaking changes (make: ALLOW_BREAKING=1)
     python scripts/regenerate.py --check          # fail, printing the first difference, on drift
 
-Steps: load -> normalize (scripts/normalize.py) -> openapi-python-client with the custom
-templates in scripts/templates and --fail-on-warning -> ruff -> banner and provenance
-stamp -> replace the output folder. When the source differs from the pinned spec, a
-change report is printed and written, and ``openapi.json`` is replaced only after the
-generation succeeded. Every failure exits 1 with one line that names its cause.
+Steps: load -> normalize (scripts/normalize.py) -> openapi-python-client in process, with
+the custom templates in scripts/templates, anything it would leave out being a failure ->
+ruff -> banner and provenance stamp -> gate -> replace the output folder. When the source
+differs from the pinned spec, the change report (scripts/spec_diff.py, plus griffe's
+breaking changes of the generated Python API) is printed and written, headed by the
+outcome. Exit status: 0 done; 1 failed, with a line naming the cause (and one line per
+piece the generator would drop); 2 refused, because the changes break code written for
+the current client. On 1 and 2, ``openapi.json`` and the generated code are untouched.
 """
 
 from __future__ import annotations
