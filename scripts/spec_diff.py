@@ -28,7 +28,7 @@ _OPERATION_WHERE = re.compile(r"^[A-Z]+ /\S*")
 class Change(NamedTuple):
     kind: str  # operation, path parameter, parameter, request body, response, schema, property, enum value
     where: str
-    what: str  # added, removed, changed, renamed
+    what: str  # added, removed, changed, renamed (an operation's generated module, a path parameter)
     breaking: bool
     detail: str = ""
 
@@ -181,6 +181,8 @@ def _fact_kind(key: str) -> str:
 
 def _compare_operation(old: _Operation, new: _Operation) -> Iterator[Change]:
     where = new.label
+    if old.name != new.name:  # another operationId, or a same-tag collision: the module is renamed
+        yield Change("operation", where, "renamed", True, f"{old.name} -> {new.name}")
     for was, now in zip(old.path_parameters, new.path_parameters, strict=True):
         if was != now:
             detail = f"{was} -> {now}: the keyword argument of {new.name} is renamed"
@@ -266,7 +268,10 @@ def render(
     for change in changes:
         counts[change.kind, change.what] = counts.get((change.kind, change.what), 0) + 1
     changed_operations = {
-        match[0] for change in changes if change.kind != "operation" and (match := _OPERATION_WHERE.match(change.where))
+        match[0]
+        for change in changes
+        if (change.kind, change.what) not in (("operation", "added"), ("operation", "removed"))
+        and (match := _OPERATION_WHERE.match(change.where))
     }
     breaking = [change for change in changes if change.breaking]
     other = [change for change in changes if not change.breaking and (change.kind, change.what) != ("schema", "added")]

@@ -440,3 +440,26 @@ async def test_colliding_operation_changes_no_existing_module(
         sys.path.remove(str(package.parent))
         for name in [name for name in sys.modules if name.startswith("podero_collide")]:
             del sys.modules[name]
+
+
+def test_same_tag_collision_that_renames_a_module_is_refused(
+    workspace: dict[str, Path], published_spec: dict[str, Any], tmp_path: Path
+) -> None:
+    """A same-tag retrieve_wallbox from a shorter router takes the bare name: both diffs see it, the gate refuses."""
+    spec = copy.deepcopy(published_spec)
+    operation = copy.deepcopy(COLLIDING["/api/partners/v2.0/org/{org_id}/wallboxes/{wallbox_id}"])
+    operation["get"]["tags"] = ["User Wallboxes"]
+    operation["get"]["operationId"] = "integrations_api_api_v2_wallboxes_router_retrieve_wallbox"
+    spec["paths"]["/api/partners/v2.0/org/{org_id}/wallboxes/{wallbox_id}"] = operation
+    source = tmp_path / "same-tag.json"
+    source.write_text(json.dumps(spec))
+    arguments: list[str | Path] = ["--spec", source, "--pinned", workspace["pinned"], "--output", workspace["output"]]
+    assert _run(*arguments, "--report", workspace["report"]) == 2
+    report = workspace["report"].read_text()
+    assert "1 breaking in the spec, 3 in the generated Python API." in report
+    assert (
+        "  spec: operation renamed: GET /api/partners/v2.0/org/{org_id}/users/{user_id}/wallboxes/{wallbox_id}"
+        " (user_wallboxes.retrieve_wallbox -> user_wallboxes.wallboxes_retrieve_wallbox)"
+    ) in report
+    retrieve = "  python: api.user_wallboxes.retrieve_wallbox.{sync_detailed, sync, asyncio_detailed, asyncio}"
+    assert f"{retrieve}: parameter was removed (user_id)" in report

@@ -142,3 +142,13 @@ def test_grown_report_is_short() -> None:
     assert "Breaking changes" not in "\n".join(report)
     assert sum(line.startswith("New schemas (31): ") for line in report) == 1
     assert len(report) < 35
+
+
+def test_renamed_operation_id_renames_the_module() -> None:
+    """Another operationId for the same operation moves its generated function: a breaking rename."""
+    new = copy.deepcopy(PUBLISHED)
+    operation = new["paths"][WALLBOX]["get"]
+    operation["operationId"] = operation["operationId"].replace("retrieve_wallbox", "get_wallbox")
+    (change,) = spec_diff.diff(PUBLISHED, new)
+    assert (change.kind, change.what, change.breaking) == ("operation", "renamed", True)
+    assert change.detail == "user_wallboxes.retrieve_wallbox -> user_wallboxes.get_wallbox"
