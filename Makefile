@@ -12,7 +12,7 @@ help:
 	@echo "make demo             the main job: the SDK against an embedded fake Podero, no credentials"
 	@echo "make test             check-generated, lint, typecheck and the test suite (what CI runs)"
 	@echo "make generate         regenerate podero_client/_generated from openapi.json (offline)"
-	@echo "make update-spec      pull SPEC_URL, report what changed, regenerate"
+	@echo "make update-spec      pull SPEC_URL, report what changed, regenerate (ALLOW_BREAKING=1 to accept breaking changes)"
 	@echo "make check-generated  fail if the committed generated code has drifted"
 	@echo "make bench            benchmarks against raw httpx and raw aiohttp; writes BENCHMARKS.md"
 	@echo "make soak             20,000 calls against a fake server that misbehaves on ~10 % of them"
@@ -29,8 +29,10 @@ install: $(INSTALLED)
 generate: $(INSTALLED)
 	$(PY) scripts/regenerate.py
 
+# Refuses (exit 2, nothing changed) a spec that breaks code written for the current client,
+# unless ALLOW_BREAKING=1.
 update-spec: $(INSTALLED)
-	$(PY) scripts/regenerate.py --url $(SPEC_URL)
+	$(PY) scripts/regenerate.py --url $(SPEC_URL)$(if $(filter 1,$(ALLOW_BREAKING)), --allow-breaking)
 
 check-generated: $(INSTALLED)
 	$(PY) scripts/regenerate.py --check

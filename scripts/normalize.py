@@ -103,7 +103,7 @@ def dedupe_schema_titles(spec: Spec) -> Spec:
     return spec
 
 
-def _tag_folder(operation: dict[str, Any]) -> str:
+def tag_folder(operation: dict[str, Any]) -> str:
     """The generator's module folder for an operation: its first tag, snake-cased."""
     tags = operation.get("tags") or ["default"]
     return snake_case(str(tags[0]))
@@ -139,7 +139,7 @@ def shorten_operation_ids(spec: Spec) -> Spec:
     ``boost``, ``retrieve_*``), the one whose router module path is shortest (then first
     alphabetically) keeps the bare function name, and the others are qualified with the
     fewest trailing words of their router module that tell them apart
-    (``organizations_wallboxes_retrieve_wallbox``). An operationId that is not of Ninja's
+    (``wallboxes_retrieve_wallbox``). An operationId that is not of Ninja's
     form is kept as it is.
 
     Renaming is still possible in that one case: a new operation in the same tag, with the
@@ -151,7 +151,7 @@ def shorten_operation_ids(spec: Spec) -> Spec:
         return spec
     by_tag: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
     for _, _, operation in found:
-        by_tag[_tag_folder(operation)].append(operation)
+        by_tag[tag_folder(operation)].append(operation)
     renamed: dict[int, str] = {}  # index in document order -> new operationId
     index = {id(operation): position for position, (_, _, operation) in enumerate(found)}
     for tagged in by_tag.values():

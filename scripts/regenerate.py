@@ -3,13 +3,17 @@
     python scripts/regenerate.py                  # offline, from the pinned openapi.json
     python scripts/regenerate.py --url [URL]      # pull (default: production), report, regenerate
     python scripts/regenerate.py --spec FILE      # a local JSON or YAML spec, same as a pull
+    python scripts/regenerate.py --allow-breaking # accept breaking changes (make: ALLOW_BREAKING=1)
     python scripts/regenerate.py --check          # fail, printing the first difference, on drift
 
-Steps: load -> normalize (scripts/normalize.py) -> openapi-python-client with the custom
-templates in scripts/templates and --fail-on-warning -> ruff -> banner and provenance
-stamp -> replace the output folder. When the source differs from the pinned spec, a
-change report is printed and written, and ``openapi.json`` is replaced only after the
-generation succeeded. Every failure exits 1 with one line that names its cause.
+Steps: load -> normalize (scripts/normalize.py) -> openapi-python-client in process, with
+the custom templates in scripts/templates, anything it would leave out being a failure ->
+ruff -> banner and provenance stamp -> gate -> replace the output folder. When the source
+differs from the pinned spec, the change report (scripts/spec_diff.py, plus griffe's
+breaking changes of the generated Python API) is printed and written, headed by the
+outcome. Exit status: 0 done; 1 failed, with a line naming the cause (and one line per
+piece the generator would drop); 2 refused, because the changes break code written for
+the current client. On 1 and 2, ``openapi.json`` and the generated code are untouched.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import griffe
 import httpx
 from openapi_python_client import Project
 from openapi_python_client.config import Config, ConfigFile, MetaType
@@ -108,11 +113,15 @@ def _readable_spec_names() -> Iterator[None]:
     Only around parsing, which formats messages but renders no code; a name rendered into
     code this way would show as drift in ``make check-generated``.
     """
+    own = UntrustedString.__dict__.get("__repr__")  # None today: object's repr is used
     setattr(UntrustedString, "__repr__", lambda self: repr(self.get_untrusted_value()))  # noqa: B010 (mypy refuses assigning a method)
     try:
         yield
     finally:
-        delattr(UntrustedString, "__repr__")
+        if own is None:
+            delattr(UntrustedString, "__repr__")
+        else:
+            setattr(UntrustedString, "__repr__", own)  # noqa: B010 (as above)
 
 
 _OPERATION_HEADER = re.compile(r"parsing (?P<method>[A-Z]+) (?P<path>\S+) within")
@@ -139,6 +148,11 @@ def describe_generator_error(error: GeneratorError, spec: normalize.Spec) -> str
     return f"{where}: {detail or 'no reason given'}"
 
 
+def _path_shape(path: str) -> str:
+    """A path with its parameter names blanked: the generator rewrites them (``{a-b}`` -> ``{a_b}``)."""
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
 def _run_generator(spec: normalize.Spec, output: Path) -> None:
     """openapi-python-client, in process, failing on anything it would leave out."""
     normalized = json.loads(json.dumps(normalize.normalize(spec), sort_keys=True))  # key order shapes the output
@@ -152,14 +166,14 @@ def _run_generator(spec: normalize.Spec, output: Path) -> None:
     with contextlib.redirect_stdout(io.StringIO()):  # "Generating <dir>"
         errors = list(Project(openapi=data, config=config, custom_template_path=TEMPLATES).build())
     generated = {
-        (str(endpoint.method).upper(), endpoint.path.get_untrusted_value())
+        (str(endpoint.method).upper(), _path_shape(endpoint.path.get_untrusted_value()))
         for collection in data.endpoint_collections_by_tag.values()
         for endpoint in collection.endpoints
     }
     missing = [
-        f"operation {m.upper()} {p}: not generated"
-        for p, m, _ in normalize.operations(spec)
-        if (m.upper(), p) not in generated
+        f"operation {method.upper()} {path}: not generated"
+        for path, method, _ in normalize.operations(spec)
+        if (method.upper(), _path_shape(path)) not in generated
     ]
     # Schemas first: a dropped schema is usually why an operation lost its response.
     described = sorted(
@@ -216,6 +230,45 @@ def first_difference(expected: Path, actual: Path) -> str | None:
     return None
 
 
+_ENDPOINT_FUNCTIONS = ("sync_detailed", "sync", "asyncio_detailed", "asyncio")
+
+
+def api_breakages(old: Path, new: Path) -> list[str]:
+    """What code written against the generated package ``old`` would find broken in ``new``.
+
+    griffe reads both packages statically. One line per breakage, paths relative to the
+    package; the generator's four functions of an endpoint share one line.
+    """
+    old_api = griffe.load(old.name, search_paths=[old.parent], allow_inspection=False, store_source=False)
+    new_api = griffe.load(new.name, search_paths=[new.parent], allow_inspection=False, store_source=False)
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    for breakage in griffe.find_breaking_changes(old_api, new_api):
+        obj = breakage.obj
+        path, function = obj.path.split(".", 1)[-1], ""
+        if obj.name in _ENDPOINT_FUNCTIONS and obj.parent is not None:
+            path, function = obj.parent.path.split(".", 1)[-1], obj.name
+        values = [value for value in (breakage.old_value, breakage.new_value) if value is not None]
+        if isinstance(breakage.old_value, griffe.Parameter | None) and isinstance(
+            breakage.new_value, griffe.Parameter | None
+        ):
+            detail = values[0].name if values else ""
+        elif isinstance(breakage, griffe.ObjectRemovedBreakage):
+            detail = ""
+        else:
+            detail = " -> ".join(str(value) for value in values)
+        grouped.setdefault((path, breakage.kind.value, detail), []).append(function)
+    lines = []
+    for (path, kind, detail), functions in grouped.items():
+        where = f"{path}.{{{', '.join(f for f in _ENDPOINT_FUNCTIONS if f in functions)}}}" if any(functions) else path
+        lines.append(f"{where}: {kind.lower()}" + (f" ({detail})" if detail else ""))
+    return lines
+
+
+def _write_report(path: Path, report: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group()
@@ -225,7 +278,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "podero_client" / "_generated")
     parser.add_argument("--report", type=Path, default=ROOT / "build" / "spec-changes.txt")
     parser.add_argument("--check", action="store_true", help="compare with --output instead of replacing it")
+    parser.add_argument(
+        "--allow-breaking",
+        action="store_true",
+        help="accept a spec whose changes break code written for the current client",
+    )
     args = parser.parse_args(argv)
+    diffed = False  # a change report exists once the pulled spec is compared with the pinned one
+    changes: list[spec_diff.Change] = []
+    label = ""
+
+    def report_for(outcome: str, api: list[str] | None = None) -> str:
+        return spec_diff.render(changes, str(args.pinned), label, api_breakages=api, outcome=outcome)
+
+    if not args.check:
+        args.report.unlink(missing_ok=True)  # a stale report must not pass for this run's
     try:
         if args.url:
             label, body = args.url, fetch(args.url)
@@ -240,12 +307,9 @@ def main(argv: list[str] | None = None) -> int:
 
         pinned = parse(args.pinned.read_bytes(), str(args.pinned)) if args.pinned.exists() else None
         changed = spec != pinned
-        if changed and pinned is not None:
-            report = spec_diff.render(spec_diff.diff(pinned, spec), str(args.pinned), label)
-            print(report, end="")
-            args.report.parent.mkdir(parents=True, exist_ok=True)
-            args.report.write_text(report)
-            print(f"regenerate: report written to {args.report}")
+        diffed = changed and pinned is not None
+        if pinned is not None and diffed:
+            changes = spec_diff.diff(pinned, spec)
         if body.lstrip()[:1] not in (b"{", b"["):  # YAML: pin it in the JSON form Podero serves
             body = (json.dumps(spec, indent=2, ensure_ascii=False) + "\n").encode()
 
@@ -260,14 +324,34 @@ def main(argv: list[str] | None = None) -> int:
                     return 1
                 print(f"regenerate: {args.output} matches the generator's output")
                 return 0
+            api = api_breakages(args.output, fresh) if diffed and args.output.is_dir() else []
+            breaking = sum(change.breaking for change in changes) + len(api)
+            if diffed and breaking and not args.allow_breaking:
+                report = report_for(
+                    f"REFUSED: {breaking} breaking change(s); {args.pinned.name} and the generated code are unchanged. "
+                    "To accept them: make update-spec ALLOW_BREAKING=1 (scripts/regenerate.py --allow-breaking).",
+                    api,
+                )
+                print(report, end="")
+                _write_report(args.report, report)
+                print(f"regenerate: refused {breaking} breaking change(s); report in {args.report}", file=sys.stderr)
+                return 2
             shutil.rmtree(args.output, ignore_errors=True)  # --overwrite would leave stale files
             shutil.copytree(fresh, args.output)
         if changed:
             args.pinned.write_bytes(body)
             print(f"regenerate: {args.pinned} updated")
+        if diffed:
+            accepted = f", {breaking} breaking change(s) accepted" if breaking else ""
+            report = report_for(f"Regenerated: {args.pinned.name} and {args.output.name} updated{accepted}.", api)
+            print(report, end="")
+            _write_report(args.report, report)
+            print(f"regenerate: report written to {args.report}")
         print(f"regenerate: generated {args.output}")
         return 0
     except RegenerateError as exc:
+        if diffed:  # the changes are still worth reading, under a header that says nothing happened
+            _write_report(args.report, report_for(f"FAILED: {exc}. Nothing was changed.".replace("\n", "\n  ")))
         print(f"regenerate: {exc}", file=sys.stderr)
         return 1
 

@@ -1,33 +1,40 @@
 """What changed between two versions of the Podero spec, from a client's point of view.
 
 A change is *breaking* when code written against the old client may stop working:
-something it reads or calls is gone or has another type, or a call needs a new
-required argument. Additions are not breaking: the generated models keep unknown
-fields and enum values, so the old client survives them too.
+something it reads or calls is gone or has another type, a call needs a new required
+argument, or an argument has another name. Additions are not breaking: the generated
+models keep unknown fields and enum values, so the old client survives them too.
+
+Operations are matched by method and path *shape* (parameter names blanked), so a
+renamed path parameter is one rename, not an operation removed and another added.
+Properties and enum values of an added or removed schema go with the schema: a new
+schema is one line, not one line per field.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from normalize import Spec, operations
+from normalize import Spec, operations, shorten_operation_ids, tag_folder
 
 _REF_PREFIX = "#/components/schemas/"
+_PATH_PARAMETER = re.compile(r"\{([^}]*)\}")
+_OPERATION_WHERE = re.compile(r"^[A-Z]+ /\S*")
 
 
 class Change(NamedTuple):
-    kind: str  # operation, parameter, schema, property, enum value
+    kind: str  # operation, path parameter, parameter, request body, response, schema, property, enum value
     where: str
-    what: str  # added, removed, changed
+    what: str  # added, removed, changed, renamed (an operation's generated module, a path parameter)
     breaking: bool
     detail: str = ""
 
     def __str__(self) -> str:
-        mark = "BREAKING" if self.breaking else "ok"
         detail = f" ({self.detail})" if self.detail else ""
-        return f"[{mark:8}] {self.kind} {self.what}: {self.where}{detail}"
+        return f"{self.kind} {self.what}: {self.where}{detail}"
 
 
 def _type_of(schema: Any) -> str:
@@ -60,18 +67,85 @@ def _enums(where: str, schema: Any) -> Iterator[tuple[str, list[Any]]]:
         yield from _enums(f"{where}[]", schema["items"])
 
 
-def _facts(spec: Spec) -> dict[str, dict[str, Any]]:
-    found_operations: dict[str, Any] = {}
-    parameters: dict[str, Any] = {}
-    for path, method, operation in operations(spec):
-        name = f"{method.upper()} {path}"
-        found_operations[name] = operation.get("operationId", "")
+def _refs(node: Any) -> Iterator[str]:
+    """Every schema name a node refers to, without following the refs."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_REF_PREFIX):
+            yield ref.removeprefix(_REF_PREFIX)
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def _request_schemas(spec: Spec) -> set[str]:
+    """Schemas that callers build: those reachable from a request body or a parameter."""
+    schemas = spec.get("components", {}).get("schemas", {})
+    pending = [
+        name
+        for _, _, operation in operations(spec)
+        for part in (operation.get("requestBody"), operation.get("parameters"))
+        for name in _refs(part)
+    ]
+    found: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name not in found and name in schemas:
+            found.add(name)
+            pending.extend(_refs(schemas[name]))
+    return found
+
+
+def _shape(path: str) -> str:
+    return _PATH_PARAMETER.sub("{}", path)
+
+
+def _json_body_schema(part: Any) -> Any:
+    """The schema of a request body or response, JSON preferred; None without a body."""
+    content: Any = part.get("content") if isinstance(part, dict) else None
+    if not isinstance(content, dict) or not content:
+        return None
+    media: Any = content.get("application/json") or next(iter(content.values()))
+    return media.get("schema") if isinstance(media, dict) else None
+
+
+class _Operation(NamedTuple):
+    label: str  # "GET /path" as the spec spells it
+    name: str  # where the generated function lives: "user_wallboxes.retrieve_wallbox"
+    path_parameters: tuple[str, ...]
+    facts: dict[str, Any]  # parameter, request body and response facts, keyed by "<kind> <name>"
+    enums: dict[str, list[Any]]
+
+
+def _operations(spec: Spec) -> dict[str, _Operation]:
+    found: dict[str, _Operation] = {}
+    short = shorten_operation_ids(spec)
+    for (path, method, operation), (_, _, shortened) in zip(operations(spec), operations(short), strict=True):
+        facts: dict[str, Any] = {}
+        enums: dict[str, list[Any]] = {}
+        path_parameters = tuple(_PATH_PARAMETER.findall(path))
         for parameter in operation.get("parameters", []):
-            key = f"{name} {parameter.get('in')}:{parameter.get('name')}"
-            parameters[key] = (bool(parameter.get("required")), _type_of(parameter.get("schema")))
+            location, name = parameter.get("in"), parameter.get("name")
+            # Path parameters are matched by position: a renamed one is reported once, as a rename.
+            key = f"path #{path_parameters.index(name) + 1}" if location == "path" and name in path_parameters else name
+            where = f"parameter {location}:{key}"
+            facts[where] = (bool(parameter.get("required")), _type_of(parameter.get("schema")))
+            enums.update(_enums(f"{method.upper()} {path} {location}:{name}", parameter.get("schema")))
         body = operation.get("requestBody")
         if isinstance(body, dict):
-            parameters[f"{name} body"] = (bool(body.get("required")), "body")
+            facts["request body"] = (bool(body.get("required")), _type_of(_json_body_schema(body)))
+        for code, response in operation.get("responses", {}).items():
+            facts[f"response {code}"] = (False, _type_of(_json_body_schema(response)))
+        name = f"{tag_folder(operation)}.{shortened.get('operationId', '?')}"
+        found[f"{method.upper()} {_shape(path)}"] = _Operation(
+            f"{method.upper()} {path}", name, path_parameters, facts, enums
+        )
+    return found
+
+
+def _schema_facts(spec: Spec) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[Any]]]:
     schemas: dict[str, Any] = {}
     properties: dict[str, Any] = {}
     enums: dict[str, list[Any]] = {}
@@ -83,62 +157,140 @@ def _facts(spec: Spec) -> dict[str, dict[str, Any]]:
             where = f"{schema_name}.{prop_name}"
             properties[where] = (prop_name in required, _type_of(prop))
             enums.update(_enums(where, prop))
-    return {
-        "operation": found_operations,
-        "parameter": parameters,
-        "schema": schemas,
-        "property": properties,
-        "enum": enums,
-    }
+    return schemas, properties, enums
+
+
+def _compare_enums(was: dict[str, list[Any]], now: dict[str, list[Any]], skip: set[str]) -> Iterator[Change]:
+    for where in sorted(was.keys() | now.keys()):
+        if where.split(".", 1)[0].removesuffix("[]") in skip:
+            continue
+        old_values, new_values = was.get(where, []), now.get(where, [])
+        if where not in was or where not in now:
+            continue  # a new or removed property or parameter says it already
+        for value in new_values:
+            if value not in old_values:
+                yield Change("enum value", where, "added", False, json.dumps(value))
+        for value in old_values:
+            if value not in new_values:
+                yield Change("enum value", where, "removed", True, json.dumps(value))
+
+
+def _fact_kind(key: str) -> str:
+    return key if key == "request body" else key.split(" ", 1)[0]
+
+
+def _compare_operation(old: _Operation, new: _Operation) -> Iterator[Change]:
+    where = new.label
+    if old.name != new.name:  # another operationId, or a same-tag collision: the module is renamed
+        yield Change("operation", where, "renamed", True, f"{old.name} -> {new.name}")
+    for was, now in zip(old.path_parameters, new.path_parameters, strict=True):
+        if was != now:
+            detail = f"{was} -> {now}: the keyword argument of {new.name} is renamed"
+            yield Change("path parameter", where, "renamed", True, detail)
+    for key in sorted(new.facts.keys() - old.facts.keys()):
+        required = new.facts[key][0]
+        yield Change(_fact_kind(key), f"{where} {key}", "added", required, "required" if required else "")
+    for key in sorted(old.facts.keys() - new.facts.keys()):
+        yield Change(_fact_kind(key), f"{where} {key}", "removed", True)
+    for key in sorted(old.facts.keys() & new.facts.keys()):
+        (was_required, was_type), (now_required, now_type) = old.facts[key], new.facts[key]
+        kind = _fact_kind(key)
+        if was_type != now_type:
+            yield Change(kind, f"{where} {key}", "changed", True, f"type {was_type} -> {now_type}")
+        if was_required != now_required:
+            yield Change(
+                kind, f"{where} {key}", "changed", now_required, "now required" if now_required else "now optional"
+            )
+    yield from _compare_enums(old.enums, new.enums, set())
 
 
 def diff(old: Spec, new: Spec) -> list[Change]:
     """Every change from ``old`` to ``new``, in a stable order."""
-    before, after = _facts(old), _facts(new)
     changes: list[Change] = []
-    moved = before["operation"].keys() ^ after["operation"].keys()
-    for kind in ("operation", "parameter", "schema", "property"):
-        was, now = before[kind], after[kind]
-        if kind == "parameter":  # those of a new or removed operation go with it
-            was, now = ({k: v for k, v in d.items() if k.rsplit(" ", 1)[0] not in moved} for d in (was, now))
-        for where in sorted(now.keys() - was.keys()):
-            breaking = kind == "parameter" and now[where][0]  # a new required argument
-            changes.append(Change(kind, where, "added", breaking))
-        for where in sorted(was.keys() - now.keys()):
-            changes.append(Change(kind, where, "removed", True))
-        for where in sorted(was.keys() & now.keys()):
-            if was[where] == now[where]:
-                continue
-            if kind in ("parameter", "property"):
-                (was_required, was_type), (now_required, now_type) = was[where], now[where]
-                if was_type != now_type:
-                    changes.append(Change(kind, where, "changed", True, f"type {was_type} -> {now_type}"))
-                if was_required != now_required:
-                    # A parameter that becomes required breaks callers; a response
-                    # property that becomes optional breaks readers.
-                    breaking = now_required if kind == "parameter" else not now_required
-                    detail = "now required" if now_required else "now optional"
-                    changes.append(Change(kind, where, "changed", breaking, detail))
-            else:
-                changes.append(Change(kind, where, "changed", True, f"{was[where]} -> {now[where]}"))
-    was_enums, now_enums = before["enum"], after["enum"]
-    for where in sorted(was_enums.keys() | now_enums.keys()):
-        old_values, new_values = was_enums.get(where, []), now_enums.get(where, [])
-        for value in new_values:
-            if value not in old_values:
-                changes.append(Change("enum value", where, "added", False, json.dumps(value)))
-        for value in old_values:
-            if value not in new_values:
-                changes.append(Change("enum value", where, "removed", True, json.dumps(value)))
+    was_ops, now_ops = _operations(old), _operations(new)
+    for key in sorted(now_ops.keys() - was_ops.keys()):
+        changes.append(Change("operation", now_ops[key].label, "added", False, now_ops[key].name))
+    for key in sorted(was_ops.keys() - now_ops.keys()):
+        changes.append(Change("operation", was_ops[key].label, "removed", True, was_ops[key].name))
+    for key in sorted(was_ops.keys() & now_ops.keys()):
+        changes.extend(_compare_operation(was_ops[key], now_ops[key]))
+
+    (was_schemas, was_props, was_enums), (now_schemas, now_props, now_enums) = _schema_facts(old), _schema_facts(new)
+    added = now_schemas.keys() - was_schemas.keys()
+    removed = was_schemas.keys() - now_schemas.keys()
+    for name in sorted(added):
+        changes.append(Change("schema", name, "added", False))
+    for name in sorted(removed):
+        changes.append(Change("schema", name, "removed", True))
+    for name in sorted(was_schemas.keys() & now_schemas.keys()):
+        if was_schemas[name] != now_schemas[name]:
+            changes.append(Change("schema", name, "changed", True, f"{was_schemas[name]} -> {now_schemas[name]}"))
+    built_by_callers = _request_schemas(old) | _request_schemas(new)
+    moved = added | removed
+    for where in sorted(now_props.keys() - was_props.keys()):
+        if where.split(".", 1)[0] not in moved:
+            # A new required field breaks code that builds the model; readers do not mind.
+            required = now_props[where][0]
+            breaking = required and where.split(".", 1)[0] in built_by_callers
+            changes.append(Change("property", where, "added", breaking, "required" if required else ""))
+    for where in sorted(was_props.keys() - now_props.keys()):
+        if where.split(".", 1)[0] not in moved:
+            changes.append(Change("property", where, "removed", True))
+    for where in sorted(was_props.keys() & now_props.keys()):
+        (was_required, was_type), (now_required, now_type) = was_props[where], now_props[where]
+        if was_type != now_type:
+            changes.append(Change("property", where, "changed", True, f"type {was_type} -> {now_type}"))
+        if was_required != now_required:
+            # Optional now: readers get UNSET. Required now: builders must pass it.
+            breaking = not now_required or where.split(".", 1)[0] in built_by_callers
+            changes.append(
+                Change("property", where, "changed", breaking, "now required" if now_required else "now optional")
+            )
+    changes.extend(_compare_enums(was_enums, now_enums, moved))
     return changes
 
 
-def render(changes: list[Change], old_label: str, new_label: str) -> str:
-    """A plain-text report, breaking changes counted first."""
-    breaking = sum(change.breaking for change in changes)
+def render(
+    changes: list[Change],
+    old_label: str,
+    new_label: str,
+    *,
+    api_breakages: list[str] | None = None,
+    outcome: str = "",
+) -> str:
+    """A plain-text report: the outcome and a summary first, then breaking changes, then the rest.
+
+    ``api_breakages`` are the generated Python API's breaking changes (scripts/regenerate.py
+    finds them with griffe); ``outcome`` is what the run did with the spec.
+    """
+    api_breakages = api_breakages or []
+    counts: dict[tuple[str, str], int] = {}
+    for change in changes:
+        counts[change.kind, change.what] = counts.get((change.kind, change.what), 0) + 1
+    changed_operations = {
+        match[0]
+        for change in changes
+        if (change.kind, change.what) not in (("operation", "added"), ("operation", "removed"))
+        and (match := _OPERATION_WHERE.match(change.where))
+    }
+    breaking = [change for change in changes if change.breaking]
+    other = [change for change in changes if not change.breaking and (change.kind, change.what) != ("schema", "added")]
+    new_schemas = [change.where for change in changes if (change.kind, change.what) == ("schema", "added")]
     lines = [
-        f"Spec changes from {old_label} to {new_label}: {len(changes)} change(s), {breaking} breaking.",
-        "",
-        *(str(change) for change in changes),
+        f"Spec changes from {old_label} to {new_label}",
+        *([outcome] if outcome else []),
+        f"Summary: operations {counts.get(('operation', 'added'), 0)} added, "
+        f"{counts.get(('operation', 'removed'), 0)} removed, {len(changed_operations)} changed; "
+        f"schemas {len(new_schemas)} added, {counts.get(('schema', 'removed'), 0)} removed; "
+        f"{len(breaking)} breaking in the spec, {len(api_breakages)} in the generated Python API.",
     ]
+    if breaking or api_breakages:
+        lines += ["", f"Breaking changes ({len(breaking) + len(api_breakages)}):"]
+        lines += [f"  spec: {change}" for change in breaking]
+        lines += [f"  python: {breakage}" for breakage in api_breakages]
+    if new_schemas:
+        lines += ["", f"New schemas ({len(new_schemas)}): {', '.join(new_schemas)}"]
+    if other:
+        lines += ["", f"Other changes ({len(other)}):"]
+        lines += [f"  {change}" for change in other]
     return "\n".join(lines) + "\n"

@@ -178,3 +178,99 @@ def test_catch_all_is_added_once() -> None:
 def test_rules_are_deterministic(rule: normalize.Rule) -> None:
     """The same input gives byte-identical output."""
     assert json.dumps(rule(PUBLISHED), sort_keys=True) == json.dumps(rule(copy.deepcopy(PUBLISHED)), sort_keys=True)
+
+
+def _union(*members: str, discriminator: str = "kind") -> dict[str, Any]:
+    return {
+        "oneOf": [{"$ref": f"#/components/schemas/{member}"} for member in members],
+        "discriminator": {"propertyName": discriminator},
+    }
+
+
+def _member(value: str, discriminator: str = "kind") -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {discriminator: {"const": value, "type": "string"}},
+        "required": [discriminator],
+    }
+
+
+def _members_of(node: dict[str, Any]) -> list[str]:
+    return [member["$ref"].rsplit("/", 1)[-1] for member in node["oneOf"]]
+
+
+def test_catch_alls_at_every_depth() -> None:
+    """Unions as a property, array items, a nullable property, a response, a list response and a body all get one."""
+
+    def json_body(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"content": {"application/json": {"schema": schema}}}
+
+    spec: dict[str, Any] = {
+        "paths": {"/x": {"post": {
+            "requestBody": json_body(_union("A", "B", discriminator="device_type")),
+            "responses": {
+                "200": json_body({"type": "array", "items": _union("C", "D", discriminator="device_type")}),
+                "201": json_body(_union("C", "D", discriminator="device_type")),
+            },
+        }}},
+        "components": {"schemas": {
+            "A": _member("a", "device_type"), "B": _member("b", "device_type"),
+            "C": _member("c", "device_type"), "D": _member("d", "device_type"),
+            "E": _member("e"), "F": _member("f"),
+            "Holder": {"type": "object", "properties": {
+                "pet": _union("E", "F"),
+                "pets": {"type": "array", "items": _union("E", "F")},
+                "maybe_pet": {"anyOf": [_union("E", "F"), {"type": "null"}]},
+            }},
+        }},
+    }  # fmt: skip
+    fixed = normalize.open_discriminated_unions(spec)
+    holder = fixed["components"]["schemas"]["Holder"]["properties"]
+    assert _members_of(holder["pet"])[-1] == "UnknownPet"
+    assert _members_of(holder["pets"]["items"])[-1] == "UnknownPet", "identical unions share their catch-all"
+    assert _members_of(holder["maybe_pet"]["anyOf"][0])[-1] == "UnknownPet"
+    responses = fixed["paths"]["/x"]["post"]["responses"]
+    assert _members_of(responses["200"]["content"]["application/json"]["schema"]["items"])[-1] == "UnknownDevice"
+    assert _members_of(responses["201"]["content"]["application/json"]["schema"])[-1] == "UnknownDevice"
+    body = fixed["paths"]["/x"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert _members_of(body)[-1] == "UnknownDevice2", "another union on device_type: a name the generator keeps"
+    added = set(fixed["components"]["schemas"]) - set(spec["components"]["schemas"])
+    assert added == {"UnknownPet", "UnknownDevice", "UnknownDevice2"}
+    assert normalize.open_discriminated_unions(fixed) == fixed, "a union with its catch-all is left alone"
+
+
+def test_grown_spec_catch_alls() -> None:
+    """In the grown spec the three device details share UnknownAction; device lists and PATCH share UnknownDevice."""
+    fixed = normalize.normalize(GROWN)
+    schemas = fixed["components"]["schemas"]
+    for detail in ("WallboxDetailOutput", "HeatPumpDetailOutput", "ElectricVehicleDetailOutput"):
+        assert _members_of(schemas[detail]["properties"]["actions"]["items"])[-1] == "UnknownAction"
+    devices = "/api/partners/v2.0/org/{org_id}/users/{user_id}/devices"
+    listed = fixed["paths"][devices]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["items"]
+    patched = fixed["paths"][devices + "/{device_id}"]["patch"]["responses"]["200"]["content"]["application/json"][
+        "schema"
+    ]
+    assert _members_of(listed)[-1] == _members_of(patched)[-1] == "UnknownDevice"
+    onboarding = fixed["paths"]["/api/partners/v2.0/device-onboarding"]["post"]["requestBody"]
+    assert _members_of(onboarding["content"]["application/json"]["schema"])[-1] == "UnknownDeviceOnboardingInput"
+    assert {name for name in schemas if name.startswith("Unknown")} == {
+        "UnknownAction", "UnknownDevice", "UnknownDeviceOnboardingInput"
+    }  # fmt: skip
+
+
+def test_normalizing_the_grown_spec_twice_changes_nothing() -> None:
+    """Every rule is a no-op on its own output, on the grown spec too."""
+    once = normalize.normalize(GROWN)
+    assert normalize.normalize(once) == once
+
+
+def test_duplicate_titles_get_numbers_not_underscores() -> None:
+    """A third component whose derived title is taken gets a number: the generator would drop a trailing _."""
+    spec = {"components": {"schemas": {
+        "a__Link": {"title": "Link"},
+        "b__Link": {"title": "Link"},
+        "ALink": {"title": "ALink"},
+    }}}  # fmt: skip
+    schemas = normalize.dedupe_schema_titles(spec)["components"]["schemas"]
+    assert schemas["a__Link"]["title"] == "ALink2"
+    assert schemas["b__Link"]["title"] == "BLink"

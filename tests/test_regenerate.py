@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 
 import attrs
 import pytest
-from conftest import ROOT, StaticServer
+from conftest import GROWN_SPEC, ROOT, StaticServer
 
 import normalize
 import regenerate
@@ -58,6 +60,7 @@ def test_published_spec_becomes_one_model_per_schema(
     assert expected <= set(models.__all__)
     assert {"ReauthenticateProjection", "InformationActionProjection", "UnknownAction"} <= set(models.__all__)
     assert (output / "api" / "user_wallboxes" / "retrieve_wallbox.py").is_file()
+    assert (output / "api" / "authentication" / "token.py").is_file()
     stamp = json.loads((output / "PROVENANCE.json").read_text())
     assert stamp["generator"] == "openapi-python-client 0.29.1"
     assert set(stamp) == {"generator", "spec_sha256", "config_sha256", "templates_sha256", "normalizer_sha256"}
@@ -90,9 +93,10 @@ def test_changed_spec_is_reported_and_generated(
     assert "boost_state" in attrs.fields_dict(models.WallboxDetailOutput)
     assert (output / "api" / "users" / "list_users.py").is_file()
     text = report.read_text()
-    assert "[ok      ] property added: WallboxDetailOutput.boost_state" in text
-    assert '[ok      ] enum value added: PriceZone ("NO_2")' in text
-    assert "[ok      ] operation added: GET /api/partners/v2.0/org/{org_id}/users" in text
+    assert "  property added: WallboxDetailOutput.boost_state" in text
+    assert '  enum value added: PriceZone ("NO_2")' in text
+    assert "  operation added: GET /api/partners/v2.0/org/{org_id}/users (users.list_users)" in text
+    assert text.splitlines()[1].startswith("Regenerated: ")
     assert text in capsys.readouterr().out
     assert json.loads(pinned.read_text()) == changed
 
@@ -229,3 +233,233 @@ def test_models_that_refer_to_each_other_import_and_parse(
     assert isinstance(wallbox.building, models.Building)
     assert isinstance(wallbox.building.wallboxes[0], models.WallboxDetailOutput)
     assert wallbox.to_dict()["building"]["name"] == "HQ"
+
+
+# The breaking-change gate: make update-spec pulls over HTTP, so these do too.
+
+WALLBOX = "/api/partners/v2.0/org/{org_id}/users/{user_id}/wallboxes/{wallbox_id}"
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> dict[str, Path]:
+    """A copy of the pinned spec and of the committed generated code, as make update-spec finds them."""
+    output = tmp_path / "ws" / "_generated"
+    shutil.copytree(ROOT / "podero_client" / "_generated", output, ignore=shutil.ignore_patterns("__pycache__"))
+    return {"pinned": _pinned_copy(tmp_path), "output": output, "report": tmp_path / "build" / "spec-changes.txt"}
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    return {str(file.relative_to(path)): file.read_bytes() for file in sorted(path.rglob("*.py"))}
+
+
+def _breaking_variant(published: dict[str, Any], kind: str) -> dict[str, Any]:
+    spec = copy.deepcopy(published)
+    schemas = spec["components"]["schemas"]
+    if kind == "removed-required-field":
+        del schemas["OwnerOutput"]["properties"]["id"]
+        schemas["OwnerOutput"]["required"].remove("id")
+    elif kind == "changed-type":
+        schemas["WallboxDetailOutput"]["properties"]["phases"]["type"] = "string"
+    elif kind == "removed-enum-value":
+        schemas["PriceZone"]["enum"].remove("UK")
+    else:
+        operation = spec["paths"].pop(WALLBOX)
+        operation["get"]["parameters"][2]["name"] = "device_id"
+        spec["paths"][WALLBOX.replace("wallbox_id", "device_id")] = operation
+    return spec
+
+
+BREAKING = {
+    "removed-required-field": ["spec: property removed: OwnerOutput.id", "OwnerOutput.id: public object was removed"],
+    "changed-type": ["spec: property changed: WallboxDetailOutput.phases (type integer -> string)"],
+    "removed-enum-value": ['spec: enum value removed: PriceZone ("UK")', "PriceZone.UK: public object was removed"],
+    "renamed-path-parameter": [
+        "spec: path parameter renamed: GET /api/partners/v2.0/org/{org_id}/users/{user_id}/wallboxes/{device_id}"
+        " (wallbox_id -> device_id",
+        "retrieve_wallbox.{sync_detailed, sync, asyncio_detailed, asyncio}: parameter was removed (wallbox_id)",
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", BREAKING)
+def test_breaking_spec_is_refused(
+    kind: str,
+    workspace: dict[str, Path],
+    static_server: StaticServer,
+    published_spec: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A breaking pull exits 2 with every breaking change named; the pinned spec and the code stay as they were."""
+    static_server.routes["/openapi.json"] = (
+        200,
+        "application/json",
+        json.dumps(_breaking_variant(published_spec, kind)).encode(),
+    )
+    before = _tree(workspace["output"])
+    status = _run(
+        "--url", f"{static_server.url}/openapi.json",
+        "--pinned", workspace["pinned"], "--output", workspace["output"], "--report", workspace["report"],
+    )  # fmt: skip
+    assert status == 2
+    report = workspace["report"].read_text()
+    lines = report.splitlines()
+    assert lines[1].startswith("REFUSED: ")
+    assert lines[2].startswith("Summary: ")
+    assert lines[4].startswith("Breaking changes (")
+    for expected in BREAKING[kind]:
+        assert expected in report
+    assert "operation added" not in report, "a rename is not an add plus a remove"
+    assert report in capsys.readouterr().out
+    assert workspace["pinned"].read_bytes() == (ROOT / "openapi.json").read_bytes()
+    assert _tree(workspace["output"]) == before
+
+
+def test_allow_breaking_regenerates(
+    workspace: dict[str, Path], published_spec: dict[str, Any], import_generated: Any, tmp_path: Path
+) -> None:
+    """With --allow-breaking (ALLOW_BREAKING=1) the renamed parameter reaches the code and the pinned spec."""
+    spec = _breaking_variant(published_spec, "renamed-path-parameter")
+    source = tmp_path / "renamed.json"
+    source.write_text(json.dumps(spec))
+    arguments: list[str | Path] = ["--spec", source, "--pinned", workspace["pinned"], "--output", workspace["output"]]
+    assert _run(*arguments, "--report", workspace["report"], "--allow-breaking") == 0
+    assert json.loads(workspace["pinned"].read_text()) == spec
+    endpoint = (workspace["output"] / "api" / "user_wallboxes" / "retrieve_wallbox.py").read_text()
+    assert "device_id: UUID" in endpoint
+    assert "wallbox_id" not in endpoint
+    assert workspace["report"].read_text().splitlines()[1] == (
+        "Regenerated: openapi.json and _generated updated, 3 breaking change(s) accepted."
+    )
+
+
+def test_make_update_spec_passes_allow_breaking() -> None:
+    """make update-spec adds --allow-breaking only for ALLOW_BREAKING=1."""
+
+    def command(*variables: str) -> str:
+        result = subprocess.run(  # noqa: S603 (make, fixed arguments)
+            ["make", "-n", "--no-print-directory", "update-spec", *variables],  # noqa: S607 (make from PATH, as a user runs it)
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return next(line for line in result.stdout.splitlines() if "scripts/regenerate.py" in line)
+
+    assert command().endswith("scripts/regenerate.py --url https://app.podero.com/api/partners/v2.0/openapi.json")
+    assert command("ALLOW_BREAKING=1").endswith(" --allow-breaking")
+    assert not command("ALLOW_BREAKING=0").endswith(" --allow-breaking")
+
+
+def test_grown_spec_is_not_breaking(workspace: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """Pinned -> grown regenerates with exit 0: 23 operations and 31 schemas added, nothing breaking."""
+    arguments: list[str | Path] = ["--spec", GROWN_SPEC, "--pinned", workspace["pinned"]]
+    arguments += ["--output", workspace["output"]]
+    assert _run(*arguments, "--report", workspace["report"]) == 0
+    report = workspace["report"].read_text().splitlines()
+    assert report[1] == "Regenerated: openapi.json and _generated updated."
+    assert report[2] == (
+        "Summary: operations 23 added, 0 removed, 0 changed; schemas 31 added, 0 removed; "
+        "0 breaking in the spec, 0 in the generated Python API."
+    )
+    assert len(report) < 35
+    capsys.readouterr()
+
+
+def test_failed_run_leaves_no_report_that_looks_successful(
+    workspace: dict[str, Path], published_spec: dict[str, Any], tmp_path: Path
+) -> None:
+    """A stale report is removed; a failed generation writes one headed FAILED, with the generator's reason."""
+    workspace["report"].parent.mkdir(parents=True)
+    workspace["report"].write_text("Spec changes from a to b\nRegenerated: openapi.json updated.\n")
+    broken = copy.deepcopy(published_spec)
+    broken["components"]["schemas"]["OwnerOutput"]["properties"]["id"] = {"$ref": "#/components/schemas/Missing"}
+    source = tmp_path / "broken.json"
+    source.write_text(json.dumps(broken))
+    arguments: list[str | Path] = ["--spec", source, "--pinned", workspace["pinned"], "--output", workspace["output"]]
+    assert _run(*arguments, "--report", workspace["report"]) == 1
+    lines = workspace["report"].read_text().splitlines()
+    assert lines[1].startswith("FAILED: openapi-python-client would leave out 2 piece(s) of the spec:")
+    assert not any(line.startswith("Regenerated") for line in lines)
+    workspace["report"].write_text("stale")
+    assert (
+        _run("--url", "http://127.0.0.1:9/none", "--pinned", workspace["pinned"], "--report", workspace["report"]) == 1
+    )
+    assert not workspace["report"].exists(), "no report at all when nothing was compared"
+
+
+COLLIDING = {
+    # Another tag's retrieve_wallbox, and another router's token: both collided before names were per tag.
+    "/api/partners/v2.0/org/{org_id}/wallboxes/{wallbox_id}": {"get": {
+        "tags": ["Wallboxes"], "operationId": "integrations_api_api_v2_organizations_wallboxes_router_retrieve_wallbox",
+        "parameters": [
+            {"in": "path", "name": "org_id", "required": True, "schema": {"format": "uuid", "type": "string"}},
+            {"in": "path", "name": "wallbox_id", "required": True, "schema": {"format": "uuid", "type": "string"}},
+        ],
+        "responses": {"200": {"description": "OK", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/WallboxDetailOutput"}}}}},
+        "security": [{"OAuth2": []}],
+    }},
+    "/api/partners/v2.0/org/{org_id}/integrations/token": {"post": {
+        "tags": ["Integrations"], "operationId": "integrations_api_api_v2_organizations_integrations_router_token",
+        "parameters": [{"in": "path", "name": "org_id", "required": True, "schema": {"type": "string"}}],
+        "responses": {"204": {"description": "No Content"}},
+    }},
+}  # fmt: skip
+
+
+async def test_colliding_operation_changes_no_existing_module(
+    workspace: dict[str, Path], published_spec: dict[str, Any], tmp_path: Path, fake_podero: Any
+) -> None:
+    """Operations whose short names collide leave every existing module byte for byte; the client still works."""
+    spec = copy.deepcopy(published_spec)
+    spec["paths"].update(COLLIDING)
+    source = tmp_path / "colliding.json"
+    source.write_text(json.dumps(spec))
+    before = _tree(workspace["output"])
+    arguments: list[str | Path] = ["--spec", source, "--pinned", workspace["pinned"], "--output", workspace["output"]]
+    assert _run(*arguments, "--report", workspace["report"]) == 0
+    after = _tree(workspace["output"])
+    assert {name: after[name] for name in before} == before
+    assert {"api/wallboxes/retrieve_wallbox.py", "api/integrations/token.py"} <= after.keys()
+    assert "0 breaking in the spec, 0 in the generated Python API." in workspace["report"].read_text()
+
+    # The hand-written layer over the new generation imports and calls the API as before.
+    package = tmp_path / "pkgs" / "podero_collide"
+    shutil.copytree(ROOT / "podero_client", package, ignore=shutil.ignore_patterns("_generated", "__pycache__"))
+    shutil.copytree(workspace["output"], package / "_generated")
+    sys.path.insert(0, str(package.parent))
+    try:
+        podero = importlib.import_module("podero_collide")
+        from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID
+
+        credentials = podero.ClientCredentials(fake_podero.client_id, fake_podero.client_secret)
+        async with podero.PoderoClient(base_url=fake_podero.url, credentials=credentials) as client:
+            wallbox = await client.get_wallbox(ORG_ID, USER_ID, WALLBOX_ID)
+        assert type(wallbox).__module__ == "podero_collide._generated.models.wallbox_detail_output"
+    finally:
+        sys.path.remove(str(package.parent))
+        for name in [name for name in sys.modules if name.startswith("podero_collide")]:
+            del sys.modules[name]
+
+
+def test_same_tag_collision_that_renames_a_module_is_refused(
+    workspace: dict[str, Path], published_spec: dict[str, Any], tmp_path: Path
+) -> None:
+    """A same-tag retrieve_wallbox from a shorter router takes the bare name: both diffs see it, the gate refuses."""
+    spec = copy.deepcopy(published_spec)
+    operation = copy.deepcopy(COLLIDING["/api/partners/v2.0/org/{org_id}/wallboxes/{wallbox_id}"])
+    operation["get"]["tags"] = ["User Wallboxes"]
+    operation["get"]["operationId"] = "integrations_api_api_v2_wallboxes_router_retrieve_wallbox"
+    spec["paths"]["/api/partners/v2.0/org/{org_id}/wallboxes/{wallbox_id}"] = operation
+    source = tmp_path / "same-tag.json"
+    source.write_text(json.dumps(spec))
+    arguments: list[str | Path] = ["--spec", source, "--pinned", workspace["pinned"], "--output", workspace["output"]]
+    assert _run(*arguments, "--report", workspace["report"]) == 2
+    report = workspace["report"].read_text()
+    assert "1 breaking in the spec, 3 in the generated Python API." in report
+    assert (
+        "  spec: operation renamed: GET /api/partners/v2.0/org/{org_id}/users/{user_id}/wallboxes/{wallbox_id}"
+        " (user_wallboxes.retrieve_wallbox -> user_wallboxes.wallboxes_retrieve_wallbox)"
+    ) in report
+    retrieve = "  python: api.user_wallboxes.retrieve_wallbox.{sync_detailed, sync, asyncio_detailed, asyncio}"
+    assert f"{retrieve}: parameter was removed (user_id)" in report
