@@ -257,8 +257,8 @@ class PoderoClient(Resources):
         """A view of this client whose calls use other settings; it shares the pool and the token.
 
         ``timeout`` and ``retry`` replace the client's for the view's calls; ``headers`` are
-        added to each of its requests (over the view's own parent's extra headers). Closing the
-        view closes the shared pool: close the client instead, once, when done.
+        added to each of its requests (a view of a view keeps its parent's and adds its own).
+        Closing a view closes the shared pool: close the client instead, once, when done.
         """
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float | httpx.Timeout)):
             raise InvalidArgumentError(f"timeout must be a number of seconds or an httpx.Timeout, got {timeout!r}")
