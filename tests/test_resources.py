@@ -111,9 +111,12 @@ def test_every_operation_but_the_token_grant_is_a_method(grown_package: GrownPac
     operations = _operations(grown_package)
     assert sorted(operations) == sorted(ROUTES)
     assert len(operations) == 24
-    declared = typing.get_type_hints(grown_package.module.PoderoClient)
-    assert {tag for tag, _, _ in operations.values()} <= declared.keys()
+    client = grown_package.module.PoderoClient
+    declared = typing.get_type_hints(client)
+    tags = {tag for tag, _, _ in operations.values()}
+    assert tags <= declared.keys()
     assert "authentication" not in declared
+    assert not tags & set(dir(client)), "a tag would shadow a member of PoderoClient"
 
 
 @pytest.mark.parametrize("route", ROUTES)
