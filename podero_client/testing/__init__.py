@@ -1,5 +1,9 @@
 """A fake Podero server for tests: real HTTP on 127.0.0.1, with fault injection.
 
+It serves every operation of the packaged spec (or of ``FakePodero(spec=...)``): requests
+are validated against the spec, answers are schema-valid, and ``set_answer``, ``inject``
+and ``requests`` work on any route, named ``"METHOD /path/template"``.
+
 Needs the ``testing`` extra (``pip install podero-client[testing]``, which brings aiohttp).
 In pytest, the ``fake_podero`` fixture starts one per test (the plugin is registered
 when podero-client is installed)::
