@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import logging
 import os
 import random
@@ -26,19 +25,22 @@ from ._auth import BearerToken, ClientCredentials, Credentials, PasswordCredenti
 from ._errors import (
     APIConnectionError,
     APIStatusError,
-    APITimeoutError,
     ClientClosedError,
     InternalServerError,
     InvalidArgumentError,
     PoderoError,
     RateLimitError,
     ResponseValidationError,
+    redact,
     status_error,
+    transport_error,
 )
 from ._generated.api.user_wallboxes import retrieve_wallbox
 from ._generated.client import AuthenticatedClient
 from ._generated.models import WallboxDetailOutput
 from ._retry import RetryPolicy, RetryTransport
+from ._settings import as_uuid as _as_uuid
+from ._settings import check_leeway, check_timeout, check_url
 
 PRODUCTION_URL = "https://app.podero.com"
 SANDBOX_URL = "https://sandbox-app.podero.com"
@@ -63,23 +65,6 @@ class APIResponse(Generic[T]):
         return self.content.decode("utf-8", errors="replace")
 
 
-@functools.lru_cache(maxsize=4096)  # pollers ask for the same ids again and again
-def _parse_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
-def _as_uuid(name: str, value: uuid.UUID | str) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    parsed = _parse_uuid(value) if isinstance(value, str) else None
-    if parsed is None:
-        raise InvalidArgumentError(f"{name} must be a UUID, got {value!r}")
-    return parsed
-
-
 def _transient(error: PoderoError) -> bool:
     """Worth polling again later: no answer, a server error, a rate limit or a garbled body."""
     if isinstance(error, APIStatusError):
@@ -93,40 +78,6 @@ def _fingerprint(wallbox: WallboxDetailOutput) -> object:
     if any(isinstance(stamp, datetime) for stamp in stamps):
         return stamps
     return wallbox.to_dict()
-
-
-def _request_of(error: httpx.HTTPError) -> httpx.Request | None:
-    try:
-        return error.request  # a property that raises when httpx never set it
-    except RuntimeError:
-        return None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _parse_url(name: str, value: str) -> httpx.URL:
-    try:
-        return httpx.URL(value)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise InvalidArgumentError(f"{name} is not a valid URL: {value!r}") from exc
-
-
-def _check_url(name: str, url: httpx.URL, *, allow_insecure_http: bool) -> None:
-    """Credentials go to ``url``: it must be https, or http to loopback, or explicitly allowed."""
-    if url.scheme not in ("http", "https") or not url.host:
-        raise InvalidArgumentError(f"{name} must be an http(s) URL with a host, got {str(url)!r}")
-    if url.scheme == "http" and not _is_loopback(url.host) and not allow_insecure_http:
-        raise InvalidArgumentError(
-            f"refusing to send credentials over plain http to {url.host}; "
-            "use https, or pass allow_insecure_http=True if you really mean it"
-        )
 
 
 def _transport(backend: str, verify: bool | ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
@@ -178,13 +129,14 @@ class PoderoClient:
                 "credentials must be ClientCredentials, PasswordCredentials or BearerToken, "
                 f"got {type(credentials).__name__}"
             )
-        url = _parse_url("base_url", base_url)
-        _check_url("base_url", url, allow_insecure_http=allow_insecure_http)
+        url = check_url("base_url", base_url, allow_insecure_http=allow_insecure_http)
         token_url = getattr(credentials, "token_url", None)
-        if token_url is not None and _parse_url("token_url", token_url).is_absolute_url:
-            _check_url("token_url", httpx.URL(token_url), allow_insecure_http=allow_insecure_http)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float | httpx.Timeout):
-            raise InvalidArgumentError(f"timeout must be a number of seconds or an httpx.Timeout, got {timeout!r}")
+        if token_url is not None:
+            check_url("token_url", token_url, allow_insecure_http=allow_insecure_http, absolute=False)
+        check_timeout(timeout)
+        leeway = check_leeway(leeway)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidArgumentError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
 
         self.base_url = str(url).rstrip("/")
         self.retry = retry or RetryPolicy()
@@ -203,7 +155,7 @@ class PoderoClient:
         # an absolute httpx.URL, built once per endpoint and arguments, is taken as it is.
         self._prepared = functools.lru_cache(maxsize=4096)(self._prepare)
         self._tokens = TokenManager(credentials, self._http, leeway=leeway)
-        self._http.auth = PoderoAuth(self._tokens)
+        self._http.auth = PoderoAuth(self._tokens, deadline=self.retry.deadline)
         # The generated client only carries our httpx client; auth lives in PoderoAuth.
         self._api = AuthenticatedClient(base_url=self.base_url, token="").set_async_httpx_client(self._http)
         self._closed = False
@@ -306,19 +258,19 @@ class PoderoClient:
             prepared = self._prepare(endpoint, key)
         try:
             response = await self._http.request(**prepared)
-        except httpx.TimeoutException as exc:
-            raise APITimeoutError(f"timed out: {type(exc).__name__}", request=_request_of(exc)) from exc
-        except httpx.HTTPError as exc:
-            message = f"no response: {type(exc).__name__}: {exc}"
-            raise APIConnectionError(message, request=_request_of(exc)) from exc
+        except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: a pool closed under the call
+            raise transport_error(exc, closed=self._closed, secrets=self._tokens.secrets()) from exc
         if not response.is_success:
-            raise status_error(response)
+            raise status_error(response, secrets=self._tokens.secrets())
         try:
             parsed = endpoint._parse_response(client=self._api, response=response)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            secrets = self._tokens.secrets()
             raise ResponseValidationError(
-                f"{response.status_code} response does not fit the schema: {type(exc).__name__}: {exc}",
-                body=response.text,
+                redact(
+                    f"{response.status_code} response does not fit the schema: {type(exc).__name__}: {exc}", secrets
+                ),
+                body=redact(response.text, secrets),
                 response=response,
             ) from exc
         if parsed is None:
