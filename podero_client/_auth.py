@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import re
@@ -127,6 +128,7 @@ class TokenManager:
             self._token = _Token(credentials.token, refresh_after=float("inf"))
         self._refresh: asyncio.Task[_Token] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"TokenManager({self._credentials!r})"
@@ -175,17 +177,34 @@ class TokenManager:
         token = self._token
         if token is not None and time.monotonic() < token.refresh_after:
             return token
-        if self._http.is_closed:
+        if self._closed or self._http.is_closed:
             raise ClientClosedError("the PoderoClient was closed while this call was in flight")
         if self._refresh is None:
             self._refresh = asyncio.get_running_loop().create_task(self._fetch())
             self._refresh.add_done_callback(self._refresh_done)
-        if deadline is None:
-            return await asyncio.shield(self._refresh)
+        refresh = self._refresh
         try:
-            return await asyncio.wait_for(asyncio.shield(self._refresh), deadline - time.monotonic())
+            if deadline is None:
+                return await asyncio.shield(refresh)
+            return await asyncio.wait_for(asyncio.shield(refresh), deadline - time.monotonic())
         except TimeoutError:
             raise httpx.PoolTimeout("the RetryPolicy deadline ran out waiting for an access token") from None
+        except asyncio.CancelledError:
+            if refresh.cancelled() and self._closed:  # aclose() cancelled it, not our caller
+                raise ClientClosedError("the PoderoClient was closed while this call was in flight") from None
+            raise
+
+    async def aclose(self) -> None:
+        """Cancel a token request still in flight: nobody will use its token any more.
+
+        Its waiters, if any, end with ClientClosedError rather than hang or leak its connection.
+        """
+        self._closed = True
+        refresh = self._refresh
+        if refresh is not None and not refresh.done():
+            refresh.cancel()
+            with contextlib.suppress(BaseException):
+                await refresh
 
     def _refresh_done(self, task: asyncio.Task[_Token]) -> None:
         self._refresh = None
@@ -261,7 +280,8 @@ class TokenManager:
                 body=redact(response.text, secrets),
                 response=response,
             )
-        assert isinstance(data, dict) and isinstance(access_token, str)
+        assert isinstance(data, dict)
+        assert isinstance(access_token, str)
         lifetime = _lifetime(data.get("expires_in"))
         refresh_token = data.get("refresh_token")
         logger.info("got an access token valid for %.0fs", lifetime)

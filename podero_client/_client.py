@@ -204,6 +204,7 @@ class PoderoClient:
     async def aclose(self) -> None:
         """Close the connection pool. Calls made afterwards raise ClientClosedError."""
         self._closed = True
+        await self._tokens.aclose()  # first: a token request in flight is cancelled, not cut off
         await self._http.aclose()
 
     async def get_wallbox(

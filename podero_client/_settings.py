@@ -89,14 +89,17 @@ def check_url(name: str, value: object, *, allow_insecure_http: bool, absolute: 
     """
     if not isinstance(value, str):
         raise InvalidArgumentError(f"{name} must be a string, got {type(value).__name__}")
+    userinfo_error = InvalidArgumentError(
+        f"{name} must not contain a user name or password (user:pass@); pass them as credentials"
+    )
+    if "@" in _authority(value):  # before parsing: a parser's message could quote the password
+        raise userinfo_error
     try:
         url = httpx.URL(value)
     except (httpx.InvalidURL, TypeError):
         raise InvalidArgumentError(f"{name} is not a valid URL{_shown(value)}") from None
-    if url.userinfo or "@" in _authority(value):
-        raise InvalidArgumentError(
-            f"{name} must not contain a user name or password (user:pass@); pass them as credentials"
-        )
+    if url.userinfo:
+        raise userinfo_error
     if url.query or "?" in value:
         raise InvalidArgumentError(f"{name} must not contain a query (?...){_shown(value)}")
     if url.fragment or "#" in value:

@@ -81,7 +81,7 @@ def test_retry_after_has_one_home_and_no_import_cycle() -> None:
     import podero_client._errors as errors_module
     import podero_client._utils as utils_module
 
-    assert errors_module.parse_retry_after is parse_retry_after is utils_module.parse_retry_after
+    assert errors_module.__dict__["parse_retry_after"] is parse_retry_after is utils_module.parse_retry_after
     package_import = re.compile(r"^\s*(from \.|from podero_client|import podero_client)", re.MULTILINE)
     assert not package_import.search(Path(utils_module.__file__).read_text())
     assert "._retry" not in Path(errors_module.__file__).read_text()
