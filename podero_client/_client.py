@@ -202,7 +202,7 @@ class PoderoClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool. Calls made afterwards raise ClientClosedError."""
+        """Close the connection pool. Calls in flight and calls made afterwards raise ClientClosedError."""
         self._closed = True
         await self._tokens.aclose()  # first: a token request in flight is cancelled, not cut off
         await self._http.aclose()

@@ -173,6 +173,34 @@ def _detail(body: object) -> str | None:
     return str(detail)
 
 
+def transport_error(error: Exception, *, closed: bool, secrets: Iterable[str] = ()) -> PoderoError:
+    """The PoderoError for an httpx error (or a RuntimeError from a closed pool) of one call.
+
+    A call whose client was closed under it is ClientClosedError; an untrusted certificate
+    says so. The message is redacted: an HTTP stack may quote a header it refused.
+    """
+    if isinstance(error, PoderoError):
+        return error
+    request = _request_of(error) if isinstance(error, httpx.HTTPError) else None
+    if closed:
+        return ClientClosedError("the PoderoClient was closed while this call was in flight")
+    if not isinstance(error, httpx.HTTPError):
+        return PoderoError(redact(f"unexpected failure: {type(error).__name__}: {error}", secrets))
+    if isinstance(error, httpx.TimeoutException):
+        return APITimeoutError(redact(f"timed out: {type(error).__name__}: {error}", secrets), request=request)
+    if certificate_failure(error):
+        message = f"TLS certificate verification failed (not retried): {error}"
+        return APIConnectionError(redact(message, secrets), request=request)
+    return APIConnectionError(redact(f"no response: {type(error).__name__}: {error}", secrets), request=request)
+
+
+def _request_of(error: httpx.HTTPError) -> httpx.Request | None:
+    try:
+        return error.request  # a property that raises when httpx never set it
+    except RuntimeError:
+        return None
+
+
 def status_error(
     response: httpx.Response, *, token_endpoint: bool = False, secrets: Iterable[str] | None = None
 ) -> APIStatusError:
@@ -202,31 +230,3 @@ def status_error(
             message, response=response, body=body, detail=detail, retry_after=parse_retry_after(response.headers)
         )
     return cls(message, response=response, body=body, detail=detail)
-
-
-def transport_error(error: Exception, *, closed: bool, secrets: Iterable[str] = ()) -> PoderoError:
-    """The PoderoError for an httpx error (or a RuntimeError from a closed pool) of one call.
-
-    A call whose client was closed under it is ClientClosedError; an untrusted certificate
-    says so. The message is redacted: an HTTP stack may quote a header it refused.
-    """
-    if isinstance(error, PoderoError):
-        return error
-    request = _request_of(error) if isinstance(error, httpx.HTTPError) else None
-    if closed:
-        return ClientClosedError("the PoderoClient was closed while this call was in flight")
-    if not isinstance(error, httpx.HTTPError):
-        return PoderoError(redact(f"unexpected failure: {type(error).__name__}: {error}", secrets))
-    if isinstance(error, httpx.TimeoutException):
-        return APITimeoutError(redact(f"timed out: {type(error).__name__}: {error}", secrets), request=request)
-    if certificate_failure(error):
-        message = f"TLS certificate verification failed (not retried): {error}"
-        return APIConnectionError(redact(message, secrets), request=request)
-    return APIConnectionError(redact(f"no response: {type(error).__name__}: {error}", secrets), request=request)
-
-
-def _request_of(error: httpx.HTTPError) -> httpx.Request | None:
-    try:
-        return error.request  # a property that raises when httpx never set it
-    except RuntimeError:
-        return None
