@@ -152,3 +152,40 @@ async def test_deadline_stops_waiting() -> None:
     response = await transport.handle_async_request(httpx.Request("GET", "https://app.podero.com/x"))
     assert response.status_code == 503
     assert calls == 1
+
+
+async def test_each_attempt_gets_only_the_time_left() -> None:
+    """Case 6: with a deadline, every part of an attempt's timeout is capped at what is left of it."""
+    seen: list[dict[str, float]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(dict(request.extensions["timeout"]))
+        return httpx.Response(503)
+
+    policy = RetryPolicy(max_attempts=3, initial_backoff=0, deadline=2.0)
+    transport = RetryTransport(httpx.MockTransport(handler), policy)
+    timeout = httpx.Timeout(60.0, pool=None).as_dict()
+    await transport.handle_async_request(
+        httpx.Request("GET", "https://app.podero.com/x", extensions={"timeout": timeout})
+    )
+    assert len(seen) == 3
+    for parts in seen:
+        assert set(parts) == {"connect", "read", "write", "pool"}
+        assert all(0 < value <= 2.0 for value in parts.values())
+    assert seen[2]["read"] <= seen[0]["read"], "shrinking, from the request's own 60 s each time"
+
+
+async def test_no_deadline_leaves_the_timeouts_alone() -> None:
+    """Without a deadline, an attempt's timeouts are the request's own."""
+    seen: list[object] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"])
+        return httpx.Response(200)
+
+    timeout = httpx.Timeout(60.0).as_dict()
+    transport = RetryTransport(httpx.MockTransport(handler), RetryPolicy())
+    await transport.handle_async_request(
+        httpx.Request("GET", "https://app.podero.com/x", extensions={"timeout": timeout})
+    )
+    assert seen == [timeout]
