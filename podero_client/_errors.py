@@ -2,7 +2,7 @@
 
     PoderoError
     ├── InvalidArgumentError (also ValueError)   bad argument or setting, raised before any I/O
-    ├── ClientClosedError (also RuntimeError)    the client was used after it was closed
+    ├── ClientClosedError (also RuntimeError)    the client was closed before or during the call
     ├── APIConnectionError                       no response: connect, read or protocol failure
     │   └── APITimeoutError                      ... because a timeout ran out
     ├── APIStatusError                           a non-2xx response, after retries
@@ -68,7 +68,7 @@ class InvalidArgumentError(PoderoError, ValueError):
 
 
 class ClientClosedError(PoderoError, RuntimeError):
-    """The PoderoClient was used after ``aclose()`` or its ``async with`` block."""
+    """The PoderoClient was closed (``aclose()``, the end of ``async with``) before or during the call."""
 
 
 class APIConnectionError(PoderoError):
