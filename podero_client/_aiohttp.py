@@ -53,4 +53,7 @@ class AiohttpBackend(AiohttpTransport):
         except httpx.TransportError as exc:
             await response.aclose()
             raise _as_httpx_error(exc) from exc.__cause__
+        except BaseException:  # cancelled (a RetryPolicy deadline): release the connection all the same
+            await response.aclose()
+            raise
         return response

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import copy
 import functools
-import ipaddress
 import logging
 import os
 import random
@@ -28,20 +27,23 @@ from ._auth import BearerToken, ClientCredentials, Credentials, PasswordCredenti
 from ._errors import (
     APIConnectionError,
     APIStatusError,
-    APITimeoutError,
     ClientClosedError,
     InternalServerError,
     InvalidArgumentError,
     PoderoError,
     RateLimitError,
     ResponseValidationError,
+    redact,
     status_error,
+    transport_error,
 )
 from ._generated.api import Resources
 from ._generated.client import AuthenticatedClient
 from ._generated.models import WallboxDetailOutput
 from ._generated.types import APIResponse
 from ._retry import RETRY_POLICY_EXTENSION, RetryPolicy, RetryTransport
+from ._settings import as_uuid as _as_uuid
+from ._settings import check_leeway, check_timeout, check_url
 
 PRODUCTION_URL = "https://app.podero.com"
 SANDBOX_URL = "https://sandbox-app.podero.com"
@@ -49,26 +51,11 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 T = TypeVar("T")
 # What an operation's answer may not fit: the generated parsers raise these on a bad body.
-_PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError)
+_PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
 WallboxKey = tuple[uuid.UUID | str, uuid.UUID | str, uuid.UUID | str]
 logger = logging.getLogger("podero_client")
 
 
-@functools.lru_cache(maxsize=4096)  # pollers ask for the same ids again and again
-def _parse_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
-def _as_uuid(name: str, value: uuid.UUID | str) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    parsed = _parse_uuid(value) if isinstance(value, str) else None
-    if parsed is None:
-        raise InvalidArgumentError(f"{name} must be a UUID, got {value!r}")
-    return parsed
 
 
 def _transient(error: PoderoError) -> bool:
@@ -84,40 +71,6 @@ def _fingerprint(wallbox: WallboxDetailOutput) -> object:
     if any(isinstance(stamp, datetime) for stamp in stamps):
         return stamps
     return wallbox.to_dict()
-
-
-def _request_of(error: httpx.HTTPError) -> httpx.Request | None:
-    try:
-        return error.request  # a property that raises when httpx never set it
-    except RuntimeError:
-        return None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _parse_url(name: str, value: str) -> httpx.URL:
-    try:
-        return httpx.URL(value)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise InvalidArgumentError(f"{name} is not a valid URL: {value!r}") from exc
-
-
-def _check_url(name: str, url: httpx.URL, *, allow_insecure_http: bool) -> None:
-    """Credentials go to ``url``: it must be https, or http to loopback, or explicitly allowed."""
-    if url.scheme not in ("http", "https") or not url.host:
-        raise InvalidArgumentError(f"{name} must be an http(s) URL with a host, got {str(url)!r}")
-    if url.scheme == "http" and not _is_loopback(url.host) and not allow_insecure_http:
-        raise InvalidArgumentError(
-            f"refusing to send credentials over plain http to {url.host}; "
-            "use https, or pass allow_insecure_http=True if you really mean it"
-        )
 
 
 def _transport(backend: str, verify: bool | ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
@@ -181,13 +134,14 @@ class PoderoClient(Resources):
                 "credentials must be ClientCredentials, PasswordCredentials or BearerToken, "
                 f"got {type(credentials).__name__}"
             )
-        url = _parse_url("base_url", base_url)
-        _check_url("base_url", url, allow_insecure_http=allow_insecure_http)
+        url = check_url("base_url", base_url, allow_insecure_http=allow_insecure_http)
         token_url = getattr(credentials, "token_url", None)
-        if token_url is not None and _parse_url("token_url", token_url).is_absolute_url:
-            _check_url("token_url", httpx.URL(token_url), allow_insecure_http=allow_insecure_http)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float | httpx.Timeout):
-            raise InvalidArgumentError(f"timeout must be a number of seconds or an httpx.Timeout, got {timeout!r}")
+        if token_url is not None:
+            check_url("token_url", token_url, allow_insecure_http=allow_insecure_http, absolute=False)
+        check_timeout(timeout)
+        leeway = check_leeway(leeway)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidArgumentError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
 
         self.base_url = str(url).rstrip("/")
         self.retry = retry or RetryPolicy()
@@ -206,7 +160,7 @@ class PoderoClient(Resources):
         # an absolute httpx.URL, built once per endpoint and arguments, is taken as it is.
         self._prepared = functools.lru_cache(maxsize=4096)(self._prepare)
         self._tokens = TokenManager(credentials, self._http, leeway=leeway)
-        self._http.auth = PoderoAuth(self._tokens)
+        self._http.auth = PoderoAuth(self._tokens, self.retry)
         # The generated client only carries our httpx client; auth lives in PoderoAuth.
         self._api = AuthenticatedClient(base_url=self.base_url, token="").set_async_httpx_client(self._http)
         self._closed = False
@@ -294,8 +248,9 @@ class PoderoClient(Resources):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool. Calls made afterwards raise ClientClosedError."""
+        """Close the connection pool. Calls in flight and calls made afterwards raise ClientClosedError."""
         self._closed = True
+        await self._tokens.aclose()  # first: a token request in flight is cancelled, not cut off
         await self._http.aclose()
 
     async def get_wallbox(
@@ -363,29 +318,27 @@ class PoderoClient(Resources):
             request = self._with_options(request, options)
         try:
             response = await self._http.request(**request)
-        except httpx.TimeoutException as exc:
-            raise APITimeoutError(f"timed out: {type(exc).__name__}", request=_request_of(exc)) from exc
-        except httpx.HTTPError as exc:
-            message = f"no response: {type(exc).__name__}: {exc}"
-            raise APIConnectionError(message, request=_request_of(exc)) from exc
+        except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: a pool closed under the call
+            raise transport_error(exc, closed=self._closed, secrets=self._tokens.secrets()) from exc
         status = response.status_code
         if status in endpoint.SUCCESS_STATUSES:
             try:
                 parsed = endpoint._parse_response(client=self._api, response=response)
             except _PARSE_ERRORS as exc:
+                secrets = self._tokens.secrets()
                 raise ResponseValidationError(
-                    f"{status} response does not fit the schema: {type(exc).__name__}: {exc}",
-                    body=response.text,
+                    redact(f"{status} response does not fit the schema: {type(exc).__name__}: {exc}", secrets),
+                    body=redact(response.text, secrets),
                     response=response,
                 ) from exc
             return APIResponse(parsed, status, response.headers, response.content)
         if response.is_success:
             raise ResponseValidationError(
                 f"{status} is not a status the spec documents for {endpoint.METHOD} {endpoint.PATH}",
-                body=response.text,
+                body=redact(response.text, self._tokens.secrets()),
                 response=response,
             )
-        error = status_error(response)
+        error = status_error(response, secrets=self._tokens.secrets())
         if status in endpoint.DOCUMENTED_ERROR_STATUSES:
             with contextlib.suppress(*_PARSE_ERRORS):  # a body off its schema: the raw body is still there
                 error.parsed = endpoint._parse_response(client=self._api, response=response)

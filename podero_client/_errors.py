@@ -2,7 +2,7 @@
 
     PoderoError
     ├── InvalidArgumentError (also ValueError)   bad argument or setting, raised before any I/O
-    ├── ClientClosedError (also RuntimeError)    the client was used after it was closed
+    ├── ClientClosedError (also RuntimeError)    the client was closed before or during the call
     ├── APIConnectionError                       no response: connect, read or protocol failure
     │   └── APITimeoutError                      ... because a timeout ran out
     ├── APIStatusError                           a non-2xx response, after retries
@@ -16,23 +16,47 @@
     │   └── InternalServerError             500 and above
     └── ResponseValidationError                  a 2xx body that is not JSON or does not fit the schema
 
-httpx exceptions are translated once, in the facade; none escapes the public API.
+httpx exceptions are translated once, in the facade (``transport_error``); none escapes
+the public API.
 """
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
 
-_SECRET_FIELDS = re.compile(r'("(?:access_token|refresh_token|password|client_secret)"\s*:\s*)"[^"]*"')
+from ._utils import certificate_failure, loads_json, parse_retry_after
+
+_SECRET_NAMES = r"(?:access_token|refresh_token|id_token|password|client_secret)"  # noqa: S105  # names, not a secret
+# A JSON string value, escaped quotes and backslashes included.
+_SECRET_JSON = re.compile(rf'("{_SECRET_NAMES}"\s*:\s*)"(?:[^"\\]|\\.)*"')
+# A form-encoded or query-string echo: password=...&...
+_SECRET_FORM = re.compile(rf"(?<![A-Za-z0-9_]){_SECRET_NAMES}=[^&\s\"'<>]*")
+# An echoed Authorization header.
+_SECRET_SCHEME = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]+=*")
+REDACTED = "[redacted]"
+_SHORT_SECRET = 8
 
 
-def redact(text: str) -> str:
-    """Mask the values of secret JSON fields in a body that is about to be shown."""
-    return _SECRET_FIELDS.sub(r'\1"[redacted]"', text)
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Mask secrets in a body or message that is about to be shown.
+
+    Masks the values of secret fields in JSON and form encoding, ``Bearer``/``Basic``
+    credentials, and each exact value in ``secrets`` (the ones the client holds, in every
+    form a server might echo them), longest first so no part of one survives; one shorter
+    than 8 characters only where it stands alone.
+    """
+    for secret in sorted({secret for secret in secrets if secret}, key=len, reverse=True):
+        if len(secret) >= _SHORT_SECRET:
+            text = text.replace(secret, REDACTED)
+        else:  # "t" as a test token: masked where it stands alone, not inside every word
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", REDACTED, text)
+    text = _SECRET_JSON.sub(rf'\1"{REDACTED}"', text)
+    text = _SECRET_FORM.sub(lambda match: match.group(0).split("=", 1)[0] + "=" + REDACTED, text)
+    return _SECRET_SCHEME.sub(rf"\1 {REDACTED}", text)
 
 
 class PoderoError(Exception):
@@ -44,7 +68,7 @@ class InvalidArgumentError(PoderoError, ValueError):
 
 
 class ClientClosedError(PoderoError, RuntimeError):
-    """The PoderoClient was used after ``aclose()`` or its ``async with`` block."""
+    """The PoderoClient was closed (``aclose()``, the end of ``async with``) before or during the call."""
 
 
 class APIConnectionError(PoderoError):
@@ -152,15 +176,47 @@ def _detail(body: object) -> str | None:
     return str(detail)
 
 
-def status_error(response: httpx.Response, *, token_endpoint: bool = False) -> APIStatusError:
+def transport_error(error: Exception, *, closed: bool, secrets: Iterable[str] = ()) -> PoderoError:
+    """The PoderoError for an httpx error (or a RuntimeError from a closed pool) of one call.
+
+    A call whose client was closed under it is ClientClosedError; an untrusted certificate
+    says so. The message is redacted: an HTTP stack may quote a header it refused.
+    """
+    if isinstance(error, PoderoError):
+        return error
+    request = _request_of(error) if isinstance(error, httpx.HTTPError) else None
+    if closed:
+        return ClientClosedError("the PoderoClient was closed while this call was in flight")
+    if not isinstance(error, httpx.HTTPError):
+        return PoderoError(redact(f"unexpected failure: {type(error).__name__}: {error}", secrets))
+    if isinstance(error, httpx.TimeoutException):
+        return APITimeoutError(redact(f"timed out: {type(error).__name__}: {error}", secrets), request=request)
+    if certificate_failure(error):
+        message = f"TLS certificate verification failed (not retried): {error}"
+        return APIConnectionError(redact(message, secrets), request=request)
+    return APIConnectionError(redact(f"no response: {type(error).__name__}: {error}", secrets), request=request)
+
+
+def _request_of(error: httpx.HTTPError) -> httpx.Request | None:
+    try:
+        return error.request  # a property that raises when httpx never set it
+    except RuntimeError:
+        return None
+
+
+def status_error(
+    response: httpx.Response, *, token_endpoint: bool = False, secrets: Iterable[str] | None = None
+) -> APIStatusError:
     """The APIStatusError subclass for ``response``, with its body parsed leniently.
 
-    ``response`` must have been read. With ``token_endpoint``, secret fields in the body are
-    masked, and a 400 or 401 means the credentials were refused: AuthenticationError.
+    ``response`` must have been read. With ``secrets`` (the values the client holds) or
+    ``token_endpoint``, secrets in the body are masked. With ``token_endpoint``, a 400 or
+    401 means the credentials were refused: AuthenticationError. A body nested too deeply
+    to parse is kept as text.
     """
-    text = redact(response.text) if token_endpoint else response.text
+    text = redact(response.text, secrets or ()) if token_endpoint or secrets is not None else response.text
     try:
-        body: object = json.loads(text)
+        body: object = loads_json(text)
     except ValueError:
         body = text
     detail = _detail(body)
@@ -173,8 +229,6 @@ def status_error(response: httpx.Response, *, token_endpoint: bool = False) -> A
     if refused:
         message = f"the token endpoint refused the credentials: {message}"
     if cls is RateLimitError:
-        from ._retry import parse_retry_after  # _retry imports this module; Retry-After is its business
-
         return RateLimitError(
             message, response=response, body=body, detail=detail, retry_after=parse_retry_after(response.headers)
         )

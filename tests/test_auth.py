@@ -72,10 +72,11 @@ async def test_token_is_refreshed_before_it_expires(
     ("expires_in", "lifetime"),
     [(None, DEFAULT_TOKEN_LIFETIME), ("36000", DEFAULT_TOKEN_LIFETIME), (0, DEFAULT_TOKEN_LIFETIME),
      (-5, DEFAULT_TOKEN_LIFETIME), (True, DEFAULT_TOKEN_LIFETIME), (36000, 36000.0), (10**9, MAX_TOKEN_LIFETIME),
-     (0.2, 1.0)],
+     (0.2, 1.0), (10**400, MAX_TOKEN_LIFETIME), (float("inf"), MAX_TOKEN_LIFETIME),
+     (float("nan"), DEFAULT_TOKEN_LIFETIME)],
 )  # fmt: skip
 def test_absurd_expires_in_is_clamped(expires_in: object, lifetime: float) -> None:
-    """Missing, zero, negative and years-long lifetimes become sane ones."""
+    """Missing, zero, negative, NaN and years-long lifetimes (400 digits too) become sane ones."""
     assert _lifetime(expires_in) == lifetime
 
 

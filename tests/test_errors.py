@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 import pytest
 
 import podero_client as pc
-from podero_client._errors import redact, status_error
+from podero_client._errors import redact, status_error, transport_error
 
 
 def _response(status: int, content: bytes = b"", headers: dict[str, str] | None = None) -> httpx.Response:
@@ -91,3 +93,57 @@ def test_token_endpoint_refusal_is_an_authentication_error_with_secrets_masked(s
     assert str(error).startswith("the token endpoint refused the credentials: ")
     assert "r-secret-2" not in f"{error} {error.body}"
     assert type(status_error(_response(400, body))) is pc.BadRequestError, "an API 400 stays a BadRequestError"
+
+
+def test_redact_masks_json_values_with_escaped_quotes() -> None:
+    """Case 12: a JSON string value is masked whole, escaped quotes and backslashes included."""
+    text = redact(r'{"password": "a\"b\\\"c tail", "client_secret": "x\\", "username": "u"}')
+    assert "tail" not in text
+    assert "x\\" not in text
+    assert '"username": "u"' in text
+
+
+def test_redact_masks_form_encoded_echoes() -> None:
+    """Case 12: password=..., client_secret=... and tokens in a form or query string are masked."""
+    text = redact("grant_type=password&username=u&password=p%22w%26d&client_secret=s3cr3t access_token=t0k")
+    for secret in ("p%22w", "s3cr3t", "t0k"):
+        assert secret not in text
+    assert "username=u" in text
+
+
+def test_redact_masks_authorization_schemes() -> None:
+    """Case 12: an echoed Authorization header shows the scheme, not the credentials."""
+    assert redact("got Bearer abc.def-ghi and Basic dXNlcjpwYXNz==") == "got Bearer [redacted] and Basic [redacted]"
+
+
+def test_redact_masks_exact_values_the_client_holds() -> None:
+    """Case 12: a held secret is masked wherever it shows; a short one only where it stands alone."""
+    assert redact("echo: my-long-secret-1 (my-long-secret-1)", ["my-long-secret-1"]) == (
+        "echo: [redacted] ([redacted])"
+    )
+    assert redact("token t was refused; try it", ["t"]) == "token [redacted] was refused; try it"
+
+
+def test_a_deeply_nested_error_body_is_kept_as_text() -> None:
+    """Case 4: an error body nested 100,000 deep is not a RecursionError; the body is the text."""
+    deep = b"{" + b'"a":{' * 100_000
+    error = status_error(_response(500, deep))
+    assert type(error) is pc.InternalServerError
+    assert error.body == deep.decode()
+
+
+def test_an_untrusted_certificate_says_so() -> None:
+    """Extra: a connect error caused by certificate verification is an APIConnectionError that names it."""
+    cause = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed certificate")
+    error = httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED]")
+    error.__cause__ = cause
+    mapped = transport_error(error, closed=False)
+    assert type(mapped) is pc.APIConnectionError
+    assert "certificate verification failed" in str(mapped)
+
+
+def test_a_failure_after_close_is_client_closed() -> None:
+    """Case 2: whatever an in-flight call meets once its client is closed is ClientClosedError."""
+    for error in (httpx.ReadError("closed"), RuntimeError("Session is closed")):
+        assert type(transport_error(error, closed=True)) is pc.ClientClosedError
+    assert type(transport_error(RuntimeError("odd"), closed=False)) is pc.PoderoError

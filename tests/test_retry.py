@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import re
+from pathlib import Path
 
 import httpx
 import pytest
 
 from podero_client import InvalidArgumentError, RetryPolicy
-from podero_client._retry import IDEMPOTENT_EXTENSION, RetryTransport, parse_retry_after
+from podero_client._retry import IDEMPOTENT_EXTENSION, RetryTransport
+from podero_client._utils import parse_retry_after
 
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"max_attempts": 0}, {"max_attempts": 1.5}, {"initial_backoff": -1}, {"max_retry_after": float("nan")}],
-)
+    [{"max_attempts": 0}, {"max_attempts": 1.5}, {"max_attempts": True}, {"max_attempts": "3"},
+     {"initial_backoff": -1}, {"initial_backoff": float("nan")}, {"initial_backoff": float("inf")},
+     {"initial_backoff": "0.5"}, {"initial_backoff": True}, {"max_backoff": float("inf")}, {"max_backoff": -0.1},
+     {"max_retry_after": float("nan")}, {"max_retry_after": float("inf")}, {"max_retry_after": "60"},
+     {"deadline": 0}, {"deadline": -1}, {"deadline": float("nan")}, {"deadline": float("inf")}, {"deadline": "20"}],
+)  # fmt: skip
 def test_bad_policy_is_an_invalid_argument(kwargs: dict[str, float]) -> None:
     """Nonsense settings fail at construction, as a ValueError."""
     with pytest.raises(InvalidArgumentError):
@@ -30,24 +37,62 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
         assert len(waits) > 1, "jittered"
 
 
+DATE = "Sun, 06 Nov 1994 08:49:37 GMT"
+
+
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
         ({"Retry-After": "7"}, 7.0),
         ({"Retry-After": " 1.5 "}, 1.5),
-        ({"Retry-After": "-3"}, 0.0),
         ({"Retry-After": "Sun, 06 Nov 1994 08:49:37 GMT", "Date": "Sun, 06 Nov 1994 08:49:07 GMT"}, 30.0),
-        ({"Retry-After": "Sunday, 06-Nov-94 08:50:37 GMT", "Date": "Sun, 06 Nov 1994 08:49:37 GMT"}, 60.0),
-        ({"Retry-After": "Sun Nov  6 08:49:47 1994", "Date": "Sun, 06 Nov 1994 08:49:37 GMT"}, 10.0),
-        ({"Retry-After": "1994-11-06T08:49:57Z", "Date": "Sun, 06 Nov 1994 08:49:37 GMT"}, 20.0),
+        ({"Retry-After": "Sunday, 06-Nov-94 08:50:37 GMT", "Date": DATE}, 60.0),
+        ({"Retry-After": "Sun Nov  6 08:49:47 1994", "Date": DATE}, 10.0),
+        ({"Retry-After": "Sun Nov 16 08:49:37 1994", "Date": DATE}, 10 * 86400.0),
         ({"Retry-After": "Sun, 06 Nov 1994 08:49:37 GMT"}, 0.0),  # long past, by the local clock
-        ({"Retry-After": "soon"}, None),
+        ({"Retry-After": "Sun, 06 Nov 1994 08:49:47 GMT", "Date": "yesterday"}, 0.0),  # a bad Date: local clock
         ({}, None),
     ],
 )
 def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> None:
-    """Delta-seconds and every HTTP-date form, measured against the server's Date."""
+    """Delay-seconds and RFC 9110's three HTTP-date forms, measured against the server's Date."""
     assert parse_retry_after(httpx.Headers(headers)) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["soon", "-3", "+5", "1e3", "5 minutes", "1 2", "1, 2", "Tuesday", "Dec", "1994-11-06T08:49:57Z",
+     "Sun, 06 Nov 1994 08:49:37", "sun, 06 nov 1994 08:49:37 gmt", "Sun, 31 Feb 1994 08:49:37 GMT",
+     "Sun, 06 Nov 1994 25:49:37 GMT", "Sunday, 06-Nov-1994 08:49:37 GMT", "0x10", "inf", "nan", ""],
+)  # fmt: skip
+def test_retry_after_outside_rfc_9110_is_ignored(value: str) -> None:
+    """Anything but delay-seconds or an HTTP-date is no Retry-After at all: the backoff applies."""
+    assert parse_retry_after(httpx.Headers({"Retry-After": value, "Date": DATE})) is None
+
+
+def test_repeated_retry_after_counts_only_when_the_values_agree() -> None:
+    """Retry-After is a singleton field: two different values are ignored, two equal ones count."""
+    assert parse_retry_after(httpx.Headers([("Retry-After", "1"), ("Retry-After", "2")])) is None
+    assert parse_retry_after(httpx.Headers([("Retry-After", "3"), ("Retry-After", " 3")])) == 3.0
+
+
+def test_retry_after_has_one_home_and_no_import_cycle() -> None:
+    """_errors and _retry both take parse_retry_after from the leaf _utils, which imports neither."""
+    import podero_client._errors as errors_module
+    import podero_client._utils as utils_module
+
+    assert errors_module.__dict__["parse_retry_after"] is parse_retry_after is utils_module.parse_retry_after
+    package_import = re.compile(r"^\s*(from \.|from podero_client|import podero_client)", re.MULTILINE)
+    assert not package_import.search(Path(utils_module.__file__).read_text())
+    assert "._retry" not in Path(errors_module.__file__).read_text()
+
+
+def test_backoff_is_capped_before_it_is_computed() -> None:
+    """Any retry number gives a finite, capped wait: no OverflowError after 1,024 failures."""
+    policy = RetryPolicy(initial_backoff=0.5, max_backoff=8.0)
+    for retry in (1024, 1025, 1100, 10**6, 10**18):
+        assert 4.0 <= policy.backoff(retry) <= 8.0
+    assert RetryPolicy(max_attempts=1100).backoff(1100) <= 8.0
 
 
 async def _attempts(method: str, failure: Exception | int, *, extensions: dict[str, object] | None = None) -> int:
@@ -107,3 +152,40 @@ async def test_deadline_stops_waiting() -> None:
     response = await transport.handle_async_request(httpx.Request("GET", "https://app.podero.com/x"))
     assert response.status_code == 503
     assert calls == 1
+
+
+async def test_each_attempt_gets_only_the_time_left() -> None:
+    """Case 6: with a deadline, every part of an attempt's timeout is capped at what is left of it."""
+    seen: list[dict[str, float]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(dict(request.extensions["timeout"]))
+        return httpx.Response(503)
+
+    policy = RetryPolicy(max_attempts=3, initial_backoff=0, deadline=2.0)
+    transport = RetryTransport(httpx.MockTransport(handler), policy)
+    timeout = httpx.Timeout(60.0, pool=None).as_dict()
+    await transport.handle_async_request(
+        httpx.Request("GET", "https://app.podero.com/x", extensions={"timeout": timeout})
+    )
+    assert len(seen) == 3
+    for parts in seen:
+        assert set(parts) == {"connect", "read", "write", "pool"}
+        assert all(0 < value <= 2.0 for value in parts.values())
+    assert seen[2]["read"] <= seen[0]["read"], "shrinking, from the request's own 60 s each time"
+
+
+async def test_no_deadline_leaves_the_timeouts_alone() -> None:
+    """Without a deadline, an attempt's timeouts are the request's own."""
+    seen: list[object] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"])
+        return httpx.Response(200)
+
+    timeout = httpx.Timeout(60.0).as_dict()
+    transport = RetryTransport(httpx.MockTransport(handler), RetryPolicy())
+    await transport.handle_async_request(
+        httpx.Request("GET", "https://app.podero.com/x", extensions={"timeout": timeout})
+    )
+    assert seen == [timeout]

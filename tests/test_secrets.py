@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import urllib.parse
 from collections.abc import Callable
 
 import pytest
@@ -78,3 +80,25 @@ async def test_no_secret_in_logs_reprs_or_errors(
     assert any("requesting an access token" in text for text in seen), "the token fetches were logged"
     assert any("retrying GET" in text for text in seen), "the retries were logged"
     assert _leaks(seen, secrets) == []
+
+
+async def test_an_echoing_token_endpoint_leaks_nothing(
+    new_client: Callable[..., PoderoClient], fake_podero: FakePodero, secret_logs: pytest.LogCaptureFixture
+) -> None:
+    """Case 12: a token endpoint echoing a password with quotes, as JSON, form and raw, shows it nowhere."""
+    password = 'quo"te\\d pass&word=1'
+    echo = (
+        json.dumps({"grant_type": "password", "password": password})
+        + "\npassword="
+        + urllib.parse.quote_plus(password)
+        + "\n"
+        + password
+    )
+    fake_podero.inject("auth_token", Fault(status=400, body=echo.encode()))
+    async with new_client(credentials=PasswordCredentials("partner@example.com", password)) as podero:
+        with pytest.raises(AuthenticationError) as caught:
+            await podero.get_wallbox(*IDS)
+    seen = [f"{caught.value}\n{caught.value!r}\n{caught.value.body}"]
+    seen += [record.getMessage() for record in secret_logs.records]
+    forms = [password, json.dumps(password)[1:-1], urllib.parse.quote_plus(password)]
+    assert _leaks(seen, forms) == []

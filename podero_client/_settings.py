@@ -1,0 +1,116 @@
+"""Checks of the client's settings and of the ids a caller passes, all before any I/O.
+
+Each raises InvalidArgumentError (a ValueError) with a message that names the setting and
+never quotes a secret: a URL's userinfo is not echoed.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+import uuid
+
+import httpx
+
+from ._errors import InvalidArgumentError
+from ._utils import is_finite_number
+
+# The one text form of an id the README documents: 8-4-4-4-12 hex digits, any case.
+# uuid.UUID() alone also takes braces, "urn:uuid:", misplaced hyphens, and, through
+# int(..., 16), spaces, "+" and "_": "+" and 31 hex digits would name another device.
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+@functools.lru_cache(maxsize=4096)  # pollers ask for the same ids again and again
+def _parse_uuid(value: str) -> uuid.UUID | None:
+    return uuid.UUID(value) if _CANONICAL_UUID.fullmatch(value) else None
+
+
+def as_uuid(name: str, value: uuid.UUID | str) -> uuid.UUID:
+    """``value`` as a UUID: a ``uuid.UUID``, or its canonical 36-character text in any case."""
+    if isinstance(value, uuid.UUID):
+        return value
+    parsed = _parse_uuid(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise InvalidArgumentError(
+            f"{name} must be a UUID (a uuid.UUID or text like 3f2b5c1e-0000-4000-8000-000000000000), got {value!r}"
+        )
+    return parsed
+
+
+def check_leeway(leeway: object) -> float:
+    if not is_finite_number(leeway) or leeway < 0:  # type: ignore[operator]  # is_finite_number: a real number
+        raise InvalidArgumentError(f"leeway must be a finite number of seconds >= 0, got {leeway!r}")
+    return float(leeway)  # type: ignore[arg-type]  # as above
+
+
+def check_timeout(timeout: object) -> None:
+    """A number of seconds > 0, or an httpx.Timeout whose every part is None or such a number."""
+    if isinstance(timeout, httpx.Timeout):
+        for part in ("connect", "read", "write", "pool"):
+            value = getattr(timeout, part)
+            if value is not None and (not is_finite_number(value) or value <= 0):
+                raise InvalidArgumentError(
+                    f"timeout.{part} must be None or a finite number of seconds > 0, got {value!r}"
+                )
+        return
+    if not is_finite_number(timeout) or timeout <= 0:  # type: ignore[operator]  # is_finite_number: a real number
+        raise InvalidArgumentError(
+            f"timeout must be a finite number of seconds > 0 or an httpx.Timeout, got {timeout!r}"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _authority(value: str) -> str:
+    """The text between ``//`` and the next ``/``, read before any parser: ``u:p#x@host`` included."""
+    return value.partition("//")[2].partition("/")[0] if "//" in value else ""
+
+
+def _shown(value: str) -> str:
+    return "" if "@" in _authority(value) else f": {value!r}"  # it may hold a password
+
+
+def check_url(name: str, value: object, *, allow_insecure_http: bool, absolute: bool = True) -> httpx.URL:
+    """``value`` parsed, checked as a URL credentials may be sent to.
+
+    It must be http(s) with a host, https unless the host is loopback or
+    ``allow_insecure_http``, and carry no userinfo (it would show in logs and replace the
+    client-credentials header), no query and no fragment (they would swallow the API path).
+    With ``absolute=False``, a relative URL (a path) passes with only the last two checks.
+    """
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{name} must be a string, got {type(value).__name__}")
+    userinfo_error = InvalidArgumentError(
+        f"{name} must not contain a user name or password (user:pass@); pass them as credentials"
+    )
+    if "@" in _authority(value):  # before parsing: a parser's message could quote the password
+        raise userinfo_error
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, TypeError):
+        raise InvalidArgumentError(f"{name} is not a valid URL{_shown(value)}") from None
+    if url.userinfo:
+        raise userinfo_error
+    if url.query or "?" in value:
+        raise InvalidArgumentError(f"{name} must not contain a query (?...){_shown(value)}")
+    if url.fragment or "#" in value:
+        raise InvalidArgumentError(f"{name} must not contain a fragment (#...){_shown(value)}")
+    if not absolute and not url.is_absolute_url:
+        return url
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidArgumentError(f"{name} must be an http(s) URL with a host, got {str(url)!r}")
+    if url.scheme == "http" and not _is_loopback(url.host) and not allow_insecure_http:
+        raise InvalidArgumentError(
+            f"refusing to send credentials over plain http to {url.host}; "
+            "use https, or pass allow_insecure_http=True if you really mean it"
+        )
+    return url
