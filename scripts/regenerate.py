@@ -341,6 +341,11 @@ def main(argv: list[str] | None = None) -> int:
         if changed:
             args.pinned.write_bytes(body)
             print(f"regenerate: {args.pinned} updated")
+        # The package ships the pinned spec beside its generated code, for the fake server.
+        packaged = args.output.parent / "openapi.json"
+        if not packaged.exists() or packaged.read_bytes() != args.pinned.read_bytes():
+            shutil.copyfile(args.pinned, packaged)
+            print(f"regenerate: {packaged} updated")
         if diffed:
             accepted = f", {breaking} breaking change(s) accepted" if breaking else ""
             report = report_for(f"Regenerated: {args.pinned.name} and {args.output.name} updated{accepted}.", api)
