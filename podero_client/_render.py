@@ -33,13 +33,18 @@ def charge_rate(wallbox: WallboxDetailOutput) -> str:
 
 
 def change_line(wallbox: WallboxDetailOutput) -> str:
-    """One line per observed state, for ``watch``: when, mode, plugged in, charging, rate."""
+    """One line per observed state, for ``watch``: when it was read, the mode, what the car does."""
     state_at = wallbox.current_state_last_updated_at
     when = f"{state_at:%H:%M:%S}" if isinstance(state_at, datetime) else "--:--:--"
-    return (
-        f"{when}  {str(wallbox.mode):<11} plugged in {_value(wallbox.is_plugged_in):<3}  "
-        f"charging {_value(wallbox.is_charging):<3}  {charge_rate(wallbox)}"
-    )
+    if wallbox.is_charging:
+        doing = f"charging at {charge_rate(wallbox)}"
+    elif wallbox.is_fully_charged:
+        doing = "fully charged"
+    elif wallbox.is_plugged_in:
+        doing = "plugged in, not charging"
+    else:
+        doing = "no car plugged in" if wallbox.is_plugged_in is False else "plugged in: unknown"
+    return f"{when}  {wallbox.mode!s:<11} {doing}"
 
 
 def summary(wallbox: WallboxDetailOutput, now: datetime | None = None) -> str:

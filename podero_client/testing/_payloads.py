@@ -131,8 +131,8 @@ _Reading = tuple[str, bool, bool, bool, float]  # mode, plugged in, charging, fu
 SESSION: tuple[_Reading, ...] = (
     *[("CHARGING", True, True, False, rate) for rate in (7360.0, 11000.0, 10580.0, 9660.0, 8280.0, 6440.0, 4600.0)],
     *[("CHARGING", True, True, False, rate) for rate in (2760.0, 1380.0)],
-    *[("PLUGGED_IN", True, False, True, 0.0)] * 2,
-    *[("READY", False, False, False, 0.0)] * 3,
+    ("PLUGGED_IN", True, False, True, 0.0),
+    *[("READY", False, False, False, 0.0)] * 2,
     ("PLUGGED_IN", True, False, False, 0.0),
 )
 
