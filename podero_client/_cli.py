@@ -187,16 +187,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"podero-client {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    common = {"epilog": EPILOG, "formatter_class": parser.formatter_class, "parents": [verbose]}
 
-    wallbox = commands.add_parser("wallbox", help="show one wallbox", **common)
-    watch = commands.add_parser("watch", help="print a line each time a wallbox's state changes", **common)
-    for command in (wallbox, watch):
-        command.add_argument("org_id", help="the organization's UUID")
-        command.add_argument("user_id", help="the user's UUID")
-        command.add_argument("wallbox_id", help="the wallbox's UUID")
-        command.add_argument("--include-deleted", action="store_true", help="also find a soft-deleted wallbox")
-        where = command.add_mutually_exclusive_group()
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, help=text, epilog=EPILOG, formatter_class=parser.formatter_class, parents=[verbose]
+        )
+
+    wallbox = command("wallbox", "show one wallbox")
+    watch = command("watch", "print a line each time a wallbox's state changes")
+    for reader in (wallbox, watch):
+        reader.add_argument("org_id", help="the organization's UUID")
+        reader.add_argument("user_id", help="the user's UUID")
+        reader.add_argument("wallbox_id", help="the wallbox's UUID")
+        reader.add_argument("--include-deleted", action="store_true", help="also find a soft-deleted wallbox")
+        where = reader.add_mutually_exclusive_group()
         where.add_argument("--base-url", help=f"the API's origin (default: $PODERO_BASE_URL or {PRODUCTION_URL})")
         where.add_argument("--sandbox", action="store_true", help=f"use {SANDBOX_URL}")
     wallbox.add_argument("--json", action="store_true", help="print the full payload as JSON")
@@ -208,10 +212,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     watch.add_argument("--count", type=_number(1, math.inf, cast=int), help="stop after this many changes")
 
-    commands.add_parser(
-        "demo", help="run the SDK against an embedded fake Podero: no credentials, no network", **common
-    )
-    serve = commands.add_parser("serve-fake", help="serve the fake Podero API on 127.0.0.1", **common)
+    command("demo", "run the SDK against an embedded fake Podero: no credentials, no network")
+    serve = command("serve-fake", "serve the fake Podero API on 127.0.0.1")
     serve.add_argument(
         "--port", type=_number(0, 65535, cast=int), default=8765, help="default 8765; 0 picks a free one"
     )

@@ -228,6 +228,11 @@ class PoderoClient:
         elif env.get("PODERO_TOKEN"):
             credentials = BearerToken(env["PODERO_TOKEN"])
         else:
+            pairs = [("PODERO_CLIENT_ID", "PODERO_CLIENT_SECRET"), ("PODERO_USERNAME", "PODERO_PASSWORD")]
+            for first, second in pairs:
+                if bool(env.get(first)) != bool(env.get(second)):
+                    given, missing = (first, second) if env.get(first) else (second, first)
+                    raise InvalidArgumentError(f"{given} is set but {missing} is not: set both, or neither")
             raise InvalidArgumentError(
                 "no Podero credentials in the environment: set PODERO_CLIENT_ID and PODERO_CLIENT_SECRET, "
                 "or PODERO_USERNAME and PODERO_PASSWORD, or PODERO_TOKEN (and optionally PODERO_BASE_URL)"

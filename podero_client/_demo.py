@@ -78,7 +78,7 @@ async def run_demo() -> int:
                     print(f"   -> {type(error).__name__}: status {error.status_code}, detail {error.detail!r}\n")
 
                 every = READING_INTERVAL / WATCH_SPEED
-                print(f"6. watch_wallbox: the fake wallbox lives, a new state every {every:g} s; polls 5 times as often")
+                print(f"6. watch_wallbox: the fake wallbox lives, a new state every {every:g} s; 5 polls per state")
                 server.advance(WATCH_FROM_READING * READING_INTERVAL)
                 server.speed = WATCH_SPEED
                 polls = server.wallbox_requests
