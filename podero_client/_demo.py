@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -84,14 +86,20 @@ async def run_demo() -> int:
                 polls = server.wallbox_requests
                 changes = podero.watch_wallbox(ORG_ID, USER_ID, WALLBOX_ID, interval=every / 5)
                 seen = 0
-                async for wallbox in changes:
-                    print(f"   {change_line(wallbox)}")
-                    seen += 1
-                    if seen == WATCH_CHANGES:
-                        break
+                # Bounded, so that a fake whose clock is stuck fails the demo instead of hanging it.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(WATCH_CHANGES * every * 10):
+                        async for wallbox in changes:
+                            print(f"   {change_line(wallbox)}")
+                            seen += 1
+                            if seen == WATCH_CHANGES:
+                                break
                 await changes.aclose()
                 server.speed = 0
-                print(f"   -> {WATCH_CHANGES} changes in {server.wallbox_requests - polls} polls\n")
+                print(f"   -> {seen} changes in {server.wallbox_requests - polls} polls\n")
+                if seen < WATCH_CHANGES:
+                    print(f"The watched wallbox changed {seen} times, not {WATCH_CHANGES}: the fake's clock is stuck.")
+                    return 1
         print(f"Done in {time.monotonic() - started:.1f} s, with no credentials and no network beyond 127.0.0.1.")
         return 0
     finally:

@@ -92,11 +92,12 @@ def test_bad_speed_and_advance_are_refused(bad: object) -> None:
 async def test_watch_wallbox_sees_the_fake_change(fake_podero: FakePodero, podero: PoderoClient) -> None:
     """watch_wallbox yields each new reading of the fake, with the rate it served."""
     rates = []
-    async for wallbox in podero.watch_wallbox(*IDS, interval=0.01):
-        rates.append(wallbox.charge_rate_w)
-        if len(rates) == 4:
-            break
-        fake_podero.advance(READING_INTERVAL)
+    async with asyncio.timeout(30):  # a stuck fake fails here instead of hanging
+        async for wallbox in podero.watch_wallbox(*IDS, interval=0.01):
+            rates.append(wallbox.charge_rate_w)
+            if len(rates) == 4:
+                break
+            fake_podero.advance(READING_INTERVAL)
     assert rates == [step[4] for step in SESSION[:4]]
     assert all(isinstance(rate, float) for rate in rates)
 
