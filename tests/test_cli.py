@@ -32,6 +32,11 @@ async def _cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str,
     return process.returncode, stdout.decode(), stderr.decode()
 
 
+def _default_sigint() -> None:
+    """In the child: SIGINT as a terminal delivers it. A background job (make test &) inherits it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _env(server: FakePodero, secret: str | None = None) -> dict[str, str]:
     return {
         "PODERO_CLIENT_ID": server.client_id,
@@ -262,7 +267,7 @@ async def test_serve_fake_serves_the_api_and_ctrl_c_ends_it_quietly() -> None:
     """serve-fake prints its URL, answers the real SDK, and ends on Ctrl-C with no traceback."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "podero_client", "serve-fake", "--port", "0", "--speed", "0",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=_default_sigint,
     )  # fmt: skip
     try:
         assert process.stdout is not None
@@ -321,7 +326,7 @@ async def test_examples_end_quietly_on_ctrl_c(fake_podero: FakePodero, example: 
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(ROOT / "examples" / example), *args,
         env={**os.environ, **_env(fake_podero)}, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=_default_sigint,
     )  # fmt: skip
     assert process.stdout is not None
     assert process.stdin is not None

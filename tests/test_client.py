@@ -294,6 +294,8 @@ def test_from_env_picks_the_first_complete_credentials() -> None:
 def test_from_env_names_the_variables_when_none_is_set() -> None:
     """With nothing set, the error lists what to set."""
     with pytest.raises(InvalidArgumentError, match=r"PODERO_CLIENT_ID and PODERO_CLIENT_SECRET.*PODERO_TOKEN"):
+        PoderoClient.from_env({})
+    with pytest.raises(InvalidArgumentError, match=r"^PODERO_CLIENT_ID is set but PODERO_CLIENT_SECRET is not"):
         PoderoClient.from_env({"PODERO_CLIENT_ID": "only-half"})
 
 
