@@ -9,6 +9,7 @@ import re
 import signal
 import socket
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -168,6 +169,20 @@ async def test_quiet_without_verbose(fake_podero: FakePodero) -> None:
     fake_podero.inject("wallbox", Fault(status=503, headers={"Retry-After": "0"}))
     code, _, err = await _cli("wallbox", *IDS, env=_env(fake_podero))
     assert (code, err) == (0, "")
+
+
+async def test_without_the_testing_extra_demo_and_import_name_it(tmp_path: Path) -> None:
+    """Without aiohttp: demo exits 2 with one line naming the extra, and so does importing podero_client.testing."""
+    (tmp_path / "aiohttp.py").write_text("raise ImportError(\"No module named 'aiohttp'\", name='aiohttp')\n")
+    line = "podero_client.testing needs the 'testing' extra: pip install \"podero-client[testing]\""
+    code, out, err = await _cli("demo", env={"PYTHONPATH": str(tmp_path)})
+    assert (code, out, err) == (2, "", f"error: {line}\n")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import podero_client.testing",
+        env={**os.environ, "PYTHONPATH": str(tmp_path)}, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert stderr.decode().splitlines()[-1] == f"ImportError: {line}"
 
 
 async def test_version() -> None:
