@@ -1,27 +1,63 @@
-# Every target creates .venv itself when it is missing; only python3 and make are needed.
+# Every target creates its environment itself when it is missing; only python3 and make are needed.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-INSTALLED := $(VENV)/.installed
+DEMO_VENV := .venv-demo
 SPEC_URL ?= https://app.podero.com/api/partners/v2.0/openapi.json
+PIP := -m pip install --quiet --disable-pip-version-check
+
+# Which interpreter a venv was made from. A venv made by another Python (another version, or
+# one since removed) is rebuilt, not reused; the stamps carry this so that a change shows.
+VENV_ID = import sys; print(sys.base_prefix, *sys.version_info[:3])
+PYTHON_ID := $(shell $(PYTHON) -c '$(VENV_ID)' 2>/dev/null)
+PYTHON_TAG := $(shell echo '$(PYTHON_ID)' | cksum | cut -d' ' -f1)
+INSTALLED := $(VENV)/.installed-$(PYTHON_TAG)
+DEMO_INSTALLED := $(DEMO_VENV)/.installed-$(PYTHON_TAG)
+
+# $(call venv,DIR[,OPTIONS]): DIR is a venv of $(PYTHON) afterwards.
+define venv
+	@if [ "$$($(1)/bin/python -c '$(VENV_ID)' 2>/dev/null)" != "$(PYTHON_ID)" ]; then \
+		echo "creating $(1) with $(PYTHON) ($(PYTHON_ID))"; rm -rf $(1) && $(PYTHON) -m venv $(2) $(1); fi
+	@rm -f $(1)/.installed*
+endef
 
 .DEFAULT_GOAL := help
-.PHONY: help install generate update-spec check-generated lint typecheck pytest test demo bench bench-smoke soak clean
+.PHONY: help install generate update-spec check-generated docs check-docs lint typecheck pytest test demo dist \
+	bench bench-smoke soak clean
 
 help:
 	@echo "make demo             the main job: the SDK against an embedded fake Podero, no credentials"
-	@echo "make test             check-generated, lint, typecheck and the test suite (what CI runs)"
+	@echo "                      (its own light environment, $(DEMO_VENV): the package and its testing extra)"
+	@echo "make test             check-generated, check-docs, lint, typecheck, bench-smoke and the test suite (CI)"
+	@echo "make install          create $(VENV) with the package, all extras and the pinned dev tools"
+	@echo "make pytest           only the test suite; PYTEST_ARGS='-k watch -x' passes options on"
 	@echo "make generate         regenerate podero_client/_generated from openapi.json (offline)"
 	@echo "make update-spec      pull SPEC_URL, report what changed, regenerate (ALLOW_BREAKING=1 to accept breaking changes)"
 	@echo "make check-generated  fail if the committed generated code has drifted"
-	@echo "make bench            benchmarks against raw httpx and raw aiohttp; writes BENCHMARKS.md"
-	@echo "make soak             20,000 calls against a fake server that misbehaves on ~10 % of them"
+	@echo "make docs             write docs/wallbox-fields.md from the spec; check-docs fails if it is stale"
 	@echo "make lint, typecheck  ruff; mypy --strict on the hand-written code"
+	@echo "make dist             build the sdist and the wheel into dist/"
+	@echo "make bench            benchmarks against raw httpx and raw aiohttp; writes BENCHMARKS.md"
+	@echo "make bench-smoke      the benchmark at tiny counts: proves it still runs"
+	@echo "make soak             20,000 calls against a fake server that misbehaves on ~10 % of them"
+	@echo "make clean            remove $(VENV), $(DEMO_VENV), build/, dist/ and the tools' caches"
 
 $(INSTALLED): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(call venv,$(VENV))
+	$(PY) $(PIP) --upgrade pip
+	$(PY) $(PIP) -e '.[dev]'
+	touch $@
+
+# Only what the demo runs on: no generator, linters, type checker or plotting. The base
+# interpreter's pip installs into it, when it has one: ensurepip alone takes longer than the demo.
+$(DEMO_INSTALLED): pyproject.toml
+	$(call venv,$(DEMO_VENV),--without-pip)
+	@if $(PYTHON) -m pip --version > /dev/null 2>&1; then \
+		echo "$(PYTHON) -m pip --python $(DEMO_VENV)/bin/python install -e '.[testing]'"; \
+		$(PYTHON) -m pip --python $(DEMO_VENV)/bin/python install --quiet --disable-pip-version-check -e '.[testing]'; \
+	else \
+		$(DEMO_VENV)/bin/python -m ensurepip --default-pip > /dev/null && $(DEMO_VENV)/bin/python $(PIP) -e '.[testing]'; \
+	fi
 	touch $@
 
 install: $(INSTALLED)
@@ -33,6 +69,12 @@ generate: $(INSTALLED)
 # unless ALLOW_BREAKING=1.
 update-spec: $(INSTALLED)
 	$(PY) scripts/regenerate.py --url $(SPEC_URL)$(if $(filter 1,$(ALLOW_BREAKING)), --allow-breaking)
+
+docs: $(INSTALLED)
+	$(PY) scripts/field_reference.py
+
+check-docs: $(INSTALLED)
+	$(PY) scripts/field_reference.py --check
 
 check-generated: $(INSTALLED)
 	$(PY) scripts/regenerate.py --check
@@ -48,7 +90,7 @@ pytest: $(INSTALLED)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The test suite includes a 2,000-call soak (tests/test_soak.py) with the full soak's pass criteria.
-test: check-generated lint typecheck bench-smoke pytest
+test: check-generated check-docs lint typecheck bench-smoke pytest
 
 bench: $(INSTALLED)
 	$(PY) scripts/bench.py
@@ -60,8 +102,12 @@ bench-smoke: $(INSTALLED)
 soak: $(INSTALLED)
 	$(PY) scripts/soak.py
 
-demo: $(INSTALLED)
-	$(VENV)/bin/podero-client demo
+demo: $(DEMO_INSTALLED)
+	$(DEMO_VENV)/bin/podero-client demo
+
+dist: $(INSTALLED)
+	rm -rf dist
+	$(PY) -m build --outdir dist .
 
 clean:
-	rm -rf $(VENV) build .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_VENV) build dist .mypy_cache .pytest_cache .ruff_cache

@@ -1,6 +1,7 @@
 """A small polling service: watch wallboxes and act when their state changes.
 
-Against the fake API (no credentials needed):
+Against the fake API (no credentials needed), whose wallbox charges, finishes and unplugs,
+a new state every 5 s (Ctrl-C ends both quietly):
 
     podero-client serve-fake &
     export PODERO_BASE_URL=http://127.0.0.1:8765 PODERO_CLIENT_ID=test-client-id PODERO_CLIENT_SECRET=test-client-secret
@@ -21,7 +22,9 @@ from podero_client.models import ReauthenticateProjection, WallboxDetailOutput
 def on_change(wallbox: WallboxDetailOutput) -> None:
     """Where a real service would update its database or notify the customer."""
     charging = "charging" if wallbox.is_charging else "not charging"
-    print(f"{wallbox.id}: {wallbox.mode}, {wallbox.connection}, {charging}, {wallbox.charge_rate_w} W", flush=True)
+    rate = wallbox.charge_rate_w  # float | None | Unset: None is "not reported", Unset "not sent"
+    power = f"{rate:.0f} W" if isinstance(rate, float) else "power unknown"
+    print(f"{wallbox.id}: {wallbox.mode}, {wallbox.connection}, {charging}, {power}", flush=True)
     for action in wallbox.actions or []:
         if isinstance(action, ReauthenticateProjection):
             print(f"  the customer must sign in again: {action.resolution_link.url}", flush=True)
@@ -51,4 +54,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:  # Ctrl-C: asyncio.run has cancelled the watch and closed the client
+        raise SystemExit(130) from None

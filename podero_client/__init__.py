@@ -4,8 +4,10 @@
         wallbox = await podero.get_wallbox(org_id, user_id, wallbox_id)
 
 The models are in ``podero_client.models``; the fake server for tests in
-``podero_client.testing``.
+``podero_client.testing``. ``UNSET`` marks a field the payload did not carry.
 """
+
+__version__ = "0.1.0"  # the one place the version is written; pyproject.toml reads it
 
 from ._auth import BearerToken, ClientCredentials, Credentials, PasswordCredentials
 from ._client import PRODUCTION_URL, SANDBOX_URL, PoderoClient
@@ -26,12 +28,13 @@ from ._errors import (
     ResponseValidationError,
     UnprocessableEntityError,
 )
-from ._generated.types import APIResponse
+from ._generated.types import UNSET, APIResponse, Unset
 from ._retry import RetryPolicy
 
 __all__ = [
     "PRODUCTION_URL",
     "SANDBOX_URL",
+    "UNSET",
     "APIConnectionError",
     "APIResponse",
     "APIStatusError",
@@ -54,4 +57,5 @@ __all__ = [
     "ResponseValidationError",
     "RetryPolicy",
     "UnprocessableEntityError",
+    "Unset",
 ]

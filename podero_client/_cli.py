@@ -1,18 +1,18 @@
-"""The ``podero-client`` command: read a wallbox, run the demo, serve the fake API."""
+"""The ``podero-client`` command: read or watch a wallbox, run the demo, serve the fake API."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
+import math
+import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from typing import Any
 
-from dateutil.relativedelta import relativedelta
-
+from . import __version__
 from ._client import PRODUCTION_URL, SANDBOX_URL, PoderoClient
 from ._errors import (
     APIConnectionError,
@@ -22,9 +22,9 @@ from ._errors import (
     NotFoundError,
     PermissionDeniedError,
     PoderoError,
+    ResponseValidationError,
 )
-from ._generated.models import InformationActionProjection, ReauthenticateProjection, WallboxDetailOutput
-from ._generated.types import Unset
+from ._render import change_line, summary
 
 EXIT_OK = 0
 EXIT_BAD_ARGUMENTS = 2
@@ -32,95 +32,76 @@ EXIT_AUTHENTICATION = 3
 EXIT_NOT_FOUND = 4
 EXIT_API_ERROR = 5
 EXIT_CONNECTION = 6
+EXIT_TOKEN_ENDPOINT = 7
+EXIT_INTERRUPTED = 130  # the shell's own code for Ctrl-C (128 + SIGINT)
 
 EPILOG = f"""\
 credentials come from the environment: PODERO_CLIENT_ID and PODERO_CLIENT_SECRET,
 or PODERO_USERNAME and PODERO_PASSWORD, or PODERO_TOKEN; PODERO_BASE_URL overrides
 the production URL ({PRODUCTION_URL}).
 
-exit codes: {EXIT_OK} ok, {EXIT_BAD_ARGUMENTS} bad arguments or settings, {EXIT_AUTHENTICATION} authentication \
-or permission refused,
-{EXIT_NOT_FOUND} not found, {EXIT_API_ERROR} other API error, {EXIT_CONNECTION} no connection or timed out.
+exit codes:
+  {EXIT_OK}  ok
+  {EXIT_BAD_ARGUMENTS}  bad arguments or settings (missing credentials, a busy port, a missing extra)
+  {EXIT_AUTHENTICATION}  the API refused the call: authentication or permission (401, 403)
+  {EXIT_NOT_FOUND}  not found: the organization, user or wallbox does not exist (404)
+  {EXIT_API_ERROR}  other API error
+  {EXIT_CONNECTION}  no connection, or timed out
+  {EXIT_TOKEN_ENDPOINT}  no token: the token endpoint refused the credentials or failed
+     (check the credentials, PODERO_BASE_URL and the token URL)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
 
 examples:
   podero-client demo                         the SDK against an embedded fake Podero, no credentials
   podero-client serve-fake --port 8765       serve the fake API for your own services
   podero-client wallbox ORG_ID USER_ID WALLBOX_ID --json
+  podero-client watch ORG_ID USER_ID WALLBOX_ID --interval 60
 """
+
+
+def _token_request(error: PoderoError) -> bool:
+    """Whether ``error`` came from a token request.
+
+    This command sends only GETs to the API; its one POST is a token grant.
+    """
+    response = getattr(error, "response", None)
+    request = response.request if response is not None else getattr(error, "request", None)
+    return request is not None and request.method == "POST"
 
 
 def _exit_code(error: PoderoError) -> int:
     if isinstance(error, InvalidArgumentError):
         return EXIT_BAD_ARGUMENTS
+    if isinstance(error, APIConnectionError):
+        return EXIT_CONNECTION
+    if isinstance(error, APIStatusError | ResponseValidationError) and _token_request(error):
+        return EXIT_TOKEN_ENDPOINT
     if isinstance(error, AuthenticationError | PermissionDeniedError):
         return EXIT_AUTHENTICATION
     if isinstance(error, NotFoundError):
         return EXIT_NOT_FOUND
-    if isinstance(error, APIConnectionError):
-        return EXIT_CONNECTION
     return EXIT_API_ERROR
 
 
 def _one_line(error: PoderoError) -> str:
-    if isinstance(error, APIStatusError):
-        detail = error.detail or (error.body if isinstance(error.body, str) else "") or error.response.reason_phrase
-        return f"error: HTTP {error.status_code} {type(error).__name__}: {str(detail).splitlines()[0][:200]}"
-    return f"error: {type(error).__name__}: {error}"
+    """The SDK's own message (status, method, path, detail), with the host it went to."""
+    response = getattr(error, "response", None)
+    request = response.request if response is not None else getattr(error, "request", None)
+    message = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+    where = f" (at {request.url.scheme}://{request.url.netloc.decode()})" if request is not None else ""
+    line = f"error: {type(error).__name__}: {message}{where}"
+    if _exit_code(error) == EXIT_TOKEN_ENDPOINT:
+        line += "; check the credentials, PODERO_BASE_URL and the token URL"
+    return line
 
 
-def _ago(moment: datetime, now: datetime) -> str:
-    """'3 min ago', '2 days 4 h ago': dateutil's relativedelta splits the gap into calendar units."""
-    gap = relativedelta(now, moment)
-    units = [(gap.years, "y"), (gap.months, "mo"), (gap.days, "d"), (gap.hours, "h"), (gap.minutes, "min")]
-    parts = [f"{value} {unit}" for value, unit in units if value][:2]
-    return f"{' '.join(parts)} ago" if parts and moment <= now else "just now"
-
-
-def _value(value: object) -> str:
-    if value is None or isinstance(value, Unset):
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
-
-
-def summary(wallbox: WallboxDetailOutput, now: datetime | None = None) -> str:
-    """A short human summary: what a support engineer looks at first."""
-    now = now or datetime.now(UTC)
-    model = wallbox.device_model
-    device = f"{model.manufacturer} {model.model}" if model else "unknown model"
-    rate = wallbox.charge_rate_w
-    charge_rate = f"{rate / 1000:.2f} kW" if isinstance(rate, int | float) else "-"
-    lines = [
-        f"Wallbox {_value(wallbox.id)} ({device})",
-        f"  mode         {wallbox.mode}    connection {wallbox.connection}",
-        f"  plugged in   {_value(wallbox.is_plugged_in)}    charging {_value(wallbox.is_charging)}",
-        f"  charge rate  {charge_rate}",
-        f"  statuses     connection {wallbox.connection_status}, monitoring {wallbox.monitoring_status}, "
-        f"steering {wallbox.steering_status}",
-    ]
-    state_at = wallbox.current_state_last_updated_at
-    if isinstance(state_at, datetime):
-        lines.append(f"  state as of  {state_at:%Y-%m-%d %H:%M %Z} ({_ago(state_at, now)})")
-    actions = [] if isinstance(wallbox.actions, Unset) else wallbox.actions
-    for action in actions:
-        if isinstance(action, ReauthenticateProjection):
-            text = f"reauthenticate via {action.resolution_link.url}"
-        elif isinstance(action, InformationActionProjection):
-            message = action.metadata["message"] if not isinstance(action.metadata, Unset) else ""
-            text = f"information: {message}" if message else "information"
-        else:
-            text = f"{action.code} (an action this client does not know yet)"
-        lines.append(f"  action       {text}")
-    if not actions:
-        lines.append("  actions      none pending")
-    return "\n".join(lines)
+def _client(args: argparse.Namespace) -> PoderoClient:
+    base_url = SANDBOX_URL if args.sandbox else args.base_url
+    return PoderoClient.from_env(base_url=base_url) if base_url else PoderoClient.from_env()
 
 
 async def _wallbox_command(args: argparse.Namespace) -> int:
-    base_url = SANDBOX_URL if args.sandbox else args.base_url
-    podero = PoderoClient.from_env(base_url=base_url) if base_url else PoderoClient.from_env()
-    async with podero:
+    async with _client(args) as podero:
         response = await podero.get_wallbox_response(
             args.org_id, args.user_id, args.wallbox_id, include_deleted=args.include_deleted
         )
@@ -131,47 +112,123 @@ async def _wallbox_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _serve_fake(args: argparse.Namespace) -> int:
-    from .testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero
+async def _watch_command(args: argparse.Namespace) -> int:
+    async with _client(args) as podero:
+        changes = podero.watch_wallbox(
+            args.org_id, args.user_id, args.wallbox_id, interval=args.interval, include_deleted=args.include_deleted
+        )
+        print(f"watching wallbox {args.wallbox_id} every {args.interval:g} s (Ctrl-C to stop)", file=sys.stderr)
+        seen = 0
+        async for wallbox in changes:
+            print(change_line(wallbox), flush=True)
+            seen += 1
+            if args.count is not None and seen >= args.count:
+                break
+        await changes.aclose()
+    return EXIT_OK
 
-    async with FakePodero(port=args.port, chaos=args.chaos, spec=args.spec) as server:
+
+async def _serve_fake(args: argparse.Namespace) -> int:
+    from .testing import ORG_ID, READING_INTERVAL, USER_ID, WALLBOX_ID, FakePodero
+
+    server = FakePodero(port=args.port, chaos=args.chaos, speed=args.speed, spec=args.spec)
+    try:
+        await server.start()
+    except OSError as error:
+        await server.close()
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        print(f"error: cannot serve on 127.0.0.1:{args.port}: {reason}; pick another --port", file=sys.stderr)
+        return EXIT_BAD_ARGUMENTS
+    try:
         print(f"Fake Podero API at {server.url}  (Ctrl-C to stop)")
         print(f"  {len(server.spec.operations)} operations of {args.spec or 'the packaged spec'}")
         print(f"  export PODERO_BASE_URL={server.url}")
         print(f"  export PODERO_CLIENT_ID={server.client_id} PODERO_CLIENT_SECRET={server.client_secret}")
         print(f"  or PODERO_USERNAME={server.username} PODERO_PASSWORD={server.password}")
-        print(f"  a wallbox: {ORG_ID} {USER_ID} {WALLBOX_ID}", flush=True)
+        print(f"  a wallbox: {ORG_ID} {USER_ID} {WALLBOX_ID}")
+        if args.speed:
+            print(f"  its state changes every {READING_INTERVAL / args.speed:g} s (--speed {args.speed:g})")
+        print(end="", flush=True)
         await asyncio.Event().wait()
+    finally:
+        await server.close()
     return EXIT_OK  # pragma: no cover
 
 
+def _number(low: float, high: float, *, cast: type = float, high_open: bool = False) -> Any:
+    """An argparse type: a number in [low, high] (or [low, high)), else a one-line usage error."""
+    bound = f"{low:g} to {high:g}" if math.isfinite(high) else f">= {low:g}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number {bound}, got {text!r}") from None
+        too_high = value >= high if high_open else value > high
+        if not math.isfinite(value) or value < low or too_high:
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
+    # -v is accepted before and after the subcommand; SUPPRESS keeps a subcommand's default
+    # from overwriting a -v given before it.
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log token requests and retries"
+    )
     parser = argparse.ArgumentParser(
         prog="podero-client",
         description="Read wallboxes from the Podero Partner API.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[verbose],
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log token requests and retries to stderr")
+    parser.add_argument("--version", action="version", version=f"podero-client {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    wallbox = commands.add_parser(
-        "wallbox", help="show one wallbox", epilog=EPILOG, formatter_class=parser.formatter_class
-    )
-    wallbox.add_argument("org_id", help="the organization's UUID")
-    wallbox.add_argument("user_id", help="the user's UUID")
-    wallbox.add_argument("wallbox_id", help="the wallbox's UUID")
-    wallbox.add_argument("--include-deleted", action="store_true", help="also find a soft-deleted wallbox")
-    wallbox.add_argument("--json", action="store_true", help="print the full payload as JSON")
-    where = wallbox.add_mutually_exclusive_group()
-    where.add_argument("--base-url", help=f"the API's origin (default: $PODERO_BASE_URL or {PRODUCTION_URL})")
-    where.add_argument("--sandbox", action="store_true", help=f"use {SANDBOX_URL}")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, help=text, epilog=EPILOG, formatter_class=parser.formatter_class, parents=[verbose]
+        )
 
-    commands.add_parser("demo", help="run the SDK against an embedded fake Podero: no credentials, no network")
-    serve = commands.add_parser("serve-fake", help="serve the fake Podero API on 127.0.0.1")
-    serve.add_argument("--port", type=int, default=8765, help="the port (default 8765; 0 picks a free one)")
+    wallbox = command("wallbox", "show one wallbox")
+    watch = command("watch", "print a line each time a wallbox's state changes")
+    for reader in (wallbox, watch):
+        reader.add_argument("org_id", help="the organization's UUID")
+        reader.add_argument("user_id", help="the user's UUID")
+        reader.add_argument("wallbox_id", help="the wallbox's UUID")
+        reader.add_argument("--include-deleted", action="store_true", help="also find a soft-deleted wallbox")
+        where = reader.add_mutually_exclusive_group()
+        where.add_argument("--base-url", help=f"the API's origin (default: $PODERO_BASE_URL or {PRODUCTION_URL})")
+        where.add_argument("--sandbox", action="store_true", help=f"use {SANDBOX_URL}")
+    wallbox.add_argument("--json", action="store_true", help="print the full payload as JSON")
+    watch.add_argument(
+        "--interval",
+        type=_number(0, math.inf),
+        default=60.0,
+        help="seconds between polls (default 60; Podero refreshes device state every 5 to 15 minutes)",
+    )
+    watch.add_argument("--count", type=_number(1, math.inf, cast=int), help="stop after this many changes")
+
+    command("demo", "run the SDK against an embedded fake Podero: no credentials, no network")
+    serve = command("serve-fake", "serve the fake Podero API on 127.0.0.1")
     serve.add_argument(
-        "--chaos", type=float, default=0.0, help="the fraction of wallbox requests that meet a random fault (0 to 1)"
+        "--port", type=_number(0, 65535, cast=int), default=8765, help="default 8765; 0 picks a free one"
+    )
+    serve.add_argument(
+        "--chaos",
+        type=_number(0, 1),
+        default=0.0,
+        help="the fraction of wallbox requests that meet a random fault (0 to 1)",
+    )
+    serve.add_argument(
+        "--speed",
+        type=_number(0, math.inf),
+        default=60.0,
+        help="fake seconds per second on the wallboxes' clock: 60 (default) gives a new state every 5 s; 0 freezes it",
     )
     serve.add_argument(
         "--spec", metavar="FILE", help="serve every operation of this OpenAPI JSON file (default: the packaged spec)"
@@ -179,27 +236,34 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_to_stderr() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("podero_client", "httpx"):
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.verbose:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        for name in ("podero_client", "httpx"):
-            logging.getLogger(name).addHandler(handler)
-            logging.getLogger(name).setLevel(logging.INFO)
+    if getattr(args, "verbose", False):
+        _log_to_stderr()
     try:
         if args.command == "wallbox":
             return asyncio.run(_wallbox_command(args))
+        if args.command == "watch":
+            return asyncio.run(_watch_command(args))
         if args.command == "demo":
             from ._demo import run_demo
 
             return asyncio.run(run_demo())
-        with contextlib.suppress(KeyboardInterrupt):
-            return asyncio.run(_serve_fake(args))
-        return EXIT_OK
+        return asyncio.run(_serve_fake(args))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
     except PoderoError as error:
         print(_one_line(error), file=sys.stderr)
         return _exit_code(error)
     except ImportError as error:
-        print(f"error: {error.name} is missing: pip install 'podero-client[testing]'", file=sys.stderr)
+        # podero_client.testing names its extra itself; other optional imports get the same form.
+        print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_ARGUMENTS

@@ -56,8 +56,6 @@ WallboxKey = tuple[uuid.UUID | str, uuid.UUID | str, uuid.UUID | str]
 logger = logging.getLogger("podero_client")
 
 
-
-
 def _transient(error: PoderoError) -> bool:
     """Worth polling again later: no answer, a server error, a rate limit or a garbled body."""
     if isinstance(error, APIStatusError):
@@ -188,6 +186,11 @@ class PoderoClient(Resources):
         elif env.get("PODERO_TOKEN"):
             credentials = BearerToken(env["PODERO_TOKEN"])
         else:
+            pairs = [("PODERO_CLIENT_ID", "PODERO_CLIENT_SECRET"), ("PODERO_USERNAME", "PODERO_PASSWORD")]
+            for first, second in pairs:
+                if bool(env.get(first)) != bool(env.get(second)):
+                    given, missing = (first, second) if env.get(first) else (second, first)
+                    raise InvalidArgumentError(f"{given} is set but {missing} is not: set both, or neither")
             raise InvalidArgumentError(
                 "no Podero credentials in the environment: set PODERO_CLIENT_ID and PODERO_CLIENT_SECRET, "
                 "or PODERO_USERNAME and PODERO_PASSWORD, or PODERO_TOKEN (and optionally PODERO_BASE_URL)"

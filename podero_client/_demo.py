@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 import uuid
 
 from ._auth import ClientCredentials
-from ._cli import summary
 from ._client import PoderoClient
 from ._errors import NotFoundError
+from ._render import change_line, summary
 from ._retry import RetryPolicy
-from .testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault, wallbox_payload
+from .testing import ORG_ID, READING_INTERVAL, USER_ID, WALLBOX_ID, FakePodero, Fault, wallbox_payload
+
+# The watch step: the fake's clock runs this many times faster, so that a charging session's
+# readings (one every READING_INTERVAL fake seconds) come every 0.4 s; it starts near the
+# session's end, to show it finish, unplug and start again.
+WATCH_SPEED = 750.0
+WATCH_FROM_READING = 6
+WATCH_CHANGES = 8
 
 
 class _Indented(logging.Handler):
@@ -69,6 +78,28 @@ async def run_demo() -> int:
                     await podero.get_wallbox(ORG_ID, USER_ID, uuid.UUID(int=999))
                 except NotFoundError as error:
                     print(f"   -> {type(error).__name__}: status {error.status_code}, detail {error.detail!r}\n")
+
+                every = READING_INTERVAL / WATCH_SPEED
+                print(f"6. watch_wallbox: the fake wallbox lives, a new state every {every:g} s; 5 polls per state")
+                server.advance(WATCH_FROM_READING * READING_INTERVAL)
+                server.speed = WATCH_SPEED
+                polls = server.wallbox_requests
+                changes = podero.watch_wallbox(ORG_ID, USER_ID, WALLBOX_ID, interval=every / 5)
+                seen = 0
+                # Bounded, so that a fake whose clock is stuck fails the demo instead of hanging it.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(WATCH_CHANGES * every * 10):
+                        async for wallbox in changes:
+                            print(f"   {change_line(wallbox)}")
+                            seen += 1
+                            if seen == WATCH_CHANGES:
+                                break
+                await changes.aclose()
+                server.speed = 0
+                print(f"   -> {seen} changes in {server.wallbox_requests - polls} polls\n")
+                if seen < WATCH_CHANGES:
+                    print(f"The watched wallbox changed {seen} times, not {WATCH_CHANGES}: the fake's clock is stuck.")
+                    return 1
         print(f"Done in {time.monotonic() - started:.1f} s, with no credentials and no network beyond 127.0.0.1.")
         return 0
     finally:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import signal
+import socket
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
 
+import podero_client
 from podero_client import ClientCredentials, PoderoClient
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault
 
@@ -26,6 +31,11 @@ async def _cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str,
     stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None
     return process.returncode, stdout.decode(), stderr.decode()
+
+
+def _default_sigint() -> None:
+    """In the child: SIGINT as a terminal delivers it. A background job (make test &) inherits it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _env(server: FakePodero, secret: str | None = None) -> dict[str, str]:
@@ -64,16 +74,23 @@ async def test_base_url_flag_overrides_the_environment(fake_podero: FakePodero) 
     assert "CHARGING" in out
 
 
+WALLBOX_PATH = f"/api/partners/v2.0/org/{ORG_ID}/users/{USER_ID}/wallboxes"
+
+
 @pytest.mark.parametrize(
     ("fault", "secret", "args", "expected_code", "expected_line"),
     [
-        (None, None, (ORG_ID, USER_ID, ORG_ID), 4, "error: HTTP 404 NotFoundError: Not Found"),
-        (None, "wrong", IDS, 3, "error: HTTP 401 AuthenticationError: "),
-        (Fault(status=400, json={"detail": "bad"}), None, IDS, 5, "error: HTTP 400 BadRequestError: bad"),
+        (None, None, (ORG_ID, USER_ID, ORG_ID), 4,
+         f"error: NotFoundError: 404 from GET {WALLBOX_PATH}/{ORG_ID}: Not Found (at http://127.0.0.1:"),
+        (None, "wrong", IDS, 7,
+         "error: AuthenticationError: the token endpoint refused the credentials: 401 from POST /oauth2/token/"),
+        (Fault(status=403, json={"detail": "not yours"}), None, IDS, 3, "error: PermissionDeniedError: 403 from GET"),
+        (Fault(status=400, json={"detail": "bad"}), None, IDS, 5,
+         f"error: BadRequestError: 400 from GET {WALLBOX_PATH}/{WALLBOX_ID}: bad (at http://127.0.0.1:"),
         (None, None, (ORG_ID, USER_ID, "../../admin"), 2, "error: InvalidArgumentError: wallbox_id must be a UUID"),
     ],
-    ids=["not-found", "authentication", "api-error", "bad-id"],
-)
+    ids=["not-found", "wrong-secret", "permission", "api-error", "bad-id"],
+)  # fmt: skip
 async def test_errors_are_one_line_with_distinct_exit_codes(
     fake_podero: FakePodero,
     fault: Fault | None,
@@ -86,10 +103,28 @@ async def test_errors_are_one_line_with_distinct_exit_codes(
     if fault:
         fake_podero.inject("wallbox", fault)
     code, out, err = await _cli("wallbox", *args, env=_env(fake_podero, secret))
-    assert code == expected_code
+    assert code == expected_code, err
     assert err.startswith(expected_line)
     assert len(err.strip().splitlines()) == 1
     assert out == ""
+
+
+async def test_token_endpoint_not_found_is_a_configuration_error(fake_podero: FakePodero) -> None:
+    """A base URL with a wrong path: the token endpoint's 404 exits 7, not 4 as a missing wallbox would."""
+    code, _, err = await _cli("wallbox", *IDS, "--base-url", f"{fake_podero.url}/wrong", env=_env(fake_podero))
+    assert code == 7
+    assert err.startswith(
+        "error: NotFoundError: 404 from POST /wrong/oauth2/token/: 404: Not Found (at http://127.0.0.1:"
+    )
+    assert err.rstrip().endswith("check the credentials, PODERO_BASE_URL and the token URL")
+    assert fake_podero.wallbox_requests == 0
+
+
+async def test_half_set_credentials_name_the_missing_variable() -> None:
+    """PODERO_CLIENT_ID without PODERO_CLIENT_SECRET: exit 2, naming the one that is missing."""
+    code, _, err = await _cli("wallbox", *IDS, env={"PODERO_CLIENT_ID": "id"})
+    assert code == 2
+    assert err.startswith("error: InvalidArgumentError: PODERO_CLIENT_ID is set but PODERO_CLIENT_SECRET is not")
 
 
 async def test_connection_error_exit_code(refused_url: str) -> None:
@@ -98,6 +133,7 @@ async def test_connection_error_exit_code(refused_url: str) -> None:
     code, _, err = await _cli("wallbox", *IDS, "--base-url", base, env={"PODERO_TOKEN": "t"})
     assert code == 6
     assert err.startswith("error: APIConnectionError: no response: ConnectError")
+    assert f"(at {base})" in err, "the host it could not reach"
 
 
 async def test_missing_credentials_name_the_variables() -> None:
@@ -114,10 +150,12 @@ async def test_bad_usage_exits_2() -> None:
     assert "the following arguments are required" in err
 
 
-async def test_verbose_shows_token_and_retry_lines_without_secrets(fake_podero: FakePodero) -> None:
-    """--verbose logs the token request and each retry to stderr; no secret appears."""
+@pytest.mark.parametrize("where", ["before", "after"])
+async def test_verbose_shows_token_and_retry_lines_without_secrets(fake_podero: FakePodero, where: str) -> None:
+    """--verbose, before or after the command, logs the token request and each retry; no secret appears."""
     fake_podero.inject("wallbox", Fault(status=503, headers={"Retry-After": "0"}))
-    code, _, err = await _cli("--verbose", "wallbox", *IDS, env=_env(fake_podero))
+    args = ("--verbose", "wallbox", *IDS) if where == "before" else ("wallbox", *IDS, "-v")
+    code, _, err = await _cli(*args, env=_env(fake_podero))
     assert code == 0
     assert "requesting an access token (grant_type=client_credentials)" in err
     assert "retrying GET" in err
@@ -126,11 +164,47 @@ async def test_verbose_shows_token_and_retry_lines_without_secrets(fake_podero: 
         assert secret not in err
 
 
+async def test_quiet_without_verbose(fake_podero: FakePodero) -> None:
+    """Without -v, a retried call writes nothing to stderr."""
+    fake_podero.inject("wallbox", Fault(status=503, headers={"Retry-After": "0"}))
+    code, _, err = await _cli("wallbox", *IDS, env=_env(fake_podero))
+    assert (code, err) == (0, "")
+
+
+async def test_without_the_testing_extra_demo_and_import_name_it(tmp_path: Path) -> None:
+    """Without aiohttp: demo exits 2 with one line naming the extra, and so does importing podero_client.testing."""
+    (tmp_path / "aiohttp.py").write_text("raise ImportError(\"No module named 'aiohttp'\", name='aiohttp')\n")
+    line = "podero_client.testing needs the 'testing' extra: pip install \"podero-client[testing]\""
+    code, out, err = await _cli("demo", env={"PYTHONPATH": str(tmp_path)})
+    assert (code, out, err) == (2, "", f"error: {line}\n")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import podero_client.testing",
+        env={**os.environ, "PYTHONPATH": str(tmp_path)}, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert stderr.decode().splitlines()[-1] == f"ImportError: {line}"
+
+
+async def test_version() -> None:
+    """--version prints the package's version."""
+    code, out, _ = await _cli("--version")
+    assert (code, out) == (0, f"podero-client {podero_client.__version__}\n")
+
+
 async def test_help_is_useful() -> None:
     """--help names the commands, the environment variables and the exit codes."""
     code, out, _ = await _cli("--help")
     assert code == 0
-    for text in ("wallbox", "demo", "serve-fake", "PODERO_CLIENT_ID", "exit codes", "4 not found"):
+    for text in (
+        "wallbox",
+        "watch",
+        "demo",
+        "serve-fake",
+        "PODERO_CLIENT_ID",
+        "exit codes",
+        "4  not found",
+        "7  no token",
+    ):
         assert text in out
     code, out, _ = await _cli("wallbox", "--help")
     assert code == 0
@@ -146,14 +220,70 @@ async def test_demo_runs_without_credentials() -> None:
     assert "2 token request(s), 3 wallbox request(s)" in out, "one refresh after the 401"
     assert "after HTTP 503" in out
     assert "9 wallboxes and NotFoundError for the last key" in out
+    assert "CHARGING    charging at 1.38 kW" in out
+    assert "PLUGGED_IN  fully charged" in out
+    assert "READY       no car plugged in" in out
+    assert "8 changes in" in out
     assert "Done in" in out
 
 
-async def test_serve_fake_serves_the_api() -> None:
-    """serve-fake prints its URL and answers the real SDK until stopped."""
+async def test_watch_prints_each_change(fake_podero: FakePodero) -> None:
+    """watch prints one line per new state of a living wallbox, and stops after --count."""
+    fake_podero.speed = 3000  # a new reading every 0.1 s
+    code, out, err = await _cli("watch", *IDS, "--interval", "0.02", "--count", "3", env=_env(fake_podero))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 3
+    assert len({line.split()[0] for line in lines}) == 3, "three different reading times"
+    for line in lines:
+        assert re.fullmatch(r"\d\d:\d\d:\d\d  (CHARGING   |PLUGGED_IN |READY      ) \S.*", line), line
+    assert "watching wallbox" in err
+
+
+async def test_watch_stops_on_a_missing_wallbox(fake_podero: FakePodero) -> None:
+    """watch raises NotFoundError out of the loop: one line, exit 4."""
+    code, out, err = await _cli("watch", *IDS[:2], ORG_ID, "--interval", "0.02", env=_env(fake_podero))
+    assert (code, out) == (4, "")
+    assert err.splitlines()[-1].startswith("error: NotFoundError: 404 from GET")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--port", "-1"), "argument --port: must be 0 to 65535, got -1"),
+        (("--port", "65536"), "argument --port: must be 0 to 65535, got 65536"),
+        (("--port", "http"), "argument --port: must be a number 0 to 65535, got 'http'"),
+        (("--chaos", "2"), "argument --chaos: must be 0 to 1, got 2"),
+        (("--chaos", "-0.5"), "argument --chaos: must be 0 to 1, got -0.5"),
+        (("--chaos", "nan"), "argument --chaos: must be 0 to 1, got nan"),
+        (("--speed", "-1"), "argument --speed: must be >= 0, got -1"),
+    ],
+)
+async def test_serve_fake_refuses_bad_options(args: tuple[str, ...], message: str) -> None:
+    """serve-fake refuses a port outside 0-65535 and a chaos outside 0-1, as a usage error."""
+    code, _, err = await _cli("serve-fake", *args)
+    assert code == 2
+    assert err.rstrip().endswith(message)
+    assert "Traceback" not in err
+
+
+async def test_serve_fake_reports_a_busy_port() -> None:
+    """A port already taken: one line naming it, exit 2, no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = await _cli("serve-fake", "--port", str(port))
+    assert (code, out) == (2, "")
+    assert err == f"error: cannot serve on 127.0.0.1:{port}: Address already in use; pick another --port\n"
+
+
+async def test_serve_fake_serves_the_api_and_ctrl_c_ends_it_quietly() -> None:
+    """serve-fake prints its URL, answers the real SDK, and ends on Ctrl-C with no traceback."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "podero_client", "serve-fake", "--port", "0", stdout=asyncio.subprocess.PIPE
-    )
+        sys.executable, "-m", "podero_client", "serve-fake", "--port", "0", "--speed", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=_default_sigint,
+    )  # fmt: skip
     try:
         assert process.stdout is not None
         first = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
@@ -164,8 +294,10 @@ async def test_serve_fake_serves_the_api() -> None:
             wallbox = await podero.get_wallbox(*IDS)
         assert wallbox.mode == "CHARGING"
     finally:
-        process.terminate()
-        await process.wait()
+        process.send_signal(signal.SIGINT)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 130
+    assert stderr == b""
 
 
 async def _example(name: str, *args: str, env: dict[str, str], stdin: bytes = b"") -> tuple[int, str, str]:
@@ -189,10 +321,40 @@ async def test_example_batch_job(fake_podero: FakePodero) -> None:
 
 
 async def test_example_poller(fake_podero: FakePodero) -> None:
-    """examples/poller.py prints each change, including a pending reauthentication."""
+    """examples/poller.py prints each change of a living wallbox, including a pending reauthentication."""
+    fake_podero.speed = 3000  # a new reading every 0.1 s
     code, out, err = await _example(
-        "poller.py", *IDS, "--interval", "0.05", "--max-updates", "1", env=_env(fake_podero)
+        "poller.py", *IDS, "--interval", "0.02", "--max-updates", "3", env=_env(fake_podero)
     )
     assert code == 0, err
-    assert f"{WALLBOX_ID}: CHARGING, online, charging, 7360.0 W" in out
+    lines = [line for line in out.splitlines() if line.startswith(WALLBOX_ID)]
+    assert len(lines) == 3
+    for line in lines:
+        assert re.fullmatch(rf"{WALLBOX_ID}: (CHARGING|PLUGGED_IN|READY), online, (not )?charging, \d+ W", line), line
     assert "the customer must sign in again: /api/partners/v2.0/actions/4711/resolve" in out
+
+
+@pytest.mark.parametrize("example", ["poller.py", "batch.py"])
+async def test_examples_end_quietly_on_ctrl_c(fake_podero: FakePodero, example: str) -> None:
+    """Ctrl-C ends an example with exit 130 and no traceback."""
+    args = [*IDS, "--interval", "0.02"] if example == "poller.py" else ["-"]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "examples" / example), *args,
+        env={**os.environ, **_env(fake_podero)}, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=_default_sigint,
+    )  # fmt: skip
+    assert process.stdout is not None
+    assert process.stdin is not None
+    if example == "poller.py":
+        await asyncio.wait_for(process.stdout.readline(), 30)  # it is watching
+    else:
+        fake_podero.inject("wallbox", Fault(delay=60))
+        process.stdin.write(",".join(IDS).encode() + b"\n")
+        process.stdin.close()
+        # Until its request waits for the slow answer; the fake has no event to wait on.
+        while not fake_podero.wallbox_in_flight:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 130
+    assert b"Traceback" not in stderr

@@ -294,6 +294,8 @@ def test_from_env_picks_the_first_complete_credentials() -> None:
 def test_from_env_names_the_variables_when_none_is_set() -> None:
     """With nothing set, the error lists what to set."""
     with pytest.raises(InvalidArgumentError, match=r"PODERO_CLIENT_ID and PODERO_CLIENT_SECRET.*PODERO_TOKEN"):
+        PoderoClient.from_env({})
+    with pytest.raises(InvalidArgumentError, match=r"^PODERO_CLIENT_ID is set but PODERO_CLIENT_SECRET is not"):
         PoderoClient.from_env({"PODERO_CLIENT_ID": "only-half"})
 
 
@@ -340,7 +342,7 @@ def test_public_names() -> None:
          "AuthenticationError", "BadRequestError", "BearerToken", "ClientClosedError", "ClientCredentials",
          "ConflictError", "Credentials", "InternalServerError", "InvalidArgumentError", "NotFoundError",
          "PasswordCredentials", "PermissionDeniedError", "PoderoClient", "PoderoError", "RateLimitError",
-         "ResponseValidationError", "RetryPolicy", "UnprocessableEntityError"]
+         "ResponseValidationError", "RetryPolicy", "UnprocessableEntityError", "UNSET", "Unset"]
     )  # fmt: skip
     public = {name for name in vars(podero_client) if name[0] not in "_@"}  # @: pytest's assert rewriting
     assert public - set(podero_client.__all__) <= {"models", "testing"}, "submodules only"

@@ -11,8 +11,13 @@ from attrs import define, frozen
 
 
 class Unset:
+    """The type of UNSET: the field was absent from the payload (None is an explicit null)."""
+
     def __bool__(self) -> Literal[False]:
         return False
+
+    def __repr__(self) -> str:
+        return "UNSET"
 
 
 UNSET: Unset = Unset()

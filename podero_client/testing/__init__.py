@@ -4,7 +4,7 @@ It serves every operation of the packaged spec (or of ``FakePodero(spec=...)``):
 are validated against the spec, answers are schema-valid, and ``set_answer``, ``inject``
 and ``requests`` work on any route, named ``"METHOD /path/template"``.
 
-Needs the ``testing`` extra (``pip install podero-client[testing]``, which brings aiohttp).
+Needs the ``testing`` extra (``pip install "podero-client[testing]"``, which brings aiohttp).
 In pytest, the ``fake_podero`` fixture starts one per test (the plugin is registered
 when podero-client is installed)::
 
@@ -12,9 +12,29 @@ when podero-client is installed)::
         fake_podero.inject("wallbox", Fault(status=503), Fault(status=503))
         async with fake_podero.client() as podero:
             wallbox = await podero.get_wallbox(ORG_ID, USER_ID, WALLBOX_ID)
+
+The wallboxes live on the fake's clock: ``FakePodero(speed=60)`` or ``advance(300)``.
 """
 
-from ._payloads import ORG_ID, USER_ID, WALLBOX_ID, wallbox_payload
+try:
+    import aiohttp  # noqa: F401  # checked first, so that a missing extra is one clear line
+except ImportError:
+    raise ImportError(
+        "podero_client.testing needs the 'testing' extra: pip install \"podero-client[testing]\"", name="aiohttp"
+    ) from None
+
+from ._payloads import ORG_ID, READING_INTERVAL, SESSION, USER_ID, WALLBOX_ID, ChargingSessions, wallbox_payload
 from ._server import Endpoint, FakePodero, Fault
 
-__all__ = ["ORG_ID", "USER_ID", "WALLBOX_ID", "Endpoint", "FakePodero", "Fault", "wallbox_payload"]
+__all__ = [
+    "ORG_ID",
+    "READING_INTERVAL",
+    "SESSION",
+    "USER_ID",
+    "WALLBOX_ID",
+    "ChargingSessions",
+    "Endpoint",
+    "FakePodero",
+    "Fault",
+    "wallbox_payload",
+]

@@ -11,7 +11,6 @@ import random
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -23,7 +22,7 @@ from aiohttp import web
 from .._auth import ClientCredentials
 from .._client import PoderoClient
 from .._retry import RetryPolicy
-from ._payloads import ORG_ID, USER_ID, WALLBOX_ID, wallbox_payload
+from ._payloads import ORG_ID, USER_ID, WALLBOX_ID, ChargingSessions, wallbox_payload
 from ._spec import Operation, SpecRoutes, load_spec
 
 Endpoint = Literal["oauth2", "auth_token", "wallbox"]
@@ -81,6 +80,8 @@ class FakePodero:
     validated against the spec (422 in Django Ninja's shape), and the answer is the first
     documented 2xx with the spec's example or a schema-valid sample. ``set_answer`` fixes a
     route's answer, ``inject`` queues faults on it, and ``requests[route]`` counts its calls.
+
+    With ``speed`` (or ``advance()``) the wallboxes live: charging, finished, unplugged.
     """
 
     def __init__(
@@ -95,12 +96,15 @@ class FakePodero:
         chaos: float = 0.0,
         seed: int | None = None,
         spec: Mapping[str, Any] | str | Path | None = None,
+        speed: float = 0.0,
     ) -> None:
         self.client_id, self.client_secret = client_id, client_secret
         self.username, self.password = username, password
         self.token_ttl = token_ttl
+        # Wallboxes charge, finish and unplug on this clock; speed 0 stops it (see ChargingSessions).
+        self.sessions = ChargingSessions(speed=speed)
         # As a live wallbox would be: its state read from the manufacturer a few minutes ago.
-        recently = (datetime.now(UTC) - timedelta(minutes=4)).isoformat().replace("+00:00", "Z")
+        recently = self.sessions.reading_time(0).isoformat().replace("+00:00", "Z")
         self.wallboxes: dict[tuple[str, str, str], dict[str, Any]] = {
             (ORG_ID, USER_ID, WALLBOX_ID): wallbox_payload(current_state_last_updated_at=recently, updated_at=recently)
         }
@@ -130,6 +134,19 @@ class FakePodero:
     @property
     def wallbox_requests(self) -> int:
         return self.requests["wallbox"]
+
+    @property
+    def speed(self) -> float:
+        """Fake seconds per real second on the wallboxes' clock: 60 makes 5 minutes pass in 5 s."""
+        return self.sessions.speed
+
+    @speed.setter
+    def speed(self, value: float) -> None:
+        self.sessions.speed = value
+
+    def advance(self, seconds: float) -> None:
+        """Move the wallboxes' clock forward at once: a new reading every 300 fake seconds."""
+        self.sessions.advance(seconds)
 
     def client(self, **kwargs: Any) -> PoderoClient:
         """A PoderoClient for this server: its client credentials, and retries 100 times faster."""
@@ -315,7 +332,7 @@ class FakePodero:
         include_deleted = request.query.get("include_deleted", "false").lower() == "true"
         if payload is None or (payload.get("deleted_at") and not include_deleted):
             return _json(404, {"detail": "Not Found"})
-        return _json(200, payload, headers={"X-Request-Id": secrets.token_hex(8)})
+        return _json(200, self.sessions.state(payload), headers={"X-Request-Id": secrets.token_hex(8)})
 
     def _authorized(self, request: web.Request) -> bool:
         authorization = request.headers.get("Authorization", "")

@@ -711,7 +711,14 @@ class WallboxDetailOutput:
 
         charge_power_max_w = d.pop("charge_power_max_w", UNSET)
 
-        charge_rate_w = d.pop("charge_rate_w", UNSET)
+        _charge_rate_w_data = d.pop("charge_rate_w", UNSET)
+        charge_rate_w: float | None | Unset
+        if _charge_rate_w_data is None or isinstance(_charge_rate_w_data, Unset):
+            charge_rate_w = _charge_rate_w_data
+        else:
+            charge_rate_w_type_0 = float(_charge_rate_w_data)
+
+            charge_rate_w = charge_rate_w_type_0
 
         _charge_state_last_updated_at_data = d.pop("charge_state_last_updated_at", UNSET)
         charge_state_last_updated_at: datetime.datetime | None | Unset
@@ -730,9 +737,39 @@ class WallboxDetailOutput:
 
         comment = d.pop("comment", UNSET)
 
-        consumption_last_day_kwh = d.pop("consumption_last_day_kwh", UNSET)
+        def _parse_consumption_last_day_kwh(data: object) -> float | None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not (isinstance(data, int | float) and not isinstance(data, bool)):
+                    raise TypeError()
+                consumption_last_day_kwh_type_0 = float(data)
 
-        consumption_last_month_kwh = d.pop("consumption_last_month_kwh", UNSET)
+                return consumption_last_day_kwh_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(float | None | str | Unset, data)
+
+        consumption_last_day_kwh = _parse_consumption_last_day_kwh(d.pop("consumption_last_day_kwh", UNSET))
+
+        def _parse_consumption_last_month_kwh(data: object) -> float | None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not (isinstance(data, int | float) and not isinstance(data, bool)):
+                    raise TypeError()
+                consumption_last_month_kwh_type_0 = float(data)
+
+                return consumption_last_month_kwh_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(float | None | str | Unset, data)
+
+        consumption_last_month_kwh = _parse_consumption_last_month_kwh(d.pop("consumption_last_month_kwh", UNSET))
 
         _consumption_last_updated_at_data = d.pop("consumption_last_updated_at", UNSET)
         consumption_last_updated_at: datetime.datetime | None | Unset
@@ -743,7 +780,22 @@ class WallboxDetailOutput:
 
             consumption_last_updated_at = consumption_last_updated_at_type_0
 
-        consumption_last_week_kwh = d.pop("consumption_last_week_kwh", UNSET)
+        def _parse_consumption_last_week_kwh(data: object) -> float | None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not (isinstance(data, int | float) and not isinstance(data, bool)):
+                    raise TypeError()
+                consumption_last_week_kwh_type_0 = float(data)
+
+                return consumption_last_week_kwh_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(float | None | str | Unset, data)
+
+        consumption_last_week_kwh = _parse_consumption_last_week_kwh(d.pop("consumption_last_week_kwh", UNSET))
 
         current_mode = d.pop("current_mode", UNSET)
 
@@ -851,7 +903,14 @@ class WallboxDetailOutput:
 
             ocpp_connected_last_updated_at = ocpp_connected_last_updated_at_type_0
 
-        optimization_score = d.pop("optimization_score", UNSET)
+        _optimization_score_data = d.pop("optimization_score", UNSET)
+        optimization_score: float | None | Unset
+        if _optimization_score_data is None or isinstance(_optimization_score_data, Unset):
+            optimization_score = _optimization_score_data
+        else:
+            optimization_score_type_0 = float(_optimization_score_data)
+
+            optimization_score = optimization_score_type_0
 
         _pause_power_until_data = d.pop("pause_power_until", UNSET)
         pause_power_until: datetime.datetime | None | Unset

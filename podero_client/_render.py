@@ -1,0 +1,78 @@
+"""The human rendering of a wallbox, shared by the command line and the demo."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from dateutil.relativedelta import relativedelta
+
+from ._generated.models import InformationActionProjection, ReauthenticateProjection, WallboxDetailOutput
+from ._generated.types import Unset
+
+
+def ago(moment: datetime, now: datetime) -> str:
+    """'3 min ago', '2 d 4 h ago': dateutil's relativedelta splits the gap into calendar units."""
+    gap = relativedelta(now, moment)
+    units = [(gap.years, "y"), (gap.months, "mo"), (gap.days, "d"), (gap.hours, "h"), (gap.minutes, "min")]
+    parts = [f"{value} {unit}" for value, unit in units if value][:2]
+    return f"{' '.join(parts)} ago" if parts and moment <= now else "just now"
+
+
+def _value(value: object) -> str:
+    if value is None or isinstance(value, Unset):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def charge_rate(wallbox: WallboxDetailOutput) -> str:
+    """'7.36 kW', or '-' when the wallbox did not say (None) or the field was absent (Unset)."""
+    rate = wallbox.charge_rate_w
+    return f"{rate / 1000:.2f} kW" if isinstance(rate, float) else "-"
+
+
+def change_line(wallbox: WallboxDetailOutput) -> str:
+    """One line per observed state, for ``watch``: when it was read, the mode, what the car does."""
+    state_at = wallbox.current_state_last_updated_at
+    when = f"{state_at:%H:%M:%S}" if isinstance(state_at, datetime) else "--:--:--"
+    if wallbox.is_charging:
+        doing = f"charging at {charge_rate(wallbox)}"
+    elif wallbox.is_fully_charged:
+        doing = "fully charged"
+    elif wallbox.is_plugged_in:
+        doing = "plugged in, not charging"
+    else:
+        doing = "no car plugged in" if wallbox.is_plugged_in is False else "plugged in: unknown"
+    return f"{when}  {wallbox.mode!s:<11} {doing}"
+
+
+def summary(wallbox: WallboxDetailOutput, now: datetime | None = None) -> str:
+    """A short human summary: what a support engineer looks at first."""
+    now = now or datetime.now(UTC)
+    model = wallbox.device_model
+    device = f"{model.manufacturer} {model.model}" if model else "unknown model"
+    lines = [
+        f"Wallbox {_value(wallbox.id)} ({device})",
+        f"  mode         {wallbox.mode}    connection {wallbox.connection}",
+        f"  plugged in   {_value(wallbox.is_plugged_in)}    charging {_value(wallbox.is_charging)}",
+        f"  charge rate  {charge_rate(wallbox)}",
+        f"  statuses     connection {wallbox.connection_status}, monitoring {wallbox.monitoring_status}, "
+        f"steering {wallbox.steering_status}",
+    ]
+    state_at = wallbox.current_state_last_updated_at
+    if isinstance(state_at, datetime):
+        lines.append(f"  state as of  {state_at:%Y-%m-%d %H:%M %Z} ({ago(state_at, now)})")
+    actions = [] if isinstance(wallbox.actions, Unset) else wallbox.actions
+    for action in actions:
+        if isinstance(action, ReauthenticateProjection):
+            text = f"reauthenticate via {action.resolution_link.url}"
+        elif isinstance(action, InformationActionProjection):
+            message = action.metadata["message"] if not isinstance(action.metadata, Unset) else ""
+            text = f"information: {message}" if message else "information"
+        else:
+            text = f"{action.code} (an action this client does not know yet)"
+        lines.append(f"  action       {text}")
+    if not actions:
+        lines.append("  actions      none pending")
+    return "\n".join(lines)
