@@ -114,7 +114,7 @@ async def test_token_endpoint_not_found_is_a_configuration_error(fake_podero: Fa
     code, _, err = await _cli("wallbox", *IDS, "--base-url", f"{fake_podero.url}/wrong", env=_env(fake_podero))
     assert code == 7
     assert err.startswith(
-        "error: NotFoundError: 404 from POST /wrong/oauth2/token/: 404: Not Found (at http://127.0.0.1:"
+        "error: NotFoundError: 404 from POST /wrong/oauth2/token/: Not Found (at http://127.0.0.1:"
     )
     assert err.rstrip().endswith("check the credentials, PODERO_BASE_URL and the token URL")
     assert fake_podero.wallbox_requests == 0
