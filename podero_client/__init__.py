@@ -23,6 +23,7 @@ from ._errors import (
     PermissionDeniedError,
     PoderoError,
     RateLimitError,
+    ResponseTooLargeError,
     ResponseValidationError,
     UnprocessableEntityError,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "PoderoClient",
     "PoderoError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryPolicy",
     "UnprocessableEntityError",

@@ -71,9 +71,9 @@ def published_spec() -> dict[str, Any]:
     return spec
 
 
-@pytest.fixture(params=["httpx", "aiohttp"])
+@pytest.fixture(params=["aiohttp", "httpx"])
 def backend(request: pytest.FixtureRequest) -> str:
-    """Each test that builds a client runs once per HTTP backend."""
+    """Each test that builds a client runs once per HTTP backend, the default (aiohttp) first."""
     backend: str = request.param
     return backend
 
