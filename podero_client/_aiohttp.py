@@ -54,6 +54,13 @@ def as_httpx_error(error: BaseException) -> httpx.TransportError:
     return httpx.RemoteProtocolError(str(error) or type(error).__name__)
 
 
+def _headers(raw: tuple[tuple[bytes, bytes], ...]) -> httpx.Headers:
+    """httpx.Headers from aiohttp's raw pairs in one pass (its constructor re-encodes each one twice)."""
+    headers = httpx.Headers()
+    headers._list = [(key, key.lower(), value) for key, value in raw]
+    return headers
+
+
 class _Read(httpx.AsyncByteStream):
     """The stream of a response whose body was read already (httpx reads ``_content`` first)."""
 
@@ -178,7 +185,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         reason = response.reason
         built = httpx.Response(
             response.status,
-            headers=response.raw_headers,
+            headers=_headers(response.raw_headers),
             stream=_Read(body),
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason.encode("latin-1") if reason else b""},
