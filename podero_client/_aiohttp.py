@@ -27,6 +27,8 @@ import yarl
 from ._body import codings, read_bounded, too_large
 from ._errors import ClientClosedError
 
+_MAX_HEAD = 100 * 1024
+
 # (aiohttp cause, what httpx's own transport raises for it), most specific first.
 _HTTPX_EQUIVALENT: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
     (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),  # the pool wait or the connect: never sent
@@ -108,6 +110,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             auto_decompress=False,  # _body inflates, with the size bound
             trust_env=False,  # proxies are resolved once by _transport; aiohttp would per request
             timeout=aiohttp.ClientTimeout(total=None),
+            # httpcore accepts a response head of up to 100 KiB, with any number of headers;
+            # aiohttp's defaults (8 KiB a line, 128 headers) would refuse what httpx reads.
+            max_line_size=_MAX_HEAD,
+            max_field_size=_MAX_HEAD,
+            max_headers=2048,
         )
         # No public switch exists; without this, aiohttp resends a GET on a dropped keep-alive
         # connection and the RetryPolicy no longer bounds what the server sees.
