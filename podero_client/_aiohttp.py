@@ -166,6 +166,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session = self._session or self._start()
         headers = [(key.decode("latin-1"), value.decode("latin-1")) for key, value in request.headers.raw]
         proxy, proxy_headers = self._proxy(request.url)
+        if proxy_headers is not None and request.url.scheme == "http":
+            # Plain http goes to the proxy as it is (no CONNECT): aiohttp sends proxy_headers only
+            # on a CONNECT, so the proxy's credentials ride on the request itself, as in httpx.
+            headers += proxy_headers.items()
+            proxy_headers = None
         response: aiohttp.ClientResponse | None = None
         try:
             response = await session.request(

@@ -177,6 +177,13 @@ class Wire(httpx.AsyncBaseTransport):
         """In a worker thread: the slow, blocking part (the CA bundle, the aiohttp import)."""
         if self.backend == "aiohttp":
             from . import _aiohttp  # noqa: F401  # aiohttp's import takes tens of milliseconds
+        else:
+            # httpx imports httpcore on its first transport, and httpcore anyio's asyncio backend
+            # on its first request: together about 150 ms that would otherwise block the loop.
+            import anyio._backends._asyncio
+            import anyio.streams.tls  # noqa: F401
+            import httpcore  # noqa: F401
+            import sniffio  # noqa: F401
         if isinstance(self._verify, ssl.SSLContext):
             return self._verify
         # The same CA bundle on both backends: certifi's, or SSL_CERT_FILE/SSL_CERT_DIR with trust_env.
@@ -215,16 +222,21 @@ class HttpxTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._closed:
             raise ClientClosedError("this PoderoClient is closed; create a new one")
-        response = await self._transport(request.url).handle_async_request(request)
         try:
-            inflaters = codings(response.headers.get("content-encoding"))
-            length = response.headers.get("content-length")
-            if not inflaters and length is not None and length.isdigit() and int(length) > self._limit:
-                raise too_large(self._limit)
-            assert isinstance(response.stream, httpx.AsyncByteStream)
-            body = await read_bounded(response.stream, inflaters, self._limit)
-        finally:
-            await response.aclose()
+            response = await self._transport(request.url).handle_async_request(request)
+            try:
+                inflaters = codings(response.headers.get("content-encoding"))
+                length = response.headers.get("content-length")
+                if not inflaters and length is not None and length.isdigit() and int(length) > self._limit:
+                    raise too_large(self._limit)
+                assert isinstance(response.stream, httpx.AsyncByteStream)
+                body = await read_bounded(response.stream, inflaters, self._limit)
+            finally:
+                await response.aclose()
+        except (httpx.TransportError, RuntimeError) as exc:
+            if self._closed:  # aclose() ran meanwhile and closed the connection under this call
+                raise ClientClosedError("the PoderoClient was closed while this call was in flight") from exc
+            raise
         response._content = body  # decoded already: httpx's aread() returns it as it is
         return response
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from podero_client import PoderoClient
+from podero_client import BearerToken, PoderoClient, RetryPolicy
 from podero_client.testing import FakePodero
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,3 +97,57 @@ def secret_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """Every log record, DEBUG included, from every logger."""
     caplog.set_level(logging.DEBUG)
     return caplog
+
+
+class RawServer:
+    """Answers each request on 127.0.0.1 with ``reply`` bytes, as they are, then closes the connection."""
+
+    def __init__(self, reply: bytes = b"") -> None:
+        self.reply = reply
+        self.requests = 0
+        self.url = ""
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> RawServer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            self.requests += 1
+            writer.write(self.reply)
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+@pytest.fixture
+async def raw_server() -> AsyncIterator[RawServer]:
+    server = await RawServer().start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def raw_client(raw_server: RawServer, backend: str) -> Callable[..., PoderoClient]:
+    """PoderoClients for the raw server on the backend under test, with a bearer token and instant retries."""
+
+    def build(**kwargs: object) -> PoderoClient:
+        kwargs.setdefault("retry", RetryPolicy(initial_backoff=0))
+        return PoderoClient(
+            credentials=BearerToken("t"),
+            base_url=raw_server.url,
+            http_backend=backend,  # type: ignore[arg-type]
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    return build

@@ -2,72 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
+from conftest import RawServer
 
-from podero_client import APIConnectionError, APITimeoutError, BearerToken, PoderoClient, RetryPolicy
+from podero_client import APIConnectionError, APITimeoutError, PoderoClient
 from podero_client._aiohttp import as_httpx_error
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
 OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-
-
-class RawServer:
-    """Answers each request on 127.0.0.1 with ``reply`` bytes, as they are, then closes the connection."""
-
-    def __init__(self, reply: bytes = b"") -> None:
-        self.reply = reply
-        self.requests = 0
-        self.url = ""
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> RawServer:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            self.requests += 1
-            writer.write(self.reply)
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-
-@pytest.fixture
-async def raw_server() -> AsyncIterator[RawServer]:
-    server = await RawServer().start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-def raw_client(raw_server: RawServer, backend: str) -> Callable[..., PoderoClient]:
-    """PoderoClients for the raw server on the backend under test, with a bearer token and instant retries."""
-
-    def build(**kwargs: object) -> PoderoClient:
-        kwargs.setdefault("retry", RetryPolicy(initial_backoff=0))
-        return PoderoClient(
-            credentials=BearerToken("t"),
-            base_url=raw_server.url,
-            http_backend=backend,  # type: ignore[arg-type]
-            **kwargs,  # type: ignore[arg-type]
-        )
-
-    return build
 
 
 MALFORMED = {
@@ -110,7 +56,9 @@ async def test_status_reason_and_repeated_headers_arrive_as_sent(
     raw_server: RawServer, raw_client: Callable[..., PoderoClient]
 ) -> None:
     """The httpx.Response keeps the reason phrase, header case and repeated headers."""
-    raw_server.reply = b'HTTP/1.1 404 Gone Fishing\r\nX-Seen: 1\r\nX-Seen: 2\r\nContent-Length: 15\r\n\r\n{"detail": "x"}'
+    raw_server.reply = (
+        b'HTTP/1.1 404 Gone Fishing\r\nX-Seen: 1\r\nX-Seen: 2\r\nContent-Length: 15\r\n\r\n{"detail": "x"}'
+    )
     async with raw_client() as podero:
         with pytest.raises(Exception) as caught:  # noqa: PT011  # the type is test_client's business
             await podero.get_wallbox(*IDS)
