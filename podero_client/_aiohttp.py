@@ -58,8 +58,9 @@ def as_httpx_error(error: BaseException) -> httpx.TransportError:
 
 def _headers(raw: tuple[tuple[bytes, bytes], ...]) -> httpx.Headers:
     """httpx.Headers from aiohttp's raw pairs in one pass (its constructor re-encodes each one twice)."""
-    headers = httpx.Headers()
+    headers = httpx.Headers.__new__(httpx.Headers)
     headers._list = [(key, key.lower(), value) for key, value in raw]
+    headers._encoding = None
     return headers
 
 
@@ -93,7 +94,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
         self._timeouts: dict[tuple[Any, ...], aiohttp.ClientTimeout] = {}
-        self._urls: dict[str, yarl.URL] = {}
+        self._urls: dict[int, tuple[httpx.URL, yarl.URL]] = {}
         self._proxies: dict[str, tuple[yarl.URL, dict[str, str] | None]] = {}
 
     def _start(self) -> aiohttp.ClientSession:
@@ -138,13 +139,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return found
 
     def _url(self, url: httpx.URL) -> yarl.URL:
-        text = str(url)
-        found = self._urls.get(text)
-        if found is None:
+        # The facade reuses one httpx.URL per endpoint and arguments: keyed by identity, it
+        # costs no str() and no parse; the entry holds the URL, so the id stays its own.
+        found = self._urls.get(id(url))
+        if found is None or found[0] is not url:
             if len(self._urls) > 4096:
                 self._urls.clear()
-            found = self._urls[text] = yarl.URL(text, encoded=True)  # httpx has encoded it already
-        return found
+            found = self._urls[id(url)] = (url, yarl.URL(str(url), encoded=True))  # httpx encoded it already
+        return found[1]
 
     def _proxy(self, url: httpx.URL) -> tuple[yarl.URL | None, dict[str, str] | None]:
         proxy = self._route(url)
@@ -197,11 +199,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         reason = response.reason
         built = httpx.Response(
             response.status,
-            headers=_headers(response.raw_headers),
             stream=_Read(body),
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason.encode("latin-1") if reason else b""},
         )
+        built.headers = _headers(response.raw_headers)  # set, not passed: the constructor would copy them
         built._content = body  # read and decoded already: httpx's aread() returns it as it is
         return built
 
