@@ -26,12 +26,13 @@ import yarl
 
 from ._body import codings, read_bounded, too_large
 from ._errors import ClientClosedError
+from ._pool import acquire, slots
 
 _MAX_HEAD = 100 * 1024
 
 # (aiohttp cause, what httpx's own transport raises for it), most specific first.
 _HTTPX_EQUIVALENT: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
-    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),  # the pool wait or the connect: never sent
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),  # never sent
     (aiohttp.ClientHttpProxyError, httpx.ProxyError),
     (aiohttp.ClientConnectorError, httpx.ConnectError),  # certificate failures included: never sent
     (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
@@ -92,6 +93,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._route = route
         self._limit = max_response_bytes
         self._session: aiohttp.ClientSession | None = None
+        self._slots = slots(limits)
         self._closed = False
         self._timeouts: dict[tuple[Any, ...], aiohttp.ClientTimeout] = {}
         self._urls: dict[int, tuple[httpx.URL, yarl.URL]] = {}
@@ -124,17 +126,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return session
 
     def _timeout(self, timeout: dict[str, float | None] | None) -> aiohttp.ClientTimeout:
-        """httpx's per-request timeouts: pool + connect bound the wait for a connection, read each read."""
+        """httpx's per-request connect and read timeouts (the pool wait is _pool's, before aiohttp)."""
         if not timeout:
             timeout = {}
-        pool, connect, read = timeout.get("pool"), timeout.get("connect"), timeout.get("read")
-        key = (pool, connect, read)
+        key = (timeout.get("connect"), timeout.get("read"))
         found = self._timeouts.get(key)
         if found is None:
             if len(self._timeouts) > 256:  # per-attempt read timeouts shrink under a deadline: keep it small
                 self._timeouts.clear()
-            waiting = None if pool is None or connect is None else pool + connect
-            found = aiohttp.ClientTimeout(total=None, connect=waiting, sock_connect=connect, sock_read=read)
+            found = aiohttp.ClientTimeout(total=None, sock_connect=key[0], sock_read=key[1])
             self._timeouts[key] = found
         return found
 
@@ -163,6 +163,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return found
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._slots is None:
+            return await self._send(request)
+        await acquire(self._slots, request)
+        try:
+            return await self._send(request)
+        finally:
+            self._slots.release()
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
         if self._closed:
             raise ClientClosedError("this PoderoClient is closed; create a new one")
         session = self._session or self._start()

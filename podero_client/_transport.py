@@ -23,6 +23,7 @@ import httpx
 
 from ._body import codings, read_bounded, too_large
 from ._errors import ClientClosedError, InvalidArgumentError
+from ._pool import acquire, slots
 
 Backend = Literal["aiohttp", "httpx"]
 DEFAULT_BACKEND: Backend = "aiohttp"
@@ -198,32 +199,48 @@ class Wire(httpx.AsyncBaseTransport):
 
 
 class HttpxTransport(httpx.AsyncBaseTransport):
-    """httpx's own transport (one per proxy route), with the body read and bounded here."""
+    """httpx's own transport (one per proxy route), with the body read and bounded here.
+
+    Each route's pool has the semaphore of ``_pool`` in front of it.
+    """
 
     def __init__(self, ssl_context: ssl.SSLContext, limits: httpx.Limits, routes: _Routes, limit: int) -> None:
         self._routes = routes
         self._limit = limit
-        self._direct = httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits)
-        self._proxied: dict[str, httpx.AsyncHTTPTransport] = {}
         self._ssl_context = ssl_context
         self._limits = limits
+        self._direct = self._route(None)
+        self._proxied: dict[str, tuple[httpx.AsyncHTTPTransport, asyncio.Semaphore | None]] = {}
         self._closed = False
 
-    def _transport(self, url: httpx.URL) -> httpx.AsyncHTTPTransport:
+    def _route(self, proxy: str | None) -> tuple[httpx.AsyncHTTPTransport, asyncio.Semaphore | None]:
+        transport = httpx.AsyncHTTPTransport(verify=self._ssl_context, limits=self._limits, proxy=proxy)
+        return transport, slots(self._limits)
+
+    def _transport(self, url: httpx.URL) -> tuple[httpx.AsyncHTTPTransport, asyncio.Semaphore | None]:
         proxy = self._routes(url)
         if proxy is None:
             return self._direct
         found = self._proxied.get(proxy)
         if found is None:
-            found = httpx.AsyncHTTPTransport(verify=self._ssl_context, limits=self._limits, proxy=proxy)
-            self._proxied[proxy] = found
+            found = self._proxied[proxy] = self._route(proxy)
         return found
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        transport, semaphore = self._transport(request.url)
+        if semaphore is None:
+            return await self._send(transport, request)
+        await acquire(semaphore, request)
+        try:
+            return await self._send(transport, request)
+        finally:
+            semaphore.release()
+
+    async def _send(self, transport: httpx.AsyncHTTPTransport, request: httpx.Request) -> httpx.Response:
         if self._closed:
             raise ClientClosedError("this PoderoClient is closed; create a new one")
         try:
-            response = await self._transport(request.url).handle_async_request(request)
+            response = await transport.handle_async_request(request)
             try:
                 inflaters = codings(response.headers.get("content-encoding"))
                 length = response.headers.get("content-length")
@@ -242,6 +259,6 @@ class HttpxTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         self._closed = True
-        await self._direct.aclose()
-        for transport in self._proxied.values():
+        await self._direct[0].aclose()
+        for transport, _ in self._proxied.values():
             await transport.aclose()

@@ -300,7 +300,7 @@ def scale(calls: int, latency: float) -> int:
             command = [sys.executable, __file__, "--scale-worker", backend, "--url", url, "--requests", str(calls)]
             result = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
             result["limit"] = POOL
-            print(json.dumps(result))
+            print(json.dumps(result), flush=True)
             failed |= result["errors"] > 0 or result["peak_sockets"] > POOL
         return 1 if failed else 0
     finally:

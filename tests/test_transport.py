@@ -17,6 +17,7 @@ import pytest
 from conftest import RawServer
 
 from podero_client import (
+    APITimeoutError,
     BearerToken,
     ClientClosedError,
     InvalidArgumentError,
@@ -261,6 +262,24 @@ async def test_the_pool_limit_holds_at_500_concurrent_calls(
         await asyncio.gather(*(podero.get_wallbox(*IDS) for _ in range(500)))
     assert fake_podero.max_wallbox_in_flight <= 20
     assert fake_podero.wallbox_requests == 500
+
+
+async def test_the_pool_timeout_bounds_the_wait_for_a_connection(
+    fake_podero: FakePodero, new_client: Callable[..., PoderoClient]
+) -> None:
+    """With every connection busy, a call waits at most the pool timeout, then APITimeoutError (PoolTimeout)."""
+    timeout = httpx.Timeout(5.0, pool=0.2)
+    limits = httpx.Limits(max_connections=1)
+    async with new_client(limits=limits, timeout=timeout, retry=RetryPolicy(max_attempts=1)) as podero:
+        await podero.get_wallbox(*IDS)
+        fake_podero.inject("wallbox", Fault(delay=1.0))
+        slow = asyncio.create_task(podero.get_wallbox(*IDS))
+        while fake_podero.wallbox_requests < 2:  # noqa: ASYNC110  # the fake server's counter has no event
+            await asyncio.sleep(0.01)
+        with pytest.raises(APITimeoutError, match="PoolTimeout"):
+            await podero.get_wallbox(*IDS)
+        await slow
+    assert fake_podero.wallbox_requests == 2
 
 
 @pytest.mark.parametrize("backend", ["aiohttp", "httpx"])
