@@ -87,6 +87,8 @@ def build_transport(
         raise InvalidArgumentError(f'http_backend must be "aiohttp" or "httpx", got {backend!r}')
     if not isinstance(verify, bool | ssl.SSLContext):
         raise InvalidArgumentError(f"verify must be True, False or an ssl.SSLContext, got {type(verify).__name__}")
+    if limits is None:  # what earlier releases took for "the default"
+        limits = DEFAULT_LIMITS
     if not isinstance(limits, httpx.Limits):
         raise InvalidArgumentError(f"limits must be an httpx.Limits, got {type(limits).__name__}")
     if not isinstance(trust_env, bool):
