@@ -25,6 +25,7 @@ from ._errors import (
     PermissionDeniedError,
     PoderoError,
     RateLimitError,
+    ResponseTooLargeError,
     ResponseValidationError,
     UnprocessableEntityError,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "PoderoClient",
     "PoderoError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryPolicy",
     "UnprocessableEntityError",

@@ -1,59 +1,231 @@
-"""The optional aiohttp backend: httpx-aiohttp, made to fail exactly like httpx's own transport.
+"""The aiohttp wire: an httpx transport of our own that sends through one aiohttp session.
 
-Two differences would otherwise leak through (measured here, see the tests):
-aiohttp replays a request by itself when a kept-alive connection turns out to be
-closed, so the server sees more attempts than the RetryPolicy allows; and
-httpx-aiohttp reports such a dropped connection as ``httpx.ConnectTimeout``, which
-would make it look unsent (retried for a POST) and a timeout (APITimeoutError).
+httpx stays the API the generated code speaks; only the bytes go through aiohttp, which
+costs a fraction of httpx's client CPU per request (BENCHMARKS.md). The success path
+is one ``session.request``, one bounded body read and one ``httpx.Response`` built with
+its headers in one pass: no per-request context-manager stacks.
+
+It fails exactly like httpx's own transport: ConnectError and ConnectTimeout only when
+the request surely never left (aiohttp's connector errors), ReadTimeout for a silent
+server, RemoteProtocolError for a dropped connection or a malformed response, ReadError
+for a reset. aiohttp's own replay of a request on a dropped keep-alive connection is
+off, so the RetryPolicy alone decides what the server sees. This module imports aiohttp
+at its top; ``_transport`` imports it off the event loop, on first use.
 """
 
 from __future__ import annotations
 
+import base64
+import ssl
+from collections.abc import Callable
+from typing import Any
+
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
+import yarl
 
-# The aiohttp cause of an error, most specific first, and what httpx's own transport raises.
+from ._body import codings, read_bounded, too_large
+from ._errors import ClientClosedError
+from ._pool import acquire, slots
+
+_MAX_HEAD = 100 * 1024
+
+# (aiohttp cause, what httpx's own transport raises for it), most specific first.
 _HTTPX_EQUIVALENT: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
-    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
-    (aiohttp.SocketTimeoutError, httpx.ReadTimeout),
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),  # never sent
+    (aiohttp.ClientHttpProxyError, httpx.ProxyError),
+    (aiohttp.ClientConnectorError, httpx.ConnectError),  # certificate failures included: never sent
     (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
-    (aiohttp.ClientConnectorError, httpx.ConnectError),
+    (TimeoutError, httpx.ReadTimeout),
     (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
     (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),
+    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),  # a malformed status line or header
     (aiohttp.ClientOSError, httpx.ReadError),
+    (aiohttp.ClientError, httpx.RemoteProtocolError),
 )
 
 
-def _as_httpx_error(error: httpx.TransportError) -> httpx.TransportError:
-    cause = error.__cause__
-    for aiohttp_error, httpx_error in _HTTPX_EQUIVALENT:
-        if isinstance(cause, aiohttp_error):
-            return error if type(error) is httpx_error else httpx_error(str(cause) or str(error))
-    return error
+def as_httpx_error(error: BaseException) -> httpx.TransportError:
+    """The httpx exception httpx's own transport would raise for this aiohttp failure."""
+    if isinstance(error, ValueError):
+        # aiohttp refuses a header value with CR/LF; h11 says LocalProtocolError. The value,
+        # perhaps a token, stays out of the message.
+        return httpx.LocalProtocolError("the request has a header or URL that HTTP/1.1 does not allow")
+    for cause, equivalent in _HTTPX_EQUIVALENT:
+        if isinstance(error, cause):
+            return equivalent(str(error) or type(error).__name__)
+    return httpx.RemoteProtocolError(str(error) or type(error).__name__)
 
 
-class AiohttpBackend(AiohttpTransport):
-    """httpx-aiohttp's transport, with aiohttp's own replay off and its errors mapped like httpx's."""
+def _headers(raw: tuple[tuple[bytes, bytes], ...]) -> httpx.Headers:
+    """httpx.Headers from aiohttp's raw pairs in one pass (its constructor re-encodes each one twice)."""
+    headers = httpx.Headers.__new__(httpx.Headers)
+    headers._list = [(key, key.lower(), value) for key, value in raw]
+    headers._encoding = None
+    return headers
 
-    def get_client(self) -> aiohttp.ClientSession:
-        session = super().get_client()
+
+class _Read(httpx.AsyncByteStream):
+    """The stream of a response whose body was read already (httpx reads ``_content`` first)."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    async def __aiter__(self) -> Any:
+        yield self._body
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """Sends httpx requests through one aiohttp session, made on first use inside the loop."""
+
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext | bool,
+        limits: httpx.Limits,
+        route: Callable[[httpx.URL], str | None],
+        max_response_bytes: int,
+    ) -> None:
+        self._ssl = ssl_context
+        self._limits = limits
+        self._route = route
+        self._limit = max_response_bytes
+        self._session: aiohttp.ClientSession | None = None
+        self._slots = slots(limits)
+        self._closed = False
+        self._timeouts: dict[tuple[Any, ...], aiohttp.ClientTimeout] = {}
+        self._urls: dict[int, tuple[httpx.URL, yarl.URL]] = {}
+        self._proxies: dict[str, tuple[yarl.URL, dict[str, str] | None]] = {}
+
+    def _start(self) -> aiohttp.ClientSession:
+        limits = self._limits
+        connector = aiohttp.TCPConnector(
+            limit=limits.max_connections or 0,
+            limit_per_host=0,
+            keepalive_timeout=limits.keepalive_expiry if limits.keepalive_expiry is not None else 3600.0,
+            ssl=self._ssl,
+        )
+        session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),  # token auth: Set-Cookie is never parsed
+            auto_decompress=False,  # _body inflates, with the size bound
+            trust_env=False,  # proxies are resolved once by _transport; aiohttp would per request
+            timeout=aiohttp.ClientTimeout(total=None),
+            # httpcore accepts a response head of up to 100 KiB, with any number of headers;
+            # aiohttp's defaults (8 KiB a line, 128 headers) would refuse what httpx reads.
+            max_line_size=_MAX_HEAD,
+            max_field_size=_MAX_HEAD,
+            max_headers=2048,
+        )
         # No public switch exists; without this, aiohttp resends a GET on a dropped keep-alive
         # connection and the RetryPolicy no longer bounds what the server sees.
         session._retry_connection = False
+        self._session = session
         return session
 
+    def _timeout(self, timeout: dict[str, float | None] | None) -> aiohttp.ClientTimeout:
+        """httpx's per-request connect and read timeouts (the pool wait is _pool's, before aiohttp)."""
+        if not timeout:
+            timeout = {}
+        key = (timeout.get("connect"), timeout.get("read"))
+        found = self._timeouts.get(key)
+        if found is None:
+            if len(self._timeouts) > 256:  # per-attempt read timeouts shrink under a deadline: keep it small
+                self._timeouts.clear()
+            found = aiohttp.ClientTimeout(total=None, sock_connect=key[0], sock_read=key[1])
+            self._timeouts[key] = found
+        return found
+
+    def _url(self, url: httpx.URL) -> yarl.URL:
+        # The facade reuses one httpx.URL per endpoint and arguments: keyed by identity, it
+        # costs no str() and no parse; the entry holds the URL, so the id stays its own.
+        found = self._urls.get(id(url))
+        if found is None or found[0] is not url:
+            if len(self._urls) > 4096:
+                self._urls.clear()
+            found = self._urls[id(url)] = (url, yarl.URL(str(url), encoded=True))  # httpx encoded it already
+        return found[1]
+
+    def _proxy(self, url: httpx.URL) -> tuple[yarl.URL | None, dict[str, str] | None]:
+        proxy = self._route(url)
+        if proxy is None:
+            return None, None
+        found = self._proxies.get(proxy)
+        if found is None:
+            parsed = yarl.URL(proxy)
+            headers = None
+            if parsed.user is not None:  # aiohttp does not read credentials from the proxy URL
+                credentials = f"{parsed.user}:{parsed.password or ''}".encode()
+                headers = {"Proxy-Authorization": "Basic " + base64.b64encode(credentials).decode()}
+            found = self._proxies[proxy] = (parsed.with_user(None), headers)
+        return found
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._slots is None:
+            return await self._send(request)
+        await acquire(self._slots, request)
         try:
-            response = await super().handle_async_request(request)
-        except httpx.TransportError as exc:
-            raise _as_httpx_error(exc) from exc.__cause__
+            return await self._send(request)
+        finally:
+            self._slots.release()
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        if self._closed:
+            raise ClientClosedError("this PoderoClient is closed; create a new one")
+        session = self._session or self._start()
+        headers = [(key.decode("latin-1"), value.decode("latin-1")) for key, value in request.headers.raw]
+        proxy, proxy_headers = self._proxy(request.url)
+        if proxy_headers is not None and request.url.scheme == "http":
+            # Plain http goes to the proxy as it is (no CONNECT): aiohttp sends proxy_headers only
+            # on a CONNECT, so the proxy's credentials ride on the request itself, as in httpx.
+            headers += proxy_headers.items()
+            proxy_headers = None
+        response: aiohttp.ClientResponse | None = None
         try:
-            await response.aread()  # here, so that a failure mid-body is mapped like the others
-        except httpx.TransportError as exc:
-            await response.aclose()
-            raise _as_httpx_error(exc) from exc.__cause__
-        except BaseException:  # cancelled (a RetryPolicy deadline): release the connection all the same
-            await response.aclose()
+            response = await session.request(
+                request.method,
+                self._url(request.url),
+                headers=headers,
+                data=request.content or None,
+                allow_redirects=False,
+                timeout=self._timeout(request.extensions.get("timeout")),
+                proxy=proxy,
+                proxy_headers=proxy_headers,
+            )
+            body = await self._read(response)
+        except (TimeoutError, aiohttp.ClientError, ValueError, RuntimeError) as exc:
+            if response is not None:
+                response.close()
+            if self._closed or session.closed:  # aiohttp's "Session is closed": aclose() ran meanwhile
+                raise ClientClosedError("the PoderoClient was closed while this call was in flight") from exc
+            raise as_httpx_error(exc) from exc
+        except BaseException:
+            if response is not None:
+                response.close()  # cancelled or too large: drop the connection rather than drain it
             raise
-        return response
+        reason = response.reason
+        built = httpx.Response(
+            response.status,
+            stream=_Read(body),
+            request=request,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason.encode("latin-1") if reason else b""},
+        )
+        built.headers = _headers(response.raw_headers)  # set, not passed: the constructor would copy them
+        built._content = body  # read and decoded already: httpx's aread() returns it as it is
+        return built
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        inflaters = codings(response.headers.get("Content-Encoding"))
+        length = response.content_length
+        if not inflaters and length is not None:
+            if length > self._limit:
+                raise too_large(self._limit)
+            return await response.read()  # aiohttp reads exactly Content-Length bytes
+        return await read_bounded(response.content.iter_any(), inflaters, self._limit)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._session is not None:
+            await self._session.close()

@@ -18,12 +18,13 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from datetime import datetime
 from types import ModuleType, TracebackType
-from typing import Any, Literal, Self, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 import attrs
 import httpx
 
 from ._auth import BearerToken, ClientCredentials, Credentials, PasswordCredentials, PoderoAuth, TokenManager
+from ._body import ACCEPT_ENCODING
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -44,6 +45,7 @@ from ._generated.types import APIResponse
 from ._retry import RETRY_POLICY_EXTENSION, RetryPolicy, RetryTransport
 from ._settings import as_uuid as _as_uuid
 from ._settings import check_leeway, check_timeout, check_url
+from ._transport import DEFAULT_BACKEND, DEFAULT_LIMITS, DEFAULT_MAX_RESPONSE_BYTES, Backend, build_transport
 
 PRODUCTION_URL = "https://app.podero.com"
 SANDBOX_URL = "https://sandbox-app.podero.com"
@@ -71,20 +73,6 @@ def _fingerprint(wallbox: WallboxDetailOutput) -> object:
     return wallbox.to_dict()
 
 
-def _transport(backend: str, verify: bool | ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
-    if backend == "httpx":
-        return httpx.AsyncHTTPTransport(verify=verify, limits=limits)
-    if backend == "aiohttp":
-        try:
-            from ._aiohttp import AiohttpBackend
-        except ImportError as exc:
-            raise InvalidArgumentError(
-                'http_backend="aiohttp" needs the aiohttp extra: pip install "podero-client[aiohttp]"'
-            ) from exc
-        return AiohttpBackend(verify=verify, limits=limits)
-    raise InvalidArgumentError(f'http_backend must be "httpx" or "aiohttp", got {backend!r}')
-
-
 @attrs.frozen
 class _Options:
     """Per-call settings of a ``with_options`` view, applied to each request it sends."""
@@ -109,9 +97,10 @@ class PoderoClient(Resources):
     attribute's ``with_raw_response`` has the same methods returning an ``APIResponse``.
     One instance is meant to be shared by all the tasks of a process: it holds one
     connection pool and one token. Every argument is keyword-only.
-    ``http_backend="aiohttp"`` (extra ``podero-client[aiohttp]``) sends through aiohttp,
-    which costs a fraction of httpx's client CPU per request (BENCHMARKS.md); behaviour
-    is the same.
+    The bytes go through aiohttp by default (``http_backend="aiohttp"``), which costs a
+    fraction of httpx's client CPU per request (BENCHMARKS.md); ``http_backend="httpx"``
+    behaves the same. ``limits`` (default 100 connections), ``proxy``, ``trust_env``
+    (HTTP(S)_PROXY and NO_PROXY) and ``max_response_bytes`` (10 MiB) apply to both.
     """
 
     def __init__(
@@ -124,8 +113,11 @@ class PoderoClient(Resources):
         leeway: float = 60.0,
         allow_insecure_http: bool = False,
         verify: bool | ssl.SSLContext = True,
-        limits: httpx.Limits | None = None,
-        http_backend: Literal["httpx", "aiohttp"] = "httpx",
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        http_backend: Backend = DEFAULT_BACKEND,
     ) -> None:
         if not isinstance(credentials, ClientCredentials | PasswordCredentials | BearerToken):
             raise InvalidArgumentError(
@@ -143,14 +135,26 @@ class PoderoClient(Resources):
 
         self.base_url = str(url).rstrip("/")
         self.retry = retry or RetryPolicy()
-        transport = _transport(http_backend, verify, limits or httpx.Limits())
+        transport = build_transport(
+            backend=http_backend,
+            verify=verify,
+            limits=limits,
+            proxy=proxy,
+            trust_env=trust_env,
+            max_response_bytes=max_response_bytes,
+        )
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=RetryTransport(transport, self.retry),
             timeout=timeout,
             # Never follow a redirect: it could carry the token to another origin.
             follow_redirects=False,
-            headers={"Accept": "application/json", "User-Agent": "podero-client-python"},
+            # Accept-Encoding: only what the transports inflate with the max_response_bytes bound.
+            headers={
+                "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
+                "User-Agent": "podero-client-python",
+            },
         )
         # No public switch: the jar httpx builds from ``cookies=`` is always a plain one.
         self._http._cookies = _NoCookies()

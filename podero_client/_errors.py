@@ -233,3 +233,10 @@ def status_error(
             message, response=response, body=body, detail=detail, retry_after=parse_retry_after(response.headers)
         )
     return cls(message, response=response, body=body, detail=detail)
+
+
+class ResponseTooLargeError(ResponseValidationError):
+    """A response body larger than ``max_response_bytes`` once decoded; the rest was never read.
+
+    ``body`` holds the first decoded bytes, as text. Not retried: the server would send it again.
+    """

@@ -25,7 +25,7 @@ FIXTURE = "fake_podero"
 
 def _fake_podero() -> FakePodero:
     try:
-        from .testing import FakePodero  # aiohttp only when the fixture is used
+        from .testing import FakePodero  # the testing extra only when the fixture is used
     except ImportError as error:
         pytest.fail(str(error), pytrace=False)
     return FakePodero()

@@ -1,6 +1,6 @@
 """Fault soak: many get_wallbox calls against a fake server that misbehaves on ~10 % of them.
 
-    python scripts/soak.py [--calls 20000] [--concurrency 50] [--chaos 0.1] [--backend httpx|aiohttp]
+    python scripts/soak.py [--calls 20000] [--concurrency 50] [--chaos 0.1] [--backend aiohttp|httpx]
 
 Pass criteria: every call ends as a WallboxDetailOutput or a typed PoderoError; the
 outcomes add up to the calls made; no socket of this process stays open once the client
@@ -135,7 +135,7 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--chaos", type=float, default=0.1, help="fraction of requests that meet a fault")
-    parser.add_argument("--backend", choices=["httpx", "aiohttp"], default="httpx")
+    parser.add_argument("--backend", choices=["aiohttp", "httpx"], default="aiohttp")  # the default wire
     args = parser.parse_args()
     report = asyncio.run(run(args.calls, args.concurrency, args.chaos, args.backend))
     print(report.table())

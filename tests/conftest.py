@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import importlib
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from podero_client import PoderoClient
+from podero_client import BearerToken, PoderoClient, RetryPolicy
 from podero_client.testing import FakePodero
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,9 +79,9 @@ def published_spec() -> dict[str, Any]:
     return spec
 
 
-@pytest.fixture(params=["httpx", "aiohttp"])
+@pytest.fixture(params=["aiohttp", "httpx"])
 def backend(request: pytest.FixtureRequest) -> str:
-    """Each test that builds a client runs once per HTTP backend."""
+    """Each test that builds a client runs once per HTTP backend, the default (aiohttp) first."""
     backend: str = request.param
     return backend
 
@@ -150,3 +151,57 @@ def grown_package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrownPac
         sys.path.remove(str(work))
         for name in [name for name in sys.modules if name == "podero_grown" or name.startswith("podero_grown.")]:
             del sys.modules[name]
+
+
+class RawServer:
+    """Answers each request on 127.0.0.1 with ``reply`` bytes, as they are, then closes the connection."""
+
+    def __init__(self, reply: bytes = b"") -> None:
+        self.reply = reply
+        self.requests = 0
+        self.url = ""
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> RawServer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            self.requests += 1
+            writer.write(self.reply)
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+@pytest.fixture
+async def raw_server() -> AsyncIterator[RawServer]:
+    server = await RawServer().start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def raw_client(raw_server: RawServer, backend: str) -> Callable[..., PoderoClient]:
+    """PoderoClients for the raw server on the backend under test, with a bearer token and instant retries."""
+
+    def build(**kwargs: object) -> PoderoClient:
+        kwargs.setdefault("retry", RetryPolicy(initial_backoff=0))
+        return PoderoClient(
+            credentials=BearerToken("t"),
+            base_url=raw_server.url,
+            http_backend=backend,  # type: ignore[arg-type]
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    return build

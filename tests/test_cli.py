@@ -113,9 +113,7 @@ async def test_token_endpoint_not_found_is_a_configuration_error(fake_podero: Fa
     """A base URL with a wrong path: the token endpoint's 404 exits 7, not 4 as a missing wallbox would."""
     code, _, err = await _cli("wallbox", *IDS, "--base-url", f"{fake_podero.url}/wrong", env=_env(fake_podero))
     assert code == 7
-    assert err.startswith(
-        "error: NotFoundError: 404 from POST /wrong/oauth2/token/: Not Found (at http://127.0.0.1:"
-    )
+    assert err.startswith("error: NotFoundError: 404 from POST /wrong/oauth2/token/: Not Found (at http://127.0.0.1:")
     assert err.rstrip().endswith("check the credentials, PODERO_BASE_URL and the token URL")
     assert fake_podero.wallbox_requests == 0
 
@@ -172,8 +170,8 @@ async def test_quiet_without_verbose(fake_podero: FakePodero) -> None:
 
 
 async def test_without_the_testing_extra_demo_and_import_name_it(tmp_path: Path) -> None:
-    """Without aiohttp: demo exits 2 with one line naming the extra, and so does importing podero_client.testing."""
-    (tmp_path / "aiohttp.py").write_text("raise ImportError(\"No module named 'aiohttp'\", name='aiohttp')\n")
+    """Without jsonschema (the testing extra): demo exits 2 with one line naming the extra, and so does importing podero_client.testing."""
+    (tmp_path / "jsonschema.py").write_text("raise ImportError(\"No module named 'jsonschema'\", name='jsonschema')\n")
     line = "podero_client.testing needs the 'testing' extra: pip install \"podero-client[testing]\""
     code, out, err = await _cli("demo", env={"PYTHONPATH": str(tmp_path)})
     assert (code, out, err) == (2, "", f"error: {line}\n")

@@ -342,7 +342,8 @@ def test_public_names() -> None:
          "AuthenticationError", "BadRequestError", "BearerToken", "ClientClosedError", "ClientCredentials",
          "ConflictError", "Credentials", "InternalServerError", "InvalidArgumentError", "NotFoundError",
          "PasswordCredentials", "PermissionDeniedError", "PoderoClient", "PoderoError", "RateLimitError",
-         "ResponseValidationError", "RetryPolicy", "UnprocessableEntityError", "UNSET", "Unset"]
+         "ResponseTooLargeError", "ResponseValidationError", "RetryPolicy", "UnprocessableEntityError", "UNSET",
+         "Unset"]
     )  # fmt: skip
     public = {name for name in vars(podero_client) if name[0] not in "_@"}  # @: pytest's assert rewriting
     assert public - set(podero_client.__all__) <= {"models", "testing"}, "submodules only"

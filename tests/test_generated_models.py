@@ -146,3 +146,28 @@ def test_optional_fields_accept_null_and_absence() -> None:
     payload = wallbox_payload()
     del payload["deleted_at"]
     assert models.WallboxDetailOutput.from_dict(payload).deleted_at is UNSET
+
+
+def test_additional_properties_cost_nothing_until_used() -> None:
+    """No per-instance dict when every field is known; the public behaviour of additional_properties is upstream's."""
+    known = models.WallboxDetailOutput.from_dict(wallbox_payload())
+    assert known._additional_properties is None
+    assert known.owner._additional_properties is None
+    assert "boost_state" not in known
+    assert known.additional_keys == []
+    assert repr(known).endswith("additional_properties={})")
+    assert known == models.WallboxDetailOutput.from_dict(wallbox_payload())
+    with pytest.raises(KeyError):
+        known["boost_state"]
+    assert known.additional_properties == {}, "made on first use, a real dict"
+    assert known == models.WallboxDetailOutput.from_dict(wallbox_payload()), "an empty dict equals none"
+
+    extra = models.WallboxDetailOutput.from_dict({**wallbox_payload(), "boost_state": "on"})
+    assert extra["boost_state"] == "on"
+    assert extra != known
+    known["boost_state"] = "on"
+    assert known == extra
+    assert known.to_dict()["boost_state"] == "on"
+    del known["boost_state"]
+    known.additional_properties = {"x": 1}
+    assert known["x"] == 1

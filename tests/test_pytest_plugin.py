@@ -64,14 +64,14 @@ def test_without_pytest_asyncio_the_fixture_says_so(tmp_path: Path) -> None:
 
 
 def test_without_the_testing_extra_the_fixture_names_it(tmp_path: Path) -> None:
-    """Without aiohttp, the fixture fails the test with the line that names the testing extra."""
+    """Without jsonschema (the testing extra), the fixture fails the test with the line that names the testing extra."""
     (tmp_path / "test_mine.py").write_text(
         TEST_FILE.replace(
             "from podero_client.testing import",
             "from podero_client._generated.types import UNSET\nORG_ID = USER_ID = WALLBOX_ID = UNSET\n#",
         )
     )
-    result = run_pytest(tmp_path, "-k", "uses_the_fixture", blocked=("aiohttp",))
+    result = run_pytest(tmp_path, "-k", "uses_the_fixture", blocked=("jsonschema",))
     assert result.returncode == 1
     assert "podero_client.testing needs the 'testing' extra: pip install \"podero-client[testing]\"" in result.stdout
     assert "Traceback" not in result.stdout

@@ -4,7 +4,7 @@ It serves every operation of the packaged spec (or of ``FakePodero(spec=...)``):
 are validated against the spec, answers are schema-valid, and ``set_answer``, ``inject``
 and ``requests`` work on any route, named ``"METHOD /path/template"``.
 
-Needs the ``testing`` extra (``pip install "podero-client[testing]"``, which brings aiohttp).
+Needs the ``testing`` extra (``pip install "podero-client[testing]"``, which brings jsonschema).
 In pytest, the ``fake_podero`` fixture starts one per test (the plugin is registered
 when podero-client is installed)::
 
@@ -17,10 +17,10 @@ The wallboxes live on the fake's clock: ``FakePodero(speed=60)`` or ``advance(30
 """
 
 try:
-    import aiohttp  # noqa: F401  # checked first, so that a missing extra is one clear line
+    import jsonschema  # noqa: F401  # checked first, so that a missing extra is one clear line
 except ImportError:
     raise ImportError(
-        "podero_client.testing needs the 'testing' extra: pip install \"podero-client[testing]\"", name="aiohttp"
+        "podero_client.testing needs the 'testing' extra: pip install \"podero-client[testing]\"", name="jsonschema"
     ) from None
 
 from ._payloads import ORG_ID, READING_INTERVAL, SESSION, USER_ID, WALLBOX_ID, ChargingSessions, wallbox_payload

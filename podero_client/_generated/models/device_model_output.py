@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 T = TypeVar("T", bound="DeviceModelOutput")
 
 
+def _or_empty(value: dict[str, Any] | None) -> dict[str, Any]:
+    return {} if value is None else value
+
+
 @_attrs_define
 class DeviceModelOutput:
     """
@@ -37,7 +41,31 @@ class DeviceModelOutput:
     cloud_service_instructions: None | str | Unset = UNSET
     cloud_service_signup_link: None | str | Unset = UNSET
     year: int | None | Unset = UNSET
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _additional_properties: dict[str, Any] | None = _attrs_field(init=False, default=None, repr=False, eq=_or_empty)
+
+    @property
+    def additional_properties(self) -> dict[str, Any]:
+        """The fields the spec does not list, as received; a dict made on first use."""
+        if self._additional_properties is None:
+            self._additional_properties = {}
+        return self._additional_properties
+
+    @additional_properties.setter
+    def additional_properties(self, value: dict[str, Any]) -> None:
+        self._additional_properties = value
+
+    def __repr__(self) -> str:
+        return (
+            f"DeviceModelOutput("
+            f"device_type={self.device_type!r}, "
+            f"manufacturer={self.manufacturer!r}, "
+            f"model={self.model!r}, "
+            f"cloud_service={self.cloud_service!r}, "
+            f"cloud_service_instructions={self.cloud_service_instructions!r}, "
+            f"cloud_service_signup_link={self.cloud_service_signup_link!r}, "
+            f"year={self.year!r}, "
+            f"additional_properties={_or_empty(self._additional_properties)!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         device_type = self.device_type.to_dict()
@@ -73,7 +101,8 @@ class DeviceModelOutput:
             year = self.year
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+        if self._additional_properties:
+            field_dict.update(self._additional_properties)
         field_dict.update(
             {
                 "device_type": device_type,
@@ -126,15 +155,16 @@ class DeviceModelOutput:
             year=year,
         )
 
-        device_model_output.additional_properties = d
+        if d:  # copied: the emptied table d was built for every field would never shrink
+            device_model_output._additional_properties = dict(d)
         return device_model_output
 
     @property
     def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
+        return list(self._additional_properties or ())
 
     def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
+        return (self._additional_properties or {})[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.additional_properties[key] = value
@@ -143,7 +173,7 @@ class DeviceModelOutput:
         del self.additional_properties[key]
 
     def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties
+        return self._additional_properties is not None and key in self._additional_properties
 
 
 # Imported after the class, so that a cycle between models resolves.

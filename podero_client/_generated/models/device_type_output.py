@@ -12,6 +12,10 @@ from ..types import UNSET, Unset
 T = TypeVar("T", bound="DeviceTypeOutput")
 
 
+def _or_empty(value: dict[str, Any] | None) -> dict[str, Any]:
+    return {} if value is None else value
+
+
 @_attrs_define
 class DeviceTypeOutput:
     """
@@ -22,7 +26,26 @@ class DeviceTypeOutput:
 
     long_name: str
     short_name: str
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _additional_properties: dict[str, Any] | None = _attrs_field(init=False, default=None, repr=False, eq=_or_empty)
+
+    @property
+    def additional_properties(self) -> dict[str, Any]:
+        """The fields the spec does not list, as received; a dict made on first use."""
+        if self._additional_properties is None:
+            self._additional_properties = {}
+        return self._additional_properties
+
+    @additional_properties.setter
+    def additional_properties(self, value: dict[str, Any]) -> None:
+        self._additional_properties = value
+
+    def __repr__(self) -> str:
+        return (
+            f"DeviceTypeOutput("
+            f"long_name={self.long_name!r}, "
+            f"short_name={self.short_name!r}, "
+            f"additional_properties={_or_empty(self._additional_properties)!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         long_name = self.long_name
@@ -30,7 +53,8 @@ class DeviceTypeOutput:
         short_name = self.short_name
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+        if self._additional_properties:
+            field_dict.update(self._additional_properties)
         field_dict.update(
             {
                 "long_name": long_name,
@@ -52,15 +76,16 @@ class DeviceTypeOutput:
             short_name=short_name,
         )
 
-        device_type_output.additional_properties = d
+        if d:  # copied: the emptied table d was built for every field would never shrink
+            device_type_output._additional_properties = dict(d)
         return device_type_output
 
     @property
     def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
+        return list(self._additional_properties or ())
 
     def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
+        return (self._additional_properties or {})[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.additional_properties[key] = value
@@ -69,4 +94,4 @@ class DeviceTypeOutput:
         del self.additional_properties[key]
 
     def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties
+        return self._additional_properties is not None and key in self._additional_properties

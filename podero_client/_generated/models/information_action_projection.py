@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 T = TypeVar("T", bound="InformationActionProjection")
 
 
+def _or_empty(value: dict[str, Any] | None) -> dict[str, Any]:
+    return {} if value is None else value
+
+
 @_attrs_define
 class InformationActionProjection:
     """Action showing a message to the user.
@@ -34,7 +38,28 @@ class InformationActionProjection:
     resolution_link: ApiSchemasResolutionLinkSchema
     sent_at: datetime.datetime
     metadata: InformationActionProjectionMetadata | Unset = UNSET
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _additional_properties: dict[str, Any] | None = _attrs_field(init=False, default=None, repr=False, eq=_or_empty)
+
+    @property
+    def additional_properties(self) -> dict[str, Any]:
+        """The fields the spec does not list, as received; a dict made on first use."""
+        if self._additional_properties is None:
+            self._additional_properties = {}
+        return self._additional_properties
+
+    @additional_properties.setter
+    def additional_properties(self, value: dict[str, Any]) -> None:
+        self._additional_properties = value
+
+    def __repr__(self) -> str:
+        return (
+            f"InformationActionProjection("
+            f"code={self.code!r}, "
+            f"resolution_link={self.resolution_link!r}, "
+            f"sent_at={self.sent_at!r}, "
+            f"metadata={self.metadata!r}, "
+            f"additional_properties={_or_empty(self._additional_properties)!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         code = self.code
@@ -48,7 +73,8 @@ class InformationActionProjection:
             metadata = self.metadata.to_dict()
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+        if self._additional_properties:
+            field_dict.update(self._additional_properties)
         field_dict.update(
             {
                 "code": code,
@@ -86,15 +112,16 @@ class InformationActionProjection:
             metadata=metadata,
         )
 
-        information_action_projection.additional_properties = d
+        if d:  # copied: the emptied table d was built for every field would never shrink
+            information_action_projection._additional_properties = dict(d)
         return information_action_projection
 
     @property
     def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
+        return list(self._additional_properties or ())
 
     def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
+        return (self._additional_properties or {})[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.additional_properties[key] = value
@@ -103,7 +130,7 @@ class InformationActionProjection:
         del self.additional_properties[key]
 
     def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties
+        return self._additional_properties is not None and key in self._additional_properties
 
 
 # Imported after the class, so that a cycle between models resolves.

@@ -13,6 +13,10 @@ from ..types import UNSET, Unset
 T = TypeVar("T", bound="TokenInput")
 
 
+def _or_empty(value: dict[str, Any] | None) -> dict[str, Any]:
+    return {} if value is None else value
+
+
 @_attrs_define
 class TokenInput:
     """
@@ -27,7 +31,28 @@ class TokenInput:
     password: None | str | Unset = UNSET
     refresh_token: None | str | Unset = UNSET
     username: None | str | Unset = UNSET
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _additional_properties: dict[str, Any] | None = _attrs_field(init=False, default=None, repr=False, eq=_or_empty)
+
+    @property
+    def additional_properties(self) -> dict[str, Any]:
+        """The fields the spec does not list, as received; a dict made on first use."""
+        if self._additional_properties is None:
+            self._additional_properties = {}
+        return self._additional_properties
+
+    @additional_properties.setter
+    def additional_properties(self, value: dict[str, Any]) -> None:
+        self._additional_properties = value
+
+    def __repr__(self) -> str:
+        return (
+            f"TokenInput("
+            f"grant_type={self.grant_type!r}, "
+            f"password={self.password!r}, "
+            f"refresh_token={self.refresh_token!r}, "
+            f"username={self.username!r}, "
+            f"additional_properties={_or_empty(self._additional_properties)!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         grant_type: None | str
@@ -55,7 +80,8 @@ class TokenInput:
             username = self.username
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+        if self._additional_properties:
+            field_dict.update(self._additional_properties)
         field_dict.update(
             {
                 "grant_type": grant_type,
@@ -95,15 +121,16 @@ class TokenInput:
             username=username,
         )
 
-        token_input.additional_properties = d
+        if d:  # copied: the emptied table d was built for every field would never shrink
+            token_input._additional_properties = dict(d)
         return token_input
 
     @property
     def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
+        return list(self._additional_properties or ())
 
     def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
+        return (self._additional_properties or {})[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.additional_properties[key] = value
@@ -112,4 +139,4 @@ class TokenInput:
         del self.additional_properties[key]
 
     def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties
+        return self._additional_properties is not None and key in self._additional_properties

@@ -12,6 +12,10 @@ from ..types import UNSET, Unset
 T = TypeVar("T", bound="TokenOutput")
 
 
+def _or_empty(value: dict[str, Any] | None) -> dict[str, Any]:
+    return {} if value is None else value
+
+
 @_attrs_define
 class TokenOutput:
     """
@@ -28,7 +32,29 @@ class TokenOutput:
     refresh_token: str
     scope: str
     token_type: str
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _additional_properties: dict[str, Any] | None = _attrs_field(init=False, default=None, repr=False, eq=_or_empty)
+
+    @property
+    def additional_properties(self) -> dict[str, Any]:
+        """The fields the spec does not list, as received; a dict made on first use."""
+        if self._additional_properties is None:
+            self._additional_properties = {}
+        return self._additional_properties
+
+    @additional_properties.setter
+    def additional_properties(self, value: dict[str, Any]) -> None:
+        self._additional_properties = value
+
+    def __repr__(self) -> str:
+        return (
+            f"TokenOutput("
+            f"access_token={self.access_token!r}, "
+            f"expires_in={self.expires_in!r}, "
+            f"refresh_token={self.refresh_token!r}, "
+            f"scope={self.scope!r}, "
+            f"token_type={self.token_type!r}, "
+            f"additional_properties={_or_empty(self._additional_properties)!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         access_token = self.access_token
@@ -42,7 +68,8 @@ class TokenOutput:
         token_type = self.token_type
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+        if self._additional_properties:
+            field_dict.update(self._additional_properties)
         field_dict.update(
             {
                 "access_token": access_token,
@@ -76,15 +103,16 @@ class TokenOutput:
             token_type=token_type,
         )
 
-        token_output.additional_properties = d
+        if d:  # copied: the emptied table d was built for every field would never shrink
+            token_output._additional_properties = dict(d)
         return token_output
 
     @property
     def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
+        return list(self._additional_properties or ())
 
     def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
+        return (self._additional_properties or {})[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.additional_properties[key] = value
@@ -93,4 +121,4 @@ class TokenOutput:
         del self.additional_properties[key]
 
     def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties
+        return self._additional_properties is not None and key in self._additional_properties

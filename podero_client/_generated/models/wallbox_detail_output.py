@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 T = TypeVar("T", bound="WallboxDetailOutput")
 
 
+def _or_empty(value: dict[str, Any] | None) -> dict[str, Any]:
+    return {} if value is None else value
+
+
 @_attrs_define
 class WallboxDetailOutput:
     """
@@ -175,7 +179,89 @@ class WallboxDetailOutput:
     supports_current_modulation: bool | Unset = False
     supports_phase_switching: bool | Unset = False
     total_energy_delivered_wh: int | None | Unset = UNSET
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+    _additional_properties: dict[str, Any] | None = _attrs_field(init=False, default=None, repr=False, eq=_or_empty)
+
+    @property
+    def additional_properties(self) -> dict[str, Any]:
+        """The fields the spec does not list, as received; a dict made on first use."""
+        if self._additional_properties is None:
+            self._additional_properties = {}
+        return self._additional_properties
+
+    @additional_properties.setter
+    def additional_properties(self, value: dict[str, Any]) -> None:
+        self._additional_properties = value
+
+    def __repr__(self) -> str:
+        return (
+            f"WallboxDetailOutput("
+            f"connection={self.connection!r}, "
+            f"connection_status={self.connection_status!r}, "
+            f"created_at={self.created_at!r}, "
+            f"device_model={self.device_model!r}, "
+            f"mode={self.mode!r}, "
+            f"monitoring_status={self.monitoring_status!r}, "
+            f"owner={self.owner!r}, "
+            f"steering_status={self.steering_status!r}, "
+            f"updated_at={self.updated_at!r}, "
+            f"action_needed={self.action_needed!r}, "
+            f"actions={self.actions!r}, "
+            f"actual_steering_state={self.actual_steering_state!r}, "
+            f"authorization_url={self.authorization_url!r}, "
+            f"capabilities_last_refreshed_at={self.capabilities_last_refreshed_at!r}, "
+            f"charge_deadline_at={self.charge_deadline_at!r}, "
+            f"charge_policy_last_updated_at={self.charge_policy_last_updated_at!r}, "
+            f"charge_power_max_w={self.charge_power_max_w!r}, "
+            f"charge_rate_w={self.charge_rate_w!r}, "
+            f"charge_state_last_updated_at={self.charge_state_last_updated_at!r}, "
+            f"charge_target_max={self.charge_target_max!r}, "
+            f"charge_target_min={self.charge_target_min!r}, "
+            f"charge_time_remaining={self.charge_time_remaining!r}, "
+            f"comment={self.comment!r}, "
+            f"consumption_last_day_kwh={self.consumption_last_day_kwh!r}, "
+            f"consumption_last_month_kwh={self.consumption_last_month_kwh!r}, "
+            f"consumption_last_updated_at={self.consumption_last_updated_at!r}, "
+            f"consumption_last_week_kwh={self.consumption_last_week_kwh!r}, "
+            f"current_mode={self.current_mode!r}, "
+            f"current_state_last_updated_at={self.current_state_last_updated_at!r}, "
+            f"deleted_at={self.deleted_at!r}, "
+            f"embeddable_url={self.embeddable_url!r}, "
+            f"external_device_id={self.external_device_id!r}, "
+            f"firmware_version={self.firmware_version!r}, "
+            f"has_notification={self.has_notification!r}, "
+            f"hems_max_import_before_stopping_w={self.hems_max_import_before_stopping_w!r}, "
+            f"hems_min_export_to_start_w={self.hems_min_export_to_start_w!r}, "
+            f"id={self.id!r}, "
+            f"inverter_forced_mode_since={self.inverter_forced_mode_since!r}, "
+            f"is_authenticated={self.is_authenticated!r}, "
+            f"is_charge_policy_enabled={self.is_charge_policy_enabled!r}, "
+            f"is_charging={self.is_charging!r}, "
+            f"is_fully_charged={self.is_fully_charged!r}, "
+            f"is_inverter_forced_mode_active={self.is_inverter_forced_mode_active!r}, "
+            f"is_inverter_forced_mode_enabled={self.is_inverter_forced_mode_enabled!r}, "
+            f"is_ocpp_connected={self.is_ocpp_connected!r}, "
+            f"is_over_charge_allowed={self.is_over_charge_allowed!r}, "
+            f"is_pause_power_active={self.is_pause_power_active!r}, "
+            f"is_plugged_in={self.is_plugged_in!r}, "
+            f"is_smart_optimization_active={self.is_smart_optimization_active!r}, "
+            f"is_trading_enabled={self.is_trading_enabled!r}, "
+            f"last_monitoring_executed_at={self.last_monitoring_executed_at!r}, "
+            f"lifecycle_error={self.lifecycle_error!r}, "
+            f"lifecycle_state={self.lifecycle_state!r}, "
+            f"max_amps={self.max_amps!r}, "
+            f"min_amps={self.min_amps!r}, "
+            f"minimum_charge_limit={self.minimum_charge_limit!r}, "
+            f"needs_gateway={self.needs_gateway!r}, "
+            f"ocpp_connected_last_updated_at={self.ocpp_connected_last_updated_at!r}, "
+            f"optimization_score={self.optimization_score!r}, "
+            f"pause_power_until={self.pause_power_until!r}, "
+            f"phases={self.phases!r}, "
+            f"price_zone={self.price_zone!r}, "
+            f"supports_current_modulation={self.supports_current_modulation!r}, "
+            f"supports_phase_switching={self.supports_phase_switching!r}, "
+            f"total_energy_delivered_wh={self.total_energy_delivered_wh!r}, "
+            f"additional_properties={_or_empty(self._additional_properties)!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         connection = self.connection.value
@@ -495,7 +581,8 @@ class WallboxDetailOutput:
             total_energy_delivered_wh = self.total_energy_delivered_wh
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+        if self._additional_properties:
+            field_dict.update(self._additional_properties)
         field_dict.update(
             {
                 "connection": connection,
@@ -1004,15 +1091,16 @@ class WallboxDetailOutput:
             total_energy_delivered_wh=total_energy_delivered_wh,
         )
 
-        wallbox_detail_output.additional_properties = d
+        if d:  # copied: the emptied table d was built for every field would never shrink
+            wallbox_detail_output._additional_properties = dict(d)
         return wallbox_detail_output
 
     @property
     def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
+        return list(self._additional_properties or ())
 
     def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
+        return (self._additional_properties or {})[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.additional_properties[key] = value
@@ -1021,7 +1109,7 @@ class WallboxDetailOutput:
         del self.additional_properties[key]
 
     def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties
+        return self._additional_properties is not None and key in self._additional_properties
 
 
 # Imported after the class, so that a cycle between models resolves.
