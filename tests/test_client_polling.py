@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
-
 import pytest
 
-from podero_client import InvalidArgumentError, NotFoundError, PoderoClient, PoderoError
+from podero_client import AuthenticationError, InvalidArgumentError, NotFoundError, PoderoClient, PoderoError
 from podero_client.models import WallboxDetailOutput
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault, wallbox_payload
 
@@ -45,8 +43,12 @@ async def test_get_wallboxes_bounds_concurrency(fake_podero: FakePodero, podero:
     """No more than `concurrency` requests are in flight at the server, and the bound is reached."""
     keys = _add_wallboxes(fake_podero, 40)
     await podero.get_wallbox(*IDS)  # the token first
-    fake_podero.inject("wallbox", *[Fault(delay=0.02)] * 40)
-    results = await podero.get_wallboxes(keys, concurrency=5)
+    gate = asyncio.Event()
+    fake_podero.inject("wallbox", *[Fault(hold=gate)] * 40)
+    batch = asyncio.create_task(podero.get_wallboxes(keys, concurrency=5))
+    await fake_podero.wait_until(lambda: fake_podero.wallbox_in_flight >= 5)
+    gate.set()
+    results = await batch
     assert all(isinstance(result, WallboxDetailOutput) for result in results)
     assert fake_podero.max_wallbox_in_flight == 5
 
@@ -68,13 +70,6 @@ async def test_get_wallboxes_rejects_a_bad_concurrency(podero: PoderoClient) -> 
         await podero.get_wallboxes([IDS], concurrency=0)
 
 
-async def _until(condition: Callable[[], bool]) -> None:
-    """Wait, at most 10 s, for something the server or the poller does in the background."""
-    async with asyncio.timeout(10):
-        while not condition():  # noqa: ASYNC110  # the state lives in another task; polling it is the point
-            await asyncio.sleep(0.005)
-
-
 def _watch_in_background(podero: PoderoClient) -> tuple[asyncio.Task[None], list[WallboxDetailOutput]]:
     """A task that watches the fake's wallbox every 10 ms, and the list of what it yielded."""
     seen: list[WallboxDetailOutput] = []
@@ -86,19 +81,31 @@ def _watch_in_background(podero: PoderoClient) -> tuple[asyncio.Task[None], list
     return asyncio.create_task(poll()), seen
 
 
+async def _served_next(server: FakePodero, **changes: object) -> None:
+    """Change the wallbox, then wait until the watcher has had the changed payload.
+
+    The watcher polls one request at a time: once the request after the next one has
+    arrived, the answer to the next one (the changed payload) has been looked at.
+    """
+    server.wallboxes[IDS] = {**server.wallboxes[IDS], **changes}
+    served = server.wallbox_requests
+    await server.wait_until(lambda: server.wallbox_requests >= served + 2)
+
+
 async def test_watch_yields_on_change_only(fake_podero: FakePodero, podero: PoderoClient) -> None:
-    """Unchanged polls yield nothing; a new state timestamp yields the new wallbox."""
+    """A new state timestamp, or a new updated_at, yields; other fields changing alone do not."""
     task, seen = _watch_in_background(podero)
-    await _until(lambda: fake_podero.wallbox_requests >= 4)
+    await fake_podero.wait_until(lambda: fake_podero.wallbox_requests >= 4)
     assert len(seen) == 1, "three unchanged polls yielded nothing"
-    fake_podero.wallboxes[IDS] = wallbox_payload(
-        current_state_last_updated_at="2026-11-29T08:00:00Z", charge_rate_w=3680.0
-    )
-    await _until(lambda: len(seen) == 2)
+    await _served_next(fake_podero, charge_rate_w=1.0, is_charging=False)
+    assert len(seen) == 1, "the same timestamps: not a change, whatever else differs"
+    await _served_next(fake_podero, current_state_last_updated_at="2026-11-29T08:00:00Z", charge_rate_w=3680.0)
+    assert [wallbox.charge_rate_w for wallbox in seen] == [7360.0, 3680.0]
+    await _served_next(fake_podero, updated_at="2026-11-29T09:00:00Z", charge_rate_w=11000.0)
+    assert [wallbox.charge_rate_w for wallbox in seen] == [7360.0, 3680.0, 11000.0], "updated_at alone"
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    assert seen[1].charge_rate_w == 3680.0
 
 
 async def test_watch_survives_a_503_burst(fake_podero: FakePodero, podero: PoderoClient) -> None:
@@ -119,16 +126,32 @@ async def test_watch_raises_on_not_found(podero: PoderoClient) -> None:
 
 
 async def test_watch_stops_on_cancel(fake_podero: FakePodero, podero: PoderoClient) -> None:
-    """Cancelling the polling task ends it cleanly, with no request left running."""
+    """Cancelling the polling task mid-request ends it cleanly, with no request left running."""
+    gate = asyncio.Event()
+    fake_podero.inject("wallbox", Fault(), Fault(), Fault(hold=gate))
     task, seen = _watch_in_background(podero)
-    await _until(lambda: fake_podero.wallbox_requests >= 3)
+    await fake_podero.wait_until(lambda: fake_podero.wallbox_in_flight == 1 and fake_podero.wallbox_requests == 3)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
     assert task.cancelled()
     assert len(seen) == 1
-    await asyncio.sleep(0.05)
-    assert fake_podero.wallbox_in_flight == 0
+    # The held request ends at the server only when the client gave up its connection.
+    await fake_podero.wait_until(lambda: fake_podero.wallbox_in_flight == 0)
+    assert not gate.is_set()
+    assert fake_podero.wallbox_requests == 3
+
+
+async def test_watch_ends_on_authentication_error(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """A 401 that survives the refresh ends the watch with AuthenticationError; no more polls."""
+    unauthorized = Fault(status=401, json={"detail": "Unauthorized"})
+    fake_podero.inject("wallbox", Fault(), unauthorized, unauthorized)
+    with pytest.raises(AuthenticationError):  # noqa: PT012  # the loop is what raises
+        async with asyncio.timeout(10):  # a watch that polled on would end here instead
+            async for _ in podero.watch_wallbox(*IDS, interval=0.01):
+                pass
+    assert fake_podero.wallbox_requests == 3
+    assert fake_podero.token_requests == 2
 
 
 async def test_watch_checks_its_arguments_first(fake_podero: FakePodero, podero: PoderoClient) -> None:
