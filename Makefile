@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 SPEC_URL ?= https://app.podero.com/api/partners/v2.0/openapi.json
 
 .DEFAULT_GOAL := help
-.PHONY: help install generate update-spec check-generated lint typecheck pytest test demo bench bench-smoke soak clean
+.PHONY: help install generate update-spec check-generated lint typecheck pytest test demo bench bench-smoke soak mutants clean
 
 help:
 	@echo "make demo             the main job: the SDK against an embedded fake Podero, no credentials"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench            benchmarks against raw httpx and raw aiohttp; writes BENCHMARKS.md"
 	@echo "make soak             20,000 calls against a fake server that misbehaves on ~10 % of them"
 	@echo "make lint, typecheck  ruff; mypy --strict on the hand-written code"
+	@echo "make mutants          mutation testing of the hand-written modules (mutmut); lists the survivors"
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +58,17 @@ bench-smoke: $(INSTALLED)
 
 soak: $(INSTALLED)
 	$(PY) scripts/soak.py
+
+# Not part of make test. mutmut ([tool.mutmut] in pyproject.toml) copies the package into
+# mutants/, mutates the hand-written modules and runs, per mutant, the tests that cover it.
+# Always from scratch, so a result never belongs to older tests; bounded by MUTANTS_TIMEOUT.
+MUTANTS_TIMEOUT ?= 3600
+mutants: $(INSTALLED)
+	rm -rf mutants
+	timeout $(MUTANTS_TIMEOUT) $(VENV)/bin/mutmut run --max-children 2; status=$$?; \
+	$(VENV)/bin/mutmut results; \
+	if [ $$status -eq 124 ]; then echo "make mutants: stopped after $(MUTANTS_TIMEOUT) s, the list above is partial"; fi; \
+	exit $$status
 
 demo: $(INSTALLED)
 	$(VENV)/bin/podero-client demo

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+
 import pytest
 
 from podero_client import AuthenticationError, InvalidArgumentError, NotFoundError, PoderoClient, PoderoError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import trustme
@@ -65,8 +65,8 @@ class HandshakeCounter:
 
 
 @pytest.fixture
-def counter(server_context: ssl.SSLContext) -> Iterator[HandshakeCounter]:
-    yield HandshakeCounter(server_context)
+def counter(server_context: ssl.SSLContext) -> HandshakeCounter:
+    return HandshakeCounter(server_context)
 
 
 async def _refused(counter: HandshakeCounter, backend: str) -> APIConnectionError:
@@ -100,9 +100,7 @@ async def test_untrusted_certificate_is_not_retried(counter: HandshakeCounter, b
     assert counter.connections == 1
 
 
-async def test_verify_trusts_a_given_ca(
-    https_podero: FakePodero, client_context: ssl.SSLContext, backend: str
-) -> None:
+async def test_verify_trusts_a_given_ca(https_podero: FakePodero, client_context: ssl.SSLContext, backend: str) -> None:
     """verify= with an SSLContext that trusts the server's CA: token and wallbox over HTTPS."""
     assert https_podero.url.startswith("https://")
     async with https_podero.client(verify=client_context, http_backend=backend) as podero:

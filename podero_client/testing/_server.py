@@ -144,11 +144,11 @@ class FakePodero:
     def revoke_refresh_tokens(self) -> None:
         self._refresh_tokens.clear()
 
-    async def wait_until(self, condition: Callable[[], bool], *, timeout: float = 10.0) -> None:
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
         """Wait until ``condition()`` holds, checked each time a request arrives or ends.
 
         For ordering a test on the server's state (``lambda: server.wallbox_requests >= 3``)
-        without sleeping; TimeoutError after ``timeout`` seconds.
+        without sleeping. TimeoutError after 10 s, so that a broken test fails instead of hanging.
         """
         if condition():
             return
@@ -156,7 +156,7 @@ class FakePodero:
         waiter = (condition, future)
         self._waiters.append(waiter)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(10.0):
                 await future
         finally:
             self._waiters.remove(waiter)
