@@ -305,6 +305,46 @@ def test_from_env_names_the_variables_when_none_is_set() -> None:
         PoderoClient.from_env({"PODERO_CLIENT_ID": "only-half"})
 
 
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"PODERO_CLIENT_ID": "test-client-id", "PODERO_CLIENT_SECRET": "test-client-secret"},
+        {"PODERO_USERNAME": "partner@example.com", "PODERO_PASSWORD": "test-password"},
+        {"PODERO_USERNAME": "partner@example.com", "PODERO_TOKEN": "half a password pair is ignored"},
+    ],
+    ids=["client-credentials", "password", "token"],
+)
+async def test_from_env_credentials_reach_the_server(
+    fake_podero: FakePodero, monkeypatch: pytest.MonkeyPatch, credentials: dict[str, str]
+) -> None:
+    """from_env() reads os.environ, and each kind of credentials it builds is the one the server sees."""
+    for name in ("PODERO_CLIENT_ID", "PODERO_CLIENT_SECRET", "PODERO_USERNAME", "PODERO_PASSWORD", "PODERO_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**credentials, "PODERO_BASE_URL": fake_podero.url}.items():
+        monkeypatch.setenv(name, value)
+    async with PoderoClient.from_env() as podero:
+        if "PODERO_TOKEN" in credentials:
+            with pytest.raises(podero_client.AuthenticationError):
+                await podero.get_wallbox(*IDS)
+        else:
+            await podero.get_wallbox(*IDS)
+    if "PODERO_TOKEN" in credentials:
+        assert fake_podero.last_headers["Authorization"] == f"Bearer {credentials['PODERO_TOKEN']}"
+        assert fake_podero.token_requests == 0
+    else:
+        assert fake_podero.token_grants == ["client_credentials" if "PODERO_CLIENT_ID" in credentials else "password"]
+
+
+def test_from_env_error_is_the_whole_sentence() -> None:
+    """The error for missing credentials reads as one sentence, from its start to its end."""
+    with pytest.raises(InvalidArgumentError) as caught:
+        PoderoClient.from_env({})
+    assert str(caught.value) == (
+        "no Podero credentials in the environment: set PODERO_CLIENT_ID and PODERO_CLIENT_SECRET, "
+        "or PODERO_USERNAME and PODERO_PASSWORD, or PODERO_TOKEN (and optionally PODERO_BASE_URL)"
+    )
+
+
 async def test_closed_client_raises_a_clear_error(
     new_client: Callable[..., PoderoClient], fake_podero: FakePodero
 ) -> None:

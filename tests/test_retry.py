@@ -51,6 +51,27 @@ def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> N
     assert parse_retry_after(httpx.Headers(headers)) == expected
 
 
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "1994-11-06T10:50:37+02:00", "Date": "Sun, 06 Nov 1994 08:49:37 GMT"}, 60.0),
+        ({"Retry-After": "1994-11-06T08:50:07", "Date": "Sun, 06 Nov 1994 08:49:37 GMT"}, 30.0),
+    ],
+    ids=["offset", "naive-is-utc"],
+)
+def test_retry_after_dates_are_compared_in_utc(
+    headers: dict[str, str], expected: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An offset date is converted, and a date without a zone is UTC, whatever the local zone."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert parse_retry_after(httpx.Headers(headers)) == expected
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 async def _attempts(method: str, failure: Exception | int, *, extensions: dict[str, object] | None = None) -> int:
     """How many times RetryTransport sends a request whose every attempt fails this way."""
     calls = 0
