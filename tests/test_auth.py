@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 
@@ -327,3 +328,65 @@ async def test_default_leeway_is_60_seconds(expires_in: float, refresh_in: float
         token = await tokens.get_token()
         after = time.monotonic()
     assert before + refresh_in <= token.refresh_after <= after + refresh_in
+
+
+async def _token_from(body: object) -> object:
+    """What TokenManager makes of one token endpoint answer (a narrow unit test: MockTransport)."""
+
+    def token_endpoint(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=body)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(token_endpoint), base_url="https://t") as http:
+        return await TokenManager(PasswordCredentials("u", "p"), http).get_token()
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({"access_token": ""}, "a body without access_token"),
+        ({"access_token": 12345}, "a body without access_token"),
+        ({"token": "a"}, "a body without access_token"),
+        (["a"], "a body that is not a JSON object"),
+    ],
+)
+async def test_token_must_be_a_non_empty_string(body: object, problem: str) -> None:
+    """An empty or non-string access_token is refused like a missing one, with the response attached."""
+    with pytest.raises(ResponseValidationError) as caught:
+        await _token_from(body)
+    assert str(caught.value) == f"the token endpoint answered 200 with {problem}"
+    assert caught.value.response is not None
+    assert caught.value.response.status_code == 200
+
+
+async def test_a_refresh_token_that_is_not_a_string_is_ignored() -> None:
+    """A non-string refresh_token is not kept, so it is never sent back."""
+    token = await _token_from({"access_token": "a", "expires_in": 60, "refresh_token": 12345})
+    assert token.refresh_token is None  # type: ignore[attr-defined]
+
+
+async def test_token_log_lines(
+    new_client: Callable[..., PoderoClient], fake_podero: FakePodero, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The token's lifetime and a refused refresh token are each logged in a readable line."""
+    caplog.set_level(logging.INFO, logger="podero_client")
+    async with _password_client(new_client, fake_podero) as podero:
+        await podero.get_wallbox(*IDS)
+        fake_podero.expire_tokens()
+        fake_podero.revoke_refresh_tokens()
+        await podero.get_wallbox(*IDS)
+    messages = [record.getMessage() for record in caplog.records if record.name == "podero_client"]
+    assert "got an access token valid for 36000s" in messages
+    assert "refresh token refused; signing in again with the password grant" in messages
+
+
+async def test_failed_refresh_leaves_no_error_in_the_event_loop(
+    fake_podero: FakePodero, podero: PoderoClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A token request that fails is the caller's error only: the loop logs nothing, the next call retries."""
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    fake_podero.inject("oauth2", Fault(status=401, json={"error": "invalid_client"}))
+    with pytest.raises(AuthenticationError):
+        await podero.get_wallbox(*IDS)
+    await podero.get_wallbox(*IDS)
+    assert [record.getMessage() for record in caplog.records if record.name == "asyncio"] == []
+    assert fake_podero.token_requests == 2
