@@ -274,7 +274,7 @@ async def test_watch_polls_through_transient_statuses(
     """408, 429 and 5xx are transient for the watch: logged with the error, then polled again."""
     async with new_client(retry=RetryPolicy(max_attempts=1, initial_backoff=0)) as podero:
         fake_podero.inject("wallbox", Fault(status=status, json={"detail": "try later"}))
-        watch = podero.watch_wallbox(*IDS, interval=0.01)
+        watch = podero.watch_wallbox(*IDS, interval=5.0)  # long: the wait below is the backoff, not the cap
         wallbox = await anext(watch)
         await watch.aclose()
     assert wallbox.mode == "CHARGING"
