@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable
 
+import aiohttp
+import httpx
 import pytest
+from aiohttp import web
 
 from podero_client import (
     AuthenticationError,
@@ -16,7 +21,7 @@ from podero_client import (
     PoderoClient,
     ResponseValidationError,
 )
-from podero_client._auth import DEFAULT_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME, _lifetime
+from podero_client._auth import DEFAULT_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME, TokenManager, _lifetime
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
@@ -39,8 +44,13 @@ async def test_500_concurrent_calls_on_a_cold_client_make_one_token_request(
     fake_podero: FakePodero, podero: PoderoClient
 ) -> None:
     """Single flight: every caller waits for the same token request."""
-    fake_podero.inject("oauth2", Fault(delay=0.05))
-    results = await asyncio.gather(*(podero.get_wallbox(*IDS) for _ in range(500)))
+    gate = asyncio.Event()
+    fake_podero.inject("oauth2", Fault(hold=gate))
+    calls = asyncio.gather(*(podero.get_wallbox(*IDS) for _ in range(500)))
+    # Every caller asked for a token in its first step, before the token request was sent.
+    await fake_podero.wait_until(lambda: fake_podero.token_requests >= 1)
+    gate.set()
+    results = await calls
     assert len(results) == 500
     assert fake_podero.token_requests == 1
     assert fake_podero.wallbox_requests == 500
@@ -182,26 +192,202 @@ async def test_form_body_encoding(new_client: Callable[..., PoderoClient], fake_
     async with new_client(credentials=credentials) as podero:
         await podero.get_wallbox(*IDS)
     assert fake_podero.token_grants == ["client_credentials"]
+    assert fake_podero.token_content_types == ["application/x-www-form-urlencoded"]
+
+
+async def test_json_body_encoding_is_the_default(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """Podero's own examples send JSON to the token endpoint, and so does the default."""
+    await podero.get_wallbox(*IDS)
+    assert fake_podero.token_content_types == ["application/json"]
+
+
+async def _token_gateway(upstream: str) -> tuple[web.AppRunner, str, list[str]]:
+    """An identity provider on another host and path, which gets its tokens from ``upstream``."""
+    seen: list[str] = []
+
+    async def issue(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        async with aiohttp.ClientSession() as session:
+            answer = await session.post(upstream, data=await request.read(), headers=request.headers)
+            return web.Response(status=answer.status, body=await answer.read(), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/identity/connect/token", issue)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.2", 0)  # all of 127.0.0.0/8 is loopback on Linux
+    await site.start()
+    return runner, f"http://127.0.0.2:{runner.addresses[0][1]}/identity/connect/token", seen
 
 
 async def test_absolute_token_url(new_client: Callable[..., PoderoClient], fake_podero: FakePodero) -> None:
-    """A token_url may be absolute."""
-    url = f"{fake_podero.url}/api/partners/v2.0/auth/token"
-    credentials = PasswordCredentials(fake_podero.username, fake_podero.password, token_url=url)
-    async with new_client(credentials=credentials) as podero:
-        await podero.get_wallbox(*IDS)
-    assert fake_podero.requests["auth_token"] == 1
+    """An absolute token_url on another host and path is where the token request goes."""
+    runner, url, seen = await _token_gateway(f"{fake_podero.url}/api/partners/v2.0/auth/token")
+    try:
+        credentials = PasswordCredentials(fake_podero.username, fake_podero.password, token_url=url)
+        async with new_client(credentials=credentials) as podero:
+            await podero.get_wallbox(*IDS)
+    finally:
+        await runner.cleanup()
+    assert seen == ["/identity/connect/token"]
+    assert fake_podero.requests["auth_token"] == 1, "through the gateway"
+    assert fake_podero.wallbox_requests == 1
 
 
 async def test_cancelled_caller_does_not_break_the_refresh(fake_podero: FakePodero, podero: PoderoClient) -> None:
     """The first caller is cancelled mid-refresh; the others still get the same token."""
-    fake_podero.inject("oauth2", Fault(delay=0.5))
+    gate = asyncio.Event()
+    fake_podero.inject("oauth2", Fault(hold=gate))
     first = asyncio.create_task(podero.get_wallbox(*IDS))
-    await asyncio.sleep(0.05)
+    await fake_podero.wait_until(lambda: fake_podero.token_requests == 1)
     others = [asyncio.create_task(podero.get_wallbox(*IDS)) for _ in range(5)]
-    await asyncio.sleep(0.05)
     first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    gate.set()
     results = await asyncio.gather(*others)
     assert len(results) == 5
-    assert first.cancelled()
     assert fake_podero.token_requests == 1
+
+
+async def test_stale_401_after_a_completed_refresh_keeps_the_new_token(
+    fake_podero: FakePodero, podero: PoderoClient
+) -> None:
+    """A 401 for the old token, arriving after another call refreshed, replays with the new one."""
+    await podero.get_wallbox(*IDS)
+    gate = asyncio.Event()
+    fake_podero.inject("wallbox", Fault(hold=gate))
+    slow = asyncio.create_task(podero.get_wallbox(*IDS))  # sent with the first token, answered later
+    await fake_podero.wait_until(lambda: fake_podero.wallbox_requests == 2)
+    fake_podero.expire_tokens()
+    await podero.get_wallbox(*IDS)  # 401, refresh, replay
+    assert fake_podero.token_requests == 2
+    gate.set()  # now the slow one meets its 401: the first token was revoked
+    await slow
+    assert fake_podero.token_requests == 2, "the newer token was kept, not refreshed again"
+    assert fake_podero.wallbox_requests == 1 + 1 + 2 + 1
+
+
+async def test_token_endpoint_400_raises_at_once(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """An OAuth error (400 invalid_grant) is AuthenticationError after one token request, not retried."""
+    fake_podero.inject("oauth2", Fault(status=400, json={"error": "invalid_grant"}))
+    with pytest.raises(AuthenticationError, match="refused the credentials") as caught:
+        await podero.get_wallbox(*IDS)
+    assert caught.value.status_code == 400
+    assert fake_podero.token_requests == 1
+    assert fake_podero.wallbox_requests == 0
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(status=429, json={"detail": "slow down"}, headers={"Retry-After": "0"}),
+        Fault(drop=True),
+        Fault(json={"access_token": "never-whole", "expires_in": 60}, truncate=True),
+    ],
+    ids=["429", "drop", "truncated"],
+)
+async def test_token_endpoint_transient_failures_are_retried(
+    fake_podero: FakePodero, podero: PoderoClient, fault: Fault
+) -> None:
+    """A 429, a dropped connection or a cut body from the token endpoint is retried; the call succeeds."""
+    fake_podero.inject("oauth2", fault, fault)
+    await podero.get_wallbox(*IDS)
+    assert fake_podero.token_requests == 3
+    assert fake_podero.wallbox_requests == 1
+
+
+async def test_leeway_refreshes_that_long_before_expiry(
+    new_client: Callable[..., PoderoClient], fake_podero: FakePodero
+) -> None:
+    """leeway=1.5 on a 6 s token: not refreshed at half-life (3 s), refreshed after 4.5 s."""
+    fake_podero.token_ttl = 6.0
+    async with new_client(leeway=1.5) as podero:
+        started = time.monotonic()
+        await podero.get_wallbox(*IDS)
+        got_token = time.monotonic()
+        # Lower bounds only: a loaded machine makes these waits longer, never shorter.
+        await asyncio.sleep(3.4 - (time.monotonic() - started))
+        await podero.get_wallbox(*IDS)
+        assert fake_podero.token_requests == 1, "past half-life, but the leeway has not begun"
+        await asyncio.sleep(4.6 - (time.monotonic() - got_token))
+        await podero.get_wallbox(*IDS)
+    assert fake_podero.token_requests == 2
+    assert fake_podero.wallbox_requests == 3, "refreshed before the token expired: no 401"
+
+
+@pytest.mark.parametrize(("expires_in", "refresh_in"), [(36000, 36000 - 60), (3600, 3600 - 60), (100, 50)])
+async def test_default_leeway_is_60_seconds(expires_in: float, refresh_in: float) -> None:
+    """A token is due for refresh 60 s before expires_in runs out, or at half its life if that is later."""
+
+    def token_endpoint(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"access_token": "a", "expires_in": expires_in})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(token_endpoint), base_url="https://t") as http:
+        tokens = TokenManager(ClientCredentials("id", "secret"), http)
+        before = time.monotonic()
+        token = await tokens.get_token()
+        after = time.monotonic()
+    assert before + refresh_in <= token.refresh_after <= after + refresh_in
+
+
+async def _token_from(body: object) -> object:
+    """What TokenManager makes of one token endpoint answer (a narrow unit test: MockTransport)."""
+
+    def token_endpoint(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=body)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(token_endpoint), base_url="https://t") as http:
+        return await TokenManager(PasswordCredentials("u", "p"), http).get_token()
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({"access_token": ""}, "a body without access_token"),
+        ({"access_token": 12345}, "a body without access_token"),
+        ({"token": "a"}, "a body without access_token"),
+        (["a"], "a body that is not a JSON object"),
+    ],
+)
+async def test_token_must_be_a_non_empty_string(body: object, problem: str) -> None:
+    """An empty or non-string access_token is refused like a missing one, with the response attached."""
+    with pytest.raises(ResponseValidationError) as caught:
+        await _token_from(body)
+    assert str(caught.value) == f"the token endpoint answered 200 with {problem}"
+    assert caught.value.response is not None
+    assert caught.value.response.status_code == 200
+
+
+async def test_a_refresh_token_that_is_not_a_string_is_ignored() -> None:
+    """A non-string refresh_token is not kept, so it is never sent back."""
+    token = await _token_from({"access_token": "a", "expires_in": 60, "refresh_token": 12345})
+    assert token.refresh_token is None  # type: ignore[attr-defined]
+
+
+async def test_token_log_lines(
+    new_client: Callable[..., PoderoClient], fake_podero: FakePodero, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The token's lifetime and a refused refresh token are each logged in a readable line."""
+    caplog.set_level(logging.INFO, logger="podero_client")
+    async with _password_client(new_client, fake_podero) as podero:
+        await podero.get_wallbox(*IDS)
+        fake_podero.expire_tokens()
+        fake_podero.revoke_refresh_tokens()
+        await podero.get_wallbox(*IDS)
+    messages = [record.getMessage() for record in caplog.records if record.name == "podero_client"]
+    assert "got an access token valid for 36000s" in messages
+    assert "refresh token refused; signing in again with the password grant" in messages
+
+
+async def test_failed_refresh_leaves_no_error_in_the_event_loop(
+    fake_podero: FakePodero, podero: PoderoClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A token request that fails is the caller's error only: the loop logs nothing, the next call retries."""
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    fake_podero.inject("oauth2", Fault(status=401, json={"error": "invalid_client"}))
+    with pytest.raises(AuthenticationError):
+        await podero.get_wallbox(*IDS)
+    await podero.get_wallbox(*IDS)
+    assert [record.getMessage() for record in caplog.records if record.name == "asyncio"] == []
+    assert fake_podero.token_requests == 2

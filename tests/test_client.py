@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 import podero_client
@@ -140,32 +141,39 @@ async def test_connection_errors_after_retries(fake_podero: FakePodero, podero: 
     assert fake_podero.wallbox_requests == 1 + 4
 
 
-async def test_connection_refused(refused_url: str) -> None:
-    """Nothing listening: APIConnectionError after the retries."""
+async def test_connection_refused(refused_url: str, backend: str) -> None:
+    """Nothing listening: APIConnectionError after the retries, on both backends."""
     async with PoderoClient(
-        credentials=BearerToken("t"), base_url=refused_url.rsplit("/", 1)[0], retry=RetryPolicy(initial_backoff=0)
+        credentials=BearerToken("t"),
+        base_url=refused_url.rsplit("/", 1)[0],
+        retry=RetryPolicy(initial_backoff=0),
+        http_backend=backend,  # type: ignore[arg-type]
     ) as podero:
-        with pytest.raises(APIConnectionError, match="ConnectError"):
+        with pytest.raises(APIConnectionError, match="ConnectError") as caught:
             await podero.get_wallbox(*IDS)
+    assert not isinstance(caught.value, APITimeoutError)
+
+
+# Far above a loaded machine's noise floor for an answered request; the held ones never answer.
+READ_TIMEOUT = 1.0
 
 
 async def test_slow_response_times_out(new_client: Callable[..., PoderoClient], fake_podero: FakePodero) -> None:
-    """A response slower than the read timeout is APITimeoutError, after retries."""
-    async with new_client(timeout=0.2, retry=RetryPolicy(max_attempts=2, initial_backoff=0)) as podero:
+    """A response that never comes is APITimeoutError after the read timeout, after retries."""
+    never = asyncio.Event()
+    async with new_client(timeout=READ_TIMEOUT, retry=RetryPolicy(max_attempts=2, initial_backoff=0)) as podero:
         await podero.get_wallbox(*IDS)
-        fake_podero.inject("wallbox", Fault(delay=1.0), Fault(delay=1.0))
+        fake_podero.inject("wallbox", Fault(hold=never), Fault(hold=never))
         with pytest.raises(APITimeoutError, match="ReadTimeout"):
             await podero.get_wallbox(*IDS)
     assert fake_podero.wallbox_requests == 3
 
 
-async def test_one_slow_response_is_retried(
-    new_client: Callable[..., PoderoClient], fake_podero: FakePodero, podero: PoderoClient
-) -> None:
+async def test_one_slow_response_is_retried(new_client: Callable[..., PoderoClient], fake_podero: FakePodero) -> None:
     """A single timeout is transient: the retry gets the wallbox."""
-    async with new_client(timeout=0.2) as fast:
-        fake_podero.inject("wallbox", Fault(delay=1.0))
-        await fast.get_wallbox(*IDS)
+    async with new_client(timeout=READ_TIMEOUT) as podero:
+        fake_podero.inject("wallbox", Fault(hold=asyncio.Event()))
+        await podero.get_wallbox(*IDS)
     assert fake_podero.wallbox_requests == 2
 
 
@@ -299,6 +307,46 @@ def test_from_env_names_the_variables_when_none_is_set() -> None:
         PoderoClient.from_env({"PODERO_CLIENT_ID": "only-half"})
 
 
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"PODERO_CLIENT_ID": "test-client-id", "PODERO_CLIENT_SECRET": "test-client-secret"},
+        {"PODERO_USERNAME": "partner@example.com", "PODERO_PASSWORD": "test-password"},
+        {"PODERO_USERNAME": "partner@example.com", "PODERO_TOKEN": "half a password pair is ignored"},
+    ],
+    ids=["client-credentials", "password", "token"],
+)
+async def test_from_env_credentials_reach_the_server(
+    fake_podero: FakePodero, monkeypatch: pytest.MonkeyPatch, credentials: dict[str, str]
+) -> None:
+    """from_env() reads os.environ, and each kind of credentials it builds is the one the server sees."""
+    for name in ("PODERO_CLIENT_ID", "PODERO_CLIENT_SECRET", "PODERO_USERNAME", "PODERO_PASSWORD", "PODERO_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**credentials, "PODERO_BASE_URL": fake_podero.url}.items():
+        monkeypatch.setenv(name, value)
+    async with PoderoClient.from_env() as podero:
+        if "PODERO_TOKEN" in credentials:
+            with pytest.raises(podero_client.AuthenticationError):
+                await podero.get_wallbox(*IDS)
+        else:
+            await podero.get_wallbox(*IDS)
+    if "PODERO_TOKEN" in credentials:
+        assert fake_podero.last_headers["Authorization"] == f"Bearer {credentials['PODERO_TOKEN']}"
+        assert fake_podero.token_requests == 0
+    else:
+        assert fake_podero.token_grants == ["client_credentials" if "PODERO_CLIENT_ID" in credentials else "password"]
+
+
+def test_from_env_error_is_the_whole_sentence() -> None:
+    """The error for missing credentials reads as one sentence, from its start to its end."""
+    with pytest.raises(InvalidArgumentError) as caught:
+        PoderoClient.from_env({})
+    assert str(caught.value) == (
+        "no Podero credentials in the environment: set PODERO_CLIENT_ID and PODERO_CLIENT_SECRET, "
+        "or PODERO_USERNAME and PODERO_PASSWORD, or PODERO_TOKEN (and optionally PODERO_BASE_URL)"
+    )
+
+
 async def test_closed_client_raises_a_clear_error(
     new_client: Callable[..., PoderoClient], fake_podero: FakePodero
 ) -> None:
@@ -319,11 +367,52 @@ async def test_redirects_are_not_followed(fake_podero: FakePodero, podero: Poder
     assert fake_podero.wallbox_requests == 1
 
 
+async def test_sequential_calls_reuse_one_connection(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """The token request and every later call go over one kept-alive connection."""
+    for _ in range(5):
+        await podero.get_wallbox(*IDS)
+    assert fake_podero.token_requests == 1
+    assert len(fake_podero.connections) == 1
+
+
+async def _pool_filled(server: FakePodero, podero: PoderoClient, calls: int, expected: int) -> None:
+    """Start ``calls`` concurrent calls whose answers are held; release them once ``expected`` are in flight."""
+    await podero.get_wallbox(*IDS)  # the token first
+    gate = asyncio.Event()
+    server.inject("wallbox", *[Fault(hold=gate)] * calls)
+    pending = asyncio.gather(*(podero.get_wallbox(*IDS) for _ in range(calls)))
+    await server.wait_until(lambda: server.wallbox_in_flight >= expected)
+    gate.set()
+    await pending
+
+
+async def test_pool_bounds_connections(new_client: Callable[..., PoderoClient], fake_podero: FakePodero) -> None:
+    """With limits=, concurrent calls share that many connections, and the bound is reached."""
+    async with new_client(limits=httpx.Limits(max_connections=5)) as podero:
+        await _pool_filled(fake_podero, podero, calls=30, expected=5)
+    assert fake_podero.max_wallbox_in_flight == 5
+    assert len(fake_podero.connections) == 5
+    assert fake_podero.wallbox_requests == 1 + 30
+
+
 async def test_one_pool_shared_by_concurrent_tasks(fake_podero: FakePodero, podero: PoderoClient) -> None:
-    """Many concurrent calls reuse the client's connections (at most 100 by default)."""
-    await asyncio.gather(*(podero.get_wallbox(*IDS) for _ in range(200)))
-    assert fake_podero.max_wallbox_in_flight <= 100
-    assert fake_podero.wallbox_requests == 200
+    """Many concurrent calls share the client's pool: at most 100 connections by default."""
+    await _pool_filled(fake_podero, podero, calls=120, expected=100)
+    assert fake_podero.max_wallbox_in_flight == 100
+    assert len(fake_podero.connections) <= 100
+
+
+async def test_deadline_counts_attempts_and_waits_together(
+    new_client: Callable[..., PoderoClient], fake_podero: FakePodero
+) -> None:
+    """Each wait fits the deadline alone, but their sum does not: the call ends at the deadline."""
+    async with new_client(retry=RetryPolicy(max_attempts=10, deadline=1.0)) as podero:
+        await podero.get_wallbox(*IDS)
+        fake_podero.inject("wallbox", *[Fault(status=503, headers={"Retry-After": "0.4"})] * 10)
+        with pytest.raises(InternalServerError):
+            await podero.get_wallbox(*IDS)
+    # Waits of 0.4 s each: the third would end at 1.2 s; a loaded machine may stop after two.
+    assert 1 + 2 <= fake_podero.wallbox_requests <= 1 + 3
 
 
 async def test_deadline_bounds_the_retries(new_client: Callable[..., PoderoClient], fake_podero: FakePodero) -> None:

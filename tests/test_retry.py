@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -95,6 +96,27 @@ def test_backoff_is_capped_before_it_is_computed() -> None:
     assert RetryPolicy(max_attempts=1100).backoff(1100) <= 8.0
 
 
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "Sun Nov  6 08:50:37 1994", "Date": "Sun, 06 Nov 1994 08:49:37 GMT"}, 60.0),
+        ({"Retry-After": "Sunday, 06-Nov-94 08:50:07 GMT", "Date": "Sun Nov  6 08:49:37 1994"}, 30.0),
+    ],
+    ids=["asctime", "rfc-850"],
+)
+def test_retry_after_dates_are_compared_in_utc(
+    headers: dict[str, str], expected: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """asctime and RFC 850 dates are UTC, whatever the local zone."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert parse_retry_after(httpx.Headers(headers)) == expected
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 async def _attempts(method: str, failure: Exception | int, *, extensions: dict[str, object] | None = None) -> int:
     """How many times RetryTransport sends a request whose every attempt fails this way."""
     calls = 0
@@ -123,6 +145,52 @@ async def test_transient_statuses_are_retried_for_get(status: int) -> None:
 async def test_other_statuses_are_not_retried(status: int) -> None:
     """Other 4xx (and odd 5xx) are answered at once."""
     assert await _attempts("GET", status) == 1
+
+
+@pytest.mark.parametrize(
+    ("failure", "attempts"),
+    [
+        (httpx.ConnectError("refused"), 3),
+        (httpx.ConnectTimeout("no SYN-ACK"), 3),
+        (httpx.PoolTimeout("no free connection"), 3),
+        (httpx.ReadTimeout("no answer"), 1),
+        (httpx.WriteTimeout("stalled"), 1),
+        (httpx.RemoteProtocolError("dropped"), 1),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
+)
+async def test_post_retried_only_for_failures_before_sending(failure: Exception, attempts: int) -> None:
+    """Connect errors and connect or pool timeouts cannot have reached the server; later failures may have."""
+    assert await _attempts("POST", failure) == attempts
+
+
+async def _elapsed_with_waits(status: int, headers: dict[str, str], policy: RetryPolicy) -> tuple[float, int]:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(status if calls < policy.max_attempts else 200, headers=headers)
+
+    transport = RetryTransport(httpx.MockTransport(handler), policy)
+    started = time.monotonic()
+    response = await transport.handle_async_request(httpx.Request("GET", "https://app.podero.com/x"))
+    assert response.status_code == 200
+    return time.monotonic() - started, calls
+
+
+async def test_retry_after_is_really_waited() -> None:
+    """Two Retry-After: 0.3 answers make the call take at least 0.6 s (a lower bound only)."""
+    elapsed, calls = await _elapsed_with_waits(503, {"Retry-After": "0.3"}, RetryPolicy(max_attempts=3))
+    assert calls == 3
+    assert elapsed >= 0.6
+
+
+async def test_backoff_is_really_waited() -> None:
+    """Backoffs of at least half of 0.2 and 0.4 s make the call take at least 0.3 s."""
+    elapsed, calls = await _elapsed_with_waits(503, {}, RetryPolicy(max_attempts=3, initial_backoff=0.2))
+    assert calls == 3
+    assert elapsed >= 0.1 + 0.2
 
 
 async def test_post_is_retried_only_when_it_cannot_have_been_sent() -> None:

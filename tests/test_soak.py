@@ -5,15 +5,22 @@ from __future__ import annotations
 import pytest
 import soak
 
+TRANSIENT = ("APITimeoutError", "APIConnectionError", "InternalServerError", "RateLimitError")
+MAX_TRANSIENT_FAILURES = 5
+
 
 @pytest.mark.parametrize("backend", ["httpx", "aiohttp"])
 async def test_short_soak_passes(backend: str) -> None:
-    """Every call ends typed, counts add up, no socket leaks, RSS stays flat."""
+    """Every call ends typed, counts add up, retries absorb transient faults, no socket leaks, RSS stays flat."""
     report = await soak.run(calls=2000, concurrency=50, chaos=0.1, backend=backend)
     assert report.failures() == [], report.table()
-    assert report.outcomes["WallboxDetailOutput"] > 1000
-    assert set(report.outcomes) <= {"WallboxDetailOutput", "AuthenticationError", "APITimeoutError",
-                                    "APIConnectionError", "InternalServerError", "RateLimitError"}  # fmt: skip
+    assert report.outcomes["WallboxDetailOutput"] > 1000, report.table()
+    assert set(report.outcomes) <= {"WallboxDetailOutput", "AuthenticationError", *TRANSIENT}, report.table()
+    # Retries absorb the transient faults: about 8 % of attempts meet one, so without retries
+    # some 160 calls would fail; with four attempts, a call fails only after four faults in a
+    # row (about 0.1 calls per run). AuthenticationError is the never-loop rule, on purpose.
+    transient_failures = sum(report.outcomes[name] for name in TRANSIENT)
+    assert transient_failures <= MAX_TRANSIENT_FAILURES, report.table()
 
 
 def test_report_flags_each_failed_criterion() -> None:

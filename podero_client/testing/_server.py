@@ -9,6 +9,7 @@ import functools
 import json
 import random
 import secrets
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -39,8 +40,10 @@ class Fault:
     ``status`` with ``json`` or ``body`` (raw bytes) and ``headers`` (Retry-After, say);
     ``delay`` seconds first; ``drop`` closes the connection without an answer;
     ``truncate`` sends half the body, then closes. ``json=None`` and ``body=None`` with
-    ``status=200`` serve the normal payload (useful with ``delay``). ``expire_tokens``
-    revokes every access token first, so the request meets a 401.
+    ``status=200`` serve the normal payload (useful with ``delay`` or ``hold``). ``expire_tokens``
+    revokes every access token first, so the request meets a 401. ``hold`` keeps the request
+    waiting until the test sets that event (``FakePodero.close`` releases every held one),
+    then answers as the rest of the fault says: tokens are checked at release time.
     """
 
     status: int = 200
@@ -51,6 +54,7 @@ class Fault:
     drop: bool = False
     truncate: bool = False
     expire_tokens: bool = False
+    hold: asyncio.Event | None = attrs.field(default=None, eq=False)
 
 
 # One of each fault a partner's poller meets, for chaos runs (soak tests, serve-fake --chaos).
@@ -97,6 +101,7 @@ class FakePodero:
         seed: int | None = None,
         spec: Mapping[str, Any] | str | Path | None = None,
         speed: float = 0.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.client_id, self.client_secret = client_id, client_secret
         self.username, self.password = username, password
@@ -117,6 +122,11 @@ class FakePodero:
         self.last_headers: dict[str, str] = {}  # of the latest request to any endpoint
         self.wallbox_in_flight = 0
         self.max_wallbox_in_flight = 0
+        self.token_content_types: list[str] = []  # Content-Type of each token request, in order
+        self.connections: set[tuple[str, int]] = set()  # client (host, port) of every connection that sent a request
+        self._held: set[asyncio.Event] = set()
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        self._ssl_context = ssl_context
         self.issued: list[str] = []  # every access and refresh token handed out, for leak checks
         self._access_tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._refresh_tokens: set[str] = set()
@@ -201,21 +211,47 @@ class FakePodero:
     def revoke_refresh_tokens(self) -> None:
         self._refresh_tokens.clear()
 
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Wait until ``condition()`` holds, checked each time a request arrives or ends.
+
+        For ordering a test on the server's state (``lambda: server.wallbox_requests >= 3``)
+        without sleeping. TimeoutError after 10 s, so that a broken test fails instead of hanging.
+        """
+        if condition():
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter = (condition, future)
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(10.0):
+                await future
+        finally:
+            self._waiters.remove(waiter)
+
+    def _changed(self) -> None:
+        for condition, future in self._waiters:
+            if not future.done() and condition():
+                future.set_result(None)
+
     async def start(self) -> Self:
         app = web.Application()
         app.router.add_post("/oauth2/token/", self._counted("oauth2", self._oauth2_token))
         app.router.add_post("/api/partners/v2.0/auth/token", self._counted("auth_token", self._partner_token))
         app.router.add_get(WALLBOX_ROUTE, self._counted("wallbox", self._wallbox))
         app.router.add_route("*", "/{tail:.*}", self._spec_route)  # every other operation of the spec
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # handler_cancellation: a request whose client went away (timed out, cancelled) ends
+        # here too, so wallbox_in_flight tells what the client still has running.
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self._port)
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port, ssl_context=self._ssl_context)
         await site.start()
         port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{'https' if self._ssl_context else 'http'}://127.0.0.1:{port}"
         return self
 
     async def close(self) -> None:
+        for event in self._held:
+            event.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -232,9 +268,14 @@ class FakePodero:
         async def handle(request: web.Request) -> web.StreamResponse:
             self.requests[endpoint] += 1
             self.last_headers = dict(request.headers)
+            if request.transport is not None:
+                self.connections.add(request.transport.get_extra_info("peername")[:2])
+            if endpoint != "wallbox":
+                self.token_content_types.append(request.content_type)
             if endpoint == "wallbox":
                 self.wallbox_in_flight += 1
                 self.max_wallbox_in_flight = max(self.max_wallbox_in_flight, self.wallbox_in_flight)
+            self._changed()
             try:
                 fault = self.faults[endpoint].popleft() if self.faults[endpoint] else None
                 if fault is None and endpoint == "wallbox" and self.chaos and self._random.random() < self.chaos:
@@ -245,10 +286,14 @@ class FakePodero:
             finally:
                 if endpoint == "wallbox":
                     self.wallbox_in_flight -= 1
+                self._changed()
 
         return handle
 
     async def _apply(self, fault: Fault, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if fault.hold is not None:
+            self._held.add(fault.hold)
+            await fault.hold.wait()
         if fault.delay:
             await asyncio.sleep(fault.delay)
         if fault.expire_tokens:
