@@ -312,7 +312,7 @@ def test_from_env_names_the_variables_when_none_is_set() -> None:
     [
         {"PODERO_CLIENT_ID": "test-client-id", "PODERO_CLIENT_SECRET": "test-client-secret"},
         {"PODERO_USERNAME": "partner@example.com", "PODERO_PASSWORD": "test-password"},
-        {"PODERO_USERNAME": "partner@example.com", "PODERO_TOKEN": "half a password pair is ignored"},
+        {"PODERO_USERNAME": "partner@example.com", "PODERO_TOKEN": "half-a-password-pair-is-ignored"},
     ],
     ids=["client-credentials", "password", "token"],
 )
