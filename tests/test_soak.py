@@ -9,7 +9,7 @@ TRANSIENT = ("APITimeoutError", "APIConnectionError", "InternalServerError", "Ra
 MAX_TRANSIENT_FAILURES = 5
 
 
-@pytest.mark.parametrize("backend", ["httpx", "aiohttp"])
+@pytest.mark.parametrize("backend", ["aiohttp", "httpx"])  # the default wire first
 async def test_short_soak_passes(backend: str) -> None:
     """Every call ends typed, counts add up, retries absorb transient faults, no socket leaks, RSS stays flat."""
     report = await soak.run(calls=2000, concurrency=50, chaos=0.1, backend=backend)
