@@ -186,7 +186,10 @@ def _detail(body: object) -> str | None:
             if isinstance(item, dict):
                 # Any JSON may stand where Django Ninja puts a list: "loc": 5 is shown as it is.
                 loc = item.get("loc")
-                location = ".".join(str(part) for part in loc) if isinstance(loc, list) else str(loc or "")
+                if isinstance(loc, list):
+                    location = ".".join(str(part) for part in loc)
+                else:
+                    location = "" if loc is None else str(loc)
                 parts.append(f"{location}: {item.get('msg', '')}" if location else str(item.get("msg", item)))
             else:
                 parts.append(str(item))

@@ -151,7 +151,16 @@ def test_a_failure_after_close_is_client_closed() -> None:
 
 @pytest.mark.parametrize(
     "detail",
-    [[{"loc": 5}], [{"loc": None, "msg": "m"}], [{"loc": {"a": 1}}], [{"loc": "query"}], [[1, 2]], [None], [{}]],
+    [
+        [{"loc": 5}],
+        [{"loc": 0}],
+        [{"loc": None, "msg": "m"}],
+        [{"loc": {"a": 1}}],
+        [{"loc": "query"}],
+        [[1, 2]],
+        [None],
+        [{}],
+    ],
 )
 def test_detail_is_total_over_any_json(detail: object) -> None:
     """Any JSON under "detail" gives a string, never a TypeError: {"loc": 5} is shown as 5."""
