@@ -65,6 +65,16 @@ def _headers(raw: tuple[tuple[bytes, bytes], ...]) -> httpx.Headers:
     return headers
 
 
+def _reason(reason: str | None) -> bytes:
+    """The reason phrase as bytes; one outside latin-1 (a UTF-8 "✓ok") keeps its UTF-8 bytes."""
+    if not reason:
+        return b""
+    try:
+        return reason.encode("latin-1")
+    except UnicodeEncodeError:
+        return reason.encode("utf-8", errors="replace")
+
+
 class _Read(httpx.AsyncByteStream):
     """The stream of a response whose body was read already (httpx reads ``_content`` first)."""
 
@@ -210,7 +220,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             response.status,
             stream=_Read(body),
             request=request,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason.encode("latin-1") if reason else b""},
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": _reason(reason)},
         )
         built.headers = _headers(response.raw_headers)  # set, not passed: the constructor would copy them
         built._content = body  # read and decoded already: httpx's aread() returns it as it is

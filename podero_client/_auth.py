@@ -30,8 +30,10 @@ from ._errors import (
     ClientClosedError,
     InvalidArgumentError,
     PoderoError,
+    ResponseTooLargeError,
     ResponseValidationError,
     redact,
+    redact_head,
     status_error,
 )
 from ._retry import IDEMPOTENT_EXTENSION, RETRY_POLICY_EXTENSION, RetryPolicy, start_deadline
@@ -59,6 +61,11 @@ def _check_str(instance: object, attribute: attrs.Attribute[str], value: str) ->
         raise InvalidArgumentError(f"{attribute.name} must be a non-empty string")
 
 
+def _check_encoding(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if value not in ("json", "form"):
+        raise InvalidArgumentError(f'{attribute.name} must be "json" or "form", got {value!r}')
+
+
 @attrs.frozen
 class ClientCredentials:
     """Podero's server-to-server flow: Basic auth to ``token_url``, no refresh token.
@@ -69,7 +76,7 @@ class ClientCredentials:
     client_id: str = attrs.field(validator=_check_str)
     client_secret: str = attrs.field(repr=False, validator=_check_str)
     token_url: str = attrs.field(default="/oauth2/token/", kw_only=True)
-    body_encoding: Literal["json", "form"] = attrs.field(default="json", kw_only=True)
+    body_encoding: Literal["json", "form"] = attrs.field(default="json", kw_only=True, validator=_check_encoding)
 
 
 @attrs.frozen
@@ -252,6 +259,9 @@ class TokenManager:
         logger.info("requesting an access token (grant_type=%s) from %s", body["grant_type"], request.url.path)
         try:
             response = await self._http.send(request, auth=None)  # read in full: not streamed
+        except ResponseTooLargeError as exc:  # the token endpoint may echo the password
+            exc.body = redact_head(exc.body, self.secrets())
+            raise
         except RuntimeError as exc:  # httpx: "the client has been closed"
             if isinstance(exc, PoderoError) or not self._http.is_closed:
                 raise

@@ -131,7 +131,12 @@ async def _watch_command(args: argparse.Namespace) -> int:
 async def _serve_fake(args: argparse.Namespace) -> int:
     from .testing import ORG_ID, READING_INTERVAL, USER_ID, WALLBOX_ID, FakePodero
 
-    server = FakePodero(port=args.port, chaos=args.chaos, speed=args.speed, spec=args.spec)
+    try:
+        server = FakePodero(port=args.port, chaos=args.chaos, speed=args.speed, spec=args.spec)
+    except (OSError, ValueError) as error:  # a missing or unreadable file, or not JSON
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        print(f"error: cannot read --spec {args.spec}: {reason}", file=sys.stderr)
+        return EXIT_BAD_ARGUMENTS
     try:
         await server.start()
     except OSError as error:

@@ -33,19 +33,22 @@ from ._errors import (
     InvalidArgumentError,
     PoderoError,
     RateLimitError,
+    ResponseTooLargeError,
     ResponseValidationError,
     redact,
+    redact_head,
     status_error,
     transport_error,
 )
 from ._generated.api import Resources
 from ._generated.client import AuthenticatedClient
 from ._generated.models import WallboxDetailOutput
-from ._generated.types import APIResponse
+from ._generated.types import UNSET, APIResponse
 from ._retry import RETRY_POLICY_EXTENSION, RetryPolicy, RetryTransport
 from ._settings import as_uuid as _as_uuid
-from ._settings import check_leeway, check_timeout, check_url
+from ._settings import check_headers, check_leeway, check_timeout, check_url
 from ._transport import DEFAULT_BACKEND, DEFAULT_LIMITS, DEFAULT_MAX_RESPONSE_BYTES, Backend, build_transport
+from ._utils import is_finite_number
 
 PRODUCTION_URL = "https://app.podero.com"
 SANDBOX_URL = "https://sandbox-app.podero.com"
@@ -63,6 +66,11 @@ def _transient(error: PoderoError) -> bool:
     if isinstance(error, APIStatusError):
         return isinstance(error, InternalServerError | RateLimitError) or error.status_code == 408
     return isinstance(error, APIConnectionError | ResponseValidationError)
+
+
+def _wrong_type(value: object, types: tuple[type, ...]) -> bool:
+    """Not one of ``types``; a bool is not an int here (isinstance says it is)."""
+    return not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
 
 
 def _fingerprint(wallbox: WallboxDetailOutput) -> object:
@@ -221,16 +229,12 @@ class PoderoClient(Resources):
         added to each of its requests (a view of a view keeps its parent's and adds its own).
         Closing a view closes the shared pool: close the client instead, once, when done.
         """
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float | httpx.Timeout)):
-            raise InvalidArgumentError(f"timeout must be a number of seconds or an httpx.Timeout, got {timeout!r}")
+        if timeout is not None:
+            check_timeout(timeout)  # the constructor's check: nan, 0 and -1 are refused here too
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidArgumentError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
-        if headers is not None and not (
-            isinstance(headers, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
-        ):
-            raise InvalidArgumentError("headers must be a mapping of str to str")
         current = self._options or _Options()
-        extra = {**dict(current.headers), **(headers or {})}
+        extra = {**dict(current.headers), **check_headers(headers)}
         if any(name.lower() == "authorization" for name in extra):
             raise InvalidArgumentError("headers must not set Authorization: the client manages the token")
         options = _Options(
@@ -300,6 +304,14 @@ class PoderoClient(Resources):
         """Check the arguments and build the request; a wrong argument is InvalidArgumentError, before any I/O."""
         for name in endpoint.UUID_PARAMETERS:
             arguments[name] = _as_uuid(name, arguments[name])
+        for name, types in endpoint.QUERY_TYPES:  # else httpx sends include_deleted="yes" as it is
+            value = arguments.get(name)
+            if value is not None and value is not UNSET and _wrong_type(value, types):
+                expected = " or ".join(kind.__name__ for kind in types)
+                operation = endpoint.__name__.rpartition(".")[2]
+                raise InvalidArgumentError(
+                    f"bad argument for {operation}: {name} must be {expected} or None, got {type(value).__name__}"
+                )
         key = tuple(arguments.items())
         try:
             try:
@@ -325,8 +337,12 @@ class PoderoClient(Resources):
             request = self._with_options(request, options)
         try:
             response = await self._http.request(**request)
+        except ResponseTooLargeError as exc:  # its body is the cut head of what came: an echo, maybe
+            exc.body = redact_head(exc.body, self._tokens.secrets())
+            raise
         except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: a pool closed under the call
-            raise transport_error(exc, closed=self._closed, secrets=self._tokens.secrets()) from exc
+            closed = self._closed or self._http.is_closed  # a view's own flag stays False
+            raise transport_error(exc, closed=closed, secrets=self._tokens.secrets()) from exc
         status = response.status_code
         if status in endpoint.SUCCESS_STATUSES:
             try:
@@ -427,8 +443,8 @@ class PoderoClient(Resources):
         ``break`` or by cancelling the task. Podero refreshes device state every 5 to 15
         minutes, so an interval under a minute mostly yields nothing new.
         """
-        if isinstance(interval, bool) or not isinstance(interval, int | float) or not interval > 0:
-            raise InvalidArgumentError(f"interval must be a number of seconds > 0, got {interval!r}")
+        if not is_finite_number(interval) or interval <= 0:
+            raise InvalidArgumentError(f"interval must be a finite number of seconds > 0, got {interval!r}")
         ids = _as_uuid("org_id", org_id), _as_uuid("user_id", user_id), _as_uuid("wallbox_id", wallbox_id)
         last: object = None
         failures = 0

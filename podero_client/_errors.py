@@ -59,6 +59,22 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return _SECRET_SCHEME.sub(rf"\1 {REDACTED}", text)
 
 
+# A secret field whose value the cut at the end of a truncated body left open.
+_SECRET_JSON_CUT = re.compile(rf'("{_SECRET_NAMES}"\s*:\s*)"(?:[^"\\]|\\.)*\\?\Z')
+_SHORTEST_CUT = 3
+
+
+def redact_head(text: str, secrets: Iterable[str] = ()) -> str:
+    """``redact`` for the first part of a body that was cut off: a secret cut in two is masked too."""
+    text = _SECRET_JSON_CUT.sub(rf'\1"{REDACTED}', redact(text, secrets))
+    for secret in {secret for secret in secrets if secret}:
+        for size in range(min(len(secret) - 1, len(text)), _SHORTEST_CUT - 1, -1):
+            if text.endswith(secret[:size]):
+                text = text[:-size] + REDACTED
+                break
+    return text
+
+
 class PoderoError(Exception):
     """The root of every error this SDK raises."""
 
@@ -168,7 +184,12 @@ def _detail(body: object) -> str | None:
         parts = []
         for item in detail:
             if isinstance(item, dict):
-                location = ".".join(str(part) for part in item.get("loc", []))
+                # Any JSON may stand where Django Ninja puts a list: "loc": 5 is shown as it is.
+                loc = item.get("loc")
+                if isinstance(loc, list):
+                    location = ".".join(str(part) for part in loc)
+                else:
+                    location = "" if loc is None else str(loc)
                 parts.append(f"{location}: {item.get('msg', '')}" if location else str(item.get("msg", item)))
             else:
                 parts.append(str(item))

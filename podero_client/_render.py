@@ -68,8 +68,9 @@ def summary(wallbox: WallboxDetailOutput, now: datetime | None = None) -> str:
         if isinstance(action, ReauthenticateProjection):
             text = f"reauthenticate via {action.resolution_link.url}"
         elif isinstance(action, InformationActionProjection):
-            message = action.metadata["message"] if not isinstance(action.metadata, Unset) else ""
-            text = f"information: {message}" if message else "information"
+            metadata = {} if isinstance(action.metadata, Unset) else action.metadata.additional_properties
+            message = metadata.get("message")  # optional: an action may carry no message
+            text = f"information: {message}" if message not in (None, "") else "information"
         else:
             text = f"{action.code} (an action this client does not know yet)"
         lines.append(f"  action       {text}")

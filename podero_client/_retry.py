@@ -20,7 +20,7 @@ import httpx
 from ._errors import ClientClosedError, InvalidArgumentError
 from ._utils import certificate_failure, is_finite_number, parse_retry_after
 
-__all__ = ["RetryPolicy", "RetryTransport", "parse_retry_after"]
+__all__ = ["RetryPolicy", "RetryTransport"]
 
 logger = logging.getLogger("podero_client")
 
@@ -105,9 +105,10 @@ def _idempotent(request: httpx.Request) -> bool:
 def _retryable_error(error: httpx.TransportError, request: httpx.Request) -> bool:
     """A failure to connect is retried for any method; a later one only when repeating is safe.
 
-    An untrusted certificate is not transient: it is never retried.
+    An untrusted certificate is not transient, and a request we could not even write
+    (LocalProtocolError: a header HTTP/1.1 forbids) would fail the same way: never retried.
     """
-    if certificate_failure(error):
+    if isinstance(error, httpx.LocalProtocolError) or certificate_failure(error):
         return False
     return isinstance(error, _NOT_SENT) or _idempotent(request)
 

@@ -10,6 +10,7 @@ import functools
 import ipaddress
 import re
 import uuid
+from collections.abc import Mapping
 
 import httpx
 
@@ -40,9 +41,9 @@ def as_uuid(name: str, value: uuid.UUID | str) -> uuid.UUID:
 
 
 def check_leeway(leeway: object) -> float:
-    if not is_finite_number(leeway) or leeway < 0:  # type: ignore[operator]  # is_finite_number: a real number
+    if not is_finite_number(leeway) or leeway < 0:
         raise InvalidArgumentError(f"leeway must be a finite number of seconds >= 0, got {leeway!r}")
-    return float(leeway)  # type: ignore[arg-type]  # as above
+    return float(leeway)
 
 
 def check_timeout(timeout: object) -> None:
@@ -55,10 +56,39 @@ def check_timeout(timeout: object) -> None:
                     f"timeout.{part} must be None or a finite number of seconds > 0, got {value!r}"
                 )
         return
-    if not is_finite_number(timeout) or timeout <= 0:  # type: ignore[operator]  # is_finite_number: a real number
+    if not is_finite_number(timeout) or timeout <= 0:
         raise InvalidArgumentError(
             f"timeout must be a finite number of seconds > 0 or an httpx.Timeout, got {timeout!r}"
         )
+
+
+# RFC 9110 section 5.1: a field name is a token; section 5.5: a value is visible ASCII, with
+# spaces or tabs only inside. CR and LF would split the request; other bytes fail to encode.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\t\x20-\x7e]*[\x21-\x7e])?)?")
+
+
+def check_headers(headers: object) -> dict[str, str]:
+    """Extra request headers: RFC 9110 names and visible-ASCII values; a value is never quoted (it may be a key)."""
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise InvalidArgumentError(f"headers must be a mapping of str to str, got {type(headers).__name__}")
+    checked: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise InvalidArgumentError("headers must be a mapping of str to str")
+        if not _HEADER_NAME.fullmatch(name):
+            raise InvalidArgumentError(
+                "a header name must be a token of visible ASCII letters, digits or !#$%&'*+-.^_`|~"
+            )
+        if not _HEADER_VALUE.fullmatch(value):
+            # The value may be a key or a token: named, never shown.
+            raise InvalidArgumentError(
+                f"the value of header {name} must be visible ASCII (spaces and tabs inside only, no CR or LF)"
+            )
+        checked[name] = value
+    return checked
 
 
 def _is_loopback(host: str) -> bool:
@@ -77,6 +107,27 @@ def _authority(value: str) -> str:
 
 def _shown(value: str) -> str:
     return "" if "@" in _authority(value) else f": {value!r}"  # it may hold a password
+
+
+def check_proxy_url(name: str, value: object) -> str:
+    """``value`` as a proxy URL httpx and aiohttp both take: http(s), with a host.
+
+    A proxy URL may carry user:password@; a message shows the URL without it, and an
+    unparseable one with an @ in its authority not at all.
+    """
+    url = None
+    if isinstance(value, str):
+        try:
+            url = httpx.URL(value)
+        except (httpx.InvalidURL, TypeError):
+            url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        if url is not None:
+            shown = f": {str(url.copy_with(username=None, password=None))!r}" if url.userinfo else f": {str(url)!r}"
+        else:
+            shown = _shown(value) if isinstance(value, str) else f" (a {type(value).__name__})"
+        raise InvalidArgumentError(f"{name} must be an http:// or https:// proxy URL{shown}")
+    return str(url)
 
 
 def check_url(name: str, value: object, *, allow_insecure_http: bool, absolute: bool = True) -> httpx.URL:

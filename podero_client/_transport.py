@@ -24,6 +24,7 @@ import httpx
 from ._body import codings, read_bounded, too_large
 from ._errors import ClientClosedError, InvalidArgumentError
 from ._pool import acquire, slots
+from ._settings import check_proxy_url
 
 Backend = Literal["aiohttp", "httpx"]
 DEFAULT_BACKEND: Backend = "aiohttp"
@@ -33,20 +34,6 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100
 # A wallbox is about 2 KB; this leaves room for any page the API returns, and none for a bomb.
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 2**20
 _ENV_PROXY_KEYS = ("http", "https", "all")
-
-
-def _proxy_url(name: str, value: object) -> str:
-    """``value`` as a proxy URL httpx and aiohttp both take: http(s), with a host."""
-    url = None
-    if isinstance(value, str):
-        try:
-            url = httpx.URL(value)
-        except httpx.InvalidURL:
-            url = None
-    if url is None or url.scheme not in ("http", "https") or not url.host:
-        shown = url.copy_with(username=None, password=None) if url is not None and url.userinfo else value
-        raise InvalidArgumentError(f"{name} must be an http:// or https:// proxy URL, got {str(shown)!r}")
-    return str(url)
 
 
 class _Routes:
@@ -95,13 +82,13 @@ def build_transport(
         raise InvalidArgumentError(f"trust_env must be True or False, got {trust_env!r}")
     if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) or max_response_bytes < 1:
         raise InvalidArgumentError(f"max_response_bytes must be an int >= 1, got {max_response_bytes!r}")
-    explicit = None if proxy is None else _proxy_url("proxy", proxy)
+    explicit = None if proxy is None else check_proxy_url("proxy", proxy)
     environment: dict[str, str] = {}
     if explicit is None and trust_env:
         found = urllib.request.getproxies_environment()
         for key in _ENV_PROXY_KEYS:
             if found.get(key):
-                environment[key] = _proxy_url(f"the {key.upper()}_PROXY environment variable", found[key])
+                environment[key] = check_proxy_url(f"the {key.upper()}_PROXY environment variable", found[key])
         if environment and found.get("no"):
             environment["no"] = found["no"]
     return Wire(

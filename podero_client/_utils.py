@@ -11,6 +11,7 @@ import math
 import re
 import ssl
 from datetime import UTC, datetime
+from typing import TypeGuard
 
 import httpx
 
@@ -87,7 +88,7 @@ def loads_json(data: str | bytes) -> object:
         raise ValueError("JSON nested too deeply") from None
 
 
-def is_finite_number(value: object) -> bool:
+def is_finite_number(value: object) -> TypeGuard[int | float]:
     """A real int or float (not a bool, not a numeric string) that is neither NaN nor infinite."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import httpx
@@ -10,7 +11,7 @@ from conftest import RawServer
 
 from podero_client import APIConnectionError, APITimeoutError, PoderoClient
 from podero_client._aiohttp import as_httpx_error
-from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID
+from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, wallbox_payload
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
 OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -73,3 +74,13 @@ def test_a_header_value_aiohttp_refuses_never_shows_in_the_error() -> None:
     error = as_httpx_error(ValueError("Newline or carriage return character detected in header: Bearer s3cret"))
     assert isinstance(error, httpx.LocalProtocolError)
     assert "s3cret" not in str(error)
+
+
+async def test_a_utf8_reason_phrase_is_read(raw_server: RawServer, raw_client: Callable[..., PoderoClient]) -> None:
+    """A reason phrase outside latin-1 ("✓ok" in UTF-8) is no error on either wire: the body is parsed."""
+    body = json.dumps(wallbox_payload()).encode()
+    head = "HTTP/1.1 200 ✓ok\r\nContent-Type: application/json\r\n".encode()
+    raw_server.reply = head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+    async with raw_client() as podero:
+        wallbox = await podero.get_wallbox(*IDS)
+    assert str(wallbox.id) == wallbox_payload()["id"]

@@ -17,6 +17,7 @@ from podero_client import (
     BearerToken,
     ClientCredentials,
     InternalServerError,
+    InvalidArgumentError,
     PasswordCredentials,
     PoderoClient,
     ResponseValidationError,
@@ -391,3 +392,10 @@ async def test_failed_refresh_leaves_no_error_in_the_event_loop(
     await podero.get_wallbox(*IDS)
     assert [record.getMessage() for record in caplog.records if record.name == "asyncio"] == []
     assert fake_podero.token_requests == 2
+
+
+@pytest.mark.parametrize("encoding", ["xml", "JSON", "", None])
+def test_body_encoding_must_be_json_or_form(encoding: object) -> None:
+    """ClientCredentials(body_encoding="xml") is InvalidArgumentError, not a silent JSON body."""
+    with pytest.raises(InvalidArgumentError, match="body_encoding"):
+        ClientCredentials("id", "secret", body_encoding=encoding)  # type: ignore[arg-type]

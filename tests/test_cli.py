@@ -356,3 +356,19 @@ async def test_examples_end_quietly_on_ctrl_c(fake_podero: FakePodero, example: 
     _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 130
     assert b"Traceback" not in stderr
+
+
+@pytest.mark.parametrize("content", [None, "{not json", "[1, 2]", "\udcff"], ids=["missing", "bad", "array", "binary"])
+async def test_serve_fake_with_an_unreadable_spec_is_one_line(tmp_path: Path, content: str | None) -> None:
+    """serve-fake --spec FILE that is missing or not a JSON object: one line on stderr, exit 2, no traceback."""
+    spec = tmp_path / "spec.json"
+    if content == "\udcff":
+        spec.write_bytes(b"\xff\xfe{")
+    elif content is not None:
+        spec.write_text(content)
+    code, out, err = await _cli("serve-fake", "--port", "0", "--spec", str(spec))
+    assert code == 2
+    assert err.count("\n") == 1
+    assert err.startswith("error: cannot read --spec ")
+    assert "Traceback" not in err
+    assert out == ""

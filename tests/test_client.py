@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from conftest import RawServer
 
 import podero_client
 from podero_client import (
@@ -469,3 +470,103 @@ def test_prebuilt_urls_equal_the_ones_httpx_would_build(base_url: str) -> None:
         request = retrieve_wallbox._get_kwargs(**arguments)  # type: ignore[arg-type]
         expected = client._http.build_request("GET", request["url"], params=request["params"]).url
         assert client._prepared(retrieve_wallbox, tuple(arguments.items()))["url"] == expected
+
+
+@pytest.mark.parametrize(
+    ("headers", "shown"),
+    [
+        ({"X-Trace": "café-secret"}, "café-secret"),
+        ({"X-Trace": "a\r\nX-Injected: secret-value"}, "secret-value"),
+        ({"X-Trace": "a\nb-secret"}, "b-secret"),
+        ({"X-Trace": " padded-secret"}, "padded-secret"),
+        ({"X Trace": "v"}, None),
+        ({"X-Tr\u00e4ce": "v"}, None),
+        ({"": "v"}, None),
+    ],
+)
+async def test_with_options_refuses_headers_http_forbids(
+    podero: PoderoClient, fake_podero: FakePodero, headers: dict[str, str], shown: str | None
+) -> None:
+    """A header name that is not a token, or a value with CR, LF or non-ASCII, is refused unquoted, before any I/O."""
+    with pytest.raises(InvalidArgumentError) as caught:
+        podero.with_options(headers=headers)
+    if shown is not None:
+        assert shown not in str(caught.value)
+    assert sum(fake_podero.requests.values()) == 0
+
+
+async def test_with_options_takes_a_visible_ascii_header(podero: PoderoClient, fake_podero: FakePodero) -> None:
+    """A header of visible ASCII, with spaces inside, is sent as it is."""
+    await podero.with_options(headers={"X-Trace": "a b\tc"}).get_wallbox(*IDS)
+    assert fake_podero.last_headers["X-Trace"] == "a b\tc"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), 0, -1, float("inf"), httpx.Timeout(float("nan")), httpx.Timeout(5.0, connect=0)],
+    ids=["nan", "zero", "negative", "inf", "timeout-nan", "timeout-connect-zero"],
+)
+async def test_with_options_checks_timeout_like_the_constructor(podero: PoderoClient, value: object) -> None:
+    """with_options(timeout=) refuses what the constructor refuses: nan, 0, -1, inf, a Timeout part <= 0."""
+    with pytest.raises(InvalidArgumentError, match="timeout"):
+        podero.with_options(timeout=value)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="timeout"):
+        PoderoClient(credentials=BearerToken("t"), base_url="http://127.0.0.1:1", timeout=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("include_deleted", ["yes", 1, 0.0, "true", [True]])
+async def test_query_parameters_are_type_checked_before_io(
+    podero: PoderoClient, fake_podero: FakePodero, include_deleted: object
+) -> None:
+    """include_deleted="yes" (or 1) is InvalidArgumentError before any I/O, on every path to the operation."""
+    with pytest.raises(InvalidArgumentError, match="include_deleted must be bool"):
+        await podero.get_wallbox(*IDS, include_deleted=include_deleted)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="include_deleted"):
+        await podero.user_wallboxes.retrieve_wallbox(*IDS, include_deleted=include_deleted)  # type: ignore[arg-type]
+    [result] = await podero.get_wallboxes([IDS], include_deleted=include_deleted)  # type: ignore[arg-type]
+    assert isinstance(result, InvalidArgumentError)
+    assert sum(fake_podero.requests.values()) == 0
+
+
+async def test_query_parameters_of_the_right_type_are_sent(podero: PoderoClient, fake_podero: FakePodero) -> None:
+    """True and False pass the check and reach the server."""
+    await podero.get_wallbox(*IDS, include_deleted=True)
+    await podero.get_wallbox(*IDS, include_deleted=False)
+    assert fake_podero.requests["wallbox"] == 2
+
+
+@pytest.mark.parametrize("interval", [float("inf"), float("nan"), 0, -1.0, True, "60"])
+async def test_watch_interval_must_be_finite_and_positive(podero: PoderoClient, interval: object) -> None:
+    """watch_wallbox(interval=inf) would sleep forever: a finite number > 0 is required, before any I/O."""
+    watch = podero.watch_wallbox(*IDS, interval=interval)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="interval"):
+        await anext(watch)
+
+
+async def test_a_view_closed_under_its_call_is_client_closed(
+    new_client: Callable[..., PoderoClient], fake_podero: FakePodero
+) -> None:
+    """A with_options view whose client is closed mid-call raises ClientClosedError, not a generic PoderoError."""
+    fake_podero.inject("wallbox", Fault(hold=asyncio.Event()))
+    client = new_client()
+    view = client.with_options(timeout=30)
+    call = asyncio.create_task(view.get_wallbox(*IDS))
+    await fake_podero.wait_until(lambda: fake_podero.wallbox_in_flight == 1)
+    await client.aclose()
+    with pytest.raises(ClientClosedError):
+        await call
+    with pytest.raises(ClientClosedError):
+        await view.get_wallbox(*IDS)
+
+
+async def test_a_422_with_any_detail_fails_only_its_key(
+    raw_server: RawServer, raw_client: Callable[..., PoderoClient]
+) -> None:
+    """A 422 whose detail holds {"loc": 5} is an UnprocessableEntityError for its key, not a TypeError for the batch."""
+    body = b'{"detail": [{"loc": 5, "msg": "odd"}]}'
+    raw_server.reply = b"HTTP/1.1 422 Unprocessable\r\nContent-Type: application/json\r\n"
+    raw_server.reply += b"Content-Length: %d\r\n\r\n" % len(body) + body
+    async with raw_client() as podero:
+        [result] = await podero.get_wallboxes([IDS])
+    assert isinstance(result, UnprocessableEntityError)
+    assert result.detail == "5: odd"

@@ -224,8 +224,8 @@ async def test_watch_passes_include_deleted(fake_podero: FakePodero, podero: Pod
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"interval": True}, "interval must be a number of seconds > 0, got True"),
-        ({"interval": -1.0}, "interval must be a number of seconds > 0"),
+        ({"interval": True}, "interval must be a finite number of seconds > 0, got True"),
+        ({"interval": -1.0}, "interval must be a finite number of seconds > 0"),
         ({"org_id": "x"}, "org_id must be a UUID"),
         ({"user_id": "x"}, "user_id must be a UUID"),
         ({"wallbox_id": "x"}, "wallbox_id must be a UUID"),

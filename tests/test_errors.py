@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 import podero_client as pc
-from podero_client._errors import redact, status_error, transport_error
+from podero_client._errors import redact, redact_head, status_error, transport_error
 
 
 def _response(status: int, content: bytes = b"", headers: dict[str, str] | None = None) -> httpx.Response:
@@ -147,3 +147,31 @@ def test_a_failure_after_close_is_client_closed() -> None:
     for error in (httpx.ReadError("closed"), RuntimeError("Session is closed")):
         assert type(transport_error(error, closed=True)) is pc.ClientClosedError
     assert type(transport_error(RuntimeError("odd"), closed=False)) is pc.PoderoError
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        [{"loc": 5}],
+        [{"loc": 0}],
+        [{"loc": None, "msg": "m"}],
+        [{"loc": {"a": 1}}],
+        [{"loc": "query"}],
+        [[1, 2]],
+        [None],
+        [{}],
+    ],
+)
+def test_detail_is_total_over_any_json(detail: object) -> None:
+    """Any JSON under "detail" gives a string, never a TypeError: {"loc": 5} is shown as 5."""
+    response = httpx.Response(422, json={"detail": detail}, request=httpx.Request("GET", "https://x/y"))
+    error = status_error(response)
+    assert isinstance(error, pc.UnprocessableEntityError)
+    assert isinstance(error.detail, str)
+
+
+def test_redact_head_masks_a_secret_cut_at_the_end() -> None:
+    """A truncated body that ends inside a secret, or inside a secret field, shows none of it."""
+    assert redact_head('{"x": 1, "user": "hunter2-pass', ["hunter2-password"]) == '{"x": 1, "user": "[redacted]'
+    assert "abc" not in redact_head('{"password": "abc', [])
+    assert redact_head("all good", ["hunter2-password"]) == "all good"

@@ -217,3 +217,11 @@ async def test_serve_fake_with_a_spec_file() -> None:
     finally:
         process.terminate()
         await process.wait()
+
+
+async def test_spec_routes_are_not_token_requests(grown: FakePodero, http: httpx.AsyncClient) -> None:
+    """token_content_types lists the token requests only, not the spec-driven routes."""
+    response = await http.get(SESSIONS_PATH, params={"from": "2026-01-01", "to": "2026-02-01"})
+    assert response.status_code == 200
+    assert grown.requests[SESSIONS] == 1
+    assert grown.token_content_types == ["application/json"]  # the fixture's one token request

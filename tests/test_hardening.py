@@ -93,8 +93,12 @@ async def serve_wallbox(request: RawRequest, writer: asyncio.StreamWriter) -> No
     await respond(writer, 200, wallbox_payload())
 
 
-class RawServer:
-    """HTTP/1.1 on raw asyncio streams: token requests go to ``token``, the rest to ``api``."""
+class ScriptedServer:
+    """HTTP/1.1 on raw asyncio streams: token requests go to ``token``, the rest to ``api``.
+
+    Unlike conftest's RawServer (one fixed reply, then close), it keeps connections alive,
+    records each request and scripts each answer; named apart so that neither shadows the other.
+    """
 
     def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
         self.token: Handler = issue_token
@@ -119,7 +123,7 @@ class RawServer:
         async with self._arrived:
             await self._arrived.wait_for(predicate)
 
-    async def start(self) -> RawServer:
+    async def start(self) -> ScriptedServer:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self._tls)
         port = self._server.sockets[0].getsockname()[1]
         self.url = f"{'https' if self._tls else 'http'}://127.0.0.1:{port}"
@@ -169,13 +173,13 @@ async def _read_request(reader: asyncio.StreamReader) -> RawRequest | None:
 
 
 @pytest.fixture
-async def raw_server() -> AsyncIterator[RawServer]:
-    server = await RawServer().start()
+async def scripted_server() -> AsyncIterator[ScriptedServer]:
+    server = await ScriptedServer().start()
     yield server
     await server.close()
 
 
-def make_client(server: RawServer, backend: str, **kwargs: Any) -> PoderoClient:
+def make_client(server: ScriptedServer, backend: str, **kwargs: Any) -> PoderoClient:
     kwargs.setdefault("credentials", ClientCredentials(CLIENT_ID, CLIENT_SECRET))
     kwargs.setdefault("retry", RetryPolicy(initial_backoff=0, max_backoff=0))
     return PoderoClient(base_url=server.url, http_backend=backend, **kwargs)  # type: ignore[arg-type]  # backend
@@ -184,35 +188,35 @@ def make_client(server: RawServer, backend: str, **kwargs: Any) -> PoderoClient:
 # 2. aclose() with calls in flight -------------------------------------------------------
 
 
-async def test_aclose_ends_a_call_waiting_for_its_response(raw_server: RawServer, backend: str) -> None:
+async def test_aclose_ends_a_call_waiting_for_its_response(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 2: a call whose response has not come when the client closes ends with ClientClosedError."""
-    raw_server.api = hold
-    podero = make_client(raw_server, backend)
+    scripted_server.api = hold
+    podero = make_client(scripted_server, backend)
     call = asyncio.ensure_future(podero.get_wallbox(*IDS))
-    await raw_server.wait_for(lambda: bool(raw_server.api_requests))
+    await scripted_server.wait_for(lambda: bool(scripted_server.api_requests))
     await podero.aclose()
     with pytest.raises(ClientClosedError):
         await asyncio.wait_for(call, HANG)
 
 
-async def test_aclose_wakes_a_call_asleep_before_its_retry(raw_server: RawServer, backend: str) -> None:
+async def test_aclose_wakes_a_call_asleep_before_its_retry(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 2: a call asleep for Retry-After: 15 ends at once with ClientClosedError when the client closes."""
 
     async def busy(request: RawRequest, writer: asyncio.StreamWriter) -> None:
         await respond(writer, 503, {"detail": "busy"}, [("Retry-After", "15")])
 
-    raw_server.api = busy
-    podero = make_client(raw_server, backend)
+    scripted_server.api = busy
+    podero = make_client(scripted_server, backend)
     call = asyncio.ensure_future(podero.get_wallbox(*IDS))
-    await raw_server.wait_for(lambda: bool(raw_server.api_requests))
+    await scripted_server.wait_for(lambda: bool(scripted_server.api_requests))
     await asyncio.sleep(0.1)  # into the 15 s sleep
     await podero.aclose()
     with pytest.raises(ClientClosedError):
         await asyncio.wait_for(call, 5.0)  # well under the 15 s the server asked for
-    assert len(raw_server.api_requests) == 1
+    assert len(scripted_server.api_requests) == 1
 
 
-async def test_aclose_during_the_refresh_a_401_triggered(raw_server: RawServer, backend: str) -> None:
+async def test_aclose_during_the_refresh_a_401_triggered(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 2: a 401 starts a refresh; the client closes meanwhile: ClientClosedError, not RuntimeError."""
     tokens = 0
 
@@ -227,16 +231,18 @@ async def test_aclose_during_the_refresh_a_401_triggered(raw_server: RawServer, 
     async def unauthorized(request: RawRequest, writer: asyncio.StreamWriter) -> None:
         await respond(writer, 401, {"detail": "expired"})
 
-    raw_server.token, raw_server.api = token_then_hold, unauthorized
-    podero = make_client(raw_server, backend)
+    scripted_server.token, scripted_server.api = token_then_hold, unauthorized
+    podero = make_client(scripted_server, backend)
     call = asyncio.ensure_future(podero.get_wallbox(*IDS))
-    await raw_server.wait_for(lambda: len(raw_server.token_requests) == 2)
+    await scripted_server.wait_for(lambda: len(scripted_server.token_requests) == 2)
     await podero.aclose()
     with pytest.raises(ClientClosedError):
         await asyncio.wait_for(call, HANG)
 
 
-async def test_a_call_after_aclose_in_a_401_replay_is_client_closed(raw_server: RawServer, backend: str) -> None:
+async def test_a_call_after_aclose_in_a_401_replay_is_client_closed(
+    scripted_server: ScriptedServer, backend: str
+) -> None:
     """Case 2: the client closes while a 401 is on its way; the refresh is not attempted."""
     release = asyncio.Event()
 
@@ -244,39 +250,39 @@ async def test_a_call_after_aclose_in_a_401_replay_is_client_closed(raw_server: 
         await release.wait()
         await respond(writer, 401, {"detail": "expired"})
 
-    raw_server.api = slow_unauthorized
-    podero = make_client(raw_server, backend)
+    scripted_server.api = slow_unauthorized
+    podero = make_client(scripted_server, backend)
     call = asyncio.ensure_future(podero.get_wallbox(*IDS))
-    await raw_server.wait_for(lambda: bool(raw_server.api_requests))
+    await scripted_server.wait_for(lambda: bool(scripted_server.api_requests))
     closing = asyncio.ensure_future(podero.aclose())
     release.set()
     await closing
     with pytest.raises(ClientClosedError):
         await asyncio.wait_for(call, HANG)
-    assert len(raw_server.token_requests) == 1
+    assert len(scripted_server.token_requests) == 1
 
 
 # 3. a watcher through a long outage ----------------------------------------------------
 
 
 async def test_watcher_polls_through_more_than_1024_failures(
-    raw_server: RawServer, backend: str, caplog: pytest.LogCaptureFixture
+    scripted_server: ScriptedServer, backend: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Case 3: 1,100 transient failures in a row, then an answer: the watcher yields it, no OverflowError."""
     caplog.set_level(logging.ERROR)  # a warning per failed poll is not the point here
 
     async def down_for_a_while(request: RawRequest, writer: asyncio.StreamWriter) -> None:
-        if len(raw_server.api_requests) <= 1100:
+        if len(scripted_server.api_requests) <= 1100:
             await respond(writer, 503, {"detail": "down"})
         else:
             await respond(writer, 200, wallbox_payload())
 
-    raw_server.api = down_for_a_while
-    async with make_client(raw_server, backend, retry=RetryPolicy(max_attempts=1, initial_backoff=0)) as podero:
+    scripted_server.api = down_for_a_while
+    async with make_client(scripted_server, backend, retry=RetryPolicy(max_attempts=1, initial_backoff=0)) as podero:
         async for wallbox in podero.watch_wallbox(*IDS, interval=0.001):
             assert str(wallbox.id) == WALLBOX_ID
             break
-    assert len(raw_server.api_requests) == 1101
+    assert len(scripted_server.api_requests) == 1101
 
 
 # 4. deeply nested JSON -------------------------------------------------------------------
@@ -284,40 +290,40 @@ async def test_watcher_polls_through_more_than_1024_failures(
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
 
-async def test_deep_json_in_a_2xx_body_is_a_validation_error(raw_server: RawServer, backend: str) -> None:
+async def test_deep_json_in_a_2xx_body_is_a_validation_error(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 4: a 2xx body nested 100,000 deep is ResponseValidationError with the raw body."""
 
     async def deep(request: RawRequest, writer: asyncio.StreamWriter) -> None:
         await respond(writer, 200, DEEP)
 
-    raw_server.api = deep
-    async with make_client(raw_server, backend) as podero:
+    scripted_server.api = deep
+    async with make_client(scripted_server, backend) as podero:
         with pytest.raises(ResponseValidationError) as caught:
             await podero.get_wallbox(*IDS)
     assert caught.value.body == DEEP.decode()
 
 
-async def test_deep_json_in_an_error_body_is_the_status_error(raw_server: RawServer, backend: str) -> None:
+async def test_deep_json_in_an_error_body_is_the_status_error(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 4: a 500 whose body is nested 100,000 deep is InternalServerError, its body kept as text."""
 
     async def deep(request: RawRequest, writer: asyncio.StreamWriter) -> None:
         await respond(writer, 500, DEEP)
 
-    raw_server.api = deep
-    async with make_client(raw_server, backend) as podero:
+    scripted_server.api = deep
+    async with make_client(scripted_server, backend) as podero:
         with pytest.raises(InternalServerError) as caught:
             await podero.get_wallbox(*IDS)
     assert caught.value.body == DEEP.decode()
 
 
-async def test_deep_json_in_a_token_body_is_a_validation_error(raw_server: RawServer, backend: str) -> None:
+async def test_deep_json_in_a_token_body_is_a_validation_error(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 4: a token body nested 100,000 deep is ResponseValidationError."""
 
     async def deep(request: RawRequest, writer: asyncio.StreamWriter) -> None:
         await respond(writer, 200, DEEP)
 
-    raw_server.token = deep
-    async with make_client(raw_server, backend) as podero:
+    scripted_server.token = deep
+    async with make_client(scripted_server, backend) as podero:
         with pytest.raises(ResponseValidationError, match="not a JSON object"):
             await podero.get_wallbox(*IDS)
 
@@ -327,35 +333,35 @@ async def test_deep_json_in_a_token_body_is_a_validation_error(raw_server: RawSe
 
 @pytest.mark.parametrize("token", ["tok\r\nX-Injected: 1", "tok en", "tök", "tok\x00"])
 async def test_a_token_that_is_no_header_value_is_refused_unseen(
-    raw_server: RawServer, backend: str, token: str
+    scripted_server: ScriptedServer, backend: str, token: str
 ) -> None:
     """Case 5: an access_token with CR/LF, a space or non-ASCII is ResponseValidationError that never shows it."""
 
     async def bad_token(request: RawRequest, writer: asyncio.StreamWriter) -> None:
         await respond(writer, 200, token_body(token))
 
-    raw_server.token = bad_token
-    async with make_client(raw_server, backend) as podero:
+    scripted_server.token = bad_token
+    async with make_client(scripted_server, backend) as podero:
         with pytest.raises(ResponseValidationError, match="not a valid header value") as caught:
             await podero.get_wallbox(*IDS)
     shown = f"{caught.value}\n{caught.value!r}\n{caught.value.body}"
     assert token not in shown
     assert json.dumps(token)[1:-1] not in shown
-    assert raw_server.api_requests == []
+    assert scripted_server.api_requests == []
 
 
-async def test_a_lifetime_of_400_digits_is_clamped(raw_server: RawServer, backend: str) -> None:
+async def test_a_lifetime_of_400_digits_is_clamped(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 5: expires_in with 400 digits is a day, not OverflowError; the token is used."""
 
     async def long_lived(request: RawRequest, writer: asyncio.StreamWriter) -> None:
         await respond(writer, 200, b'{"access_token": "tok-1", "expires_in": ' + b"9" * 400 + b"}")
 
-    raw_server.token = long_lived
-    async with make_client(raw_server, backend) as podero:
+    scripted_server.token = long_lived
+    async with make_client(scripted_server, backend) as podero:
         await podero.get_wallbox(*IDS)
         await podero.get_wallbox(*IDS)
-    assert len(raw_server.token_requests) == 1
-    assert raw_server.api_requests[0].headers["authorization"] == "Bearer tok-1"
+    assert len(scripted_server.token_requests) == 1
+    assert scripted_server.api_requests[0].headers["authorization"] == "Bearer tok-1"
 
 
 def test_a_bearer_token_that_is_no_header_value_is_refused_at_construction() -> None:
@@ -371,7 +377,7 @@ DEADLINE = RetryPolicy(initial_backoff=0.01, max_backoff=0.01, deadline=0.5)
 SLOW = httpx.Timeout(60.0)  # no timeout of its own would end these calls in time
 
 
-async def test_deadline_bounds_a_body_trickled_byte_by_byte(raw_server: RawServer, backend: str) -> None:
+async def test_deadline_bounds_a_body_trickled_byte_by_byte(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 6: a body that never ends, a byte every 50 ms (no read timeout trips): APITimeoutError by the deadline."""
 
     async def trickle(request: RawRequest, writer: asyncio.StreamWriter) -> None:
@@ -381,59 +387,59 @@ async def test_deadline_bounds_a_body_trickled_byte_by_byte(raw_server: RawServe
             await writer.drain()
             await asyncio.sleep(0.05)
 
-    raw_server.api = trickle
-    async with make_client(raw_server, backend, retry=DEADLINE, timeout=SLOW) as podero:
+    scripted_server.api = trickle
+    async with make_client(scripted_server, backend, retry=DEADLINE, timeout=SLOW) as podero:
         with pytest.raises(APITimeoutError):
             await asyncio.wait_for(podero.get_wallbox(*IDS), HANG)
 
 
-async def test_deadline_bounds_the_wait_for_a_token(raw_server: RawServer, backend: str) -> None:
+async def test_deadline_bounds_the_wait_for_a_token(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 6: a token endpoint that never answers: APITimeoutError by the deadline, not after the read timeout."""
-    raw_server.token = hold
-    async with make_client(raw_server, backend, retry=DEADLINE, timeout=SLOW) as podero:
+    scripted_server.token = hold
+    async with make_client(scripted_server, backend, retry=DEADLINE, timeout=SLOW) as podero:
         with pytest.raises(APITimeoutError):
             await asyncio.wait_for(podero.get_wallbox(*IDS), HANG)
-    assert raw_server.api_requests == []
+    assert scripted_server.api_requests == []
 
 
-async def test_deadline_shrinks_the_last_attempts_timeout(raw_server: RawServer, backend: str) -> None:
+async def test_deadline_shrinks_the_last_attempts_timeout(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 6: a retry started just before the deadline waits only for what is left, not its whole timeout."""
 
     async def busy_then_hold(request: RawRequest, writer: asyncio.StreamWriter) -> None:
-        if len(raw_server.api_requests) == 1:
+        if len(scripted_server.api_requests) == 1:
             await asyncio.sleep(0.3)
             await respond(writer, 503, {"detail": "busy"})
         else:
             await hold(request, writer)
 
-    raw_server.api = busy_then_hold
-    async with make_client(raw_server, backend, retry=DEADLINE, timeout=SLOW) as podero:
+    scripted_server.api = busy_then_hold
+    async with make_client(scripted_server, backend, retry=DEADLINE, timeout=SLOW) as podero:
         with pytest.raises(APITimeoutError):
             await asyncio.wait_for(podero.get_wallbox(*IDS), HANG)
-    assert len(raw_server.api_requests) == 2
+    assert len(scripted_server.api_requests) == 2
 
 
-async def test_deadline_bounds_the_replay_after_a_401(raw_server: RawServer, backend: str) -> None:
+async def test_deadline_bounds_the_replay_after_a_401(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 6: a 401, a refresh, then a replay that never gets an answer: APITimeoutError by the deadline."""
 
     async def unauthorized_then_hold(request: RawRequest, writer: asyncio.StreamWriter) -> None:
-        if len(raw_server.api_requests) == 1:
+        if len(scripted_server.api_requests) == 1:
             await respond(writer, 401, {"detail": "expired"})
         else:
             await hold(request, writer)
 
-    raw_server.api = unauthorized_then_hold
-    async with make_client(raw_server, backend, retry=DEADLINE, timeout=SLOW) as podero:
+    scripted_server.api = unauthorized_then_hold
+    async with make_client(scripted_server, backend, retry=DEADLINE, timeout=SLOW) as podero:
         with pytest.raises(APITimeoutError):
             await asyncio.wait_for(podero.get_wallbox(*IDS), HANG)
-    assert len(raw_server.token_requests) == 2
-    assert len(raw_server.api_requests) == 2
+    assert len(scripted_server.token_requests) == 2
+    assert len(scripted_server.api_requests) == 2
 
 
-async def test_each_attempt_timeout_is_capped_at_the_time_left(raw_server: RawServer, backend: str) -> None:
+async def test_each_attempt_timeout_is_capped_at_the_time_left(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 6: with a deadline of 0.5 s and 60 s timeouts, a server that never answers ends the call by it."""
-    raw_server.api = hold
-    async with make_client(raw_server, backend, retry=DEADLINE, timeout=SLOW) as podero:
+    scripted_server.api = hold
+    async with make_client(scripted_server, backend, retry=DEADLINE, timeout=SLOW) as podero:
         with pytest.raises(APITimeoutError):
             await asyncio.wait_for(podero.get_wallbox(*IDS), HANG)
 
@@ -443,20 +449,20 @@ async def test_each_attempt_timeout_is_capped_at_the_time_left(raw_server: RawSe
 
 @pytest.mark.parametrize("value", ["Tuesday", "Dec", "5 minutes", "1 2", "-1"])
 async def test_garbage_retry_after_falls_back_to_the_backoff(
-    raw_server: RawServer, backend: str, value: str, caplog: pytest.LogCaptureFixture
+    scripted_server: ScriptedServer, backend: str, value: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Case 7: a Retry-After outside RFC 9110 is neither a huge wait nor 0 s: the backoff applies."""
     caplog.set_level(logging.INFO, logger="podero_client")
 
     async def busy_once(request: RawRequest, writer: asyncio.StreamWriter) -> None:
-        if len(raw_server.api_requests) == 1:
+        if len(scripted_server.api_requests) == 1:
             await respond(writer, 503, {"detail": "busy"}, [("Retry-After", value)])
         else:
             await respond(writer, 200, wallbox_payload())
 
-    raw_server.api = busy_once
+    scripted_server.api = busy_once
     retry = RetryPolicy(initial_backoff=0.02, max_backoff=0.02, max_retry_after=60.0)
-    async with make_client(raw_server, backend, retry=retry) as podero:
+    async with make_client(scripted_server, backend, retry=retry) as podero:
         await podero.get_wallbox(*IDS)
     delays = [record.podero_delay for record in caplog.records if hasattr(record, "podero_delay")]
     assert len(delays) == 1
@@ -464,19 +470,21 @@ async def test_garbage_retry_after_falls_back_to_the_backoff(
 
 
 async def test_two_different_retry_after_headers_fall_back_to_the_backoff(
-    raw_server: RawServer, backend: str, caplog: pytest.LogCaptureFixture
+    scripted_server: ScriptedServer, backend: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Case 7: Retry-After: 1 and Retry-After: 2 in one response are ignored, not read as 0."""
     caplog.set_level(logging.INFO, logger="podero_client")
 
     async def busy_once(request: RawRequest, writer: asyncio.StreamWriter) -> None:
-        if len(raw_server.api_requests) == 1:
+        if len(scripted_server.api_requests) == 1:
             await respond(writer, 503, {"detail": "busy"}, [("Retry-After", "1"), ("Retry-After", "2")])
         else:
             await respond(writer, 200, wallbox_payload())
 
-    raw_server.api = busy_once
-    async with make_client(raw_server, backend, retry=RetryPolicy(initial_backoff=0.02, max_backoff=0.02)) as podero:
+    scripted_server.api = busy_once
+    async with make_client(
+        scripted_server, backend, retry=RetryPolicy(initial_backoff=0.02, max_backoff=0.02)
+    ) as podero:
         await podero.get_wallbox(*IDS)
     delays = [record.podero_delay for record in caplog.records if hasattr(record, "podero_delay")]
     assert len(delays) == 1
@@ -515,15 +523,17 @@ def test_userinfo_in_an_absolute_token_url_is_refused_unseen() -> None:
     assert "hunter2" not in str(caught.value)
 
 
-async def test_token_request_carries_exactly_the_configured_credentials(raw_server: RawServer, backend: str) -> None:
+async def test_token_request_carries_exactly_the_configured_credentials(
+    scripted_server: ScriptedServer, backend: str
+) -> None:
     """Case 9: the client-credentials request has the configured Basic header and nothing else secret."""
-    async with make_client(raw_server, backend) as podero:
+    async with make_client(scripted_server, backend) as podero:
         await podero.get_wallbox(*IDS)
-    (token_request,) = raw_server.token_requests
+    (token_request,) = scripted_server.token_requests
     expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
     assert token_request.headers["authorization"] == f"Basic {expected}"
     assert token_request.json == {"grant_type": "client_credentials"}
-    assert raw_server.api_requests[0].path == WALLBOX_PATH
+    assert scripted_server.api_requests[0].path == WALLBOX_PATH
 
 
 # 11. settings ------------------------------------------------------------------------------
@@ -537,24 +547,26 @@ async def test_token_request_carries_exactly_the_configured_credentials(raw_serv
      {"timeout": httpx.Timeout(5.0, connect=0)}, {"timeout": httpx.Timeout(5.0, read=-1)},
      {"timeout": httpx.Timeout(5.0, pool=float("inf"))}, {"retry": {"max_attempts": 3}}],
 )  # fmt: skip
-def test_bad_settings_fail_at_construction(raw_server: RawServer, backend: str, settings: dict[str, Any]) -> None:
+def test_bad_settings_fail_at_construction(
+    scripted_server: ScriptedServer, backend: str, settings: dict[str, Any]
+) -> None:
     """Case 11: leeway, timeout (and each part of an httpx.Timeout) and retry are checked before any I/O."""
     with pytest.raises(InvalidArgumentError):
-        make_client(raw_server, backend, **settings)
-    assert raw_server.requests == []
+        make_client(scripted_server, backend, **settings)
+    assert scripted_server.requests == []
 
 
-async def test_good_settings_still_work(raw_server: RawServer, backend: str) -> None:
+async def test_good_settings_still_work(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 11: the checks let through a float leeway, an httpx.Timeout with None parts, and an int timeout."""
     for settings in ({"leeway": 0, "timeout": 5}, {"leeway": 30.5, "timeout": httpx.Timeout(5.0, pool=None)}):
-        async with make_client(raw_server, backend, **settings) as podero:
+        async with make_client(scripted_server, backend, **settings) as podero:
             await podero.get_wallbox(*IDS)
 
 
 # 12. redaction -----------------------------------------------------------------------------
 
 
-async def test_echoed_secrets_are_masked_in_every_form(raw_server: RawServer, backend: str) -> None:
+async def test_echoed_secrets_are_masked_in_every_form(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 12: a token endpoint echoing the password as escaped JSON, form-encoded and raw shows none of it."""
     password = 'pa"ss wörd&=\\1'
     echoes = [
@@ -567,9 +579,9 @@ async def test_echoed_secrets_are_masked_in_every_form(raw_server: RawServer, ba
     async def echo(request: RawRequest, writer: asyncio.StreamWriter) -> None:
         await respond(writer, 400, "\n".join(echoes).encode())
 
-    raw_server.token = echo
+    scripted_server.token = echo
     credentials = PasswordCredentials("u", password)
-    async with make_client(raw_server, backend, credentials=credentials) as podero:
+    async with make_client(scripted_server, backend, credentials=credentials) as podero:
         with pytest.raises(AuthenticationError) as caught:
             await podero.get_wallbox(*IDS)
     shown = f"{caught.value}\n{caught.value!r}\n{caught.value.body}"
@@ -578,15 +590,15 @@ async def test_echoed_secrets_are_masked_in_every_form(raw_server: RawServer, ba
     assert "[redacted]" in shown
 
 
-async def test_an_api_error_echoing_the_bearer_token_is_masked(raw_server: RawServer, backend: str) -> None:
+async def test_an_api_error_echoing_the_bearer_token_is_masked(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 12: a 400 from the API that echoes the access token it was sent does not show it."""
 
     async def echo(request: RawRequest, writer: asyncio.StreamWriter) -> None:
         token = request.headers["authorization"].removeprefix("Bearer ")
         await respond(writer, 400, {"detail": f"bad request from token {token}", "echo": token})
 
-    raw_server.api = echo
-    async with make_client(raw_server, backend) as podero:
+    scripted_server.api = echo
+    async with make_client(scripted_server, backend) as podero:
         with pytest.raises(PoderoError) as caught:
             await podero.get_wallbox(*IDS)
     shown = f"{caught.value}\n{caught.value!r}\n{getattr(caught.value, 'body', '')}"
@@ -602,25 +614,25 @@ async def test_an_api_error_echoing_the_bearer_token_is_masked(raw_server: RawSe
      WALLBOX_ID + "\n", "_".join([WALLBOX_ID[:8], WALLBOX_ID[9:]]), WALLBOX_ID.replace("-", "") + "----",
      " " + WALLBOX_ID, "../../admin", ""],
 )  # fmt: skip
-async def test_ids_only_in_canonical_form(raw_server: RawServer, backend: str, bad_id: str) -> None:
+async def test_ids_only_in_canonical_form(scripted_server: ScriptedServer, backend: str, bad_id: str) -> None:
     """Case 13: an id that is not 8-4-4-4-12 hex text is InvalidArgumentError, with no request sent."""
-    async with make_client(raw_server, backend) as podero:
+    async with make_client(scripted_server, backend) as podero:
         with pytest.raises(InvalidArgumentError):
             await podero.get_wallbox(ORG_ID, USER_ID, bad_id)
-    assert raw_server.requests == []
+    assert scripted_server.requests == []
 
 
-async def test_uppercase_ids_are_the_same_uuid(raw_server: RawServer, backend: str) -> None:
+async def test_uppercase_ids_are_the_same_uuid(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 13: the documented forms: canonical text in either case names the same device."""
-    async with make_client(raw_server, backend) as podero:
+    async with make_client(scripted_server, backend) as podero:
         await podero.get_wallbox(ORG_ID.upper(), USER_ID, WALLBOX_ID.upper())
-    assert raw_server.api_requests[0].path == WALLBOX_PATH
+    assert scripted_server.api_requests[0].path == WALLBOX_PATH
 
 
 # 14. a refused refresh token ---------------------------------------------------------------
 
 
-async def test_a_refused_refresh_token_is_dropped(raw_server: RawServer, backend: str) -> None:
+async def test_a_refused_refresh_token_is_dropped(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 14: once the server refuses a refresh token, later sign-ins go straight to the password grant."""
     grants: list[str] = []
 
@@ -634,14 +646,14 @@ async def test_a_refused_refresh_token_is_dropped(raw_server: RawServer, backend
             await respond(writer, 200, token_body(f"tok-{len(grants)}"))
 
     async def first_try_of_each_call_unauthorized(request: RawRequest, writer: asyncio.StreamWriter) -> None:
-        if len(raw_server.api_requests) % 2:
+        if len(scripted_server.api_requests) % 2:
             await respond(writer, 401, {"detail": "expired"})
         else:
             await respond(writer, 200, wallbox_payload())
 
-    raw_server.token, raw_server.api = token, first_try_of_each_call_unauthorized
+    scripted_server.token, scripted_server.api = token, first_try_of_each_call_unauthorized
     credentials = PasswordCredentials("u", "password-1")
-    async with make_client(raw_server, backend, credentials=credentials) as podero:
+    async with make_client(scripted_server, backend, credentials=credentials) as podero:
         for _ in range(2):  # each call: a 401, a new token, a replay
             await podero.get_wallbox(*IDS)
     assert grants == ["password", "refresh_token", "password", "password"]
@@ -672,7 +684,7 @@ async def test_an_untrusted_certificate_is_not_retried(
     caplog.set_level(logging.INFO, logger="podero_client")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*self_signed)
-    server = await RawServer(tls=context).start()
+    server = await ScriptedServer(tls=context).start()
     try:
         podero = make_client(server, backend, credentials=BearerToken("tok-1"), retry=RetryPolicy(initial_backoff=0))
         async with podero:
@@ -688,7 +700,7 @@ async def test_a_trusted_self_signed_certificate_works(self_signed: tuple[Path, 
     """Extra: the same server, its certificate trusted through verify=, answers (the failure above is the trust)."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*self_signed)
-    server = await RawServer(tls=context).start()
+    server = await ScriptedServer(tls=context).start()
     try:
         verify = ssl.create_default_context(cafile=str(self_signed[0]))
         async with make_client(server, backend, credentials=BearerToken("tok-1"), verify=verify) as podero:

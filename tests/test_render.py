@@ -40,3 +40,13 @@ def test_summary_and_ago() -> None:
     assert "(4 min ago)" in text
     assert ago(datetime(2026, 11, 27, 3, 0, tzinfo=UTC), now) == "2 d 4 h ago"
     assert ago(now, datetime(2026, 11, 29, 7, 0, tzinfo=UTC)) == "just now"
+
+
+def test_information_action_without_a_message() -> None:
+    """An information action whose metadata has no message renders as "information", not a KeyError."""
+    payload = wallbox_payload()
+    information = payload["actions"][1]
+    payload["actions"] = [{**information, "metadata": {}}, {**information, "metadata": {"other": 1}}]
+    wallbox = WallboxDetailOutput.from_dict(payload)
+    lines = summary(wallbox, now=datetime(2026, 1, 1, tzinfo=UTC)).splitlines()
+    assert [line for line in lines if "action" in line] == ["  action       information"] * 2

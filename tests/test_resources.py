@@ -450,3 +450,17 @@ def test_generated_resources_import_nothing_hand_written() -> None:
         assert "podero_client" not in text.replace("podero_client._generated", "")
         assert "from ...." not in text, path
         assert "from ..._" not in text, path
+
+
+@pytest.mark.parametrize("bad", [{"limit": "5"}, {"limit": True}, {"offset": 1.5}, {"status": "active"}])
+async def test_query_parameter_types_come_from_the_spec(
+    grown_package: GrownPackage, grown_fake: Any, bad: dict[str, object]
+) -> None:
+    """Every query parameter is checked against its generated type (limit="5", limit=True...) before any I/O."""
+    (name,) = bad
+    async with grown_fake.client() as podero:
+        with pytest.raises(grown_package.module.InvalidArgumentError, match=f"list_sessions: {name} must be"):
+            await podero.electric_vehicle_sessions.list_sessions(
+                ORG, USER, DEVICE, from_=datetime.date(2026, 1, 1), to=datetime.date(2026, 2, 1), **bad
+            )
+    assert sum(grown_fake.requests.values()) == 0

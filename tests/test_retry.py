@@ -257,3 +257,9 @@ async def test_no_deadline_leaves_the_timeouts_alone() -> None:
         httpx.Request("GET", "https://app.podero.com/x", extensions={"timeout": timeout})
     )
     assert seen == [timeout]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_request_that_could_not_be_written_is_not_retried(method: str) -> None:
+    """httpx.LocalProtocolError (a header HTTP/1.1 forbids) is never retried: it would fail again."""
+    assert await _attempts(method, httpx.LocalProtocolError("illegal header value")) == 1

@@ -8,6 +8,7 @@ import urllib.parse
 from collections.abc import Callable
 
 import pytest
+from conftest import RawServer
 
 from podero_client import (
     AuthenticationError,
@@ -16,6 +17,7 @@ from podero_client import (
     PasswordCredentials,
     PoderoClient,
     PoderoError,
+    ResponseTooLargeError,
     ResponseValidationError,
 )
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, Endpoint, FakePodero, Fault
@@ -102,3 +104,47 @@ async def test_an_echoing_token_endpoint_leaks_nothing(
     seen += [record.getMessage() for record in secret_logs.records]
     forms = [password, json.dumps(password)[1:-1], urllib.parse.quote_plus(password)]
     assert _leaks(seen, forms) == []
+
+
+def _echo(password: str, at: int) -> bytes:
+    """A token endpoint's over-long JSON echo of the grant, the password's value starting at byte ``at``."""
+    head = '{"echo": {"grant_type": "password", "username": "u", "pad": "'
+    tail = '", "password": "'
+    pad = "x" * (at - len(head) - len(tail))
+    return (head + pad + tail + password + '"}, "more": "' + "y" * 5000 + '"}').encode()
+
+
+@pytest.mark.parametrize("at", [500, 990, 996], ids=["inside", "cut-in-two", "cut-early"])
+async def test_too_large_token_echo_is_redacted(raw_server: RawServer, backend: str, at: int) -> None:
+    """A token endpoint's echo over max_response_bytes keeps no part of the password in ResponseTooLargeError.body."""
+    password = "hunter2-correct-horse-battery"
+    # No Content-Length: the body is read until the bound, and its head is kept.
+    raw_server.reply = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + _echo(password, at)
+    client = PoderoClient(
+        credentials=PasswordCredentials("u", password),
+        base_url=raw_server.url,
+        max_response_bytes=2000,
+        http_backend=backend,  # type: ignore[arg-type]
+    )
+    async with client:
+        with pytest.raises(ResponseTooLargeError) as caught:
+            await client.get_wallbox(*IDS)
+    assert caught.value.body.startswith('{"echo"')
+    assert password[:3] not in caught.value.body
+    assert password[:3] not in str(caught.value)
+
+
+async def test_too_large_api_echo_is_redacted(raw_server: RawServer, backend: str) -> None:
+    """An API answer over the bound that echoes the bearer token keeps it out of ResponseTooLargeError.body."""
+    token = "tok-0123456789abcdef"
+    raw_server.reply = b"HTTP/1.1 200 OK\r\n\r\n" + f"you sent {token} and ".encode() + b"z" * 5000
+    client = PoderoClient(
+        credentials=BearerToken(token),
+        base_url=raw_server.url,
+        max_response_bytes=1000,
+        http_backend=backend,  # type: ignore[arg-type]
+    )
+    async with client:
+        with pytest.raises(ResponseTooLargeError) as caught:
+            await client.get_wallbox(*IDS)
+    assert caught.value.body.startswith("you sent [redacted] and zz")

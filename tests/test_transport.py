@@ -335,3 +335,24 @@ async def test_the_wire_is_built_once_for_concurrent_first_calls(fake_podero: Fa
     assert {response.status_code for response in responses} == {401}
     assert built is not None
     assert wire._transport is built
+
+
+@pytest.mark.parametrize(
+    "proxy",
+    [
+        "http://user:s3cret-pw@host:notaport",
+        "http://user:s3cret-pw@[::1",
+        "socks5://user:s3cret-pw@proxy:1080",
+        "ftp://user:s3cret-pw@h",
+    ],
+)
+def test_an_unparseable_proxy_url_never_shows_its_password(proxy: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy URL that does not parse, or is not http(s), is InvalidArgumentError without its password."""
+    with pytest.raises(InvalidArgumentError, match="proxy") as caught:
+        PoderoClient(credentials=BearerToken("t"), base_url="http://127.0.0.1:1", proxy=proxy)
+    assert "s3cret-pw" not in str(caught.value)
+    monkeypatch.delenv("https_proxy", raising=False)  # the lower-case name wins
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    with pytest.raises(InvalidArgumentError, match="HTTPS_PROXY") as caught:
+        PoderoClient(credentials=BearerToken("t"), base_url="http://127.0.0.1:1")
+    assert "s3cret-pw" not in str(caught.value)

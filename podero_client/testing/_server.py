@@ -270,7 +270,7 @@ class FakePodero:
             self.last_headers = dict(request.headers)
             if request.transport is not None:
                 self.connections.add(request.transport.get_extra_info("peername")[:2])
-            if endpoint != "wallbox":
+            if endpoint in ("oauth2", "auth_token"):
                 self.token_content_types.append(request.content_type)
             if endpoint == "wallbox":
                 self.wallbox_in_flight += 1

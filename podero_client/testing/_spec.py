@@ -60,7 +60,9 @@ def load_spec(spec: Mapping[str, Any] | str | Path | None) -> dict[str, Any]:
     if spec is None:
         return packaged_spec()
     if isinstance(spec, str | Path):
-        loaded: dict[str, Any] = json.loads(Path(spec).read_text(encoding="utf-8"))
+        loaded = json.loads(Path(spec).read_text(encoding="utf-8"))  # OSError, or ValueError when not JSON
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{spec} holds a JSON {type(loaded).__name__}, not an OpenAPI object")
         return loaded
     return dict(spec)
 

@@ -162,6 +162,9 @@ METHOD = "POST"
 PATH = "/api/partners/v2.0/auth/token"
 # Path parameters of format uuid: checked, and given as UUID, before any I/O.
 UUID_PARAMETERS: tuple[str, ...] = ()
+# Query parameters and the types each accepts (None and UNSET aside): checked before any I/O,
+# so that include_deleted="yes" is refused rather than sent. A list is checked as a list.
+QUERY_TYPES: tuple[tuple[str, tuple[type, ...]], ...] = ()
 SUCCESS_STATUSES: frozenset[int] = frozenset({200})
 # Error statuses whose body the spec documents: parsed onto the APIStatusError as .parsed.
 DOCUMENTED_ERROR_STATUSES: frozenset[int] = frozenset(())

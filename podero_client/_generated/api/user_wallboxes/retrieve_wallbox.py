@@ -214,6 +214,9 @@ METHOD = "GET"
 PATH = "/api/partners/v2.0/org/{org_id}/users/{user_id}/wallboxes/{wallbox_id}"
 # Path parameters of format uuid: checked, and given as UUID, before any I/O.
 UUID_PARAMETERS: tuple[str, ...] = ("org_id", "user_id", "wallbox_id")
+# Query parameters and the types each accepts (None and UNSET aside): checked before any I/O,
+# so that include_deleted="yes" is refused rather than sent. A list is checked as a list.
+QUERY_TYPES: tuple[tuple[str, tuple[type, ...]], ...] = (("include_deleted", (bool,)),)
 SUCCESS_STATUSES: frozenset[int] = frozenset({200})
 # Error statuses whose body the spec documents: parsed onto the APIStatusError as .parsed.
 DOCUMENTED_ERROR_STATUSES: frozenset[int] = frozenset(())
