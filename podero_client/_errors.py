@@ -15,9 +15,10 @@
     │   ├── RateLimitError                  429 (.retry_after)
     │   └── InternalServerError             500 and above
     └── ResponseValidationError                  a 2xx body that is not JSON or does not fit the schema
+        └── ResponseTooLargeError                any body past max_response_bytes, token endpoint included
 
-httpx exceptions are translated once, in the facade (``transport_error``); none escapes
-the public API.
+The aiohttp wire raises httpx's own exceptions (``_aiohttp``); httpx exceptions are
+translated once, in the facade (``transport_error``); none escapes the public API.
 """
 
 from __future__ import annotations
