@@ -369,14 +369,27 @@ async def test_cookies_are_neither_kept_nor_sent(fake_podero: FakePodero, podero
 @pytest.mark.parametrize(
     "base_url", ["https://app.podero.com", "https://proxy.example.com/podero/", "http://127.0.0.1:9"]
 )
-def test_prebuilt_urls_equal_the_ones_httpx_would_build(base_url: str) -> None:
-    """The per-path URL cache builds exactly what httpx's base_url merge would."""
+def test_prepared_requests_are_what_httpx_builds_and_copied_per_call(base_url: str) -> None:
+    """Each call gets its own copy of the request httpx would build; auth and retry change only that copy."""
     from podero_client._generated.api.user_wallboxes import retrieve_wallbox
 
     client = PoderoClient(credentials=BearerToken("t"), base_url=base_url)
     for include_deleted in (False, True):
         arguments: dict[str, object] = dict(zip(("org_id", "user_id", "wallbox_id"), map(uuid.UUID, IDS), strict=True))
         arguments["include_deleted"] = include_deleted
-        request = retrieve_wallbox._get_kwargs(**arguments)  # type: ignore[arg-type]
-        expected = client._http.build_request("GET", request["url"], params=request["params"]).url
-        assert client._prepared(retrieve_wallbox, tuple(arguments.items()))["url"] == expected
+        expected = client._http.build_request(**retrieve_wallbox._get_kwargs(**arguments))  # type: ignore[arg-type]
+        first = client._request_for(retrieve_wallbox, dict(arguments))
+        second = client._request_for(retrieve_wallbox, dict(arguments))
+        for request in (first, second):
+            assert (request.method, request.url, request.headers.raw) == (
+                expected.method,
+                expected.url,
+                expected.headers.raw,
+            )
+            assert request.content == b""
+            assert request.extensions == expected.extensions
+        first.headers["Authorization"] = "Bearer x"
+        first.extensions["podero_deadline"] = 1.0
+        assert "Authorization" not in second.headers
+        assert "podero_deadline" not in second.extensions
+        assert "Authorization" not in client._request_for(retrieve_wallbox, dict(arguments)).headers
