@@ -357,14 +357,15 @@ class PoderoClient(Resources):
             while True:
                 response = await self._transport.handle_async_request(request)
                 response.request = request  # httpx's own transport leaves it unset
-                _httpx_logger.info(
-                    'HTTP Request: %s %s "%s %d %s"',
-                    request.method,
-                    request.url,
-                    response.http_version,
-                    response.status_code,
-                    response.reason_phrase,
-                )
+                if _httpx_logger.isEnabledFor(logging.INFO):  # its arguments cost more than the check
+                    _httpx_logger.info(
+                        'HTTP Request: %s %s "%s %d %s"',
+                        request.method,
+                        request.url,
+                        response.http_version,
+                        response.status_code,
+                        response.reason_phrase,
+                    )
                 try:
                     request = await flow.asend(response)
                 except StopAsyncIteration:
