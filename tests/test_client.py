@@ -319,6 +319,16 @@ async def test_redirects_are_not_followed(fake_podero: FakePodero, podero: Poder
     assert fake_podero.wallbox_requests == 1
 
 
+async def test_each_response_is_logged_as_httpx_logs_it(
+    fake_podero: FakePodero, podero: PoderoClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The httpx logger still gets its INFO line per response, as from AsyncClient.send."""
+    caplog.set_level(logging.INFO, logger="httpx")
+    await podero.get_wallbox(*IDS)
+    lines = [record.getMessage() for record in caplog.records if record.name == "httpx"]
+    assert any(line.startswith("HTTP Request: GET ") and line.endswith('"HTTP/1.1 200 OK"') for line in lines), lines
+
+
 async def test_one_pool_shared_by_concurrent_tasks(fake_podero: FakePodero, podero: PoderoClient) -> None:
     """Many concurrent calls reuse the client's connections (at most 100 by default)."""
     await asyncio.gather(*(podero.get_wallbox(*IDS) for _ in range(200)))
