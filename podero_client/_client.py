@@ -352,10 +352,15 @@ class PoderoClient(Resources):
         body); skipping its layers saves about 40 µs per call.
         """
         flow = self._auth.async_auth_flow(request)
+        history: list[httpx.Response] = []  # the 401 before a replay, as httpx keeps it
         try:
             request = await flow.__anext__()
             while True:
-                response = await self._transport.handle_async_request(request)
+                try:
+                    response = await self._transport.handle_async_request(request)
+                except httpx.RequestError as exc:
+                    exc.request = request  # as AsyncClient.send does: the error names its request
+                    raise
                 response.request = request  # httpx's own transport leaves it unset
                 if _httpx_logger.isEnabledFor(logging.INFO):  # its arguments cost more than the check
                     _httpx_logger.info(
@@ -369,7 +374,9 @@ class PoderoClient(Resources):
                 try:
                     request = await flow.asend(response)
                 except StopAsyncIteration:
+                    response.history = history
                     return response
+                history.append(response)
         finally:
             await flow.aclose()
 

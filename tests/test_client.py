@@ -329,6 +329,17 @@ async def test_each_response_is_logged_as_httpx_logs_it(
     assert any(line.startswith("HTTP Request: GET ") and line.endswith('"HTTP/1.1 200 OK"') for line in lines), lines
 
 
+async def test_a_replayed_call_keeps_the_first_401_in_its_history(
+    fake_podero: FakePodero, podero: PoderoClient
+) -> None:
+    """A 401, a new token and a second 401: the error's response holds the first 401 in its history."""
+    fake_podero.inject("wallbox", Fault(status=401), Fault(status=401))
+    with pytest.raises(podero_client.AuthenticationError) as caught:
+        await podero.get_wallbox(*IDS)
+    assert [response.status_code for response in caught.value.response.history] == [401]
+    assert fake_podero.wallbox_requests == 2
+
+
 async def test_one_pool_shared_by_concurrent_tasks(fake_podero: FakePodero, podero: PoderoClient) -> None:
     """Many concurrent calls reuse the client's connections (at most 100 by default)."""
     await asyncio.gather(*(podero.get_wallbox(*IDS) for _ in range(200)))
