@@ -1,7 +1,10 @@
 """PoderoClient: the facade that owns one httpx.AsyncClient.
 
 A call goes: facade -> generated endpoint (request builder and parser) ->
-httpx.AsyncClient -> PoderoAuth (token flows) -> RetryTransport -> network.
+httpx.AsyncClient (builds the request, once per endpoint and arguments) ->
+PoderoAuth (token flows) -> RetryTransport -> network. Both of the latter are the
+httpx client's too; the facade drives them itself (``_send``), without httpx's
+redirect, hook and cookie layers, which this client never uses.
 """
 
 from __future__ import annotations
@@ -383,7 +386,7 @@ class PoderoClient(Resources):
     async def _call(self, endpoint: ModuleType, arguments: dict[str, Any]) -> APIResponse[Any]:
         """The one request path of every operation: send, then parse the answer or raise its typed error.
 
-        Auth (PoderoAuth) and retry (RetryTransport) sit below, in the httpx client. A 2xx the
+        Auth (PoderoAuth) and retry (RetryTransport) sit below, driven by ``_send``. A 2xx the
         spec documents gives its model (None without content); any other status raises the
         APIStatusError for it, with ``parsed`` set when the spec documents that status's body.
         """
