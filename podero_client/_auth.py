@@ -175,14 +175,19 @@ class TokenManager:
             "create one PoderoClient per event loop (for example inside the function asyncio.run runs)"
         )
 
+    def fresh(self) -> _Token | None:
+        """The current token while it is fresh, else None: then ``get_token`` fetches one."""
+        token = self._token
+        return token if token is not None and time.monotonic() < token.refresh_after else None
+
     async def get_token(self, deadline: float | None = None) -> _Token:
         """The current token, refreshed first when it is missing or about to expire.
 
         With ``deadline`` (time.monotonic()), waiting for a token request ends by then with
         httpx.PoolTimeout; the token request itself goes on for the other callers.
         """
-        token = self._token
-        if token is not None and time.monotonic() < token.refresh_after:
+        token = self.fresh()
+        if token is not None:
             return token
         if self._closed or self._http.is_closed:
             raise ClientClosedError("the PoderoClient was closed while this call was in flight")
@@ -324,7 +329,8 @@ class PoderoAuth(httpx.Auth):
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         self._tokens.check_loop()
         deadline = start_deadline(request, request.extensions.get(RETRY_POLICY_EXTENSION) or self._policy)
-        token = await self._tokens.get_token(deadline)
+        # A fresh token, the usual case, costs no coroutine: no lock, no task, no await.
+        token = self._tokens.fresh() or await self._tokens.get_token(deadline)
         request.headers["Authorization"] = f"Bearer {token.access_token}"
         response = yield request
         if response.status_code != 401 or not self._tokens.can_refresh:

@@ -396,6 +396,27 @@ async def test_pool_bounds_connections(new_client: Callable[..., PoderoClient], 
     assert fake_podero.wallbox_requests == 1 + 30
 
 
+async def test_each_response_is_logged_as_httpx_logs_it(
+    fake_podero: FakePodero, podero: PoderoClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The httpx logger still gets its INFO line per response, as from AsyncClient.send."""
+    caplog.set_level(logging.INFO, logger="httpx")
+    await podero.get_wallbox(*IDS)
+    lines = [record.getMessage() for record in caplog.records if record.name == "httpx"]
+    assert any(line.startswith("HTTP Request: GET ") and line.endswith('"HTTP/1.1 200 OK"') for line in lines), lines
+
+
+async def test_a_replayed_call_keeps_the_first_401_in_its_history(
+    fake_podero: FakePodero, podero: PoderoClient
+) -> None:
+    """A 401, a new token and a second 401: the error's response holds the first 401 in its history."""
+    fake_podero.inject("wallbox", Fault(status=401), Fault(status=401))
+    with pytest.raises(podero_client.AuthenticationError) as caught:
+        await podero.get_wallbox(*IDS)
+    assert [response.status_code for response in caught.value.response.history] == [401]
+    assert fake_podero.wallbox_requests == 2
+
+
 async def test_one_pool_shared_by_concurrent_tasks(fake_podero: FakePodero, podero: PoderoClient) -> None:
     """Many concurrent calls share the client's pool: at most 100 connections by default."""
     await _pool_filled(fake_podero, podero, calls=120, expected=100)
@@ -459,17 +480,30 @@ async def test_cookies_are_neither_kept_nor_sent(fake_podero: FakePodero, podero
 @pytest.mark.parametrize(
     "base_url", ["https://app.podero.com", "https://proxy.example.com/podero/", "http://127.0.0.1:9"]
 )
-def test_prebuilt_urls_equal_the_ones_httpx_would_build(base_url: str) -> None:
-    """The per-path URL cache builds exactly what httpx's base_url merge would."""
+def test_prepared_requests_are_what_httpx_builds_and_copied_per_call(base_url: str) -> None:
+    """Each call gets its own copy of the request httpx would build; auth and retry change only that copy."""
     from podero_client._generated.api.user_wallboxes import retrieve_wallbox
 
     client = PoderoClient(credentials=BearerToken("t"), base_url=base_url)
     for include_deleted in (False, True):
         arguments: dict[str, object] = dict(zip(("org_id", "user_id", "wallbox_id"), map(uuid.UUID, IDS), strict=True))
         arguments["include_deleted"] = include_deleted
-        request = retrieve_wallbox._get_kwargs(**arguments)  # type: ignore[arg-type]
-        expected = client._http.build_request("GET", request["url"], params=request["params"]).url
-        assert client._prepared(retrieve_wallbox, tuple(arguments.items()))["url"] == expected
+        expected = client._http.build_request(**retrieve_wallbox._get_kwargs(**arguments))  # type: ignore[arg-type]
+        first = client._request_for(retrieve_wallbox, dict(arguments))
+        second = client._request_for(retrieve_wallbox, dict(arguments))
+        for request in (first, second):
+            assert (request.method, request.url, request.headers.raw) == (
+                expected.method,
+                expected.url,
+                expected.headers.raw,
+            )
+            assert request.content == b""
+            assert request.extensions == expected.extensions
+        first.headers["Authorization"] = "Bearer x"
+        first.extensions["podero_deadline"] = 1.0
+        assert "Authorization" not in second.headers
+        assert "podero_deadline" not in second.extensions
+        assert "Authorization" not in client._request_for(retrieve_wallbox, dict(arguments)).headers
 
 
 @pytest.mark.parametrize(
