@@ -8,7 +8,7 @@ import random
 import uuid
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from ._errors import (
     APIConnectionError,
@@ -20,11 +20,9 @@ from ._errors import (
     ResponseValidationError,
 )
 from ._generated.models import WallboxDetailOutput
+from ._retry import RetryPolicy
 from ._settings import as_uuid
 from ._utils import is_finite_number
-
-if TYPE_CHECKING:
-    from ._retry import RetryPolicy
 
 WallboxKey = tuple[uuid.UUID | str, uuid.UUID | str, uuid.UUID | str]
 logger = logging.getLogger("podero_client")
