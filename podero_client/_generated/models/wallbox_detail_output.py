@@ -824,39 +824,21 @@ class WallboxDetailOutput:
 
         comment = d.pop("comment", UNSET)
 
-        def _parse_consumption_last_day_kwh(data: object) -> float | None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not (isinstance(data, int | float) and not isinstance(data, bool)):
-                    raise TypeError()
-                consumption_last_day_kwh_type_0 = float(data)
+        _consumption_last_day_kwh_data = d.pop("consumption_last_day_kwh", UNSET)
+        consumption_last_day_kwh: float | None | str | Unset = (
+            float(_consumption_last_day_kwh_data)
+            if isinstance(_consumption_last_day_kwh_data, int | float)
+            and not isinstance(_consumption_last_day_kwh_data, bool)
+            else _consumption_last_day_kwh_data
+        )
 
-                return consumption_last_day_kwh_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(float | None | str | Unset, data)
-
-        consumption_last_day_kwh = _parse_consumption_last_day_kwh(d.pop("consumption_last_day_kwh", UNSET))
-
-        def _parse_consumption_last_month_kwh(data: object) -> float | None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not (isinstance(data, int | float) and not isinstance(data, bool)):
-                    raise TypeError()
-                consumption_last_month_kwh_type_0 = float(data)
-
-                return consumption_last_month_kwh_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(float | None | str | Unset, data)
-
-        consumption_last_month_kwh = _parse_consumption_last_month_kwh(d.pop("consumption_last_month_kwh", UNSET))
+        _consumption_last_month_kwh_data = d.pop("consumption_last_month_kwh", UNSET)
+        consumption_last_month_kwh: float | None | str | Unset = (
+            float(_consumption_last_month_kwh_data)
+            if isinstance(_consumption_last_month_kwh_data, int | float)
+            and not isinstance(_consumption_last_month_kwh_data, bool)
+            else _consumption_last_month_kwh_data
+        )
 
         _consumption_last_updated_at_data = d.pop("consumption_last_updated_at", UNSET)
         consumption_last_updated_at: datetime.datetime | None | Unset
@@ -867,22 +849,13 @@ class WallboxDetailOutput:
 
             consumption_last_updated_at = consumption_last_updated_at_type_0
 
-        def _parse_consumption_last_week_kwh(data: object) -> float | None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not (isinstance(data, int | float) and not isinstance(data, bool)):
-                    raise TypeError()
-                consumption_last_week_kwh_type_0 = float(data)
-
-                return consumption_last_week_kwh_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(float | None | str | Unset, data)
-
-        consumption_last_week_kwh = _parse_consumption_last_week_kwh(d.pop("consumption_last_week_kwh", UNSET))
+        _consumption_last_week_kwh_data = d.pop("consumption_last_week_kwh", UNSET)
+        consumption_last_week_kwh: float | None | str | Unset = (
+            float(_consumption_last_week_kwh_data)
+            if isinstance(_consumption_last_week_kwh_data, int | float)
+            and not isinstance(_consumption_last_week_kwh_data, bool)
+            else _consumption_last_week_kwh_data
+        )
 
         current_mode = d.pop("current_mode", UNSET)
 
