@@ -154,18 +154,12 @@ async def test_a_corrupt_gzip_body_is_a_typed_error(
 
 
 # ---------------------------------------------------------------- proxies
-class ForwardProxy:
+class ForwardProxy(RawServer):
     """A plain-http forward proxy on 127.0.0.1: records each request line and its headers, one request a connection."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.seen: list[tuple[str, dict[str, str]]] = []
-        self.url = ""
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> ForwardProxy:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-        return self
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -185,11 +179,6 @@ class ForwardProxy:
             await writer.drain()
         finally:
             writer.close()
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
 
 @pytest.fixture
