@@ -68,7 +68,8 @@ def _signature(function: Callable[..., Any], name: str, *, drop_self: bool = Tru
             keyword_only_marked = True
         if parameter.kind is parameter.VAR_POSITIONAL:
             keyword_only_marked = True
-        stars = "**" if parameter.kind is parameter.VAR_KEYWORD else "*" if parameter.kind is parameter.VAR_POSITIONAL else ""
+        kind = parameter.kind
+        stars = "**" if kind is parameter.VAR_KEYWORD else "*" if kind is parameter.VAR_POSITIONAL else ""
         text = stars + parameter.name
         if parameter.annotation is not parameter.empty:
             text += f": {_type(parameter.annotation)}"
