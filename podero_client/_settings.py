@@ -18,7 +18,7 @@ import httpx
 from ._errors import InvalidArgumentError
 from ._utils import is_finite_number
 
-# The one text form of an id the README documents: 8-4-4-4-12 hex digits, any case.
+# The one text form of an id the docs document (docs/errors.md): 8-4-4-4-12 hex digits, any case.
 # uuid.UUID() alone also takes braces, "urn:uuid:", misplaced hyphens, and, through
 # int(..., 16), spaces, "+" and "_": "+" and 31 hex digits would name another device.
 _CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")

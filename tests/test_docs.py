@@ -163,7 +163,7 @@ def _grown_pythonpath(grown: GrownPackage, directory: Path) -> Path:
 @pytest.fixture(scope="module")
 def fake_url() -> Iterator[str]:
     """``podero-client serve-fake`` on a free port, as a reader of the docs starts it."""
-    with subprocess.Popen(  # noqa: S603  # our own command
+    with subprocess.Popen(  # our own command
         [sys.executable, "-m", "podero_client", "serve-fake", "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     ) as process:  # fmt: skip
