@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import json
 import os
 import re
 import shutil
@@ -27,6 +28,8 @@ from typing import Literal
 
 import pytest
 from conftest import GROWN_SPEC, ROOT, GrownPackage
+
+from normalize import operations
 
 README = ROOT / "README.md"
 README_LIMIT = 15 * 1024
@@ -256,6 +259,15 @@ def test_every_page_is_checked_and_the_readme_is_short() -> None:
     assert {str(path.relative_to(ROOT)) for path in doc_files()} >= {"README.md", "docs/api.md"}
     size = len(README.read_bytes())
     assert size <= README_LIMIT, f"README.md is {size} bytes, over {README_LIMIT}: move details into docs/"
+
+
+def test_the_readme_says_what_the_shipped_spec_covers() -> None:
+    """The landing page's count of the shipped spec's operations is the spec's own: update-spec makes it stale."""
+    spec = json.loads((ROOT / "openapi.json").read_text())
+    count = sum(1 for _, _, _ in operations(spec))
+    words = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+    said = " ".join(README.read_text().split())
+    assert f"Podero publishes {words.get(count, str(count))} operations" in said, f"the spec has {count}"
 
 
 # Pages written on branches merged together with this one (issues 16 and 19): once they are
