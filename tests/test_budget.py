@@ -14,6 +14,7 @@ from podero_client import (
     APITimeoutError,
     ClientClosedError,
     InvalidArgumentError,
+    PasswordCredentials,
     PoderoClient,
     RateLimit,
     RateLimitError,
@@ -219,3 +220,33 @@ async def test_cancelled_waiters_do_not_hold_up_the_queue(fake_podero: FakePoder
     assert state is not None
     assert state.waiting == 0
     assert fake_podero.wallbox_requests == 4
+
+
+async def test_the_fake_answers_429_past_its_rate_limit_per_credentials() -> None:
+    """FakePodero(rate_limit=5): a sixth request within a second is a 429 with Retry-After: 1, per credentials."""
+    async with FakePodero(rate_limit=5) as server:
+        no_retry = RetryPolicy(max_attempts=1)
+        password = PasswordCredentials(server.username, server.password)
+        async with server.client(retry=no_retry) as one, server.client(retry=no_retry, credentials=password) as two:
+            results = await asyncio.gather(*[one.get_wallbox(*IDS) for _ in range(8)], return_exceptions=True)
+            other = await asyncio.gather(*[two.get_wallbox(*IDS) for _ in range(4)])
+    errors = [result for result in results if isinstance(result, BaseException)]
+    assert len(errors) == 4  # 5 a second: the token grant and 4 calls
+    assert all(isinstance(error, RateLimitError) and error.retry_after == 1.0 for error in errors)
+    assert len(other) == 4  # the password grant and its 4 calls are its own 5
+    assert server.rate_limited == 4
+
+
+async def test_the_budget_keeps_a_client_under_the_fakes_rate_limit() -> None:
+    """A budget of 40/s against a fake that allows 50/s: 60 concurrent calls, not one 429."""
+    async with FakePodero(rate_limit=50) as server, server.client(rate_limit=RateLimit(per_second=40)) as podero:
+        await asyncio.gather(*[podero.get_wallbox(*IDS) for _ in range(60)])
+    assert server.rate_limited == 0
+    assert server.wallbox_requests == 60
+
+
+@pytest.mark.parametrize("rate_limit", [0, -1, math.nan, math.inf, "5"])
+def test_the_fake_refuses_a_bad_rate_limit(rate_limit: object) -> None:
+    """FakePodero(rate_limit=...) takes a finite number > 0 or None."""
+    with pytest.raises(ValueError, match="rate_limit must be"):
+        FakePodero(rate_limit=rate_limit)  # type: ignore[arg-type]  # the point of the test
