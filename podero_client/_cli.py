@@ -143,7 +143,9 @@ async def _serve_fake(args: argparse.Namespace) -> int:
     from .testing import ORG_ID, READING_INTERVAL, USER_ID, WALLBOX_ID, FakePodero
 
     try:
-        server = FakePodero(port=args.port, chaos=args.chaos, speed=args.speed, spec=args.spec)
+        server = FakePodero(
+            port=args.port, chaos=args.chaos, speed=args.speed, spec=args.spec, rate_limit=args.rate_limit or None
+        )
     except (OSError, ValueError) as error:  # a missing or unreadable file, or not JSON
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         print(f"error: cannot read --spec {args.spec}: {reason}", file=sys.stderr)
@@ -162,6 +164,8 @@ async def _serve_fake(args: argparse.Namespace) -> int:
         print(f"  export PODERO_CLIENT_ID={server.client_id} PODERO_CLIENT_SECRET={server.client_secret}")
         print(f"  or PODERO_USERNAME={server.username} PODERO_PASSWORD={server.password}")
         print(f"  a wallbox: {ORG_ID} {USER_ID} {WALLBOX_ID}")
+        if args.rate_limit:
+            print(f"  at most {args.rate_limit:g} requests/s per client credentials, else 429 (--rate-limit)")
         if args.speed:
             print(f"  its state changes every {READING_INTERVAL / args.speed:g} s (--speed {args.speed:g})")
             print(f"  its clock started at the real time and runs {args.speed:g} times as fast (--speed 1: real time)")
@@ -259,6 +263,12 @@ def _parser() -> argparse.ArgumentParser:
         help="how fast the fake's clock runs: it starts at the real time and runs SPEED fake seconds a second, so "
         "with 60 (the default) a new state comes every 5 s, stamped ahead of the real time; 1 keeps real time, "
         "0 freezes it",
+    )
+    serve.add_argument(
+        "--rate-limit",
+        type=_number(0, math.inf),
+        metavar="R",
+        help="answer 429 with Retry-After past R requests per second per client credentials (default 0: no limit)",
     )
     serve.add_argument(
         "--spec", metavar="FILE", help="serve every operation of this OpenAPI JSON file (default: the packaged spec)"
