@@ -87,7 +87,7 @@ def test_payload_with_unknown_values_parses_and_reads_back() -> None:
 def test_known_action_code_with_broken_body_is_an_error() -> None:
     """A `reauthenticate` item without its required link is not silently downgraded."""
     payload = wallbox_payload(actions=[{"code": "reauthenticate"}])
-    with pytest.raises(KeyError, match="resolution_link"):
+    with pytest.raises(TypeError, match=r"field actions\.resolution_link|resolution_link"):
         models.WallboxDetailOutput.from_dict(payload)
 
 
