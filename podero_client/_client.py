@@ -422,11 +422,12 @@ class PoderoClient(Resources, WallboxPolling):
         """Every item of a ``{total|count, items}`` list operation, one page of ``limit`` at a time.
 
         A server that repeats a page (or an item id already yielded) is a ResponseValidationError
-        naming the repeat, and at most ``total / limit + 1`` pages are asked for: it always ends.
+        naming the repeat, and at most ``total / limit + 1`` pages are asked for: it always ends
+        (a server that pages by less than ``limit`` meets that bound too).
         """
         offset = 0
         pages = 0
-        smallest = 1 << 62
+        size = 0
         seen_pages: set[tuple[Any, ...]] = set()
         seen_ids: set[Any] = set()
         while True:
@@ -451,13 +452,11 @@ class PoderoClient(Resources, WallboxPolling):
             # An empty page ends it too: a total that grew meanwhile must not loop forever.
             if not items or not isinstance(expected, int) or offset >= expected:
                 return
-            limit = arguments.get("limit")
-            # A server may cap a page below limit: the smallest page seen is the honest size.
-            smallest = min(smallest, len(items), limit if isinstance(limit, int) and limit > 0 else len(items))
-            if pages >= -(-expected // smallest) + 1:
-                raise self._repeat(
-                    response, f"{pages} pages of {smallest} or more do not reach the total of {expected}"
-                )
+            if size == 0:  # the limit asked for, or the server's own page size when none was
+                limit = arguments.get("limit")
+                size = limit if isinstance(limit, int) and limit > 0 else len(items)
+            if pages >= expected // size + 1:
+                raise self._repeat(response, f"{pages} pages of {size} do not reach the total of {expected}")
 
     def _repeat(self, response: APIResponse[Any], problem: str) -> ResponseValidationError:
         """The paginated list did not converge: ``problem`` says how; the last page's body is attached."""

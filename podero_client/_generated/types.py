@@ -125,23 +125,23 @@ class FieldTypeError(TypeError):
         return cls(model, [field], expected, f"{type(error).__name__}: {error}")
 
 
-# RFC 3339 with the zone optional (a naive timestamp is taken as given; Python's
-# fromisoformat alone also takes a bare date, week dates and the basic format).
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Python's fromisoformat alone also takes a bare date, week dates ("2026-W49-6") and the
+# basic format ("20261205T1000"); these index checks refuse them at a fraction of a regex's
+# cost (about 0.1 against 0.5 µs, ten date-times a wallbox). A naive date-time (no zone)
+# is taken as given.
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def parse_datetime(value: str) -> datetime.datetime:
-    """A date-time in RFC 3339 form (zone optional); ValueError on anything else."""
-    if _DATETIME.fullmatch(value) is None:
+    """A date-time shaped as RFC 3339 has it (YYYY-MM-DDTHH:MM..., zone optional); ValueError on anything else."""
+    if len(value) < 16 or value[4] != "-" or value[7] != "-" or value[10] not in "Tt " or value[13] != ":":
         raise ValueError(f"not an RFC 3339 date-time: {value[:40]!r}")
     return datetime.datetime.fromisoformat(value)
 
 
 def parse_date(value: str) -> datetime.date:
     """A date as YYYY-MM-DD; ValueError on anything else."""
-    if _DATE.fullmatch(value) is None:
+    if len(value) != 10 or value[4] != "-" or value[7] != "-":
         raise ValueError(f"not a YYYY-MM-DD date: {value[:40]!r}")
     return datetime.date.fromisoformat(value)
 
