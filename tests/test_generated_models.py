@@ -234,3 +234,17 @@ def test_a_naive_timestamp_is_kept_as_given() -> None:
     """A date-time without a zone is accepted as it came (naive), not refused and not guessed."""
     wallbox = models.WallboxDetailOutput.from_dict(wallbox_payload(updated_at="2026-12-05T10:00:00"))
     assert wallbox.updated_at == datetime.datetime(2026, 12, 5, 10, 0)
+
+
+@pytest.mark.parametrize("parameters", ["redirect_uri", ["redirect_uri", 5], {"redirect_uri": 1}])
+def test_a_list_of_strings_is_checked_item_by_item(parameters: object) -> None:
+    """A list of strings is a JSON array of strings: a string (split into characters) or an odd item is refused."""
+    action = {"code": "reauthenticate", "resolution_link": {"url": "/resolve", "required_parameters": parameters}}
+    with pytest.raises(TypeError, match=r"field actions\.resolution_link\.required_parameters"):
+        models.WallboxDetailOutput.from_dict(wallbox_payload(actions=[action]))
+
+
+def test_an_array_for_a_nested_object_is_refused() -> None:
+    """A nested object given as an array of pairs (which dict() would take) is refused, naming the field."""
+    with pytest.raises(TypeError, match=r"field owner of WallboxDetailOutput: expected object, got array"):
+        models.WallboxDetailOutput.from_dict(wallbox_payload(owner=[["email", "a@b.c"]]))
