@@ -134,8 +134,9 @@ class DeviceModelOutput:
         if not (type(_device_type_raw) is dict):
             raise _FieldTypeError.wrong("DeviceModelOutput", "device_type", "object", _device_type_raw)
 
+        _device_type_json: Any = _device_type_raw
         try:
-            device_type = DeviceTypeOutput.from_dict(_device_type_raw)
+            device_type = DeviceTypeOutput.from_dict(_device_type_json)
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("DeviceModelOutput", "device_type", "object", exc) from exc
@@ -156,8 +157,9 @@ class DeviceModelOutput:
         if not (type(_cloud_service_raw) is str or _cloud_service_raw is None or _cloud_service_raw is UNSET):
             raise _FieldTypeError.wrong("DeviceModelOutput", "cloud_service", "uuid string or null", _cloud_service_raw)
 
+        _cloud_service_json: Any = _cloud_service_raw
         try:
-            _cloud_service_data = _cloud_service_raw
+            _cloud_service_data = _cloud_service_json
             cloud_service: None | Unset | UUID
             if _cloud_service_data is None or isinstance(_cloud_service_data, Unset):
                 cloud_service = _cloud_service_data
@@ -179,8 +181,9 @@ class DeviceModelOutput:
                 "DeviceModelOutput", "cloud_service_instructions", "string or null", _cloud_service_instructions_raw
             )
 
+        _cloud_service_instructions_json: Any = _cloud_service_instructions_raw
         try:
-            cloud_service_instructions = _cloud_service_instructions_raw
+            cloud_service_instructions = _cloud_service_instructions_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within(
@@ -197,8 +200,9 @@ class DeviceModelOutput:
                 "DeviceModelOutput", "cloud_service_signup_link", "string or null", _cloud_service_signup_link_raw
             )
 
+        _cloud_service_signup_link_json: Any = _cloud_service_signup_link_raw
         try:
-            cloud_service_signup_link = _cloud_service_signup_link_raw
+            cloud_service_signup_link = _cloud_service_signup_link_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within(
@@ -213,8 +217,9 @@ class DeviceModelOutput:
         ):
             raise _FieldTypeError.wrong("DeviceModelOutput", "year", "integer or null", _year_raw)
 
+        _year_json: Any = _year_raw
         try:
-            year = _year_raw
+            year = _year_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("DeviceModelOutput", "year", "integer or null", exc) from exc

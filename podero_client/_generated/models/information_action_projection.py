@@ -109,8 +109,9 @@ class InformationActionProjection:
                 "InformationActionProjection", "resolution_link", "object", _resolution_link_raw
             )
 
+        _resolution_link_json: Any = _resolution_link_raw
         try:
-            resolution_link = ApiSchemasResolutionLinkSchema.from_dict(_resolution_link_raw)
+            resolution_link = ApiSchemasResolutionLinkSchema.from_dict(_resolution_link_json)
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("InformationActionProjection", "resolution_link", "object", exc) from exc
@@ -119,8 +120,9 @@ class InformationActionProjection:
         if not (type(_sent_at_raw) is str):
             raise _FieldTypeError.wrong("InformationActionProjection", "sent_at", "date-time string", _sent_at_raw)
 
+        _sent_at_json: Any = _sent_at_raw
         try:
-            sent_at = _parse_datetime(_sent_at_raw)
+            sent_at = _parse_datetime(_sent_at_json)
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("InformationActionProjection", "sent_at", "date-time string", exc) from exc
@@ -129,8 +131,9 @@ class InformationActionProjection:
         if not (type(_metadata_raw) is dict or _metadata_raw is UNSET):
             raise _FieldTypeError.wrong("InformationActionProjection", "metadata", "object", _metadata_raw)
 
+        _metadata_json: Any = _metadata_raw
         try:
-            _metadata = _metadata_raw
+            _metadata = _metadata_json
             metadata: InformationActionProjectionMetadata | Unset
             if isinstance(_metadata, Unset):
                 metadata = UNSET

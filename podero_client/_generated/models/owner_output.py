@@ -116,8 +116,9 @@ class OwnerOutput:
         if not (type(_id_raw) is str):
             raise _FieldTypeError.wrong("OwnerOutput", "id", "uuid string", _id_raw)
 
+        _id_json: Any = _id_raw
         try:
-            id = _parse_uuid(_id_raw)
+            id = _parse_uuid(_id_json)
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("OwnerOutput", "id", "uuid string", exc) from exc
@@ -126,8 +127,9 @@ class OwnerOutput:
         if not (type(_email_raw) is str or _email_raw is None or _email_raw is UNSET):
             raise _FieldTypeError.wrong("OwnerOutput", "email", "string or null", _email_raw)
 
+        _email_json: Any = _email_raw
         try:
-            email = _email_raw
+            email = _email_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("OwnerOutput", "email", "string or null", exc) from exc
@@ -136,8 +138,9 @@ class OwnerOutput:
         if not (type(_external_id_raw) is str or _external_id_raw is None or _external_id_raw is UNSET):
             raise _FieldTypeError.wrong("OwnerOutput", "external_id", "string or null", _external_id_raw)
 
+        _external_id_json: Any = _external_id_raw
         try:
-            external_id = _external_id_raw
+            external_id = _external_id_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("OwnerOutput", "external_id", "string or null", exc) from exc
@@ -146,8 +149,9 @@ class OwnerOutput:
         if not (type(_first_name_raw) is str or _first_name_raw is None or _first_name_raw is UNSET):
             raise _FieldTypeError.wrong("OwnerOutput", "first_name", "string or null", _first_name_raw)
 
+        _first_name_json: Any = _first_name_raw
         try:
-            first_name = _first_name_raw
+            first_name = _first_name_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("OwnerOutput", "first_name", "string or null", exc) from exc
@@ -156,8 +160,9 @@ class OwnerOutput:
         if not (type(_last_name_raw) is str or _last_name_raw is None or _last_name_raw is UNSET):
             raise _FieldTypeError.wrong("OwnerOutput", "last_name", "string or null", _last_name_raw)
 
+        _last_name_json: Any = _last_name_raw
         try:
-            last_name = _last_name_raw
+            last_name = _last_name_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("OwnerOutput", "last_name", "string or null", exc) from exc

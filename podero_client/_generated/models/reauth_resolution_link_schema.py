@@ -84,8 +84,9 @@ class ReauthResolutionLinkSchema:
                 if not (type(_item) is str):
                     raise _FieldTypeError.wrong("ReauthResolutionLinkSchema", "required_parameters[]", "string", _item)
 
+        _required_parameters_json: Any = _required_parameters_raw
         try:
-            required_parameters = cast(list[str], _required_parameters_raw)
+            required_parameters = cast(list[str], _required_parameters_json)
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("ReauthResolutionLinkSchema", "required_parameters", "array", exc) from exc

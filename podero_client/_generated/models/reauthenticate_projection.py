@@ -94,8 +94,9 @@ class ReauthenticateProjection:
         if not (type(_resolution_link_raw) is dict):
             raise _FieldTypeError.wrong("ReauthenticateProjection", "resolution_link", "object", _resolution_link_raw)
 
+        _resolution_link_json: Any = _resolution_link_raw
         try:
-            resolution_link = ReauthResolutionLinkSchema.from_dict(_resolution_link_raw)
+            resolution_link = ReauthResolutionLinkSchema.from_dict(_resolution_link_json)
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("ReauthenticateProjection", "resolution_link", "object", exc) from exc

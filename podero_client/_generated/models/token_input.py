@@ -109,8 +109,9 @@ class TokenInput:
         if not (type(_grant_type_raw) is str or _grant_type_raw is None):
             raise _FieldTypeError.wrong("TokenInput", "grant_type", "string or null", _grant_type_raw)
 
+        _grant_type_json: Any = _grant_type_raw
         try:
-            _grant_type_data = _grant_type_raw
+            _grant_type_data = _grant_type_json
             grant_type: None | TokenInputGrantTypeType0
             if _grant_type_data is None:
                 grant_type = _grant_type_data
@@ -126,8 +127,9 @@ class TokenInput:
         if not (type(_password_raw) is str or _password_raw is None or _password_raw is UNSET):
             raise _FieldTypeError.wrong("TokenInput", "password", "string or null", _password_raw)
 
+        _password_json: Any = _password_raw
         try:
-            password = _password_raw
+            password = _password_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("TokenInput", "password", "string or null", exc) from exc
@@ -136,8 +138,9 @@ class TokenInput:
         if not (type(_refresh_token_raw) is str or _refresh_token_raw is None or _refresh_token_raw is UNSET):
             raise _FieldTypeError.wrong("TokenInput", "refresh_token", "string or null", _refresh_token_raw)
 
+        _refresh_token_json: Any = _refresh_token_raw
         try:
-            refresh_token = _refresh_token_raw
+            refresh_token = _refresh_token_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("TokenInput", "refresh_token", "string or null", exc) from exc
@@ -146,8 +149,9 @@ class TokenInput:
         if not (type(_username_raw) is str or _username_raw is None or _username_raw is UNSET):
             raise _FieldTypeError.wrong("TokenInput", "username", "string or null", _username_raw)
 
+        _username_json: Any = _username_raw
         try:
-            username = _username_raw
+            username = _username_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("TokenInput", "username", "string or null", exc) from exc

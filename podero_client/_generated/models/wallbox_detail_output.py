@@ -724,8 +724,9 @@ class WallboxDetailOutput:
         if not (type(_connection_raw) is str):
             raise _FieldTypeError.wrong("WallboxDetailOutput", "connection", "string", _connection_raw)
 
+        _connection_json: Any = _connection_raw
         try:
-            connection = WallboxDetailOutputConnection(_connection_raw)
+            connection = WallboxDetailOutputConnection(_connection_json)
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "connection", "string", exc) from exc
@@ -734,8 +735,9 @@ class WallboxDetailOutput:
         if not (type(_connection_status_raw) is str):
             raise _FieldTypeError.wrong("WallboxDetailOutput", "connection_status", "string", _connection_status_raw)
 
+        _connection_status_json: Any = _connection_status_raw
         try:
-            connection_status = WallboxDetailOutputConnectionStatus(_connection_status_raw)
+            connection_status = WallboxDetailOutputConnectionStatus(_connection_status_json)
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "connection_status", "string", exc) from exc
@@ -744,8 +746,9 @@ class WallboxDetailOutput:
         if not (type(_created_at_raw) is str):
             raise _FieldTypeError.wrong("WallboxDetailOutput", "created_at", "date-time string", _created_at_raw)
 
+        _created_at_json: Any = _created_at_raw
         try:
-            created_at = _parse_datetime(_created_at_raw)
+            created_at = _parse_datetime(_created_at_json)
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "created_at", "date-time string", exc) from exc
@@ -754,8 +757,9 @@ class WallboxDetailOutput:
         if not (type(_device_model_raw) is dict or _device_model_raw is None):
             raise _FieldTypeError.wrong("WallboxDetailOutput", "device_model", "object or null", _device_model_raw)
 
+        _device_model_json: Any = _device_model_raw
         try:
-            _device_model_data = _device_model_raw
+            _device_model_data = _device_model_json
             device_model: DeviceModelOutput | None
             if _device_model_data is None:
                 device_model = _device_model_data
@@ -771,8 +775,9 @@ class WallboxDetailOutput:
         if not (type(_mode_raw) is str):
             raise _FieldTypeError.wrong("WallboxDetailOutput", "mode", "string", _mode_raw)
 
+        _mode_json: Any = _mode_raw
         try:
-            mode = WallboxDetailOutputMode(_mode_raw)
+            mode = WallboxDetailOutputMode(_mode_json)
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "mode", "string", exc) from exc
@@ -781,8 +786,9 @@ class WallboxDetailOutput:
         if not (type(_monitoring_status_raw) is str):
             raise _FieldTypeError.wrong("WallboxDetailOutput", "monitoring_status", "string", _monitoring_status_raw)
 
+        _monitoring_status_json: Any = _monitoring_status_raw
         try:
-            monitoring_status = WallboxDetailOutputMonitoringStatus(_monitoring_status_raw)
+            monitoring_status = WallboxDetailOutputMonitoringStatus(_monitoring_status_json)
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "monitoring_status", "string", exc) from exc
@@ -791,8 +797,9 @@ class WallboxDetailOutput:
         if not (type(_owner_raw) is dict):
             raise _FieldTypeError.wrong("WallboxDetailOutput", "owner", "object", _owner_raw)
 
+        _owner_json: Any = _owner_raw
         try:
-            owner = OwnerOutput.from_dict(_owner_raw)
+            owner = OwnerOutput.from_dict(_owner_json)
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "owner", "object", exc) from exc
@@ -801,8 +808,9 @@ class WallboxDetailOutput:
         if not (type(_steering_status_raw) is str):
             raise _FieldTypeError.wrong("WallboxDetailOutput", "steering_status", "string", _steering_status_raw)
 
+        _steering_status_json: Any = _steering_status_raw
         try:
-            steering_status = WallboxDetailOutputSteeringStatus(_steering_status_raw)
+            steering_status = WallboxDetailOutputSteeringStatus(_steering_status_json)
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "steering_status", "string", exc) from exc
@@ -811,8 +819,9 @@ class WallboxDetailOutput:
         if not (type(_updated_at_raw) is str):
             raise _FieldTypeError.wrong("WallboxDetailOutput", "updated_at", "date-time string", _updated_at_raw)
 
+        _updated_at_json: Any = _updated_at_raw
         try:
-            updated_at = _parse_datetime(_updated_at_raw)
+            updated_at = _parse_datetime(_updated_at_json)
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "updated_at", "date-time string", exc) from exc
@@ -831,8 +840,9 @@ class WallboxDetailOutput:
                 if not (type(_item) is dict or type(_item) is dict or type(_item) is dict):
                     raise _FieldTypeError.wrong("WallboxDetailOutput", "actions[]", "object", _item)
 
+        _actions_json: Any = _actions_raw
         try:
-            _actions = _actions_raw
+            _actions = _actions_json
             actions: list[InformationActionProjection | ReauthenticateProjection | UnknownAction] | Unset = UNSET
             if _actions is not UNSET:
                 actions = []
@@ -873,8 +883,9 @@ class WallboxDetailOutput:
                 "WallboxDetailOutput", "authorization_url", "string or null", _authorization_url_raw
             )
 
+        _authorization_url_json: Any = _authorization_url_raw
         try:
-            authorization_url = _authorization_url_raw
+            authorization_url = _authorization_url_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "authorization_url", "string or null", exc) from exc
@@ -892,8 +903,9 @@ class WallboxDetailOutput:
                 _capabilities_last_refreshed_at_raw,
             )
 
+        _capabilities_last_refreshed_at_json: Any = _capabilities_last_refreshed_at_raw
         try:
-            _capabilities_last_refreshed_at_data = _capabilities_last_refreshed_at_raw
+            _capabilities_last_refreshed_at_data = _capabilities_last_refreshed_at_json
             capabilities_last_refreshed_at: datetime.datetime | None | Unset
             if _capabilities_last_refreshed_at_data is None or isinstance(_capabilities_last_refreshed_at_data, Unset):
                 capabilities_last_refreshed_at = _capabilities_last_refreshed_at_data
@@ -915,8 +927,9 @@ class WallboxDetailOutput:
                 "WallboxDetailOutput", "charge_deadline_at", "date-time string or null", _charge_deadline_at_raw
             )
 
+        _charge_deadline_at_json: Any = _charge_deadline_at_raw
         try:
-            _charge_deadline_at_data = _charge_deadline_at_raw
+            _charge_deadline_at_data = _charge_deadline_at_json
             charge_deadline_at: datetime.datetime | None | Unset
             if _charge_deadline_at_data is None or isinstance(_charge_deadline_at_data, Unset):
                 charge_deadline_at = _charge_deadline_at_data
@@ -943,8 +956,9 @@ class WallboxDetailOutput:
                 _charge_policy_last_updated_at_raw,
             )
 
+        _charge_policy_last_updated_at_json: Any = _charge_policy_last_updated_at_raw
         try:
-            _charge_policy_last_updated_at_data = _charge_policy_last_updated_at_raw
+            _charge_policy_last_updated_at_data = _charge_policy_last_updated_at_json
             charge_policy_last_updated_at: datetime.datetime | None | Unset
             if _charge_policy_last_updated_at_data is None or isinstance(_charge_policy_last_updated_at_data, Unset):
                 charge_policy_last_updated_at = _charge_policy_last_updated_at_data
@@ -985,8 +999,9 @@ class WallboxDetailOutput:
                 "WallboxDetailOutput", "charge_rate_w", "finite number or null", _charge_rate_w_raw
             )
 
+        _charge_rate_w_json: Any = _charge_rate_w_raw
         try:
-            _charge_rate_w_data = _charge_rate_w_raw
+            _charge_rate_w_data = _charge_rate_w_json
             charge_rate_w: float | None | Unset
             if _charge_rate_w_data is None or isinstance(_charge_rate_w_data, Unset):
                 charge_rate_w = _charge_rate_w_data
@@ -1011,8 +1026,9 @@ class WallboxDetailOutput:
                 _charge_state_last_updated_at_raw,
             )
 
+        _charge_state_last_updated_at_json: Any = _charge_state_last_updated_at_raw
         try:
-            _charge_state_last_updated_at_data = _charge_state_last_updated_at_raw
+            _charge_state_last_updated_at_data = _charge_state_last_updated_at_json
             charge_state_last_updated_at: datetime.datetime | None | Unset
             if _charge_state_last_updated_at_data is None or isinstance(_charge_state_last_updated_at_data, Unset):
                 charge_state_last_updated_at = _charge_state_last_updated_at_data
@@ -1039,8 +1055,9 @@ class WallboxDetailOutput:
                 "WallboxDetailOutput", "charge_target_max", "integer or null", _charge_target_max_raw
             )
 
+        _charge_target_max_json: Any = _charge_target_max_raw
         try:
-            charge_target_max = _charge_target_max_raw
+            charge_target_max = _charge_target_max_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "charge_target_max", "integer or null", exc) from exc
@@ -1058,8 +1075,9 @@ class WallboxDetailOutput:
                 "WallboxDetailOutput", "charge_target_min", "integer or null", _charge_target_min_raw
             )
 
+        _charge_target_min_json: Any = _charge_target_min_raw
         try:
-            charge_target_min = _charge_target_min_raw
+            charge_target_min = _charge_target_min_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "charge_target_min", "integer or null", exc) from exc
@@ -1077,8 +1095,9 @@ class WallboxDetailOutput:
                 "WallboxDetailOutput", "charge_time_remaining", "integer or null", _charge_time_remaining_raw
             )
 
+        _charge_time_remaining_json: Any = _charge_time_remaining_raw
         try:
-            charge_time_remaining = _charge_time_remaining_raw
+            charge_time_remaining = _charge_time_remaining_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within(
@@ -1089,8 +1108,9 @@ class WallboxDetailOutput:
         if not (type(_comment_raw) is str or _comment_raw is None or _comment_raw is UNSET):
             raise _FieldTypeError.wrong("WallboxDetailOutput", "comment", "string or null", _comment_raw)
 
+        _comment_json: Any = _comment_raw
         try:
-            comment = _comment_raw
+            comment = _comment_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "comment", "string or null", exc) from exc
@@ -1114,8 +1134,9 @@ class WallboxDetailOutput:
                 _consumption_last_day_kwh_raw,
             )
 
+        _consumption_last_day_kwh_json: Any = _consumption_last_day_kwh_raw
         try:
-            _consumption_last_day_kwh_data = _consumption_last_day_kwh_raw
+            _consumption_last_day_kwh_data = _consumption_last_day_kwh_json
             consumption_last_day_kwh: float | None | str | Unset = (
                 float(_consumption_last_day_kwh_data)
                 if isinstance(_consumption_last_day_kwh_data, int | float)
@@ -1147,8 +1168,9 @@ class WallboxDetailOutput:
                 _consumption_last_month_kwh_raw,
             )
 
+        _consumption_last_month_kwh_json: Any = _consumption_last_month_kwh_raw
         try:
-            _consumption_last_month_kwh_data = _consumption_last_month_kwh_raw
+            _consumption_last_month_kwh_data = _consumption_last_month_kwh_json
             consumption_last_month_kwh: float | None | str | Unset = (
                 float(_consumption_last_month_kwh_data)
                 if isinstance(_consumption_last_month_kwh_data, int | float)
@@ -1174,8 +1196,9 @@ class WallboxDetailOutput:
                 _consumption_last_updated_at_raw,
             )
 
+        _consumption_last_updated_at_json: Any = _consumption_last_updated_at_raw
         try:
-            _consumption_last_updated_at_data = _consumption_last_updated_at_raw
+            _consumption_last_updated_at_data = _consumption_last_updated_at_json
             consumption_last_updated_at: datetime.datetime | None | Unset
             if _consumption_last_updated_at_data is None or isinstance(_consumption_last_updated_at_data, Unset):
                 consumption_last_updated_at = _consumption_last_updated_at_data
@@ -1208,8 +1231,9 @@ class WallboxDetailOutput:
                 _consumption_last_week_kwh_raw,
             )
 
+        _consumption_last_week_kwh_json: Any = _consumption_last_week_kwh_raw
         try:
-            _consumption_last_week_kwh_data = _consumption_last_week_kwh_raw
+            _consumption_last_week_kwh_data = _consumption_last_week_kwh_json
             consumption_last_week_kwh: float | None | str | Unset = (
                 float(_consumption_last_week_kwh_data)
                 if isinstance(_consumption_last_week_kwh_data, int | float)
@@ -1226,8 +1250,9 @@ class WallboxDetailOutput:
         if not (type(_current_mode_raw) is str or _current_mode_raw is None or _current_mode_raw is UNSET):
             raise _FieldTypeError.wrong("WallboxDetailOutput", "current_mode", "string or null", _current_mode_raw)
 
+        _current_mode_json: Any = _current_mode_raw
         try:
-            current_mode = _current_mode_raw
+            current_mode = _current_mode_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "current_mode", "string or null", exc) from exc
@@ -1245,8 +1270,9 @@ class WallboxDetailOutput:
                 _current_state_last_updated_at_raw,
             )
 
+        _current_state_last_updated_at_json: Any = _current_state_last_updated_at_raw
         try:
-            _current_state_last_updated_at_data = _current_state_last_updated_at_raw
+            _current_state_last_updated_at_data = _current_state_last_updated_at_json
             current_state_last_updated_at: datetime.datetime | None | Unset
             if _current_state_last_updated_at_data is None or isinstance(_current_state_last_updated_at_data, Unset):
                 current_state_last_updated_at = _current_state_last_updated_at_data
@@ -1266,8 +1292,9 @@ class WallboxDetailOutput:
                 "WallboxDetailOutput", "deleted_at", "date-time string or null", _deleted_at_raw
             )
 
+        _deleted_at_json: Any = _deleted_at_raw
         try:
-            _deleted_at_data = _deleted_at_raw
+            _deleted_at_data = _deleted_at_json
             deleted_at: datetime.datetime | None | Unset
             if _deleted_at_data is None or isinstance(_deleted_at_data, Unset):
                 deleted_at = _deleted_at_data
@@ -1283,8 +1310,9 @@ class WallboxDetailOutput:
         if not (type(_embeddable_url_raw) is str or _embeddable_url_raw is None or _embeddable_url_raw is UNSET):
             raise _FieldTypeError.wrong("WallboxDetailOutput", "embeddable_url", "string or null", _embeddable_url_raw)
 
+        _embeddable_url_json: Any = _embeddable_url_raw
         try:
-            embeddable_url = _embeddable_url_raw
+            embeddable_url = _embeddable_url_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "embeddable_url", "string or null", exc) from exc
@@ -1297,8 +1325,9 @@ class WallboxDetailOutput:
                 "WallboxDetailOutput", "external_device_id", "string or null", _external_device_id_raw
             )
 
+        _external_device_id_json: Any = _external_device_id_raw
         try:
-            external_device_id = _external_device_id_raw
+            external_device_id = _external_device_id_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "external_device_id", "string or null", exc) from exc
@@ -1309,8 +1338,9 @@ class WallboxDetailOutput:
                 "WallboxDetailOutput", "firmware_version", "string or null", _firmware_version_raw
             )
 
+        _firmware_version_json: Any = _firmware_version_raw
         try:
-            firmware_version = _firmware_version_raw
+            firmware_version = _firmware_version_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "firmware_version", "string or null", exc) from exc
@@ -1356,8 +1386,9 @@ class WallboxDetailOutput:
         if not (type(_id_raw) is str or _id_raw is None or _id_raw is UNSET):
             raise _FieldTypeError.wrong("WallboxDetailOutput", "id", "uuid string or null", _id_raw)
 
+        _id_json: Any = _id_raw
         try:
-            _id_data = _id_raw
+            _id_data = _id_json
             id: None | Unset | UUID
             if _id_data is None or isinstance(_id_data, Unset):
                 id = _id_data
@@ -1382,8 +1413,9 @@ class WallboxDetailOutput:
                 _inverter_forced_mode_since_raw,
             )
 
+        _inverter_forced_mode_since_json: Any = _inverter_forced_mode_since_raw
         try:
-            _inverter_forced_mode_since_data = _inverter_forced_mode_since_raw
+            _inverter_forced_mode_since_data = _inverter_forced_mode_since_json
             inverter_forced_mode_since: datetime.datetime | None | Unset
             if _inverter_forced_mode_since_data is None or isinstance(_inverter_forced_mode_since_data, Unset):
                 inverter_forced_mode_since = _inverter_forced_mode_since_data
@@ -1403,8 +1435,9 @@ class WallboxDetailOutput:
                 "WallboxDetailOutput", "is_authenticated", "boolean or null", _is_authenticated_raw
             )
 
+        _is_authenticated_json: Any = _is_authenticated_raw
         try:
-            is_authenticated = _is_authenticated_raw
+            is_authenticated = _is_authenticated_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "is_authenticated", "boolean or null", exc) from exc
@@ -1419,8 +1452,9 @@ class WallboxDetailOutput:
                 "WallboxDetailOutput", "is_charge_policy_enabled", "boolean or null", _is_charge_policy_enabled_raw
             )
 
+        _is_charge_policy_enabled_json: Any = _is_charge_policy_enabled_raw
         try:
-            is_charge_policy_enabled = _is_charge_policy_enabled_raw
+            is_charge_policy_enabled = _is_charge_policy_enabled_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within(
@@ -1431,8 +1465,9 @@ class WallboxDetailOutput:
         if not (type(_is_charging_raw) is bool or _is_charging_raw is None or _is_charging_raw is UNSET):
             raise _FieldTypeError.wrong("WallboxDetailOutput", "is_charging", "boolean or null", _is_charging_raw)
 
+        _is_charging_json: Any = _is_charging_raw
         try:
-            is_charging = _is_charging_raw
+            is_charging = _is_charging_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "is_charging", "boolean or null", exc) from exc
@@ -1443,8 +1478,9 @@ class WallboxDetailOutput:
                 "WallboxDetailOutput", "is_fully_charged", "boolean or null", _is_fully_charged_raw
             )
 
+        _is_fully_charged_json: Any = _is_fully_charged_raw
         try:
-            is_fully_charged = _is_fully_charged_raw
+            is_fully_charged = _is_fully_charged_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "is_fully_charged", "boolean or null", exc) from exc
@@ -1484,8 +1520,9 @@ class WallboxDetailOutput:
                 "WallboxDetailOutput", "is_over_charge_allowed", "boolean or null", _is_over_charge_allowed_raw
             )
 
+        _is_over_charge_allowed_json: Any = _is_over_charge_allowed_raw
         try:
-            is_over_charge_allowed = _is_over_charge_allowed_raw
+            is_over_charge_allowed = _is_over_charge_allowed_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within(
@@ -1504,8 +1541,9 @@ class WallboxDetailOutput:
         if not (type(_is_plugged_in_raw) is bool or _is_plugged_in_raw is None or _is_plugged_in_raw is UNSET):
             raise _FieldTypeError.wrong("WallboxDetailOutput", "is_plugged_in", "boolean or null", _is_plugged_in_raw)
 
+        _is_plugged_in_json: Any = _is_plugged_in_raw
         try:
-            is_plugged_in = _is_plugged_in_raw
+            is_plugged_in = _is_plugged_in_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "is_plugged_in", "boolean or null", exc) from exc
@@ -1537,8 +1575,9 @@ class WallboxDetailOutput:
                 _last_monitoring_executed_at_raw,
             )
 
+        _last_monitoring_executed_at_json: Any = _last_monitoring_executed_at_raw
         try:
-            _last_monitoring_executed_at_data = _last_monitoring_executed_at_raw
+            _last_monitoring_executed_at_data = _last_monitoring_executed_at_json
             last_monitoring_executed_at: datetime.datetime | None | Unset
             if _last_monitoring_executed_at_data is None or isinstance(_last_monitoring_executed_at_data, Unset):
                 last_monitoring_executed_at = _last_monitoring_executed_at_data
@@ -1558,8 +1597,9 @@ class WallboxDetailOutput:
                 "WallboxDetailOutput", "lifecycle_error", "string or null", _lifecycle_error_raw
             )
 
+        _lifecycle_error_json: Any = _lifecycle_error_raw
         try:
-            lifecycle_error = _lifecycle_error_raw
+            lifecycle_error = _lifecycle_error_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "lifecycle_error", "string or null", exc) from exc
@@ -1601,8 +1641,9 @@ class WallboxDetailOutput:
                 "WallboxDetailOutput", "minimum_charge_limit", "integer or null", _minimum_charge_limit_raw
             )
 
+        _minimum_charge_limit_json: Any = _minimum_charge_limit_raw
         try:
-            minimum_charge_limit = _minimum_charge_limit_raw
+            minimum_charge_limit = _minimum_charge_limit_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "minimum_charge_limit", "integer or null", exc) from exc
@@ -1611,8 +1652,9 @@ class WallboxDetailOutput:
         if not (type(_needs_gateway_raw) is bool or _needs_gateway_raw is None or _needs_gateway_raw is UNSET):
             raise _FieldTypeError.wrong("WallboxDetailOutput", "needs_gateway", "boolean or null", _needs_gateway_raw)
 
+        _needs_gateway_json: Any = _needs_gateway_raw
         try:
-            needs_gateway = _needs_gateway_raw
+            needs_gateway = _needs_gateway_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within("WallboxDetailOutput", "needs_gateway", "boolean or null", exc) from exc
@@ -1630,8 +1672,9 @@ class WallboxDetailOutput:
                 _ocpp_connected_last_updated_at_raw,
             )
 
+        _ocpp_connected_last_updated_at_json: Any = _ocpp_connected_last_updated_at_raw
         try:
-            _ocpp_connected_last_updated_at_data = _ocpp_connected_last_updated_at_raw
+            _ocpp_connected_last_updated_at_data = _ocpp_connected_last_updated_at_json
             ocpp_connected_last_updated_at: datetime.datetime | None | Unset
             if _ocpp_connected_last_updated_at_data is None or isinstance(_ocpp_connected_last_updated_at_data, Unset):
                 ocpp_connected_last_updated_at = _ocpp_connected_last_updated_at_data
@@ -1660,8 +1703,9 @@ class WallboxDetailOutput:
                 "WallboxDetailOutput", "optimization_score", "finite number or null", _optimization_score_raw
             )
 
+        _optimization_score_json: Any = _optimization_score_raw
         try:
-            _optimization_score_data = _optimization_score_raw
+            _optimization_score_data = _optimization_score_json
             optimization_score: float | None | Unset
             if _optimization_score_data is None or isinstance(_optimization_score_data, Unset):
                 optimization_score = _optimization_score_data
@@ -1683,8 +1727,9 @@ class WallboxDetailOutput:
                 "WallboxDetailOutput", "pause_power_until", "date-time string or null", _pause_power_until_raw
             )
 
+        _pause_power_until_json: Any = _pause_power_until_raw
         try:
-            _pause_power_until_data = _pause_power_until_raw
+            _pause_power_until_data = _pause_power_until_json
             pause_power_until: datetime.datetime | None | Unset
             if _pause_power_until_data is None or isinstance(_pause_power_until_data, Unset):
                 pause_power_until = _pause_power_until_data
@@ -1711,8 +1756,9 @@ class WallboxDetailOutput:
         if not (type(_price_zone_raw) is str or _price_zone_raw is UNSET):
             raise _FieldTypeError.wrong("WallboxDetailOutput", "price_zone", "string", _price_zone_raw)
 
+        _price_zone_json: Any = _price_zone_raw
         try:
-            _price_zone = _price_zone_raw
+            _price_zone = _price_zone_json
             price_zone: PriceZone | Unset
             if isinstance(_price_zone, Unset):
                 price_zone = UNSET
@@ -1751,8 +1797,9 @@ class WallboxDetailOutput:
                 "WallboxDetailOutput", "total_energy_delivered_wh", "integer or null", _total_energy_delivered_wh_raw
             )
 
+        _total_energy_delivered_wh_json: Any = _total_energy_delivered_wh_raw
         try:
-            total_energy_delivered_wh = _total_energy_delivered_wh_raw
+            total_energy_delivered_wh = _total_energy_delivered_wh_json
 
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise _FieldTypeError.within(
