@@ -130,7 +130,7 @@ async def test_a_watch_takes_a_bad_body_as_one_failed_poll(
         "wallbox", Fault(json=first), *(Fault(json=_answer(answer)) for answer in refused), Fault(json=later)
     )
     async with new_client() as podero:
-        seen = []
+        seen: list[object] = []
         async for wallbox in podero.watch_wallbox(*IDS, interval=0.001):
             seen.append(wallbox.current_state_last_updated_at)
             if len(seen) == 2:

@@ -131,7 +131,7 @@ def _session(package: Any, n: int) -> dict[str, Any]:
 async def test_a_repeated_page_stops_the_iteration(query_package: Any, recorder: Recorder, backend: str) -> None:
     """A server that answers the same page with a large total is refused at the repeat, not paged forever."""
     recorder.pages = [{"total": 1_000_000, "items": [_session(query_package, 1), _session(query_package, 2)]}]
-    seen = []
+    seen: list[Any] = []
     async with _client(query_package, recorder, backend) as podero:
         sessions = podero.electric_vehicle_sessions.iter_list_sessions(ORG, USER, CAR, from_=FROM, to=TO, limit=2)
         with pytest.raises(query_package.ResponseValidationError, match="already yielded") as caught:
