@@ -132,7 +132,9 @@ async def _serve_fake(args: argparse.Namespace) -> int:
     from .testing import ORG_ID, READING_INTERVAL, USER_ID, WALLBOX_ID, FakePodero
 
     try:
-        server = FakePodero(port=args.port, chaos=args.chaos, speed=args.speed, spec=args.spec)
+        server = FakePodero(
+            port=args.port, chaos=args.chaos, speed=args.speed, spec=args.spec, rate_limit=args.rate_limit or None
+        )
     except (OSError, ValueError) as error:  # a missing or unreadable file, or not JSON
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         print(f"error: cannot read --spec {args.spec}: {reason}", file=sys.stderr)
@@ -151,6 +153,8 @@ async def _serve_fake(args: argparse.Namespace) -> int:
         print(f"  export PODERO_CLIENT_ID={server.client_id} PODERO_CLIENT_SECRET={server.client_secret}")
         print(f"  or PODERO_USERNAME={server.username} PODERO_PASSWORD={server.password}")
         print(f"  a wallbox: {ORG_ID} {USER_ID} {WALLBOX_ID}")
+        if args.rate_limit:
+            print(f"  at most {args.rate_limit:g} requests/s per client credentials, else 429 (--rate-limit)")
         if args.speed:
             print(f"  its state changes every {READING_INTERVAL / args.speed:g} s (--speed {args.speed:g})")
         print(end="", flush=True)
@@ -234,6 +238,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_number(0, math.inf),
         default=60.0,
         help="fake seconds per second on the wallboxes' clock: 60 (default) gives a new state every 5 s; 0 freezes it",
+    )
+    serve.add_argument(
+        "--rate-limit",
+        type=_number(0, math.inf),
+        metavar="R",
+        help="answer 429 with Retry-After past R requests per second per client credentials (default 0: no limit)",
     )
     serve.add_argument(
         "--spec", metavar="FILE", help="serve every operation of this OpenAPI JSON file (default: the packaged spec)"

@@ -26,6 +26,7 @@ import httpx
 
 from ._auth import BearerToken, ClientCredentials, Credentials, PasswordCredentials, PoderoAuth, TokenManager
 from ._body import ACCEPT_ENCODING
+from ._budget import Budget, LocalBudget, RateLimit, RateLimitState
 from ._errors import (
     ClientClosedError,
     InvalidArgumentError,
@@ -42,6 +43,7 @@ from ._generated.client import AuthenticatedClient
 from ._generated.models import WallboxDetailOutput
 from ._generated.types import UNSET, APIResponse
 from ._polling import WallboxPolling
+from ._redis_budget import RedisBudget, RedisRateLimit
 from ._retry import RETRY_POLICY_EXTENSION, RetryPolicy, RetryTransport
 from ._settings import as_uuid as _as_uuid
 from ._settings import check_headers, check_leeway, check_timeout, check_url
@@ -85,6 +87,19 @@ def _copy_request(prepared: httpx.Request, extensions: dict[str, Any]) -> httpx.
     return request
 
 
+def _budget_for(rate_limit: object) -> Budget | None:
+    """The runtime budget of a ``rate_limit`` setting; InvalidArgumentError for anything else."""
+    if rate_limit is None:
+        return None
+    if isinstance(rate_limit, RateLimit):
+        return LocalBudget(rate_limit)
+    if isinstance(rate_limit, RedisRateLimit):
+        return RedisBudget(rate_limit)
+    raise InvalidArgumentError(
+        f"rate_limit must be a RateLimit, a RedisRateLimit or None, got {type(rate_limit).__name__}"
+    )
+
+
 class _NoCookies(httpx.Cookies):
     """Podero authenticates by token: parsing Set-Cookie on every response is wasted CPU."""
 
@@ -104,6 +119,8 @@ class PoderoClient(Resources, WallboxPolling, FleetWatching):
     fraction of httpx's client CPU per request (BENCHMARKS.md); ``http_backend="httpx"``
     behaves the same. ``limits`` (default 100 connections), ``proxy``, ``trust_env``
     (HTTP(S)_PROXY and NO_PROXY) and ``max_response_bytes`` (10 MiB) apply to both.
+    ``rate_limit`` (a ``RateLimit``, or a ``RedisRateLimit`` shared by several processes)
+    bounds every request the client sends; see docs/rate-limits.md.
     """
 
     def __init__(
@@ -121,6 +138,7 @@ class PoderoClient(Resources, WallboxPolling, FleetWatching):
         trust_env: bool = True,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         http_backend: Backend = DEFAULT_BACKEND,
+        rate_limit: RateLimit | RedisRateLimit | None = None,
     ) -> None:
         if not isinstance(credentials, ClientCredentials | PasswordCredentials | BearerToken):
             raise InvalidArgumentError(
@@ -135,6 +153,7 @@ class PoderoClient(Resources, WallboxPolling, FleetWatching):
         leeway = check_leeway(leeway)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidArgumentError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
+        budget = _budget_for(rate_limit)
 
         self.base_url = str(url).rstrip("/")
         self.retry = retry or RetryPolicy()
@@ -147,7 +166,8 @@ class PoderoClient(Resources, WallboxPolling, FleetWatching):
             max_response_bytes=max_response_bytes,
         )
         # Kept here too: _send drives the auth flow and this transport itself.
-        self._transport = RetryTransport(transport, self.retry)
+        self.rate_limit = rate_limit
+        self._transport = RetryTransport(transport, self.retry, budget)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=self._transport,
@@ -177,6 +197,12 @@ class PoderoClient(Resources, WallboxPolling, FleetWatching):
 
     def __repr__(self) -> str:
         return f"PoderoClient(base_url={self.base_url!r}, credentials={self._tokens!r})"
+
+    @property
+    def rate_limit_state(self) -> RateLimitState | None:
+        """The request budget now (calls waiting, the 429 pause); None without ``rate_limit``."""
+        budget = self._transport.budget
+        return None if budget is None else budget.state()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Self:

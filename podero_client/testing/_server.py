@@ -7,6 +7,7 @@ import base64
 import collections
 import functools
 import json
+import math
 import random
 import secrets
 import ssl
@@ -69,6 +70,10 @@ CHAOS_FAULTS = (
 )
 
 
+# request_log keeps this many: a minute at 1,000 requests a second, and a bounded memory.
+_LOG_SIZE = 100_000
+
+
 def _json(status: int, data: Any, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(status=status, body=json.dumps(data).encode(), content_type="application/json", headers=headers)
 
@@ -91,6 +96,12 @@ class FakePodero:
     (``wallbox_keys()`` lists their keys, the same for the same N); ``inject_wallbox`` queues
     faults for one wallbox only, and ``wallbox_log`` holds (monotonic time, key) of the
     latest 100,000 wallbox requests.
+
+    With ``rate_limit`` (requests per second, per client credentials: the client id or the
+    username a token was issued to), a request past it within the last second is answered
+    429 with ``Retry-After`` in whole seconds; ``rate_limited`` counts those. ``request_log``
+    holds ``(time.monotonic(), route, credentials)`` of the latest requests, 429s included,
+    for tests and benchmarks that count what the server saw, and when.
     """
 
     def __init__(
@@ -108,6 +119,7 @@ class FakePodero:
         speed: float = 0.0,
         ssl_context: ssl.SSLContext | None = None,
         wallboxes: int = 0,
+        rate_limit: float | None = None,
     ) -> None:
         self.client_id, self.client_secret = client_id, client_secret
         self.username, self.password = username, password
@@ -145,6 +157,13 @@ class FakePodero:
         self._random = random.Random(seed)  # noqa: S311  # fault draws, not secrets
         self._runner: web.AppRunner | None = None
         self.url = ""
+        if rate_limit is not None and not (isinstance(rate_limit, int | float) and 0 < rate_limit < math.inf):
+            raise ValueError(f"rate_limit must be a number of requests per second > 0, got {rate_limit!r}")
+        self.rate_limit = rate_limit
+        self.rate_limited = 0  # requests answered 429 by the rate limit
+        self.request_log: collections.deque[tuple[float, str, str]] = collections.deque(maxlen=_LOG_SIZE)
+        self._token_owners: dict[str, str] = {}  # access token -> the credentials it was issued to
+        self._recent: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
 
     @property
     def token_requests(self) -> int:
@@ -281,8 +300,41 @@ class FakePodero:
     ) -> None:
         await self.close()
 
+    def _credentials_of(self, request: web.Request) -> str:
+        """Whose request this is: the client id of a Basic header, the owner of a Bearer token."""
+        authorization = request.headers.get("Authorization", "")
+        if authorization.startswith("Bearer "):
+            return self._token_owners.get(authorization[7:], "unknown token")
+        if authorization.startswith("Basic "):
+            try:
+                return base64.b64decode(authorization[6:]).decode().partition(":")[0]
+            except ValueError:
+                return "bad basic"
+        return "anonymous"  # the password grant names its user in the body, read later
+
+    def rate_limit_wait(self, who: str, now: float) -> float:
+        """0.0 and the request counted when ``who`` is within the rate limit; else seconds until it is."""
+        assert self.rate_limit is not None
+        recent = self._recent[who]
+        while recent and recent[0] <= now - 1.0:
+            recent.popleft()
+        if len(recent) >= self.rate_limit:
+            return recent[0] + 1.0 - now
+        recent.append(now)
+        return 0.0
+
     def _counted(self, endpoint: str, handler: Handler) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
+            now = time.monotonic()
+            who = self._credentials_of(request)
+            self.request_log.append((now, endpoint, who))
+            if self.rate_limit is not None:
+                wait = self.rate_limit_wait(who, now)
+                if wait > 0:
+                    self.rate_limited += 1
+                    self._changed()
+                    headers = {"Retry-After": str(max(1, math.ceil(wait)))}
+                    return _json(429, {"detail": "Too Many Requests"}, headers=headers)
             self.requests[endpoint] += 1
             self.last_headers = dict(request.headers)
             if request.transport is not None:
@@ -334,9 +386,10 @@ class FakePodero:
         content_type = "application/json" if fault.body is None else "text/html"
         return web.Response(status=fault.status, body=body, headers=fault.headers, content_type=content_type)
 
-    def _issue(self, *, with_refresh: bool) -> dict[str, Any]:
+    def _issue(self, *, with_refresh: bool, owner: str) -> dict[str, Any]:
         token = secrets.token_urlsafe(24)
         self._access_tokens[token] = time.monotonic() + self.token_ttl
+        self._token_owners[token] = owner
         issued: dict[str, Any] = {
             "access_token": token,
             "expires_in": self.token_ttl,
@@ -366,7 +419,7 @@ class FakePodero:
             return _json(401, {"error": "invalid_client"})
         if body.get("grant_type") != "client_credentials":
             return _json(400, {"error": "unsupported_grant_type"})
-        return _json(200, self._issue(with_refresh=False))
+        return _json(200, self._issue(with_refresh=False, owner=self.client_id))
 
     async def _partner_token(self, request: web.Request) -> web.Response:
         body = await self._read_body(request)
@@ -374,13 +427,13 @@ class FakePodero:
         self.token_grants.append(str(grant))
         if grant == "password":
             if body.get("username") == self.username and body.get("password") == self.password:
-                return _json(200, self._issue(with_refresh=True))
+                return _json(200, self._issue(with_refresh=True, owner=self.username))
             return _json(401, {"detail": "Invalid username or password"})
         if grant == "refresh_token":
             refresh_token = body.get("refresh_token")
             if refresh_token in self._refresh_tokens:
                 self._refresh_tokens.discard(refresh_token)  # rotated: each refresh token works once
-                return _json(200, self._issue(with_refresh=True))
+                return _json(200, self._issue(with_refresh=True, owner=self.username))
             return _json(401, {"detail": "Invalid refresh token"})
         return _json(422, {"detail": [{"loc": ["body", "grant_type"], "msg": "invalid grant_type", "type": "value"}]})
 
