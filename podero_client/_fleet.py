@@ -114,7 +114,7 @@ class _Entry:
         self.key = key
         self.wallbox: WallboxDetailOutput | None = None
         self.due = now  # the schedule's own time, before jitter
-        self.polled_at = now  # the start of the last poll (or when added)
+        self.polled_at = now  # when the last poll's answer came (or when added)
         self.fast = 0  # fast polls left
         self.removed = False
 
@@ -418,7 +418,7 @@ class FleetWatch:
                 return
             self._polls += 1
             self._failures += 1
-            entry.polled_at = started
+            entry.polled_at = loop.time()
             gone = isinstance(error, NotFoundError)
             if gone:
                 self.remove(entry.key)
@@ -429,11 +429,12 @@ class FleetWatch:
         if entry.removed:
             return
         self._polls += 1
+        done = loop.time()
         if regular:
-            gap = started - entry.polled_at
+            gap = done - entry.polled_at
             weight = 2 / (min(len(self._entries), 2000) + 1)
             self._achieved = gap if self._achieved is None else self._achieved + weight * (gap - self._achieved)
-        entry.polled_at = started
+        entry.polled_at = done
         previous, entry.wallbox = entry.wallbox, wallbox
         event: WallboxChanged | None = None
         if previous is None:
