@@ -451,7 +451,8 @@ def test_public_names() -> None:
     assert sorted(podero_client.__all__) == sorted(
         ["PRODUCTION_URL", "SANDBOX_URL", "APIConnectionError", "APIResponse", "APIStatusError", "APITimeoutError",
          "AuthenticationError", "BadRequestError", "BearerToken", "ClientClosedError", "ClientCredentials",
-         "ConflictError", "Credentials", "FleetEvent", "FleetStats", "FleetWatch", "InternalServerError", "InvalidArgumentError", "NotFoundError",
+         "ConflictError", "Credentials", "FleetEvent", "FleetStats", "FleetWatch",
+         "InternalServerError", "InvalidArgumentError", "NotFoundError",
          "PasswordCredentials", "PermissionDeniedError", "PoderoClient", "PoderoError", "RateLimit",
          "RateLimitBackendError", "RateLimitError", "RateLimitState", "RedisRateLimit", "ResponseTooLargeError",
          "ResponseValidationError", "RetryPolicy", "UnprocessableEntityError", "UNSET", "Unset",

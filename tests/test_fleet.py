@@ -70,7 +70,7 @@ async def test_first_polls_are_spread_over_the_interval(fleet_server: FakePodero
 
 async def test_add_and_remove_while_it_runs(fleet_server: FakePodero) -> None:
     """An added key gets its initial event; a removed key is polled no more and yields nothing."""
-    first, second, third = (tuple(key) for key in fleet_server.wallbox_keys()[:3])
+    first, second, third = fleet_server.wallbox_keys()[:3]
     async with fleet_server.client() as podero, podero.watch_wallboxes([first, second], interval=0.1) as fleet:
         await events_until(fleet, lambda seen: len(initial_keys(seen)) == 2)
         fleet.add(third)
@@ -82,7 +82,8 @@ async def test_add_and_remove_while_it_runs(fleet_server: FakePodero) -> None:
         removed_at = asyncio.get_running_loop().time()
         await fleet_server.wait_until(lambda: len(polls(fleet_server, second, removed_at)) >= 5)
         assert fleet.keys() == [as_key(second), as_key(third)]
-        assert first not in fleet and fleet.wallbox(first) is None
+        assert first not in fleet
+        assert fleet.wallbox(first) is None
         assert fleet.wallbox(third) is not None
     assert len(polls(fleet_server, first, removed_at)) <= 1  # at most the one already sent
 
@@ -111,9 +112,12 @@ async def test_a_404_removes_the_wallbox_and_says_so(fleet_server: FakePodero) -
         events = await events_until(fleet, lambda seen: any(isinstance(event, WallboxFailed) for event in seen))
         after = asyncio.get_running_loop().time()
         await fleet_server.wait_until(lambda: len(polls(fleet_server, keys[0], after)) >= 3)
-        assert gone not in fleet and len(fleet) == 2
+        assert gone not in fleet
+        assert len(fleet) == 2
     (failed,) = events
-    assert isinstance(failed, WallboxFailed) and failed.removed and failed.key == as_key(gone)
+    assert isinstance(failed, WallboxFailed)
+    assert failed.removed
+    assert failed.key == as_key(gone)
     assert isinstance(failed.error, NotFoundError)
     assert polls(fleet_server, gone, after) == []
 
@@ -123,14 +127,14 @@ async def test_an_incurable_auth_error_ends_the_watch(fleet_server: FakePodero, 
     """A 401 that a new token does not cure, or a 403, ends the watch by raising it."""
     keys = fleet_server.wallbox_keys()[:3]
     async with fleet_server.client() as podero:
-        with pytest.raises(AuthenticationError if status == 401 else PermissionDeniedError):
-            async with podero.watch_wallboxes(keys, interval=0.1) as fleet:
-                await events_until(fleet, lambda seen: len(initial_keys(seen)) == 3)
-                if status == 401:
-                    fleet_server.client_secret = "rotated"  # noqa: S105  # the next grant is refused
-                    fleet_server.expire_tokens()
-                else:
-                    fleet_server.inject_wallbox(keys[2], Fault(status=403, json={"detail": "Forbidden"}))
+        async with podero.watch_wallboxes(keys, interval=0.1) as fleet:
+            await events_until(fleet, lambda seen: len(initial_keys(seen)) == 3)
+            if status == 401:
+                fleet_server.client_secret = "rotated"  # the next grant is refused
+                fleet_server.expire_tokens()
+            else:
+                fleet_server.inject_wallbox(keys[2], Fault(status=403, json={"detail": "Forbidden"}))
+            with pytest.raises(AuthenticationError if status == 401 else PermissionDeniedError):
                 await events_until(fleet, lambda seen: False)
         assert not [task for task in asyncio.all_tasks() if task.get_name() == "podero-fleet-worker"]
 
@@ -148,7 +152,11 @@ async def test_a_short_budget_makes_every_wallbox_equally_stale() -> None:
             await server.wait_until(lambda: len(server.wallbox_log) >= 5 * count)
             stats = fleet.stats
         settled = start + 1.5  # the first round, spread over 0.25 s, takes the budget 1 s
-        gaps = [b - a for key in keys for a, b in zip(polls(server, key, settled), polls(server, key, settled)[1:])]
+        gaps = [
+            b - a
+            for key in keys
+            for a, b in zip(polls(server, key, settled), polls(server, key, settled)[1:], strict=False)
+        ]
     achievable = count / rate
     assert len(gaps) >= 2 * count
     assert max(gaps) <= 1.1 * achievable, sorted(gaps)[-5:]
@@ -171,7 +179,7 @@ async def test_changes_name_the_fields_and_old_and_new() -> None:
     assert all(isinstance(event, WallboxChanged) and not event.initial for event in events)
     for event in events:
         assert isinstance(event, WallboxChanged)
-        old = before[tuple(str(part) for part in event.key)]
+        old = before[(str(event.key[0]), str(event.key[1]), str(event.key[2]))]
         assert old is not None
         assert event.changes["current_state_last_updated_at"] == (
             old.current_state_last_updated_at,
@@ -280,5 +288,6 @@ async def test_iterating_outside_async_with_is_refused(podero: PoderoClient) -> 
 def test_fleet_keys_are_deterministic() -> None:
     """The same N gives the same keys, distinct, in every process."""
     first, again = FakePodero(wallboxes=50).wallbox_keys(), FakePodero(wallboxes=50).wallbox_keys()
-    assert first == again and len(set(first)) == 50
+    assert first == again
+    assert len(set(first)) == 50
     assert statistics.mode(key[0] for key in first) == first[0][0]
