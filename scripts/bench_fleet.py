@@ -46,7 +46,9 @@ async def serve(size: int, speed: float) -> None:
         await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         while line := (await reader.readline()).decode():
             _, start, end = line.split()
-            print(json.dumps(report(server, float(start), float(end))), flush=True)
+            figures = report(server, float(start), float(end))
+            figures["cpu_us"] = time.process_time() / max(1, server.wallbox_requests) * 1e6
+            print(json.dumps(figures), flush=True)
 
 
 def report(server: Any, start: float, end: float) -> dict[str, Any]:
@@ -126,9 +128,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     done += 1
                     index += 50
 
-            cpu2 = time.process_time()
+            cpu2, t2 = time.process_time(), time.monotonic()
             await asyncio.gather(*(plain(first) for first in range(50)))
             plain_cpu = (time.process_time() - cpu2) / done
+            plain_rate = done / (time.monotonic() - t2)
         server = await ask(t0, t1)
         return {
             "wallboxes": args.wallboxes,
@@ -147,6 +150,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "changes": stats.changes,
             "fleet_cpu_us": fleet_cpu * 1e6,
             "plain_cpu_us": plain_cpu * 1e6,
+            "plain_rate": plain_rate,
+            "client_rate": (polls1 - polls0) / (t1 - t0),
+            "server_cpu_us": server["cpu_us"],
+            "load_average": os.getloadavg()[0],
             "bytes_per_wallbox": (after - before) * 1024 / args.wallboxes,
         }
     finally:
@@ -190,7 +197,10 @@ def section(result: dict[str, Any], smoke: bool) -> str:
         "",
         f"The watch's own figures at the end: achieved interval "
         f"{'-' if achieved is None else f'{achieved:.1f} s'} (the budget allows {n / rate:g} s), slowest wallbox "
-        f"{result['slowest_age']:.1f} s old, {result['changes']:,} changes seen.",
+        f"{result['slowest_age']:.1f} s old, {result['changes']:,} changes seen. "
+        f"The plain loop reached {result['plain_rate']:,.0f} requests/s on the same budget. CPU per request of the "
+        f"fake's process: {result['server_cpu_us']:.0f} µs. Load average (1 min) at the end: "
+        f"{result['load_average']:.1f} on {os.cpu_count()} cores.",
         "",
         "```sh",
         "python scripts/bench_fleet.py          # this section (make bench runs it after scripts/bench.py)",
