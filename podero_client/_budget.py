@@ -35,7 +35,7 @@ def _per_second(instance: object, attribute: attrs.Attribute[float], value: floa
         or not isinstance(value, int | float)
         or not math.isfinite(value)
         or value <= 0
-        or 1.0 / value == 0
+        or not math.isfinite(1.0 / value)  # a denormal: its interval would be infinite
     ):
         raise InvalidArgumentError(f"{type(instance).__name__}.per_second must be a finite number > 0, got {value!r}")
 

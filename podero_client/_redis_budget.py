@@ -201,8 +201,11 @@ class RedisBudget:
                 answer = await script(keys=self._keys, args=args)
         except (TimeoutError, OSError) as exc:
             raise RateLimitBackendError(f"Redis at {self._where} did not answer: {type(exc).__name__}") from exc
-        except Exception as exc:  # redis.exceptions.RedisError: the module is imported lazily
-            if not type(exc).__module__.startswith("redis"):
+        except Exception as exc:
+            errors = importlib.import_module("redis.exceptions")  # imported lazily, as redis-py is
+            if isinstance(exc, errors.ConnectionError | errors.TimeoutError):
+                raise RateLimitBackendError(f"Redis at {self._where} did not answer: {exc}") from exc
+            if not isinstance(exc, errors.RedisError):
                 raise
             raise RateLimitBackendError(f"Redis at {self._where} failed: {type(exc).__name__}: {exc}") from exc
         if (

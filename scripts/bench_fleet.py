@@ -25,8 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench_sections import write_section  # scripts/, on the path when this runs as a script
+
 ROOT = Path(__file__).resolve().parent.parent
-BEGIN, END = "<!-- section:fleet -->", "<!-- /section:fleet -->"
 
 
 def rss_kib() -> float:
@@ -177,7 +178,6 @@ def section(result: dict[str, Any], smoke: bool) -> str:
     ]  # fmt: skip
     achieved = result["achieved_interval"]
     lines = [
-        BEGIN,
         "## Fleet: one process watching many wallboxes on a budget",
         "",
         f"Written by `make bench` (`python scripts/bench_fleet.py{' --smoke' if smoke else ''}`) on "
@@ -206,22 +206,8 @@ def section(result: dict[str, Any], smoke: bool) -> str:
         "python scripts/bench_fleet.py          # this section (make bench runs it after scripts/bench.py)",
         "python scripts/bench_fleet.py --smoke  # tiny, into build/BENCHMARKS.md (make bench-smoke)",
         "```",
-        END,
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, text: str) -> None:
-    """Replace the fleet section of ``path`` (or append it), leaving everything else as it is."""
-    old = path.read_text() if path.exists() else ""
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        new = head + text + ("\n" + tail if tail else "")
-    else:
-        new = old.rstrip("\n") + ("\n\n" if old else "") + text
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new)
 
 
 def main() -> int:
@@ -248,7 +234,7 @@ def main() -> int:
     out = args.out or (ROOT / "build" / "BENCHMARKS.md" if args.smoke else ROOT / "BENCHMARKS.md")
     result = asyncio.run(measure(args))
     print(json.dumps(result, indent=2))
-    write_section(out, section(result, args.smoke))
+    write_section(out, "fleet", section(result, args.smoke))
     print(f"wrote the fleet section of {out}")
     return 0
 

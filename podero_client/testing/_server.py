@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, NamedTuple, Self
 from urllib.parse import unquote
 
 import attrs
@@ -70,6 +70,15 @@ CHAOS_FAULTS = (
 )
 
 
+class LoggedRequest(NamedTuple):
+    """One request as the fake saw it arrive: ``FakePodero.request_log``."""
+
+    at: float  # time.monotonic() in the server's process
+    route: str  # as ``requests`` counts it: "wallbox", "oauth2", or a spec route key
+    credentials: str  # the client id or username whose token (or Basic header) it carried
+    path: str
+
+
 # request_log keeps this many: a minute at 1,000 requests a second, and a bounded memory.
 _LOG_SIZE = 100_000
 
@@ -100,7 +109,7 @@ class FakePodero:
     With ``rate_limit`` (requests per second, per client credentials: the client id or the
     username a token was issued to), a request past it within the last second is answered
     429 with ``Retry-After`` in whole seconds; ``rate_limited`` counts those. ``request_log``
-    holds ``(time.monotonic(), route, credentials)`` of the latest requests, 429s included,
+    holds a ``LoggedRequest`` (server time, route, credentials, path) of each of the latest requests, 429s included,
     for tests and benchmarks that count what the server saw, and when.
     """
 
@@ -161,7 +170,7 @@ class FakePodero:
             raise ValueError(f"rate_limit must be a number of requests per second > 0, got {rate_limit!r}")
         self.rate_limit = rate_limit
         self.rate_limited = 0  # requests answered 429 by the rate limit
-        self.request_log: collections.deque[tuple[float, str, str]] = collections.deque(maxlen=_LOG_SIZE)
+        self.request_log: collections.deque[LoggedRequest] = collections.deque(maxlen=_LOG_SIZE)
         self._token_owners: dict[str, str] = {}  # access token -> the credentials it was issued to
         self._recent: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
 
@@ -327,7 +336,7 @@ class FakePodero:
         async def handle(request: web.Request) -> web.StreamResponse:
             now = time.monotonic()
             who = self._credentials_of(request)
-            self.request_log.append((now, endpoint, who))
+            self.request_log.append(LoggedRequest(now, endpoint, who, request.path))
             if self.rate_limit is not None:
                 wait = self.rate_limit_wait(who, now)
                 if wait > 0:
