@@ -236,7 +236,7 @@ class FleetWatch:
         return list(self._entries) if self._started else list(self._initial)
 
     def wallbox(self, key: object) -> WallboxDetailOutput | None:
-        """The last wallbox seen for ``key``: None before its first poll or when not watched."""
+        """The wallbox of ``key``'s last change (or first poll); None before it or when not watched."""
         entry = self._entries.get(as_key(key))
         return entry.wallbox if entry is not None else None
 
@@ -447,16 +447,20 @@ class FleetWatch:
             weight = 2 / (min(len(self._entries), 2000) + 1)
             self._achieved = gap if self._achieved is None else self._achieved + weight * (gap - self._achieved)
         entry.polled_at = done
-        previous, entry.wallbox = entry.wallbox, wallbox
+        previous = entry.wallbox
         event: WallboxChanged | None = None
         if previous is None:
+            entry.wallbox = wallbox
             event = WallboxChanged(entry.key, wallbox, {}, initial=True)
         else:
             stamps = _stamps(wallbox)
             if stamps is None or stamps != _stamps(previous):
+                entry.wallbox = wallbox
                 found = changes(previous, wallbox)
                 if found:
                     event = WallboxChanged(entry.key, wallbox, found)
+            # Else the state did not move (Podero's own test): the wallbox held stays, and the new
+            # copy dies young, which spares the garbage collector and the heap's fragmentation.
         if _boost_requested(wallbox) or (event is not None and not event.initial):
             entry.fast = FAST_POLLS
         elif entry.fast:
@@ -499,7 +503,7 @@ class FleetWatching:
         spread evenly over the first interval; every ``fast_interval`` seconds while a boost is
         requested (``boost_state``, where the spec has it) and for 3 polls after a change.
         A poll whose ``current_state_last_updated_at`` and ``updated_at`` did not move yields
-        nothing. Events:
+        nothing, and ``fleet.wallbox(key)`` stays the wallbox of the last change. Events:
 
         - ``WallboxChanged``: the first poll of each wallbox (``initial=True``, no changes),
           then each change, with ``changes`` = {field: (old, new)};
