@@ -461,7 +461,10 @@ class FleetWatch:
                     event = WallboxChanged(entry.key, wallbox, found)
             # Else the state did not move (Podero's own test): the wallbox held stays, and the new
             # copy dies young, which spares the garbage collector and the heap's fragmentation.
-        if _boost_requested(wallbox) or (event is not None and not event.initial):
+        # Following a change fast only pays while the watch keeps up: behind (a short budget),
+        # those polls would come as late as the rest and take slots from the stalest wallboxes.
+        keeping_up = started - entry.due < self.fast_interval
+        if _boost_requested(wallbox) or (event is not None and not event.initial and keeping_up):
             entry.fast = FAST_POLLS
         elif entry.fast:
             entry.fast -= 1
@@ -501,7 +504,8 @@ class FleetWatching:
         before any I/O); ``fleet.add(key)`` and ``fleet.remove(key)`` work while it runs.
         Each wallbox is polled about every ``interval`` seconds (+-5 % jitter), the first polls
         spread evenly over the first interval; every ``fast_interval`` seconds while a boost is
-        requested (``boost_state``, where the spec has it) and for 3 polls after a change.
+        requested (``boost_state``, where the spec has it) and, while the watch keeps up, for 3
+        polls after a change.
         A poll whose ``current_state_last_updated_at`` and ``updated_at`` did not move yields
         nothing, and ``fleet.wallbox(key)`` stays the wallbox of the last change. Events:
 
