@@ -402,20 +402,20 @@ class FleetWatch:
             finally:
                 self._in_flight -= 1
 
-    def _reschedule(self, entry: _Entry, started: float) -> None:
+    def _reschedule(self, entry: _Entry, keeping_up: bool, started: float) -> None:
         every = self.fast_interval if entry.fast else self.interval
-        # Phase-locked to the schedule while it keeps up (no drift from latency); from the
-        # poll's own start when it is behind, so that the order stays oldest first.
-        base = entry.due + every
-        if base <= started:
-            base = started + every
-        entry.due = base
-        self._push(entry, base + self._random.uniform(-JITTER, JITTER) * every)
+        if keeping_up:  # on the schedule's own phase (no drift from latency), jittered
+            entry.due += every
+            self._push(entry, entry.due + self._random.uniform(-JITTER, JITTER) * every)
+        else:  # behind: from this poll's start, unjittered, so that the order stays oldest first
+            entry.due = started + every
+            self._push(entry, entry.due)
 
     async def _poll(self, entry: _Entry) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
         regular = not entry.fast and entry.wallbox is not None
+        keeping_up = started - entry.due < self.fast_interval
         try:
             wallbox = await self._client.get_wallbox(*entry.key, include_deleted=self.include_deleted)
         except ClientClosedError:
@@ -435,7 +435,7 @@ class FleetWatch:
             if gone:
                 self.remove(entry.key)
             else:
-                self._reschedule(entry, started)
+                self._reschedule(entry, keeping_up, started)
             await self._emit(WallboxFailed(entry.key, error, removed=gone))
             return
         if entry.removed:
@@ -463,12 +463,11 @@ class FleetWatch:
             # copy dies young, which spares the garbage collector and the heap's fragmentation.
         # Following a change fast only pays while the watch keeps up: behind (a short budget),
         # those polls would come as late as the rest and take slots from the stalest wallboxes.
-        keeping_up = started - entry.due < self.fast_interval
         if _boost_requested(wallbox) or (event is not None and not event.initial and keeping_up):
             entry.fast = FAST_POLLS
         elif entry.fast:
             entry.fast -= 1
-        self._reschedule(entry, started)
+        self._reschedule(entry, keeping_up, started)
         if event is not None:
             self._changes += not event.initial
             await self._emit(event)
@@ -495,7 +494,7 @@ class FleetWatching:
         *,
         interval: float = 60.0,
         fast_interval: float = 3.0,
-        concurrency: int = 50,
+        concurrency: int = 100,
         include_deleted: bool = False,
     ) -> FleetWatch:
         """Watch many wallboxes: ``async with podero.watch_wallboxes(keys) as fleet: async for event in fleet``.
