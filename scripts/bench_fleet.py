@@ -71,6 +71,7 @@ async def serve(size: int, speed: float) -> None:
 def report(server: Any, start: float, end: float) -> dict[str, Any]:
     """Requests per second in [start, end], and the longest gap between two polls of any wallbox."""
     last: dict[tuple[str, str, str], float] = {}
+    gaps: list[float] = []
     longest = 0.0
     count = 0
     for at, key in server.wallbox_log:
@@ -79,12 +80,15 @@ def report(server: Any, start: float, end: float) -> dict[str, Any]:
         if at >= start:
             count += 1
             if key in last:
-                longest = max(longest, at - last[key])
+                gaps.append(at - last[key])
+                longest = max(longest, gaps[-1])
         last[key] = at
     never = sum(1 for key in server.fleet.keys if key not in last)
     # A wallbox not polled since before the window ends it with an open gap.
     open_gap = max((end - at for at in last.values()), default=0.0)
-    return {"rate": count / (end - start), "longest_gap": max(longest, open_gap), "never": never}
+    gaps.sort()
+    p99 = gaps[int(len(gaps) * 0.99)] if gaps else 0.0
+    return {"rate": count / (end - start), "longest_gap": max(longest, open_gap), "p99_gap": p99, "never": never}
 
 
 # ---------------------------------------------------------------- the client process
@@ -165,6 +169,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "warmup": args.warmup,
             "server_rate": server["rate"],
             "longest_gap": server["longest_gap"],
+            "p99_gap": server["p99_gap"],
+            "failures": stats.failures,
             "never": server["never"],
             "achieved_interval": stats.achieved_interval,
             "slowest_age": stats.slowest_age,
