@@ -294,6 +294,22 @@ async def test_add_checks_the_key(fleet_server: FakePodero) -> None:
         assert len(fleet) == 1
 
 
+async def test_keys_added_and_removed_before_it_starts(fleet_server: FakePodero) -> None:
+    """Before async with, add and remove edit the key list; the watch then polls exactly those."""
+    first, second, third = fleet_server.wallbox_keys()[:3]
+    async with fleet_server.client() as podero:
+        fleet = podero.watch_wallboxes([first, second], interval=0.1)
+        fleet.add(third)
+        fleet.add(first)  # already there: one poll schedule per key
+        assert fleet.remove(second) is True
+        assert fleet.remove(second) is False
+        assert fleet.keys() == [as_key(first), as_key(third)]
+        async with fleet:
+            events = await events_until(fleet, lambda seen: len(initial_keys(seen)) == 2)
+    assert initial_keys(events) == {as_key(first), as_key(third)}
+    assert polls(fleet_server, second) == []
+
+
 async def test_iterating_outside_async_with_is_refused(podero: PoderoClient) -> None:
     """A watch must be entered (async with) before it is iterated: that is what cleans it up."""
     fleet = podero.watch_wallboxes([])
