@@ -31,6 +31,7 @@ from ._errors import (
     ResponseValidationError,
     UnprocessableEntityError,
 )
+from ._fleet import FleetEvent, FleetStats, FleetWatch, WallboxChanged, WallboxFailed
 from ._generated.types import UNSET, APIResponse, Unset
 from ._redis_budget import RedisRateLimit
 from ._retry import RetryPolicy
@@ -50,6 +51,9 @@ __all__ = [
     "ClientCredentials",
     "ConflictError",
     "Credentials",
+    "FleetEvent",
+    "FleetStats",
+    "FleetWatch",
     "InternalServerError",
     "InvalidArgumentError",
     "NotFoundError",
@@ -67,4 +71,6 @@ __all__ = [
     "RetryPolicy",
     "UnprocessableEntityError",
     "Unset",
+    "WallboxChanged",
+    "WallboxFailed",
 ]

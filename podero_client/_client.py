@@ -17,6 +17,7 @@ import logging
 import os
 import ssl
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from types import ModuleType, TracebackType
 from typing import Any, Self, TypeVar
@@ -37,6 +38,7 @@ from ._errors import (
     status_error,
     transport_error,
 )
+from ._fleet import FleetWatch, FleetWatching
 from ._generated.api import Resources
 from ._generated.client import AuthenticatedClient
 from ._generated.models import WallboxDetailOutput
@@ -106,7 +108,7 @@ class _NoCookies(httpx.Cookies):
         pass
 
 
-class PoderoClient(Resources, WallboxPolling):
+class PoderoClient(Resources, WallboxPolling, FleetWatching):
     """An async client for the Podero Partner API; use it as ``async with PoderoClient(...) as podero``.
 
     Every operation of the spec is a method of one attribute per tag:
@@ -190,6 +192,7 @@ class PoderoClient(Resources, WallboxPolling):
         self._api = AuthenticatedClient(base_url=self.base_url, token="").set_async_httpx_client(self._http)
         self._closed = False
         self._options: _Options | None = None
+        self._fleet_watches: weakref.WeakSet[FleetWatch] = weakref.WeakSet()  # shared by with_options views
         # The generated resources (podero.<tag>) send every operation through the one core below.
         self._bind_resources(self._call, self._paginate)
 
@@ -284,6 +287,7 @@ class PoderoClient(Resources, WallboxPolling):
     async def aclose(self) -> None:
         """Close the connection pool. Calls in flight and calls made afterwards raise ClientClosedError."""
         self._closed = True
+        await self._close_watches()  # first: their polls are cancelled, not cut off by the pool
         await self._tokens.aclose()  # first: a token request in flight is cancelled, not cut off
         await self._http.aclose()
 

@@ -25,6 +25,7 @@ from aiohttp import web
 from .._auth import ClientCredentials
 from .._client import PoderoClient
 from .._retry import RetryPolicy
+from ._fleet import Fleet
 from ._payloads import ORG_ID, USER_ID, WALLBOX_ID, ChargingSessions, wallbox_payload
 from ._spec import Operation, SpecRoutes, load_spec
 
@@ -102,6 +103,10 @@ class FakePodero:
     route's answer, ``inject`` queues faults on it, and ``requests[route]`` counts its calls.
 
     With ``speed`` (or ``advance()``) the wallboxes live: charging, finished, unplugged.
+    ``wallboxes=N`` adds a fleet of N more, each at its own point of its own session
+    (``wallbox_keys()`` lists their keys, the same for the same N); ``inject_wallbox`` queues
+    faults for one wallbox only, and ``wallbox_log`` holds (monotonic time, key) of the
+    latest 100,000 wallbox requests.
 
     With ``rate_limit`` (requests per second, per client credentials: the client id or the
     username a token was issued to), a request past it within the last second is answered
@@ -124,6 +129,7 @@ class FakePodero:
         spec: Mapping[str, Any] | str | Path | None = None,
         speed: float = 0.0,
         ssl_context: ssl.SSLContext | None = None,
+        wallboxes: int = 0,
         rate_limit: float | None = None,
     ) -> None:
         self.client_id, self.client_secret = client_id, client_secret
@@ -137,6 +143,9 @@ class FakePodero:
             (ORG_ID, USER_ID, WALLBOX_ID): wallbox_payload(current_state_last_updated_at=recently, updated_at=recently)
         }
         self.faults: dict[str, collections.deque[Fault]] = collections.defaultdict(collections.deque)
+        self.fleet = Fleet(wallboxes)
+        self.wallbox_faults: dict[tuple[str, str, str], collections.deque[Fault]] = {}
+        self.wallbox_log: collections.deque[tuple[float, tuple[str, str, str]]] = collections.deque(maxlen=100_000)
         # Per route: "oauth2", "auth_token", "wallbox", or a spec route key ("METHOD /path/template").
         self.requests: collections.Counter[str] = collections.Counter()
         self.spec = SpecRoutes(load_spec(spec))
@@ -197,6 +206,14 @@ class FakePodero:
 
     def add_wallbox(self, org_id: str, user_id: str, wallbox_id: str, payload: dict[str, Any]) -> None:
         self.wallboxes[(org_id, user_id, wallbox_id)] = payload
+
+    def wallbox_keys(self) -> list[tuple[str, str, str]]:
+        """The (org_id, user_id, wallbox_id) of the ``wallboxes=N`` fleet, in order."""
+        return list(self.fleet.keys)
+
+    def inject_wallbox(self, key: tuple[str, str, str], *faults: Fault) -> None:
+        """Queue faults for the next requests to this one wallbox, one each, in order."""
+        self.wallbox_faults.setdefault(tuple(map(str, key)), collections.deque()).extend(faults)  # type: ignore[arg-type]  # three strs
 
     def route(self, route: Endpoint | str) -> str:
         """The key that ``requests``, ``inject`` and ``set_answer`` use for ``route``.
@@ -447,13 +464,24 @@ class FakePodero:
             return _json(401, {"detail": "Invalid refresh token"})
         return _json(422, {"detail": [{"loc": ["body", "grant_type"], "msg": "invalid grant_type", "type": "value"}]})
 
-    async def _wallbox(self, request: web.Request) -> web.Response:
+    async def _wallbox(self, request: web.Request) -> web.StreamResponse:
+        key = (request.match_info["org_id"], request.match_info["user_id"], request.match_info["wallbox_id"])
+        self.wallbox_log.append((time.monotonic(), key))
+        faults = self.wallbox_faults.get(key)
+        if faults:
+            return await self._apply(faults.popleft(), request, self._wallbox_answer)
+        return await self._wallbox_answer(request)
+
+    async def _wallbox_answer(self, request: web.Request) -> web.Response:
         authorization = request.headers.get("Authorization", "")
         token = authorization.removeprefix("Bearer ")
         if not authorization.startswith("Bearer ") or self._access_tokens.get(token, 0) < time.monotonic():
             return _json(401, {"detail": "Unauthorized"})
         key = (request.match_info["org_id"], request.match_info["user_id"], request.match_info["wallbox_id"])
         payload = self.wallboxes.get(key)
+        if payload is None and key in self.fleet:
+            fleet_payload = self.fleet.payload(key, self.sessions)
+            return _json(200, fleet_payload, headers={"X-Request-Id": secrets.token_hex(8)})
         include_deleted = request.query.get("include_deleted", "false").lower() == "true"
         if payload is None or (payload.get("deleted_at") and not include_deleted):
             return _json(404, {"detail": "Not Found"})
