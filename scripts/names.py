@@ -105,7 +105,7 @@ def generator_naming() -> Iterator[None]:
     """Inside: the generator renames template names as it renames keywords, and checks enum members."""
     reserved = strings.RESERVED_WORDS
     values_from_list = EnumProperty.__dict__["values_from_list"]
-    strings.RESERVED_WORDS = reserved | TEMPLATE_NAMES
+    strings.RESERVED_WORDS = reserved | TEMPLATE_NAMES | RESOURCE_MEMBERS
     EnumProperty.values_from_list = staticmethod(_enum_values)  # type: ignore[method-assign,assignment] (patched for the run)
     try:
         yield
@@ -136,9 +136,6 @@ def settle(data: GeneratorData, operation_ids: dict[tuple[str, str], str], membe
         seen: dict[str, Any] = {}
         for endpoint in collection.endpoints:
             python_name = str(strings.PythonIdentifier(endpoint.name, prefix="")) or endpoint.name
-            if python_name in RESOURCE_MEMBERS or python_name.startswith("iter_") and python_name[5:] in seen:
-                python_name = f"{python_name}_"
-                endpoint.name = strings.PythonIdentifier(python_name, prefix="", skip_snake_case=True)
             if python_name in seen:
                 raise NameError_(
                     f"operations {_describe(seen[python_name], operation_ids)} and "
