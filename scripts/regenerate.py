@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         changed = spec != pinned
         diffed = changed and pinned is not None
         if pinned is not None and diffed:
-            changes = spec_diff.diff(pinned, spec)
+            changes = spec_diff.diff(pinned, spec, lock)
         if body.lstrip()[:1] not in (b"{", b"["):  # YAML: pin it in the JSON form Podero serves
             body = (json.dumps(spec, indent=2, ensure_ascii=False) + "\n").encode()
 

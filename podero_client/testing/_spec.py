@@ -261,10 +261,12 @@ class SpecRoutes:
                 return self.sample(chosen, name, depth + 1)
         if isinstance(schema.get("allOf"), list):
             merged: dict[str, Any] = {}
-            for part in schema["allOf"]:
-                value = self.sample(part, name, depth + 1)
+            values = [self.sample(part, name, depth + 1) for part in schema["allOf"]]
+            for value in values:
                 if isinstance(value, dict):
                     merged.update(value)
+            if not merged and any(value is not None and not isinstance(value, dict) for value in values):
+                return next(value for value in values if value is not None)  # allOf [an enum]: a scalar
             return merged
         kind = schema.get("type")
         if isinstance(kind, list):
