@@ -19,7 +19,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from openapi_python_client import strings
 from openapi_python_client.parser import GeneratorData
@@ -43,7 +43,7 @@ TEMPLATE_NAMES = frozenset(
 RESOURCE_MEMBERS = frozenset({"with_raw_response"})
 
 
-class NameError_(Exception):  # noqa: N801 (NameError is a builtin)
+class NameError_(Exception):
     """Two spec names that would become one Python name, or a name the lock cannot keep."""
 
 
@@ -64,9 +64,13 @@ def client_members(sources: tuple[Path, ...] = CLIENT_SOURCES) -> frozenset[str]
                 elif isinstance(item, ast.AnnAssign | ast.Assign) and item in node.body:
                     targets = item.targets if isinstance(item, ast.Assign) else [item.target]
                     members.update(target.id for target in targets if isinstance(target, ast.Name))
-                elif isinstance(item, ast.Attribute) and isinstance(item.ctx, ast.Store):
-                    if isinstance(item.value, ast.Name) and item.value.id == "self":
-                        members.add(item.attr)
+                elif (
+                    isinstance(item, ast.Attribute)
+                    and isinstance(item.ctx, ast.Store)
+                    and isinstance(item.value, ast.Name)
+                    and item.value.id == "self"
+                ):
+                    members.add(item.attr)
     return frozenset(members)
 
 
@@ -79,7 +83,7 @@ def _enum_values(values: list[str] | list[int], class_info: Any, var_names: list
     output: dict[str, ValueType] = {}
     owner: dict[str, object] = {}
     use_var_names = len(var_names) == len(values)
-    for index, value in enumerate(values):
+    for index, value in enumerate(cast(list[Any], values)):
         if isinstance(value, int):
             if use_var_names:
                 key = strings.snake_case(var_names[index]).upper()
@@ -106,12 +110,12 @@ def generator_naming() -> Iterator[None]:
     reserved = strings.RESERVED_WORDS
     values_from_list = EnumProperty.__dict__["values_from_list"]
     strings.RESERVED_WORDS = reserved | TEMPLATE_NAMES | RESOURCE_MEMBERS
-    EnumProperty.values_from_list = staticmethod(_enum_values)  # type: ignore[method-assign,assignment] (patched for the run)
+    EnumProperty.values_from_list = staticmethod(_enum_values)  # type: ignore[method-assign]  # patched for the run
     try:
         yield
     finally:
         strings.RESERVED_WORDS = reserved
-        EnumProperty.values_from_list = values_from_list  # type: ignore[method-assign] (restored)
+        EnumProperty.values_from_list = values_from_list  # type: ignore[method-assign]  # restored
 
 
 def _describe(endpoint: Any, operation_ids: dict[tuple[str, str], str]) -> str:

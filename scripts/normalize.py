@@ -179,7 +179,9 @@ def shorten_operation_ids(spec: Spec, lock: Lock | None = None) -> Spec:
         ninja = {id(op): parts for op in free if (parts := _ninja_parts(op.get("operationId")))}
         # Locked names, then names that are not Ninja's, stay as they are and are taken first.
         taken = {snake_case(renamed[index[id(op)]]) for op in tagged if index[id(op)] in pinned}
-        taken |= {snake_case(str(op.get("operationId"))) for op in free if id(op) not in ninja and op.get("operationId")}
+        taken |= {
+            snake_case(str(op.get("operationId"))) for op in free if id(op) not in ninja and op.get("operationId")
+        }
         by_function: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)
         owner: dict[tuple[str, str], int] = {}
         for op_id, (module, function) in ninja.items():

@@ -36,19 +36,16 @@ from pathlib import Path
 from typing import Any
 
 import griffe
-import httpx
 from openapi_python_client import Project
 from openapi_python_client.config import Config, ConfigFile, MetaType
 from openapi_python_client.parser import GeneratorData
 from openapi_python_client.parser.errors import GeneratorError
 from openapi_python_client.schema.untrusted_string import UntrustedString
 from openapi_python_client.strings import PythonIdentifier
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 import names
-import smoke
 import normalize
+import smoke
 import spec_diff
 import spec_source
 
@@ -138,7 +135,9 @@ def _run_generator(spec: normalize.Spec, output: Path, lock: normalize.Lock) -> 
     config = Config.from_sources(
         ConfigFile.load_from_path(CONFIG), MetaType.NONE, "openapi.normalized.json", "utf-8", False, output
     )
-    by_shape = {(method.upper(), _path_shape(path)): (path, method, op) for path, method, op in normalize.operations(spec)}
+    by_shape = {
+        (method.upper(), _path_shape(path)): (path, method, op) for path, method, op in normalize.operations(spec)
+    }
     with _readable_spec_names(), names.generator_naming():
         data = GeneratorData.from_dict(normalized, config=config)
         if isinstance(data, GeneratorError):
@@ -186,7 +185,7 @@ def _run_generator(spec: normalize.Spec, output: Path, lock: normalize.Lock) -> 
 class _ShapeKeyed(dict[tuple[str, str], str]):
     """operationIds by ``(METHOD, path)``, found whatever names the path's parameters have."""
 
-    def get(self, key: tuple[str, str], default: Any = None) -> Any:  # type: ignore[override] (shape lookup)
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:
         return super().get((key[0], _path_shape(key[1])), default)
 
 

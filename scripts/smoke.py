@@ -115,7 +115,7 @@ class Smoke:
             if hint.__name__ == "File":
                 import io
 
-                return hint(payload=io.BytesIO(b"smoke"), file_name="smoke.txt")
+                return typing.cast(Any, hint)(payload=io.BytesIO(b"smoke"), file_name="smoke.txt")
         return None
 
     def model_sample(self, model: type, depth: int) -> dict[str, Any]:
@@ -134,7 +134,7 @@ class Smoke:
             instance_kwargs[field.name] = self.value_for(hints[field.name], depth + 1)
         try:
             sample = model(**instance_kwargs).to_dict()
-        except Exception:  # noqa: BLE001 (a sample that does not fit is retried empty, then reported by from_dict)
+        except Exception:
             sample = {}
         return sample
 
@@ -156,7 +156,7 @@ class Smoke:
         hints = typing.get_type_hints(get_kwargs, globalns=vars(module), localns=self.namespace)
         try:
             arguments = {name: self.value_for(hint) for name, hint in hints.items() if name != "return"}
-        except Exception:  # noqa: BLE001 (this sampler's limit, not the package's: counted, not failed)
+        except Exception:
             arguments = None
             self.unsampled += 1
         try:
@@ -167,14 +167,18 @@ class Smoke:
             request = httpx.Request(method, f"https://smoke.invalid{url}", **request_kwargs)
         except _NoArguments:
             request = httpx.Request(module.METHOD, "https://smoke.invalid/")
-        except Exception as exc:  # noqa: BLE001 (reported in one line)
+        except Exception as exc:
             raise SmokeFailure(f"{where}: building a request: {type(exc).__name__}: {exc}") from None
         sent = {key for key, _ in request.url.params.multi_items()} if arguments is not None else None
         for parameter in operation.node.get("parameters", []):
             parameter = self.routes._resolve(parameter)
             if isinstance(parameter, dict) and parameter.get("in") == "query":
                 name = str(parameter.get("name"))
-                if sent is not None and _flat(parameter) and not any(k == name or k.startswith(f"{name}[") for k in sent):
+                if (
+                    sent is not None
+                    and _flat(parameter)
+                    and not any(k == name or k.startswith(f"{name}[") for k in sent)
+                ):
                     raise SmokeFailure(f"{where}: query parameter {name!r} given but not sent (sent: {sorted(sent)})")
         for status, response in operation.node.get("responses", {}).items():
             if not str(status).isdigit():
@@ -198,11 +202,13 @@ class Smoke:
             self.skipped_examples += len(examples) + 1 - len(bodies)
             for label, body in bodies:
                 headers = {"Content-Type": "application/json"}
-                answer = httpx.Response(int(status), content=json.dumps(body).encode(), headers=headers, request=request)
+                answer = httpx.Response(
+                    int(status), content=json.dumps(body).encode(), headers=headers, request=request
+                )
                 try:
                     parsed = module._parse_response(client=self.client(), response=answer)
                     self.collect(parsed)
-                except Exception as exc:  # noqa: BLE001 (reported in one line)
+                except Exception as exc:
                     raise SmokeFailure(
                         f"{where}: parsing {label} {status} answer: {type(exc).__name__}: {str(exc)[:200]}"
                     ) from None
@@ -236,7 +242,7 @@ class Smoke:
             if not isinstance(schema, dict):
                 continue
             name = str(ClassName(str(schema.get("title", key)), prefix=""))
-            model = self.namespace.get(name)
+            model: Any = self.namespace.get(name)
             if not hasattr(model, "from_dict") or not hasattr(model, "to_dict"):
                 continue
             if key in binary:  # a file field: multipart only, no JSON form to sample
@@ -244,7 +250,7 @@ class Smoke:
             sample = routes.sample(schema)
             try:
                 self.models_seen.setdefault(name, model.from_dict(sample))
-            except Exception as exc:  # noqa: BLE001 (reported in one line)
+            except Exception as exc:
                 raise SmokeFailure(
                     f"schema {key}: {name}.from_dict of a sample fails: {type(exc).__name__}: {str(exc)[:200]}"
                 ) from None
@@ -252,7 +258,7 @@ class Smoke:
             try:
                 once = instance.to_dict()
                 again = type(instance).from_dict(json.loads(json.dumps(once))).to_dict()
-            except Exception as exc:  # noqa: BLE001 (reported in one line)
+            except Exception as exc:
                 raise SmokeFailure(f"model {name}: from_dict(to_dict()) fails: {type(exc).__name__}: {exc}") from None
             if json.dumps(once, sort_keys=True, default=str) != json.dumps(again, sort_keys=True, default=str):
                 raise SmokeFailure(f"model {name}: from_dict(to_dict()) changes the value")
@@ -281,7 +287,7 @@ def main(argv: list[str]) -> int:
             for path in modules:
                 dotted = ".".join(path.relative_to(package_dir.parent).with_suffix("").parts)
                 importlib.import_module(dotted.removesuffix(".__init__"))
-        except Exception as exc:  # noqa: BLE001 (reported in one line)
+        except Exception as exc:
             raise SmokeFailure(f"importing {package}: {type(exc).__name__}: {exc}") from None
         smoke = Smoke(package, spec)
         api = importlib.import_module(f"{package}.api")
@@ -290,7 +296,7 @@ def main(argv: list[str]) -> int:
             resources._bind_resources(lambda *args: None, lambda *args: None)
             for tag in api.TAGS:
                 getattr(resources, tag).with_raw_response  # noqa: B018 (each tag's resource must be bound)
-        except Exception as exc:  # noqa: BLE001 (reported in one line)
+        except Exception as exc:
             raise SmokeFailure(f"binding the resources: {type(exc).__name__}: {exc}") from None
         for path in modules:
             if path.parent.parent.name == "api" and path.name != "__init__.py":
@@ -300,7 +306,7 @@ def main(argv: list[str]) -> int:
     except SmokeFailure as failure:
         print(str(failure)[:400])
         return 1
-    except Exception as exc:  # noqa: BLE001 (whatever it is, one line)
+    except Exception as exc:
         print(f"the smoke run itself failed: {type(exc).__name__}: {str(exc)[:300]}")
         return 1
     print(

@@ -74,7 +74,8 @@ def _check_scheme(original: str, url: str, allow_http: bool) -> None:
 
 async def _download(url: str, allow_http: bool) -> bytes:
     original = url
-    async with httpx.AsyncClient(follow_redirects=False, timeout=None) as client:  # the deadline bounds it
+    # No per-read timeout: fetch's one deadline (asyncio.wait_for) bounds the whole download.
+    async with httpx.AsyncClient(follow_redirects=False, timeout=None) as client:  # noqa: S113 (see above)
         for _ in range(MAX_REDIRECTS + 1):
             async with client.stream("GET", url) as response:
                 if response.is_redirect:

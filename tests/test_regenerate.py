@@ -112,7 +112,10 @@ def test_pull_over_http_accepts_yaml(tmp_path: Path, static_server: StaticServer
     static_server.routes["/openapi.yaml"] = (200, "application/yaml", body.read_bytes())
     pinned = _pinned_copy(tmp_path)
     url = f"{static_server.url}/openapi.yaml"
-    assert _run("--url", url, "--allow-http", "--pinned", pinned, "--output", tmp_path / "g", "--report", tmp_path / "r") == 0
+    assert (
+        _run("--url", url, "--allow-http", "--pinned", pinned, "--output", tmp_path / "g", "--report", tmp_path / "r")
+        == 0
+    )
     assert json.loads(pinned.read_text()) == changed
 
 
@@ -138,7 +141,9 @@ def test_pull_failures_exit_1_with_one_line(
     """A bad pull exits 1 with one line naming the cause, and leaves the pinned spec alone."""
     static_server.routes["/spec"] = route
     pinned = _pinned_copy(tmp_path)
-    assert _run("--url", f"{static_server.url}/spec", "--allow-http", "--pinned", pinned, "--output", tmp_path / "g") == 1
+    assert (
+        _run("--url", f"{static_server.url}/spec", "--allow-http", "--pinned", pinned, "--output", tmp_path / "g") == 1
+    )
     err = capsys.readouterr().err
     assert err.startswith("regenerate: ")
     assert expected in err
@@ -149,7 +154,9 @@ def test_pull_failures_exit_1_with_one_line(
 
 def test_unreachable_url_exits_1(tmp_path: Path, refused_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     """Connection refused is named as such."""
-    assert _run("--url", refused_url, "--allow-http", "--pinned", _pinned_copy(tmp_path), "--output", tmp_path / "g") == 1
+    assert (
+        _run("--url", refused_url, "--allow-http", "--pinned", _pinned_copy(tmp_path), "--output", tmp_path / "g") == 1
+    )
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"regenerate: cannot reach {refused_url}: ConnectError")
     assert len(err.splitlines()) == 1

@@ -94,7 +94,7 @@ async def test_clashing_names_are_renamed_and_work(hostile: ModuleType) -> None:
 
 def test_lock_names_every_operation(hostile: ModuleType) -> None:
     """The lock beside the pinned spec records each operation's tag and Python name."""
-    lock = names.read_lock(Path(hostile.__file__).parent.parent / names.LOCK_NAME)
+    lock = names.read_lock(Path(str(hostile.__file__)).parent.parent / names.LOCK_NAME)
     assert lock["get_thing"] == {"tag": "retry", "name": "get_thing", "python": "retry_.get_thing"}
     assert lock["with_raw_response"]["python"] == "retry_.with_raw_response_"
 
