@@ -4,7 +4,9 @@
   ``params``, ``quote``...) or a model member (``to_dict``) gets a trailing ``_``, as the
   generator already does for keywords and builtins; the wire name is unchanged.
 * A tag whose attribute would replace a member of the hand-written ``PoderoClient``
-  (``retry``, ``aclose``...; read from the source at generation time) gets a trailing ``_``.
+  (``retry``, ``aclose``...; read from the source at generation time) gets a trailing ``_``;
+  one whose resource class would shadow a model or a name of the resource modules
+  (``Resources``) becomes ``<tag>_api``.
 * Two operations of one tag, or two members of one enum, that would get the same Python
   name fail the run, naming both.
 * The lock (``openapi.lock.json`` beside ``openapi.json``) records each operation's tag
@@ -41,6 +43,9 @@ TEMPLATE_NAMES = frozenset(
 )  # fmt: skip
 # Members of every generated resource class, beside the operations.
 RESOURCE_MEMBERS = frozenset({"with_raw_response"})
+# Names the resource modules (api/__init__.py, api/<tag>/__init__.py) import or define beside
+# the resource classes: a tag whose class would be one of them, or a model's, becomes ``<tag>_api``.
+RESOURCE_MODULE_NAMES = frozenset({"Resources", "Call", "Paginate", "APIResponse", "Unset", "Any", "AsyncIterator"})
 
 
 class NameError_(Exception):
@@ -124,14 +129,39 @@ def _describe(endpoint: Any, operation_ids: dict[tuple[str, str], str]) -> str:
     return f"{method} {path}" + (f" ({operation_id})" if operation_id else "")
 
 
-def settle(data: GeneratorData, operation_ids: dict[tuple[str, str], str], members: frozenset[str]) -> None:
-    """Rename tags that would replace client members; refuse operations sharing one Python name.
+def settle(
+    data: GeneratorData,
+    operation_ids: dict[tuple[str, str], str],
+    members: frozenset[str],
+    lock: dict[str, dict[str, str]] | None = None,
+) -> None:
+    """Rename tags that would clash; refuse operations sharing one Python name.
 
     ``operation_ids`` maps ``(METHOD, generator path)`` to the spec's operationId, for messages.
+    A tag keeps the attribute ``lock`` gives it while that attribute clashes with nothing; when
+    it would, the tag is renamed and the breaking-change gate reports the move.
     """
     renamed: dict[Any, Any] = {}
+    classes = RESOURCE_MODULE_NAMES | {model.class_info.name for model in data.models}
+    classes |= {enum.class_info.name for enum in data.enums}
+    locked = {
+        strings.PythonIdentifier(entry["tag"], prefix="tag"): entry["python"].split(".")[0]
+        for entry in (lock or {}).values()
+        if entry.get("python")
+    }
+
+    def safe(name: str) -> bool:
+        return name not in members and strings.ClassName(name, prefix="") not in classes
+
     for tag, collection in data.endpoint_collections_by_tag.items():
-        name = strings.PythonIdentifier(f"{tag}_", prefix="tag", skip_snake_case=True) if tag in members else tag
+        name = tag
+        if tag in locked and safe(locked[tag]):
+            name = strings.PythonIdentifier(locked[tag], prefix="tag", skip_snake_case=True)
+        else:
+            if name in members:
+                name = strings.PythonIdentifier(f"{tag}_", prefix="tag", skip_snake_case=True)
+            if not safe(name):  # the resource class would shadow a model or a name of its modules
+                name = strings.PythonIdentifier(f"{name.rstrip('_')}_api", prefix="tag", skip_snake_case=True)
         if name in renamed:  # "retry" became "retry_", and the spec has a tag "retry_" as well
             renamed[name].endpoints.extend(collection.endpoints)
             continue

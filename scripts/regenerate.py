@@ -147,7 +147,7 @@ def _run_generator(spec: normalize.Spec, output: Path, lock: normalize.Lock) -> 
             for (method, _), (path, _, op) in by_shape.items()
             if op.get("operationId")
         }
-        names.settle(data, _ShapeKeyed(operation_ids), names.client_members())
+        names.settle(data, _ShapeKeyed(operation_ids), names.client_members(), lock)
         with contextlib.redirect_stdout(io.StringIO()):  # "Generating <dir>"
             errors = list(Project(openapi=data, config=config, custom_template_path=TEMPLATES).build())
         new_lock: normalize.Lock = {}  # computed here: Python names depend on the reserved words
@@ -374,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"regenerate: report written to {args.report}")
         print(f"regenerate: generated {args.output}")
         return 0
+    except OSError as exc:  # writing the results: a missing or read-only folder
+        print(f"regenerate: cannot write {exc.filename or 'a result'}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     except FAILURES as exc:
         if diffed:  # the changes are still worth reading, under a header that says nothing happened
             _write_report(args.report, report_for(f"FAILED: {exc}. Nothing was changed.".replace("\n", "\n  ")))

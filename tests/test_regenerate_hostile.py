@@ -76,7 +76,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
 
 
 async def test_clashing_names_are_renamed_and_work(hostile: ModuleType) -> None:
-    """Properties d/cls, query params/client, tags retry/aclose get a trailing _; wire names and the client survive."""
+    """Properties d/cls, params/client, tags retry/aclose get a trailing _, tag Resources _api; wire names unchanged."""
     async with FakePodero(spec=_with_hostile_names()) as fake:
         credentials = hostile.ClientCredentials(fake.client_id, fake.client_secret)
         async with hostile.PoderoClient(base_url=fake.url, credentials=credentials) as podero:
@@ -86,6 +86,7 @@ async def test_clashing_names_are_renamed_and_work(hostile: ModuleType) -> None:
             assert thing.to_dict() == {"d": "d", "cls": "cls", "to_dict": 0}
             assert await podero.aclose_.close_all() is None
             assert await podero.retry_.with_raw_response_("m-1") is None
+            assert await podero.resources_api.clear_resources() is None  # class Resources would shadow the aggregate
     get_thing = importlib.import_module("podero_hostile._generated.api.retry_.get_thing")
     sent = get_thing._get_kwargs(meter_id="m-1", params_="kept", client_=3)
     assert sent["params"] == {"params": "kept", "client": 3}
