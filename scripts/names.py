@@ -123,10 +123,15 @@ def generator_naming() -> Iterator[None]:
         EnumProperty.values_from_list = values_from_list  # type: ignore[method-assign]  # restored
 
 
+def _shown(text: str) -> str:
+    """``text`` as is when printable, else quoted: a message stays one line whatever the spec holds."""
+    return text if text.isprintable() else repr(text)
+
+
 def _describe(endpoint: Any, operation_ids: dict[tuple[str, str], str]) -> str:
     method, path = str(endpoint.method).upper(), endpoint.path.get_untrusted_value()
     operation_id = operation_ids.get((method, path))
-    return f"{method} {path}" + (f" ({operation_id})" if operation_id else "")
+    return f"{method} {_shown(path)}" + (f" ({_shown(operation_id)})" if operation_id else "")
 
 
 def settle(
@@ -173,7 +178,7 @@ def settle(
             if python_name in seen:
                 raise NameError_(
                     f"operations {_describe(seen[python_name], operation_ids)} and "
-                    f"{_describe(endpoint, operation_ids)} would both be {name}.{python_name}"
+                    f"{_describe(endpoint, operation_ids)} would both be {_shown(f'{name}.{python_name}')}"
                 )
             seen[python_name] = endpoint
     data.endpoint_collections_by_tag = renamed

@@ -380,7 +380,10 @@ def main(argv: list[str] | None = None) -> int:
     except FAILURES as exc:
         if diffed:  # the changes are still worth reading, under a header that says nothing happened
             _write_report(args.report, report_for(f"FAILED: {exc}. Nothing was changed.".replace("\n", "\n  ")))
-        print(f"regenerate: {exc}", file=sys.stderr)
+        message = str(exc)
+        if not isinstance(exc, RegenerateError):  # only the generator's list of dropped pieces has lines
+            message = " ".join(message.split("\n"))
+        print(f"regenerate: {message}", file=sys.stderr)
         return 1
 
 
