@@ -19,7 +19,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -48,7 +48,7 @@ RESOURCE_MEMBERS = frozenset({"with_raw_response"})
 RESOURCE_MODULE_NAMES = frozenset({"Resources", "Call", "Paginate", "APIResponse", "Unset", "Any", "AsyncIterator"})
 
 
-class NameError_(Exception):
+class NameClashError(Exception):
     """Two spec names that would become one Python name, or a name the lock cannot keep."""
 
 
@@ -102,7 +102,7 @@ def _enum_values(values: list[str] | list[int], class_info: Any, var_names: list
                 key = f"VALUE_{index}"
             stored = strings.in_double_quote_literal(value)
         if key in output:
-            raise NameError_(
+            raise NameClashError(
                 f"enum {class_info.name}: values {owner[key]!r} and {value!r} would both be the member {key}"
             )
         output[key], owner[key] = stored, value
@@ -128,21 +128,21 @@ def _shown(text: str) -> str:
     return text if text.isprintable() else repr(text)
 
 
-def _describe(endpoint: Any, operation_ids: dict[tuple[str, str], str]) -> str:
+def _describe(endpoint: Any, operation_id_of: Callable[[str, str], str | None]) -> str:
     method, path = str(endpoint.method).upper(), endpoint.path.get_untrusted_value()
-    operation_id = operation_ids.get((method, path))
+    operation_id = operation_id_of(method, path)
     return f"{method} {_shown(path)}" + (f" ({_shown(operation_id)})" if operation_id else "")
 
 
 def settle(
     data: GeneratorData,
-    operation_ids: dict[tuple[str, str], str],
+    operation_id_of: Callable[[str, str], str | None],
     members: frozenset[str],
     lock: dict[str, dict[str, str]] | None = None,
 ) -> None:
     """Rename tags that would clash; refuse operations sharing one Python name.
 
-    ``operation_ids`` maps ``(METHOD, generator path)`` to the spec's operationId, for messages.
+    ``operation_id_of(METHOD, generator path)`` is the spec's operationId, for messages.
     A tag keeps the attribute ``lock`` gives it while that attribute clashes with nothing; when
     it would, the tag is renamed and the breaking-change gate reports the move.
     """
@@ -176,9 +176,9 @@ def settle(
         for endpoint in collection.endpoints:
             python_name = str(strings.PythonIdentifier(endpoint.name, prefix="")) or endpoint.name
             if python_name in seen:
-                raise NameError_(
-                    f"operations {_describe(seen[python_name], operation_ids)} and "
-                    f"{_describe(endpoint, operation_ids)} would both be {_shown(f'{name}.{python_name}')}"
+                raise NameClashError(
+                    f"operations {_describe(seen[python_name], operation_id_of)} and "
+                    f"{_describe(endpoint, operation_id_of)} would both be {_shown(f'{name}.{python_name}')}"
                 )
             seen[python_name] = endpoint
     data.endpoint_collections_by_tag = renamed

@@ -2,13 +2,16 @@
 
     python scripts/regenerate.py                  # offline, from the pinned openapi.json
     python scripts/regenerate.py --url [URL]      # pull (default: production), report, regenerate
+    python scripts/regenerate.py --url URL --allow-http --fetch-timeout 60   # plain http; the deadline
     python scripts/regenerate.py --spec FILE      # a local JSON or YAML spec, same as a pull
     python scripts/regenerate.py --allow-breaking # accept breaking changes (make: ALLOW_BREAKING=1)
     python scripts/regenerate.py --check          # fail, printing the first difference, on drift
 
-Steps: load -> normalize (scripts/normalize.py) -> openapi-python-client in process, with
-the custom templates in scripts/templates, anything it would leave out being a failure ->
-ruff -> banner and provenance stamp -> gate -> replace the output folder. When the source
+Steps: load within bounds (scripts/spec_source.py) -> normalize (scripts/normalize.py, with
+the name lock openapi.lock.json) -> openapi-python-client in process, with the custom
+templates in scripts/templates and the naming rules of scripts/names.py, anything it would
+leave out being a failure -> ruff -> banner and provenance stamp -> smoke run in a fresh
+interpreter (scripts/smoke.py) -> gate -> replace the output folder, write the lock. When the source
 differs from the pinned spec, the change report (scripts/spec_diff.py, plus griffe's
 breaking changes of the generated Python API) is printed and written, headed by the
 outcome. Exit status: 0 done; 1 failed, with a line naming the cause (and one line per
@@ -33,7 +36,6 @@ import tempfile
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
 
 import griffe
 from openapi_python_client import Project
@@ -65,7 +67,7 @@ class RegenerateError(Exception):
 
 
 # Every refusal the run prints as one line: its own, the spec reader's, the naming rules'.
-FAILURES = (RegenerateError, spec_source.SpecError, names.NameError_)
+FAILURES = (RegenerateError, spec_source.SpecError, names.NameClashError)
 
 
 fetch = spec_source.fetch
@@ -142,12 +144,12 @@ def _run_generator(spec: normalize.Spec, output: Path, lock: normalize.Lock) -> 
         data = GeneratorData.from_dict(normalized, config=config)
         if isinstance(data, GeneratorError):
             raise RegenerateError(f"openapi-python-client refuses the spec: {describe_generator_error(data, spec)}")
-        operation_ids = {
-            (method, _path_shape(path)): str(op["operationId"])
-            for (method, _), (path, _, op) in by_shape.items()
-            if op.get("operationId")
-        }
-        names.settle(data, _ShapeKeyed(operation_ids), names.client_members(), lock)
+
+        def operation_id(method: str, path: str) -> str | None:
+            found = by_shape.get((method, _path_shape(path)))
+            return str(found[2]["operationId"]) if found and found[2].get("operationId") else None
+
+        names.settle(data, operation_id, names.client_members(), lock)
         with contextlib.redirect_stdout(io.StringIO()):  # "Generating <dir>"
             errors = list(Project(openapi=data, config=config, custom_template_path=TEMPLATES).build())
         new_lock: normalize.Lock = {}  # computed here: Python names depend on the reserved words
@@ -180,13 +182,6 @@ def _run_generator(spec: normalize.Spec, output: Path, lock: normalize.Lock) -> 
         lines = "\n".join(f"  {problem}" for problem in problems)
         raise RegenerateError(f"openapi-python-client would leave out {len(problems)} piece(s) of the spec:\n{lines}")
     return new_lock
-
-
-class _ShapeKeyed(dict[tuple[str, str], str]):
-    """operationIds by ``(METHOD, path)``, found whatever names the path's parameters have."""
-
-    def get(self, key: tuple[str, str], default: Any = None) -> Any:
-        return super().get((key[0], _path_shape(key[1])), default)
 
 
 def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
