@@ -12,10 +12,12 @@ second line, a hang) is a finding. Prints how many specs it tried and what it fo
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import io
 import json
 import random
+import re
 import shutil
 import signal
 import sys
@@ -115,6 +117,12 @@ def mutate(spec: dict[str, Any], kind: str, word: str, rng: random.Random) -> bo
     return True
 
 
+def _reason(line: str) -> str:
+    """A refusal with its specifics (names, paths, pointers) blanked, to count alike ones together."""
+    line = re.sub(r"'[^']*'|\"[^\"]*\"|\([^)]*\)|#/\S*|/\S*", "…", line.removeprefix("regenerate: ").strip())
+    return line[:110]
+
+
 def _regenerate(arguments: list[str]) -> tuple[int | str, list[str]]:
     """scripts/regenerate.py in process (the smoke run is its own process): exit status and stderr lines.
 
@@ -151,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     bases = _bases()
     tried, generated, refused = 0, 0, 0
     findings: list[str] = []
+    reasons: collections.Counter[str] = collections.Counter()
     deadline = time.monotonic() + args.budget
     with tempfile.TemporaryDirectory(prefix="podero-fuzz-") as work:
         while time.monotonic() < deadline:
@@ -178,13 +187,17 @@ def main(argv: list[str] | None = None) -> int:
                 generated += 1
             elif status == 1 and len(lines) == 1 and lines[0].startswith("regenerate: "):
                 refused += 1
+                reasons[_reason(lines[0])] += 1
             elif status == 1 and lines and lines[0].startswith("regenerate: openapi-python-client would"):
                 refused += 1  # the generator's own list: a header line, then one line per dropped piece
+                reasons[_reason(lines[1] if len(lines) > 1 else lines[0])] += 1
             else:
                 findings.append(f"{label}: exit {status}: {(lines or ['(no output)'])[-1][:200]}")
             shutil.rmtree(folder, ignore_errors=True)
             print(f"{tried}: {label}: exit {status}", flush=True)
     print(f"fuzz-spec: {tried} mutated spec(s): {generated} generated and smoke-run, {refused} refused with one line,")
+    for reason, count in reasons.most_common(12):
+        print(f"  refused {count}x: {reason}")
     print(f"fuzz-spec: {len(findings)} finding(s)")
     for finding in findings:
         print(f"  {finding}")
