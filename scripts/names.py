@@ -7,8 +7,8 @@
   (``retry``, ``aclose``...; read from the source at generation time) gets a trailing ``_``;
   one whose resource class would shadow a model or a name of the resource modules
   (``Resources``) becomes ``<tag>_api``.
-* Two operations of one tag, two members of one enum, or two properties of one schema that
-  would get the same Python name fail the run, naming both.
+* Two operations of one tag, or two members of one enum, that would get the same Python
+  name fail the run, naming both.
 * The lock (``openapi.lock.json`` beside ``openapi.json``) records each operation's tag
   attribute and method name; the next regeneration gives every operation still in the spec
   under the same operationId and tag the same name again (see normalize.shorten_operation_ids).
@@ -121,37 +121,6 @@ def generator_naming() -> Iterator[None]:
     finally:
         strings.RESERVED_WORDS = reserved
         EnumProperty.values_from_list = values_from_list  # type: ignore[method-assign]  # restored
-
-
-def check_properties(spec: dict[str, Any], prefix: str) -> None:
-    """Refuse two properties of one schema that would be one attribute (``fooBar`` and ``foo_bar``).
-
-    The generator keeps one of them and drops the other without a word. Call it inside
-    ``generator_naming``: the Python names depend on the reserved words.
-    """
-    pending: list[tuple[Any, list[str]]] = [(spec, [])]
-    while pending:
-        node, parts = pending.pop()
-        if isinstance(node, list):
-            pending.extend((value, [*parts, str(index)]) for index, value in enumerate(node))
-            continue
-        if not isinstance(node, dict):
-            continue
-        properties = node.get("properties")
-        if isinstance(properties, dict):
-            seen: dict[str, str] = {}
-            for wire in properties:
-                python_name = str(strings.PythonIdentifier(str(wire), prefix=prefix))
-                if python_name in seen:
-                    where = "#/" + "/".join(part.replace("~", "~0").replace("/", "~1") for part in parts)
-                    if parts[:2] == ["components", "schemas"] and len(parts) == 3:
-                        where = f"schema {_shown(parts[2])}"
-                    both = f"properties {seen[python_name]!r} and {wire!r}"
-                    raise NameClashError(f"{where}: {both} would both be the attribute {python_name}")
-                seen[python_name] = str(wire)
-        for key, value in node.items():
-            if key not in ("enum", "const", "default", "example", "examples"):
-                pending.append((value, [*parts, str(key)]))
 
 
 def _shown(text: str) -> str:

@@ -141,7 +141,6 @@ def _run_generator(spec: normalize.Spec, output: Path, lock: normalize.Lock) -> 
         (method.upper(), _path_shape(path)): (path, method, op) for path, method, op in normalize.operations(spec)
     }
     with _readable_spec_names(), names.generator_naming():
-        names.check_properties(normalized, config.field_prefix)
         data = GeneratorData.from_dict(normalized, config=config)
         if isinstance(data, GeneratorError):
             raise RegenerateError(f"openapi-python-client refuses the spec: {describe_generator_error(data, spec)}")
