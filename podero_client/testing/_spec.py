@@ -80,6 +80,31 @@ def _pointer(*parts: str) -> str:
     return "#/" + "/".join(part.replace("~", "~0").replace("/", "~1") for part in parts)
 
 
+_ABSENT = object()
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+    "null": (type(None),),
+}
+
+
+def _fits_type(value: Any, kind: Any) -> bool:
+    """``value`` is of the JSON type ``kind`` names (a name or a list of names); any value fits no type."""
+    if kind is None:
+        return True
+    for name in kind if isinstance(kind, list) else [kind]:
+        types = _JSON_TYPES.get(name) if isinstance(name, str) else None
+        if types is None:
+            return True  # an unknown type name: not ours to judge
+        if isinstance(value, types) and not (isinstance(value, bool) and bool not in types):
+            return True
+    return False
+
+
 @attrs.frozen
 class Operation:
     """One operation of the spec: its route key, how to match its path, and its spec node."""
@@ -250,8 +275,12 @@ class SpecRoutes:
         if not isinstance(schema, dict) or depth > _MAX_DEPTH or self._built > 10 * _SAMPLE_NODES:
             return None
         for keyword in ("const", "example", "default"):
-            if keyword in schema and not (keyword == "default" and schema[keyword] is None and "anyOf" in schema):
-                return schema[keyword]
+            # An example or default of another type than its schema's is the spec's slip: built instead.
+            value = schema.get(keyword, _ABSENT)
+            if value is _ABSENT or not _fits_type(value, schema.get("type")):
+                continue
+            if not (keyword == "default" and value is None and "anyOf" in schema):
+                return value
         if isinstance(schema.get("examples"), list) and schema["examples"]:
             return schema["examples"][0]
         if isinstance(schema.get("enum"), list) and schema["enum"]:
