@@ -16,9 +16,9 @@ import logging
 import os
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from types import ModuleType, TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import attrs
 import httpx
@@ -44,6 +44,12 @@ from ._retry import RETRY_POLICY_EXTENSION, RetryPolicy, RetryTransport
 from ._settings import as_uuid as _as_uuid
 from ._settings import check_headers, check_leeway, check_timeout, check_url
 from ._transport import DEFAULT_BACKEND, DEFAULT_LIMITS, DEFAULT_MAX_RESPONSE_BYTES, Backend, build_transport
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
+
+    from ._telemetry import Telemetry
 
 PRODUCTION_URL = "https://app.podero.com"
 SANDBOX_URL = "https://sandbox-app.podero.com"
@@ -83,6 +89,26 @@ def _copy_request(prepared: httpx.Request, extensions: dict[str, Any]) -> httpx.
     return request
 
 
+def _load_telemetry(
+    base_url: str,
+    enabled: bool | None,
+    tracer_provider: TracerProvider | None,
+    meter_provider: MeterProvider | None,
+) -> Telemetry | None:
+    """The client's Telemetry: on by default when opentelemetry-api is installed, and only then imported."""
+    if enabled is not None and not isinstance(enabled, bool):
+        raise InvalidArgumentError(f"telemetry must be True, False or None, got {type(enabled).__name__}")
+    if enabled is False:
+        return None
+    try:
+        from ._telemetry import Telemetry
+    except ImportError:
+        if enabled or tracer_provider is not None or meter_provider is not None:
+            raise InvalidArgumentError("telemetry needs opentelemetry-api: pip install 'podero-client[otel]'") from None
+        return None
+    return Telemetry(base_url, tracer_provider, meter_provider)
+
+
 class _NoCookies(httpx.Cookies):
     """Podero authenticates by token: parsing Set-Cookie on every response is wasted CPU."""
 
@@ -102,6 +128,9 @@ class PoderoClient(Resources, WallboxPolling):
     fraction of httpx's client CPU per request (BENCHMARKS.md); ``http_backend="httpx"``
     behaves the same. ``limits`` (default 100 connections), ``proxy``, ``trust_env``
     (HTTP(S)_PROXY and NO_PROXY) and ``max_response_bytes`` (10 MiB) apply to both.
+    With ``opentelemetry-api`` installed (the ``otel`` extra), every call, attempt and token
+    request is traced and measured, through the global providers unless ``tracer_provider``
+    or ``meter_provider`` is given; ``telemetry=False`` turns it off (docs/observability.md).
     """
 
     def __init__(
@@ -119,6 +148,9 @@ class PoderoClient(Resources, WallboxPolling):
         trust_env: bool = True,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         http_backend: Backend = DEFAULT_BACKEND,
+        telemetry: bool | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         if not isinstance(credentials, ClientCredentials | PasswordCredentials | BearerToken):
             raise InvalidArgumentError(
@@ -169,6 +201,8 @@ class PoderoClient(Resources, WallboxPolling):
         self._api = AuthenticatedClient(base_url=self.base_url, token="").set_async_httpx_client(self._http)
         self._closed = False
         self._options: _Options | None = None
+        self._telemetry = _load_telemetry(self.base_url, telemetry, tracer_provider, meter_provider)
+        self._transport.telemetry = self._tokens.telemetry = self._telemetry
         # The generated resources (podero.<tag>) send every operation through the one core below.
         self._bind_resources(self._call, self._paginate)
 
@@ -371,7 +405,13 @@ class PoderoClient(Resources, WallboxPolling):
         finally:
             await flow.aclose()
 
-    async def _call(self, endpoint: ModuleType, arguments: dict[str, Any]) -> APIResponse[Any]:
+    def _call(self, endpoint: ModuleType, arguments: dict[str, Any]) -> Awaitable[APIResponse[Any]]:
+        """``_untraced_call``, inside its operation's span when telemetry is on; off, no frame is added."""
+        if self._telemetry is None:
+            return self._untraced_call(endpoint, arguments)
+        return self._telemetry.operation(endpoint, self._untraced_call(endpoint, arguments))
+
+    async def _untraced_call(self, endpoint: ModuleType, arguments: dict[str, Any]) -> APIResponse[Any]:
         """The one request path of every operation: send, then parse the answer or raise its typed error.
 
         Auth (PoderoAuth) and retry (RetryTransport) sit below, driven by ``_send``. A 2xx the
