@@ -95,10 +95,12 @@ test: check-generated check-docs lint typecheck bench-smoke pytest
 
 bench: $(INSTALLED)
 	$(PY) scripts/bench.py
+	$(PY) scripts/bench_telemetry.py
 
 # Tiny counts, output into build/, no assertion on time: proves the benchmark still runs.
 bench-smoke: $(INSTALLED)
 	$(PY) scripts/bench.py --smoke > /dev/null
+	$(PY) scripts/bench_telemetry.py --smoke > /dev/null
 
 soak: $(INSTALLED)
 	$(PY) scripts/soak.py

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import logging
 import math
@@ -218,7 +219,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     watch.add_argument("--count", type=_number(1, math.inf, cast=int), help="stop after this many changes")
 
-    command("demo", "run the SDK against an embedded fake Podero: no credentials, no network")
+    demo = command("demo", "run the SDK against an embedded fake Podero: no credentials, no network")
+    demo.add_argument(
+        "--trace",
+        action="store_true",
+        help="print the OpenTelemetry spans of the token refresh and the retried call (the demo extra)",
+    )
     serve = command("serve-fake", "serve the fake Podero API on 127.0.0.1")
     serve.add_argument(
         "--port", type=_number(0, 65535, cast=int), default=8765, help="default 8765; 0 picks a free one"
@@ -249,6 +255,14 @@ def _log_to_stderr() -> None:
         logging.getLogger(name).setLevel(logging.INFO)
 
 
+def _has_otel_sdk() -> bool:
+    # find_spec of a submodule imports its parent, which may be missing too.
+    return (
+        importlib.util.find_spec("opentelemetry") is not None
+        and importlib.util.find_spec("opentelemetry.sdk") is not None
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if getattr(args, "verbose", False):
@@ -261,7 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from ._demo import run_demo
 
-            return asyncio.run(run_demo())
+            if args.trace and not _has_otel_sdk():
+                print("demo --trace needs opentelemetry-sdk: pip install 'podero-client[demo]'", file=sys.stderr)
+                return EXIT_BAD_ARGUMENTS
+            return asyncio.run(run_demo(trace=args.trace))
         return asyncio.run(_serve_fake(args))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

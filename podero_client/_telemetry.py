@@ -44,9 +44,10 @@ _DEFAULT_PORTS = {"https": 443, "http": 80}
 class _Operation:
     """What the attempts of one operation (or one token request) share: names, counts, the last retry."""
 
-    __slots__ = ("attempt_name", "retry", "sends", "template", "url_full")
+    __slots__ = ("attempt_name", "retry", "sends", "template", "traced", "url_full")
 
-    def __init__(self, attempt_name: str, template: str | None, url_full: str | None) -> None:
+    def __init__(self, attempt_name: str, template: str | None, url_full: str | None, *, traced: bool = True) -> None:
+        self.traced = traced  # False under a no-op tracer: its attempts are measured, not traced
         self.attempt_name = attempt_name  # the convention's "{method} {url.template}"
         self.template = template
         self.url_full = url_full  # the template under the base URL: the ids never appear
@@ -122,8 +123,16 @@ class Telemetry:
         """Run ``call`` (the untraced ``_call``) inside its operation's span."""
         name, attributes, attempt_name, url_full = self._endpoint(endpoint)
         span = self._tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attributes)
+        template = attributes["url.template"]
+        if not span.is_recording() and not span.get_span_context().is_valid:
+            # A no-op tracer (no SDK configured): no context to carry, nothing to propagate.
+            untraced = _current.set(_Operation(attempt_name, template, url_full, traced=False))
+            try:
+                return await call
+            finally:
+                _current.reset(untraced)
         otel_token = context.attach(trace.set_span_in_context(span))
-        operation_token = _current.set(_Operation(attempt_name, attributes["url.template"], url_full))
+        operation_token = _current.set(_Operation(attempt_name, template, url_full))
         try:
             response = await call
         except BaseException as exc:
@@ -149,6 +158,8 @@ class Telemetry:
         operation = _current.get()
         if operation is None:  # a request that came by another way: no template, so no path either
             operation = _Operation(request.method, None, None)
+        elif not operation.traced:
+            return await self._measured(send, request, deadline, operation.template)
         host, port = _server(request.url)
         attributes: dict[str, Any] = {
             "http.request.method": request.method,
@@ -189,6 +200,35 @@ class Telemetry:
         finally:
             self._duration.record(time.perf_counter() - started, metric)
             span.end()
+
+    async def _measured(
+        self,
+        send: Callable[[httpx.Request, float | None], Coroutine[Any, Any, httpx.Response]],
+        request: httpx.Request,
+        deadline: float | None,
+        template: str | None,
+    ) -> httpx.Response:
+        """One attempt, measured but not traced: the duration histogram only."""
+        metric: dict[str, Any] = {
+            "http.request.method": request.method,
+            "server.address": self._host,
+            "server.port": self._port,
+        }
+        if template is not None:
+            metric["url.template"] = template
+        started = time.perf_counter()
+        try:
+            response = await send(request, deadline)
+        except BaseException as exc:
+            metric["error.type"] = _error_type(exc)
+            raise
+        else:
+            metric["http.response.status_code"] = response.status_code
+            if response.status_code >= 400:
+                metric["error.type"] = str(response.status_code)
+            return response
+        finally:
+            self._duration.record(time.perf_counter() - started, metric)
 
     def retrying(
         self, error: BaseException | None, response: httpx.Response | None, wait: float, retry_after: bool

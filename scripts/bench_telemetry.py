@@ -1,0 +1,167 @@
+"""What telemetry costs per call: the client CPU of one wallbox GET, with telemetry in each state.
+
+    python scripts/bench_telemetry.py          # writes its section of BENCHMARKS.md
+    python scripts/bench_telemetry.py --smoke  # tiny counts, prints only (CI)
+
+Each state runs in a fresh process against one fake server process (scripts/bench.py's
+method: rounds interleave the states, the median is quoted). The states:
+
+    no-extra    opentelemetry cannot be imported: the otel extra is not installed
+    off         PoderoClient(telemetry=False)
+    unset       the extra installed, no SDK configured: the API's global proxy providers
+    noop        tracer_provider=NoOpTracerProvider(), meter_provider=NoOpMeterProvider()
+    sdk-batch   the SDK: TracerProvider with a BatchSpanProcessor (to an exporter that drops
+                the batch) and a MeterProvider with a reader: every span and point is recorded
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import bench  # noqa: E402  # scripts/ is not a package: its path is added above
+
+STATES = {
+    "no-extra": "the otel extra not installed",
+    "off": "telemetry=False",
+    "unset": "extra installed, no SDK (global proxies)",
+    "noop": "the API's no-op providers",
+    "sdk-batch": "SDK, batch span processor",
+}
+BEGIN, END = "<!-- section:telemetry -->", "<!-- /section:telemetry -->"
+
+
+async def run_state(state: str, url: str, requests: int, concurrency: int) -> dict[str, float]:
+    """Time ``requests`` wallbox GETs with telemetry in ``state``."""
+    if state == "no-extra":
+        sys.modules["opentelemetry"] = None  # type: ignore[assignment]  # an import of it now fails
+    from podero_client import ClientCredentials, PoderoClient
+
+    options: dict[str, Any] = {}
+    if state == "off":
+        options["telemetry"] = False
+    elif state == "noop":
+        from opentelemetry.metrics import NoOpMeterProvider
+        from opentelemetry.trace import NoOpTracerProvider
+
+        options.update(tracer_provider=NoOpTracerProvider(), meter_provider=NoOpMeterProvider())
+    elif state == "sdk-batch":
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+        class Dropped(SpanExporter):
+            def export(self, spans: Any) -> SpanExportResult:
+                return SpanExportResult.SUCCESS
+
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(BatchSpanProcessor(Dropped()))
+        options.update(tracer_provider=tracer_provider, meter_provider=MeterProvider([InMemoryMetricReader()]))
+    credentials = ClientCredentials("test-client-id", "test-client-secret")
+    async with PoderoClient(credentials=credentials, base_url=url, **options) as podero:
+        assert (podero._telemetry is None) == (state in ("no-extra", "off"))
+        sample = await bench._drive(lambda: podero.get_wallbox(*bench.IDS), requests, concurrency)
+    if state == "no-extra":
+        assert not [name for name, module in sys.modules.items() if name.startswith("opentelemetry") and module]
+    return sample
+
+
+def _state_process(state: str, url: str, requests: int, concurrency: int) -> dict[str, float]:
+    command = [sys.executable, __file__, "--state", state, "--url", url]
+    command += ["--requests", str(requests), "--concurrency", str(concurrency)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"state {state} failed: {result.stderr.strip()[-2000:]}")
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+async def measure(concurrencies: list[int], rounds: int, requests: int) -> dict[tuple[str, int], list[float]]:
+    from fake_process import fake_server_process
+
+    samples: dict[tuple[str, int], list[float]] = {}
+    states = list(STATES)
+    async with fake_server_process() as url:
+        for round_number in range(rounds):
+            for concurrency in concurrencies:
+                order = states[round_number % len(states) :] + states[: round_number % len(states)]
+                for state in order:
+                    sample = await asyncio.to_thread(_state_process, state, url, requests, concurrency)
+                    samples.setdefault((state, concurrency), []).append(sample["cpu_us"])
+            print(f"round {round_number + 1}/{rounds} done", file=sys.stderr)
+    return samples
+
+
+def report(samples: dict[tuple[str, int], list[float]], concurrencies: list[int], rounds: int, requests: int) -> str:
+    median = {key: statistics.median(values) for key, values in samples.items()}
+    head = " | ".join(f"c={c}: µs/call" for c in concurrencies)
+    lines = [
+        BEGIN,
+        "## Telemetry (OpenTelemetry) cost per call",
+        "",
+        f"`python scripts/bench_telemetry.py`: client CPU per wallbox GET on the default wire, median of "
+        f"{rounds} interleaved rounds of {requests} calls, each state in a fresh process ({bench._machine()}). "
+        "The change is against `telemetry=False`.",
+        "",
+        f"| telemetry | {head} | change |",
+        "| --- | " + " | ".join("---:" for _ in concurrencies) + " | ---: |",
+    ]
+    for state, label in STATES.items():
+        cells = " | ".join(f"{median[(state, c)]:.0f}" for c in concurrencies)
+        changes = [median[(state, c)] / median[("off", c)] - 1 for c in concurrencies]
+        change = " / ".join(f"{value:+.1%}" for value in changes)
+        lines.append(f"| {label} (`{state}`) | {cells} | {change} |")
+    lines += [
+        "",
+        "Off and not installed are the same code path (one `is None` check per call, attempt and token",
+        "wait); spread between them is the machine's noise. `docs/observability.md` says what is traced.",
+        END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace this script's section of BENCHMARKS.md, or append it; the rest is bench.py's."""
+    text = path.read_text() if path.exists() else ""
+    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?", re.DOTALL)
+    found = pattern.search(text)
+    text = pattern.sub(lambda _: section, text) if found else text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny counts, print only")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", default="1,20", help="comma-separated")
+    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--state", choices=list(STATES), help=argparse.SUPPRESS)  # a worker process
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    concurrencies = [int(value) for value in args.concurrency.split(",")]
+    if args.state:
+        print(json.dumps(asyncio.run(run_state(args.state, args.url, args.requests, concurrencies[0]))))
+        return 0
+    if args.smoke:
+        args.rounds, args.requests, concurrencies = 1, 40, [1]
+    samples = asyncio.run(measure(concurrencies, args.rounds, args.requests))
+    section = report(samples, concurrencies, args.rounds, args.requests)
+    print(section)
+    if not args.smoke:
+        write_section(args.out, section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
