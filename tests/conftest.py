@@ -33,11 +33,10 @@ GROWN_SPEC = ROOT / "tests" / "fixtures" / "grown-openapi.json"
 
 
 # An id (Podero's are UUIDs), a credential header, the fake's secrets, or a token as the fake issues
-# them (secrets.token_urlsafe(24): 32 URL-safe characters): none may be in a span.
+# them (secrets.token_urlsafe(24): 32 URL-safe characters, digits and both cases, unlike a name).
 _LEAK = re.compile(
-    r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}|Bearer |Basic |test-client-secret"
-    r"|test-password|^[A-Za-z0-9_-]{32}$",
-    re.IGNORECASE,
+    r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}|Bearer |Basic "
+    r"|test-client-secret|test-password|^(?=.*[0-9])(?=.*[A-Z])(?=.*[a-z])[A-Za-z0-9_-]{32}$"
 )
 
 

@@ -264,3 +264,19 @@ except InvalidArgumentError as error:
     command = [sys.executable, "-c", program]
     result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)  # noqa: S603  # our program
     assert "pip install 'podero-client[otel]'" in result.stdout
+
+
+async def test_demo_trace_prints_the_span_tree_of_the_replay_and_the_retry(capsys: pytest.CaptureFixture[str]) -> None:
+    """demo --trace: the 401 replay's tree shows the token span and its POST; the retry's, the wait it took."""
+    from podero_client._demo import run_demo
+
+    assert await run_demo(trace=True) == 0
+    trace_lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("   trace: ")]
+    text = "\n".join(trace_lines)
+    assert f"├── {ATTEMPT}" in text
+    assert "├── podero.token" in text
+    assert "│   └── POST /oauth2/token/" in text
+    assert "resend 1, after status, waited 0.2s, from retry_after" in text
+    assert (
+        sum(line == f"   trace: {OPERATION}" or line.startswith(f"   trace: {OPERATION} ") for line in trace_lines) == 2
+    )
