@@ -49,7 +49,7 @@ class SpanLeakCheck(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         self.spans += 1
-        found = [("name", span.name)] if _LEAK.search(span.name) else []
+        found: list[tuple[str, object]] = [("name", span.name)] if _LEAK.search(span.name) else []
         for attributes in (span.attributes, *(e.attributes for e in span.events), *(k.attributes for k in span.links)):
             found += self._leaks(attributes)
         self.leaks += [f"{span.name}: {key}={value!r}" for key, value in found]

@@ -14,7 +14,7 @@ import pytest
 from conftest import SPAN_LEAKS
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader, NumberDataPoint
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -196,7 +196,7 @@ async def test_metrics_follow_the_http_client_convention(
     async with traced() as podero:
         fake_podero.inject("wallbox", Fault(status=503), Fault(drop=True))
         await podero.get_wallbox(ORG_ID, USER_ID, WALLBOX_ID)
-    durations: list[HistogramDataPoint] = otel.points("http.client.request.duration")
+    durations: list[Any] = otel.points("http.client.request.duration")  # HistogramDataPoint
     assert all(tuple(point.explicit_bounds) == DURATION_BUCKETS for point in durations)
     wallbox = [point for point in durations if point.attributes.get("url.template") == TEMPLATE]
     assert sum(point.count for point in wallbox) == 3
@@ -206,7 +206,7 @@ async def test_metrics_follow_the_http_client_convention(
         "server.port",
         "url.template",
     }
-    retries: list[NumberDataPoint] = otel.points("podero.client.retries")
+    retries: list[Any] = otel.points("podero.client.retries")  # NumberDataPoint
     assert {point.attributes["podero.retry.cause"]: point.value for point in retries} == {"status": 1, "connection": 1}
 
 
