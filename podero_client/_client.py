@@ -45,11 +45,14 @@ from ._settings import as_uuid as _as_uuid
 from ._settings import check_headers, check_leeway, check_timeout, check_url
 from ._transport import DEFAULT_BACKEND, DEFAULT_LIMITS, DEFAULT_MAX_RESPONSE_BYTES, Backend, build_transport
 
+try:  # the otel extra: imported with the package, so that no client's construction blocks its event loop
+    from ._telemetry import Telemetry
+except ImportError:
+    Telemetry = None  # type: ignore[assignment,misc]  # without the extra: nothing of OpenTelemetry is imported
+
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import TracerProvider
-
-    from ._telemetry import Telemetry
 
 PRODUCTION_URL = "https://app.podero.com"
 SANDBOX_URL = "https://sandbox-app.podero.com"
@@ -95,14 +98,12 @@ def _load_telemetry(
     tracer_provider: TracerProvider | None,
     meter_provider: MeterProvider | None,
 ) -> Telemetry | None:
-    """The client's Telemetry: on by default when opentelemetry-api is installed, and only then imported."""
+    """The client's Telemetry: on by default when opentelemetry-api is installed."""
     if enabled is not None and not isinstance(enabled, bool):
         raise InvalidArgumentError(f"telemetry must be True, False or None, got {type(enabled).__name__}")
     if enabled is False:
         return None
-    try:
-        from ._telemetry import Telemetry
-    except ImportError:
+    if Telemetry is None:
         if enabled or tracer_provider is not None or meter_provider is not None:
             raise InvalidArgumentError("telemetry needs opentelemetry-api: pip install 'podero-client[otel]'") from None
         return None
