@@ -102,7 +102,24 @@ async def measure(concurrencies: list[int], rounds: int, requests: int) -> dict[
     return samples
 
 
-def report(samples: dict[tuple[str, int], list[float]], concurrencies: list[int], rounds: int, requests: int) -> str:
+BLOCKED = "import sys; sys.modules['opentelemetry'] = None; "  # as if the otel extra were not installed
+
+
+def import_times(rounds: int) -> dict[str, float]:
+    """Median ms of ``import podero_client`` in a fresh interpreter, with and without the extra."""
+    return {
+        "with the otel extra": bench.import_time("import podero_client", rounds) * 1e3,
+        "without it": bench.import_time(BLOCKED + "import podero_client", rounds) * 1e3,
+    }
+
+
+def report(
+    samples: dict[tuple[str, int], list[float]],
+    concurrencies: list[int],
+    rounds: int,
+    requests: int,
+    imports: dict[str, float],
+) -> str:
     median = {key: statistics.median(values) for key, values in samples.items()}
     head = " | ".join(f"c={c}: µs/call" for c in concurrencies)
     lines = [
@@ -122,6 +139,11 @@ def report(samples: dict[tuple[str, int], list[float]], concurrencies: list[int]
         change = " / ".join(f"{value:+.1%}" for value in changes)
         lines.append(f"| {label} (`{state}`) | {cells} | {change} |")
     lines += [
+        "",
+        "`import podero_client`, median of fresh interpreters: "
+        + ", ".join(f"{label} {ms:.0f} ms" for label, ms in imports.items())
+        + " (with the extra, the OpenTelemetry API is imported with the package rather than in a client's"
+        " constructor, inside the event loop).",
         "",
         "Off and not installed are the same code path (one `is None` check per call, attempt and token",
         "wait); spread between them is the machine's noise. `docs/observability.md` says what is traced.",
@@ -156,7 +178,8 @@ def main() -> int:
     if args.smoke:
         args.rounds, args.requests, concurrencies = 1, 40, [1]
     samples = asyncio.run(measure(concurrencies, args.rounds, args.requests))
-    section = report(samples, concurrencies, args.rounds, args.requests)
+    imports = import_times(2 if args.smoke else 7)
+    section = report(samples, concurrencies, args.rounds, args.requests, imports)
     print(section)
     if not args.smoke:
         write_section(args.out, section)
