@@ -204,6 +204,8 @@ class PoderoClient(Resources, WallboxPolling):
         self._options: _Options | None = None
         self._telemetry = _load_telemetry(self.base_url, telemetry, tracer_provider, meter_provider)
         self._transport.telemetry = self._tokens.telemetry = self._telemetry
+        if self._telemetry is not None:
+            self._telemetry.observe(self)  # the budget and fleet gauges, where this client has them
         # The generated resources (podero.<tag>) send every operation through the one core below.
         self._bind_resources(self._call, self._paginate)
 

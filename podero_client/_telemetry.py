@@ -18,8 +18,12 @@ so do exception messages (they name the path), hence no exception events.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextvars
+import functools
 import time
+import weakref
 from collections.abc import Callable, Coroutine, Iterable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,7 +33,7 @@ from opentelemetry import context, metrics, trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import CallbackOptions, MeterProvider, ObservableGauge, Observation
+    from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, ObservableGauge, Observation
     from opentelemetry.trace import Span, TracerProvider
 
     from ._generated.types import APIResponse
@@ -82,19 +86,13 @@ class Telemetry:
         url = httpx.URL(self._base_url)
         self._host, self._port = _server(url)
         self._tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=tracer_provider)
-        meter = metrics.get_meter(SCOPE, __version__, meter_provider=meter_provider)
-        self._meter = meter
-        self._duration = meter.create_histogram(
-            "http.client.request.duration",
-            unit="s",
-            description="Duration of HTTP client requests: one per attempt.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
-        self._retries = meter.create_counter(
-            "podero.client.retries", unit="{retry}", description="Attempts retried, by cause."
-        )
-        self._refreshes = meter.create_counter(
-            "podero.client.token.refreshes", unit="{request}", description="Token requests, by grant type and outcome."
+        instruments = _instruments(meter_provider)
+        self._instruments = instruments
+        self._meter = instruments.meter
+        self._duration, self._retries, self._refreshes = (
+            instruments.duration,
+            instruments.retries,
+            instruments.refreshes,
         )
         self._endpoints: dict[ModuleType, tuple[str, dict[str, Any], str, str]] = {}
         self._token_span: Span | None = None
@@ -295,6 +293,60 @@ class Telemetry:
 
     # -- gauges: the rate budget and the fleet report into these --------------------------------
 
+    def observe(self, client: object) -> None:
+        """Report ``client``'s request budget and fleet watches in the gauges of this meter.
+
+        The gauges are made once per meter and read every client observed through it; the
+        client is held weakly. They read public state: ``client.rate_limit_state`` (calls
+        waiting, cooldown seconds) and the ``stats`` of each of its fleet watches (size,
+        age of the stalest wallbox), on the client's event loop.
+        """
+        instruments = self._instruments
+        if not instruments.gauges:  # the first client of this meter provider: make its gauges
+            instruments.gauges = True
+            self._gauges(instruments.clients)
+        instruments.clients.add(client)
+
+    def _gauges(self, clients: weakref.WeakSet[Any]) -> None:
+        def budgets() -> list[Any]:
+            return [state for client in list(clients) if (state := getattr(client, "rate_limit_state", None))]
+
+        def fleets() -> list[Any]:
+            watches = [(watch, client) for client in list(clients) for watch in getattr(client, "_fleet_watches", ())]
+            read = [(client, functools.partial(getattr, watch, "stats")) for watch, client in watches]
+            return [stats for client, stats_of in read if (stats := _on_loop(client, stats_of))]
+
+        def total(values: list[float]) -> Iterable[tuple[float, dict[str, Any]]]:
+            return [(sum(values), {})] if values else []
+
+        def most(values: list[float]) -> Iterable[tuple[float, dict[str, Any]]]:
+            return [(max(values), {})] if values else []
+
+        self.gauge(
+            "podero.client.rate_limit.waiting",
+            "{request}",
+            "Calls waiting for the request budget.",
+            lambda: total([state.waiting for state in budgets()]),
+        )
+        self.gauge(
+            "podero.client.rate_limit.cooldown",
+            "s",
+            "Seconds left of the pause a 429 started.",
+            lambda: most([state.cooldown_remaining for state in budgets()]),
+        )
+        self.gauge(
+            "podero.client.fleet.size",
+            "{wallbox}",
+            "Wallboxes the fleet watches poll.",
+            lambda: total([stats.size for stats in fleets()]),
+        )
+        self.gauge(
+            "podero.client.fleet.slowest_age",
+            "s",
+            "Seconds since the stalest watched wallbox was polled.",
+            lambda: most([stats.slowest_age for stats in fleets()]),
+        )
+
     def gauge(
         self, name: str, unit: str, description: str, read: Callable[[], Iterable[tuple[float, dict[str, Any]]]]
     ) -> ObservableGauge:
@@ -315,6 +367,71 @@ def _inject(headers: httpx.Headers, span_context: context.Context) -> None:
     from opentelemetry import propagate
 
     propagate.inject(headers, context=span_context)
+
+
+class _Instruments:
+    """A meter provider's instruments, made once: an SDK warns when a name is made again."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+        self.duration = meter.create_histogram(
+            "http.client.request.duration",
+            unit="s",
+            description="Duration of HTTP client requests: one per attempt.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.retries = meter.create_counter(
+            "podero.client.retries", unit="{retry}", description="Attempts retried, by cause."
+        )
+        self.refreshes = meter.create_counter(
+            "podero.client.token.refreshes", unit="{request}", description="Token requests, by grant type and outcome."
+        )
+        self.clients: weakref.WeakSet[Any] = weakref.WeakSet()  # the clients the gauges read
+        self.gauges = False
+
+
+_INSTRUMENTS: weakref.WeakKeyDictionary[Any, _Instruments] = weakref.WeakKeyDictionary()
+
+
+def _instruments(meter_provider: MeterProvider | None) -> _Instruments:
+    from . import __version__
+
+    provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+    instruments = _INSTRUMENTS.get(provider)
+    if instruments is None:
+        instruments = _INSTRUMENTS[provider] = _Instruments(provider.get_meter(SCOPE, __version__))
+    return instruments
+
+
+def _on_loop(client: object, read: Callable[[], T]) -> T | None:
+    """``read()`` on the client's event loop: a periodic reader collects from its own thread.
+
+    On the loop's thread (an in-memory reader called from async code), it runs at once;
+    from another thread it waits up to a second; with no loop alive, it reads nothing.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return read()
+    tokens = getattr(client, "_tokens", None)
+    loop: asyncio.AbstractEventLoop | None = getattr(tokens, "_loop", None)
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return None
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            future.set_result(read())
+        except Exception as exc:  # handed to the reader's thread, which drops it
+            future.set_exception(exc)
+
+    loop.call_soon_threadsafe(run)
+    try:
+        return future.result(timeout=1.0)
+    except Exception:  # a gauge that cannot be read reports nothing this time
+        return None
 
 
 def _fail(span: Span, exc: BaseException) -> None:
