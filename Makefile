@@ -37,7 +37,8 @@ help:
 	@echo "make docs             write docs/wallbox-fields.md from the spec; check-docs fails if it is stale"
 	@echo "make lint, typecheck  ruff; mypy --strict on the hand-written code"
 	@echo "make dist             build the sdist and the wheel into dist/"
-	@echo "make bench            benchmarks against raw httpx and raw aiohttp; writes BENCHMARKS.md"
+	@echo "make bench            benchmarks against raw httpx and raw aiohttp, the request budget and the fleet;"
+	@echo "                      writes BENCHMARKS.md"
 	@echo "make bench-smoke      the benchmark at tiny counts: proves it still runs"
 	@echo "make soak             20,000 calls against a fake server that misbehaves on ~10 % of them"
 	@echo "make mutants          mutation testing of the hand-written modules (mutmut); lists the survivors"
@@ -95,11 +96,15 @@ test: check-generated check-docs lint typecheck bench-smoke pytest
 
 bench: $(INSTALLED)
 	$(PY) scripts/bench.py
+	$(PY) scripts/bench_budget.py
+	$(PY) scripts/bench_fleet.py
 	$(PY) scripts/bench_telemetry.py
 
 # Tiny counts, output into build/, no assertion on time: proves the benchmark still runs.
 bench-smoke: $(INSTALLED)
 	$(PY) scripts/bench.py --smoke > /dev/null
+	$(PY) scripts/bench_budget.py --smoke > /dev/null
+	$(PY) scripts/bench_fleet.py --smoke > /dev/null
 	$(PY) scripts/bench_telemetry.py --smoke > /dev/null
 
 soak: $(INSTALLED)

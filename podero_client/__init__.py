@@ -10,6 +10,7 @@ The models are in ``podero_client.models``; the fake server for tests in
 __version__ = "0.1.0"  # the one place the version is written; pyproject.toml reads it
 
 from ._auth import BearerToken, ClientCredentials, Credentials, PasswordCredentials
+from ._budget import RateLimit, RateLimitState
 from ._client import PRODUCTION_URL, SANDBOX_URL, PoderoClient
 from ._errors import (
     APIConnectionError,
@@ -24,12 +25,15 @@ from ._errors import (
     NotFoundError,
     PermissionDeniedError,
     PoderoError,
+    RateLimitBackendError,
     RateLimitError,
     ResponseTooLargeError,
     ResponseValidationError,
     UnprocessableEntityError,
 )
+from ._fleet import FleetEvent, FleetStats, FleetWatch, WallboxChanged, WallboxFailed
 from ._generated.types import UNSET, APIResponse, Unset
+from ._redis_budget import RedisRateLimit
 from ._retry import RetryPolicy
 
 __all__ = [
@@ -47,6 +51,9 @@ __all__ = [
     "ClientCredentials",
     "ConflictError",
     "Credentials",
+    "FleetEvent",
+    "FleetStats",
+    "FleetWatch",
     "InternalServerError",
     "InvalidArgumentError",
     "NotFoundError",
@@ -54,10 +61,16 @@ __all__ = [
     "PermissionDeniedError",
     "PoderoClient",
     "PoderoError",
+    "RateLimit",
+    "RateLimitBackendError",
     "RateLimitError",
+    "RateLimitState",
+    "RedisRateLimit",
     "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryPolicy",
     "UnprocessableEntityError",
     "Unset",
+    "WallboxChanged",
+    "WallboxFailed",
 ]

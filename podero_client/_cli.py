@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
+from ._budget import RateLimit
 from ._client import PRODUCTION_URL, SANDBOX_URL, PoderoClient
 from ._errors import (
     APIConnectionError,
@@ -25,6 +26,7 @@ from ._errors import (
     PoderoError,
     ResponseValidationError,
 )
+from ._fleet import FleetEvent, FleetStats, WallboxChanged, WallboxFailed
 from ._render import change_line, summary
 
 EXIT_OK = 0
@@ -57,6 +59,7 @@ examples:
   podero-client serve-fake --port 8765       serve the fake API for your own services
   podero-client wallbox ORG_ID USER_ID WALLBOX_ID --json
   podero-client watch ORG_ID USER_ID WALLBOX_ID --interval 60
+  podero-client watch --keys-file keys.txt --rate-limit 50   a fleet, one "ORG_ID USER_ID WALLBOX_ID" a line
 """
 
 
@@ -98,7 +101,73 @@ def _one_line(error: PoderoError) -> str:
 
 def _client(args: argparse.Namespace) -> PoderoClient:
     base_url = SANDBOX_URL if args.sandbox else args.base_url
-    return PoderoClient.from_env(base_url=base_url) if base_url else PoderoClient.from_env()
+    kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
+    if getattr(args, "rate_limit", None):
+        # A burst of 2 % of a second's budget: a little slack, so that a late timer loses no slots.
+        kwargs["rate_limit"] = RateLimit(per_second=args.rate_limit, burst=max(1, round(args.rate_limit / 50)))
+    return PoderoClient.from_env(**kwargs)
+
+
+def read_keys(path: str) -> list[tuple[str, str, str]]:
+    """The keys of a keys file: one ``org_id user_id wallbox_id`` a line (spaces or commas); # comments.
+
+    InvalidArgumentError naming the file and line for a line that is not three ids, or a missing file.
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except OSError as error:
+        raise InvalidArgumentError(f"cannot read --keys-file {path}: {error.strerror or error}") from None
+    keys = []
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].replace(",", " ").split()
+        if not text:
+            continue
+        if len(text) != 3:
+            raise InvalidArgumentError(
+                f"{path} line {number}: expected org_id user_id wallbox_id, got {line.strip()!r}"
+            )
+        keys.append((text[0], text[1], text[2]))
+    return keys
+
+
+def _fleet_line(event: FleetEvent) -> str:
+    if isinstance(event, WallboxFailed):
+        what = "removed (404)" if event.removed else "poll failed"
+        return f"{event.key[2]}  {what}: {type(event.error).__name__}: {str(event.error).splitlines()[0][:200]}"
+    fields = "first poll" if event.initial else "changed: " + ", ".join(sorted(event.changes))
+    return f"{event.key[2]}  {change_line(event.wallbox)}  ({fields})"
+
+
+def _stats_line(stats: FleetStats) -> str:
+    achieved = f"{stats.achieved_interval:.1f} s" if stats.achieved_interval is not None else "-"
+    return (
+        f"fleet: {stats.size} wallboxes, interval {stats.interval:g} s, achieved {achieved}, "
+        f"slowest age {stats.slowest_age:.1f} s, {stats.waiting} waiting, {stats.polls} polls, "
+        f"{stats.failures} failed"
+    )
+
+
+async def _watch_fleet(args: argparse.Namespace, keys: list[tuple[str, str, str]]) -> int:
+    async with _client(args) as podero:
+        watch = podero.watch_wallboxes(
+            keys, interval=args.interval, fast_interval=args.fast_interval, include_deleted=args.include_deleted
+        )
+        print(f"watching {len(keys)} wallboxes every {args.interval:g} s (Ctrl-C to stop)", file=sys.stderr)
+        async with watch as fleet:
+            loop = asyncio.get_running_loop()
+            next_stats = loop.time() + args.stats_every
+            seen = 0
+            async for event in fleet:
+                print(_fleet_line(event), flush=True)
+                if loop.time() >= next_stats:
+                    print(_stats_line(fleet.stats), file=sys.stderr, flush=True)
+                    next_stats = loop.time() + args.stats_every
+                seen += isinstance(event, WallboxChanged)
+                if args.count is not None and seen >= args.count:
+                    break
+            print(_stats_line(fleet.stats), file=sys.stderr, flush=True)
+    return EXIT_OK
 
 
 async def _wallbox_command(args: argparse.Namespace) -> int:
@@ -114,6 +183,18 @@ async def _wallbox_command(args: argparse.Namespace) -> int:
 
 
 async def _watch_command(args: argparse.Namespace) -> int:
+    given = [args.org_id, args.user_id, args.wallbox_id]
+    if any(given) and not all(given):
+        raise InvalidArgumentError("give all three of ORG_ID USER_ID WALLBOX_ID, or none with --keys-file")
+    if args.keys_file:
+        keys = read_keys(args.keys_file)
+        if all(given):
+            keys.append((args.org_id, args.user_id, args.wallbox_id))
+        if not keys:
+            raise InvalidArgumentError(f"no keys in {args.keys_file}: one 'ORG_ID USER_ID WALLBOX_ID' a line")
+        return await _watch_fleet(args, keys)
+    if not all(given):
+        raise InvalidArgumentError("watch needs ORG_ID USER_ID WALLBOX_ID, or --keys-file FILE")
     async with _client(args) as podero:
         changes = podero.watch_wallbox(
             args.org_id, args.user_id, args.wallbox_id, interval=args.interval, include_deleted=args.include_deleted
@@ -129,15 +210,33 @@ async def _watch_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _write_keys(path: str, keys: list[tuple[str, str, str]]) -> None:
+    with open(path, "w", encoding="utf-8") as file:
+        file.writelines(" ".join(key) + "\n" for key in keys)
+
+
 async def _serve_fake(args: argparse.Namespace) -> int:
     from .testing import ORG_ID, READING_INTERVAL, USER_ID, WALLBOX_ID, FakePodero
 
     try:
-        server = FakePodero(port=args.port, chaos=args.chaos, speed=args.speed, spec=args.spec)
+        server = FakePodero(
+            port=args.port,
+            chaos=args.chaos,
+            speed=args.speed,
+            spec=args.spec,
+            rate_limit=args.rate_limit or None,
+            wallboxes=args.wallboxes,
+        )
     except (OSError, ValueError) as error:  # a missing or unreadable file, or not JSON
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         print(f"error: cannot read --spec {args.spec}: {reason}", file=sys.stderr)
         return EXIT_BAD_ARGUMENTS
+    if args.keys_file:
+        try:
+            _write_keys(args.keys_file, server.wallbox_keys())  # before serving: once, and small
+        except OSError as error:
+            print(f"error: cannot write --keys-file {args.keys_file}: {error.strerror or error}", file=sys.stderr)
+            return EXIT_BAD_ARGUMENTS
     try:
         await server.start()
     except OSError as error:
@@ -152,6 +251,11 @@ async def _serve_fake(args: argparse.Namespace) -> int:
         print(f"  export PODERO_CLIENT_ID={server.client_id} PODERO_CLIENT_SECRET={server.client_secret}")
         print(f"  or PODERO_USERNAME={server.username} PODERO_PASSWORD={server.password}")
         print(f"  a wallbox: {ORG_ID} {USER_ID} {WALLBOX_ID}")
+        if args.wallboxes:
+            where = f"keys in {args.keys_file}" if args.keys_file else "--keys-file FILE writes their keys"
+            print(f"  and a fleet of {args.wallboxes} more, each in its own charging session ({where})")
+        if args.rate_limit:
+            print(f"  at most {args.rate_limit:g} requests/s per client credentials, else 429 (--rate-limit)")
         if args.speed:
             print(f"  its state changes every {READING_INTERVAL / args.speed:g} s (--speed {args.speed:g})")
         print(end="", flush=True)
@@ -203,9 +307,10 @@ def _parser() -> argparse.ArgumentParser:
     wallbox = command("wallbox", "show one wallbox")
     watch = command("watch", "print a line each time a wallbox's state changes")
     for reader in (wallbox, watch):
-        reader.add_argument("org_id", help="the organization's UUID")
-        reader.add_argument("user_id", help="the user's UUID")
-        reader.add_argument("wallbox_id", help="the wallbox's UUID")
+        optional: dict[str, Any] = {"nargs": "?"} if reader is watch else {}  # watch may take --keys-file instead
+        reader.add_argument("org_id", help="the organization's UUID", **optional)
+        reader.add_argument("user_id", help="the user's UUID", **optional)
+        reader.add_argument("wallbox_id", help="the wallbox's UUID", **optional)
         reader.add_argument("--include-deleted", action="store_true", help="also find a soft-deleted wallbox")
         where = reader.add_mutually_exclusive_group()
         where.add_argument("--base-url", help=f"the API's origin (default: $PODERO_BASE_URL or {PRODUCTION_URL})")
@@ -218,6 +323,31 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds between polls (default 60; Podero refreshes device state every 5 to 15 minutes)",
     )
     watch.add_argument("--count", type=_number(1, math.inf, cast=int), help="stop after this many changes")
+    watch.add_argument(
+        "--keys-file",
+        metavar="FILE",
+        help="watch a fleet: one 'ORG_ID USER_ID WALLBOX_ID' a line (# comments); prints a line per change "
+        "and, on stderr, the achieved interval and the slowest wallbox's age",
+    )
+    watch.add_argument(
+        "--rate-limit",
+        type=_number(0, math.inf),
+        metavar="R",
+        help="send at most R requests per second (a RateLimit for the client; default: no limit)",
+    )
+    watch.add_argument(
+        "--fast-interval",
+        type=_number(0, math.inf),
+        default=3.0,
+        help="with --keys-file: seconds between polls of a wallbox in a transition (default 3)",
+    )
+    watch.add_argument(
+        "--stats-every",
+        type=_number(0, math.inf),
+        default=10.0,
+        metavar="S",
+        help="with --keys-file: print the fleet's figures on stderr every S seconds (default 10)",
+    )
 
     demo = command("demo", "run the SDK against an embedded fake Podero: no credentials, no network")
     demo.add_argument(
@@ -240,6 +370,24 @@ def _parser() -> argparse.ArgumentParser:
         type=_number(0, math.inf),
         default=60.0,
         help="fake seconds per second on the wallboxes' clock: 60 (default) gives a new state every 5 s; 0 freezes it",
+    )
+    serve.add_argument(
+        "--rate-limit",
+        type=_number(0, math.inf),
+        metavar="R",
+        help="answer 429 with Retry-After past R requests per second per client credentials (default 0: no limit)",
+    )
+    serve.add_argument(
+        "--wallboxes",
+        type=_number(0, math.inf, cast=int),
+        default=0,
+        metavar="N",
+        help="serve a fleet of N more wallboxes, each in its own charging session (default 0)",
+    )
+    serve.add_argument(
+        "--keys-file",
+        metavar="FILE",
+        help="write the fleet's keys to FILE, one 'ORG_ID USER_ID WALLBOX_ID' a line (for watch --keys-file)",
     )
     serve.add_argument(
         "--spec", metavar="FILE", help="serve every operation of this OpenAPI JSON file (default: the packaged spec)"

@@ -16,6 +16,7 @@ import logging
 import os
 import ssl
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -25,6 +26,7 @@ import httpx
 
 from ._auth import BearerToken, ClientCredentials, Credentials, PasswordCredentials, PoderoAuth, TokenManager
 from ._body import ACCEPT_ENCODING
+from ._budget import Budget, LocalBudget, RateLimit, RateLimitState
 from ._errors import (
     ClientClosedError,
     InvalidArgumentError,
@@ -35,11 +37,13 @@ from ._errors import (
     status_error,
     transport_error,
 )
+from ._fleet import FleetWatch, FleetWatching
 from ._generated.api import Resources
 from ._generated.client import AuthenticatedClient
 from ._generated.models import WallboxDetailOutput
 from ._generated.types import UNSET, APIResponse
 from ._polling import WallboxPolling
+from ._redis_budget import RedisBudget, RedisRateLimit
 from ._retry import RETRY_POLICY_EXTENSION, RetryPolicy, RetryTransport
 from ._settings import as_uuid as _as_uuid
 from ._settings import check_headers, check_leeway, check_timeout, check_url
@@ -110,6 +114,19 @@ def _load_telemetry(
     return Telemetry(base_url, tracer_provider, meter_provider)
 
 
+def _budget_for(rate_limit: object) -> Budget | None:
+    """The runtime budget of a ``rate_limit`` setting; InvalidArgumentError for anything else."""
+    if rate_limit is None:
+        return None
+    if isinstance(rate_limit, RateLimit):
+        return LocalBudget(rate_limit)
+    if isinstance(rate_limit, RedisRateLimit):
+        return RedisBudget(rate_limit)
+    raise InvalidArgumentError(
+        f"rate_limit must be a RateLimit, a RedisRateLimit or None, got {type(rate_limit).__name__}"
+    )
+
+
 class _NoCookies(httpx.Cookies):
     """Podero authenticates by token: parsing Set-Cookie on every response is wasted CPU."""
 
@@ -117,7 +134,7 @@ class _NoCookies(httpx.Cookies):
         pass
 
 
-class PoderoClient(Resources, WallboxPolling):
+class PoderoClient(Resources, WallboxPolling, FleetWatching):
     """An async client for the Podero Partner API; use it as ``async with PoderoClient(...) as podero``.
 
     Every operation of the spec is a method of one attribute per tag:
@@ -132,6 +149,8 @@ class PoderoClient(Resources, WallboxPolling):
     With ``opentelemetry-api`` installed (the ``otel`` extra), every call, attempt and token
     request is traced and measured, through the global providers unless ``tracer_provider``
     or ``meter_provider`` is given; ``telemetry=False`` turns it off (docs/observability.md).
+    ``rate_limit`` (a ``RateLimit``, or a ``RedisRateLimit`` shared by several processes)
+    bounds every request the client sends; see docs/rate-limits.md.
     """
 
     def __init__(
@@ -152,6 +171,7 @@ class PoderoClient(Resources, WallboxPolling):
         telemetry: bool | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
+        rate_limit: RateLimit | RedisRateLimit | None = None,
     ) -> None:
         if not isinstance(credentials, ClientCredentials | PasswordCredentials | BearerToken):
             raise InvalidArgumentError(
@@ -166,6 +186,7 @@ class PoderoClient(Resources, WallboxPolling):
         leeway = check_leeway(leeway)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidArgumentError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
+        budget = _budget_for(rate_limit)
 
         self.base_url = str(url).rstrip("/")
         self.retry = retry or RetryPolicy()
@@ -178,7 +199,8 @@ class PoderoClient(Resources, WallboxPolling):
             max_response_bytes=max_response_bytes,
         )
         # Kept here too: _send drives the auth flow and this transport itself.
-        self._transport = RetryTransport(transport, self.retry)
+        self.rate_limit = rate_limit
+        self._transport = RetryTransport(transport, self.retry, budget)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=self._transport,
@@ -206,11 +228,18 @@ class PoderoClient(Resources, WallboxPolling):
         self._transport.telemetry = self._tokens.telemetry = self._telemetry
         if self._telemetry is not None:
             self._telemetry.observe(self)  # the budget and fleet gauges, where this client has them
+        self._fleet_watches: weakref.WeakSet[FleetWatch] = weakref.WeakSet()  # shared by with_options views
         # The generated resources (podero.<tag>) send every operation through the one core below.
         self._bind_resources(self._call, self._paginate)
 
     def __repr__(self) -> str:
         return f"PoderoClient(base_url={self.base_url!r}, credentials={self._tokens!r})"
+
+    @property
+    def rate_limit_state(self) -> RateLimitState | None:
+        """The request budget now (calls waiting, the 429 pause); None without ``rate_limit``."""
+        budget = self._transport.budget
+        return None if budget is None else budget.state()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Self:
@@ -292,6 +321,7 @@ class PoderoClient(Resources, WallboxPolling):
     async def aclose(self) -> None:
         """Close the connection pool. Calls in flight and calls made afterwards raise ClientClosedError."""
         self._closed = True
+        await self._close_watches()  # first: their polls are cancelled, not cut off by the pool
         await self._tokens.aclose()  # first: a token request in flight is cancelled, not cut off
         await self._http.aclose()
 

@@ -9,8 +9,10 @@ import time
 import uuid
 
 from ._auth import ClientCredentials
+from ._budget import RateLimit
 from ._client import PoderoClient
 from ._errors import NotFoundError
+from ._fleet import WallboxChanged
 from ._render import change_line, summary
 from ._retry import RetryPolicy
 from .testing import ORG_ID, READING_INTERVAL, USER_ID, WALLBOX_ID, FakePodero, Fault, wallbox_payload
@@ -21,6 +23,9 @@ from .testing import ORG_ID, READING_INTERVAL, USER_ID, WALLBOX_ID, FakePodero, 
 WATCH_SPEED = 750.0
 WATCH_FROM_READING = 6
 WATCH_CHANGES = 8
+# The fleet step: 200 wallboxes asked for every 0.5 s (400 requests/s) on a budget of 200/s,
+# each taking a new reading every 2 s; it runs 2 s.
+FLEET_SIZE, FLEET_INTERVAL, FLEET_BUDGET, FLEET_SPEED, FLEET_SECONDS = 200, 0.5, 200.0, 150.0, 2.0
 
 
 class _Indented(logging.Handler):
@@ -30,6 +35,40 @@ class _Indented(logging.Handler):
 
 def _counts(server: FakePodero) -> str:
     return f"{server.token_requests} token request(s), {server.wallbox_requests} wallbox request(s) so far"
+
+
+async def _fleet_step(server: FakePodero, credentials: ClientCredentials, retry: RetryPolicy) -> None:
+    budget = RateLimit(per_second=FLEET_BUDGET, burst=4)  # a little slack: a late timer loses no slots
+    print(
+        f"7. watch_wallboxes: {FLEET_SIZE} wallboxes asked for every {FLEET_INTERVAL:g} s, on a budget of "
+        f"{FLEET_BUDGET:g} requests/s (PoderoClient(rate_limit=...)); each wallbox changes every "
+        f"{READING_INTERVAL / FLEET_SPEED:g} s"
+    )
+    server.speed = FLEET_SPEED
+    polls = server.wallbox_requests
+    first = changed = 0
+    async with (
+        PoderoClient(credentials=credentials, base_url=server.url, retry=retry, rate_limit=budget) as podero,
+        podero.watch_wallboxes(server.wallbox_keys(), interval=FLEET_INTERVAL) as fleet,
+    ):
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FLEET_SECONDS):
+                async for event in fleet:
+                    if not isinstance(event, WallboxChanged):
+                        continue
+                    first += event.initial
+                    changed += not event.initial
+                    if not event.initial and changed <= 4:
+                        fields = ", ".join(sorted(name for name in event.changes if not name.endswith("_at")))
+                        print(f"   {str(event.key[2])[:8]}  {change_line(event.wallbox)}  (changed: {fields})")
+        stats = fleet.stats
+    server.speed = 0
+    achieved = f"{stats.achieved_interval:.2f} s" if stats.achieved_interval is not None else "-"
+    print(f"   ... {changed} changes and {first} first polls in {server.wallbox_requests - polls} polls")
+    print(
+        f"   -> achieved interval {achieved} (the budget allows {FLEET_SIZE / FLEET_BUDGET:g} s), "
+        f"slowest wallbox {stats.slowest_age:.2f} s old\n"
+    )
 
 
 async def run_demo(*, trace: bool = False) -> int:
@@ -46,7 +85,7 @@ async def run_demo(*, trace: bool = False) -> int:
     previous_level = logger.level
     logger.setLevel(logging.INFO)
     try:
-        async with FakePodero() as server:
+        async with FakePodero(wallboxes=FLEET_SIZE) as server:
             print(f"podero-client demo: the real SDK against an embedded fake Podero API at {server.url}\n")
             credentials = ClientCredentials(server.client_id, server.client_secret)
             retry = RetryPolicy(initial_backoff=0.1, max_backoff=1.0)
@@ -117,6 +156,7 @@ async def run_demo(*, trace: bool = False) -> int:
                 if seen < WATCH_CHANGES:
                     print(f"The watched wallbox changed {seen} times, not {WATCH_CHANGES}: the fake's clock is stuck.")
                     return 1
+            await _fleet_step(server, credentials, retry)
         print(f"Done in {time.monotonic() - started:.1f} s, with no credentials and no network beyond 127.0.0.1.")
         return 0
     finally:

@@ -3,6 +3,7 @@
     PoderoError
     ├── InvalidArgumentError (also ValueError)   bad argument or setting, raised before any I/O
     ├── ClientClosedError (also RuntimeError)    the client was closed before or during the call
+    ├── RateLimitBackendError                    RedisRateLimit: Redis unreachable or its answer makes no sense
     ├── APIConnectionError                       no response: connect, read or protocol failure
     │   └── APITimeoutError                      ... because a timeout ran out
     ├── APIStatusError                           a non-2xx response, after retries
@@ -86,6 +87,12 @@ class InvalidArgumentError(PoderoError, ValueError):
 
 class ClientClosedError(PoderoError, RuntimeError):
     """The PoderoClient was closed (``aclose()``, the end of ``async with``) before or during the call."""
+
+
+class RateLimitBackendError(PoderoError):
+    """The shared request budget (``RedisRateLimit``) could not be asked: Redis is unreachable,
+    timed out, or answered something that makes no sense. No request was sent.
+    ``RedisRateLimit(on_redis_error="local")`` falls back to a local budget instead."""
 
 
 class APIConnectionError(PoderoError):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import httpx
 
+from ._budget import Budget
 from ._errors import ClientClosedError, InvalidArgumentError
 from ._utils import certificate_failure, is_finite_number, parse_retry_after
 
@@ -134,11 +135,14 @@ class RetryTransport(httpx.AsyncBaseTransport):
 
     Once closed, a call asleep between attempts wakes at once, and a call whose attempt
     failed because the pool closed under it, ends with ClientClosedError.
+    With a ``budget`` (``rate_limit=``), every attempt waits for its slot first, and a 429
+    pauses the whole budget: this is the one place every request of the client passes.
     """
 
-    def __init__(self, wrapped: httpx.AsyncBaseTransport, policy: RetryPolicy) -> None:
+    def __init__(self, wrapped: httpx.AsyncBaseTransport, policy: RetryPolicy, budget: Budget | None = None) -> None:
         self._wrapped = wrapped
         self._policy = policy
+        self.budget = budget
         self._closed = False
         self._closing: asyncio.Event | None = None  # made on the first sleep, in the loop that sleeps
         self.telemetry: Telemetry | None = None  # set by PoderoClient when telemetry is on
@@ -146,12 +150,15 @@ class RetryTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         policy = request.extensions.get(RETRY_POLICY_EXTENSION) or self._policy
         deadline = start_deadline(request, policy)
+        budget = self.budget
         attempt = 1
         telemetry = self.telemetry
         while True:
             error: httpx.TransportError | None = None
             response = None
             retry_after: float | None = None
+            if budget is not None:  # outside the try: a wait that timed out is not retried
+                await budget.acquire(request, deadline)
             try:
                 if telemetry is None:
                     response = await self._attempt(request, deadline)
@@ -164,12 +171,22 @@ class RetryTransport(httpx.AsyncBaseTransport):
                     raise
                 error, delay, cause = exc, policy.backoff(attempt), type(exc).__name__
             else:
+                backoff = None
+                if budget is not None and response.status_code == 429:
+                    # Podero asked this client to stop: every request waits, not only this one.
+                    pause = parse_retry_after(response.headers)
+                    if pause is None:
+                        pause = backoff = policy.backoff(attempt)
+                    budget.cooldown(pause)
                 if attempt >= policy.max_attempts or not _retryable_response(response, request):
                     return response
                 retry_after = parse_retry_after(response.headers)
                 if retry_after is not None and retry_after > policy.max_retry_after:
                     return response
-                delay = policy.backoff(attempt) if retry_after is None else retry_after
+                if retry_after is not None:
+                    delay = retry_after
+                else:
+                    delay = policy.backoff(attempt) if backoff is None else backoff
                 cause = f"HTTP {response.status_code}"
             if deadline is not None and time.monotonic() + delay >= deadline:
                 if error is not None:
@@ -233,4 +250,6 @@ class RetryTransport(httpx.AsyncBaseTransport):
         self._closed = True
         if self._closing is not None:
             self._closing.set()
+        if self.budget is not None:
+            await self.budget.aclose()
         await self._wrapped.aclose()

@@ -41,6 +41,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bench_sections import keep_sections
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "bench"
 STACKS = {
@@ -505,7 +507,8 @@ def main() -> int:
     draw_chart(samples, stacks, concurrencies, chart)
     text = report(samples, stacks, concurrencies, args.rounds, args.requests, extras, chart)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    # The sections other scripts own (bench_budget.py's, ...) follow this report: kept as they are.
+    out.write_text(keep_sections(out.read_text() if out.exists() else "", text))
     print(text)
     return 0 if extras["cold_token_requests"] == 1 else 1
 

@@ -259,3 +259,52 @@ def raw_client(raw_server: RawServer, backend: str) -> Callable[..., PoderoClien
         )
 
     return build
+
+
+def _redis_answers(url: str) -> bool:
+    """PING over a plain socket: the fixture must not need redis-py to decide whether to skip."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=1.0) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis: REDIS_URL (default redis://127.0.0.1:6379/0), else a redis-server started here, else skip."""
+    import os
+    import subprocess
+    import time
+
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    if _redis_answers(url):
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("no Redis: install redis-server or set REDIS_URL")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    folder = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(  # noqa: S603  # the redis-server binary found on PATH
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        for _ in range(100):
+            if _redis_answers(url):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.skip(f"redis-server did not answer on port {port}: set REDIS_URL")
+        yield url
+    finally:
+        process.terminate()
+        process.wait()

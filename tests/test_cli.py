@@ -255,6 +255,8 @@ async def test_watch_stops_on_a_missing_wallbox(fake_podero: FakePodero) -> None
         (("--chaos", "-0.5"), "argument --chaos: must be 0 to 1, got -0.5"),
         (("--chaos", "nan"), "argument --chaos: must be 0 to 1, got nan"),
         (("--speed", "-1"), "argument --speed: must be >= 0, got -1"),
+        (("--rate-limit", "-1"), "argument --rate-limit: must be >= 0, got -1"),
+        (("--rate-limit", "inf"), "argument --rate-limit: must be >= 0, got inf"),
     ],
 )
 async def test_serve_fake_refuses_bad_options(args: tuple[str, ...], message: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import uuid
@@ -20,7 +21,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from podero_client import InvalidArgumentError, NotFoundError, PoderoClient
+from podero_client import InvalidArgumentError, NotFoundError, PoderoClient, RateLimit, RateLimitError
 from podero_client._telemetry import DURATION_BUCKETS
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault
 
@@ -280,3 +281,42 @@ async def test_demo_trace_prints_the_span_tree_of_the_replay_and_the_retry(capsy
     assert (
         sum(line == f"   trace: {OPERATION}" or line.startswith(f"   trace: {OPERATION} ") for line in trace_lines) == 2
     )
+
+
+def _gauge(otel: Otel, name: str) -> list[float]:
+    return [point.value for point in otel.points(name)]
+
+
+async def test_the_rate_budget_reports_calls_waiting_and_its_cooldown(fake_podero: FakePodero, otel: Otel) -> None:
+    """With rate_limit: the gauges read the budget's state (one call waiting; a 429's 30 s pause), from any thread."""
+    budget = RateLimit(per_second=0.5, burst=1)
+    async with fake_podero.client(rate_limit=budget, meter_provider=otel.meter_provider) as podero:
+        assert _gauge(otel, "podero.client.rate_limit.waiting") == [0]
+        first = asyncio.create_task(podero.get_wallbox(ORG_ID, USER_ID, WALLBOX_ID))  # the token takes the slot
+        async with asyncio.timeout(10):  # the call queues behind the token request
+            while not (state := podero.rate_limit_state) or not state.waiting:  # noqa: ASYNC110  # no event to await
+                await asyncio.sleep(0.005)
+        assert _gauge(otel, "podero.client.rate_limit.waiting") == [1]
+        first.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await first
+    fake_podero.inject("wallbox", Fault(status=429, headers={"Retry-After": "30"}))
+    async with fake_podero.client(rate_limit=RateLimit(per_second=100), meter_provider=otel.meter_provider) as podero:
+        with pytest.raises(RateLimitError):
+            await podero.get_wallbox(ORG_ID, USER_ID, WALLBOX_ID)
+        # A periodic reader collects from its own thread: the gauge reads the state all the same.
+        [cooldown] = await asyncio.to_thread(_gauge, otel, "podero.client.rate_limit.cooldown")
+        assert 25 < cooldown <= 30
+
+
+async def test_a_fleet_watch_reports_its_size_and_its_slowest_wallbox(fake_podero: FakePodero, otel: Otel) -> None:
+    """watch_wallboxes: fleet.size and fleet.slowest_age read its stats, on the loop and from another thread."""
+    async with (
+        fake_podero.client(meter_provider=otel.meter_provider) as podero,
+        podero.watch_wallboxes([(ORG_ID, USER_ID, WALLBOX_ID)], interval=60) as fleet,
+    ):
+        assert _gauge(otel, "podero.client.fleet.size") == [1]
+        await anext(aiter(fleet))  # its first poll
+        [age] = await asyncio.to_thread(_gauge, otel, "podero.client.fleet.slowest_age")
+        assert 0 <= age < 60
+    assert _gauge(otel, "podero.client.fleet.size") == []

@@ -24,7 +24,7 @@ except ImportError:
     ) from None
 
 from ._payloads import ORG_ID, READING_INTERVAL, SESSION, USER_ID, WALLBOX_ID, ChargingSessions, wallbox_payload
-from ._server import Endpoint, FakePodero, Fault
+from ._server import Endpoint, FakePodero, Fault, LoggedRequest
 
 __all__ = [
     "ORG_ID",
@@ -36,5 +36,6 @@ __all__ = [
     "Endpoint",
     "FakePodero",
     "Fault",
+    "LoggedRequest",
     "wallbox_payload",
 ]

@@ -180,20 +180,24 @@ class ChargingSessions:
             raise InvalidArgumentError(f"seconds must be a number >= 0, got {seconds!r}")
         self._elapsed += seconds
 
-    def reading(self) -> int:
-        """How many readings were taken since the base payload's (0 until the first)."""
-        return math.floor((self.elapsed() + _FIRST_READING_AGE) / READING_INTERVAL)
+    def reading(self, offset: float = 0.0) -> int:
+        """How many readings were taken since the base payload's (0 until the first).
 
-    def reading_time(self, reading: int) -> datetime:
-        return self.started + timedelta(seconds=reading * READING_INTERVAL - _FIRST_READING_AGE)
+        ``offset`` fake seconds puts a wallbox further on in its life: a fleet's wallboxes
+        each have their own, so that they take their readings at different moments.
+        """
+        return math.floor((self.elapsed() + _FIRST_READING_AGE + offset) / READING_INTERVAL)
 
-    def state(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def reading_time(self, reading: int, offset: float = 0.0) -> datetime:
+        return self.started + timedelta(seconds=reading * READING_INTERVAL - _FIRST_READING_AGE - offset)
+
+    def state(self, payload: dict[str, Any], offset: float = 0.0) -> dict[str, Any]:
         """``payload`` as of the current reading: itself until the first one, a new dict after."""
-        reading = self.reading()
+        reading = self.reading(offset)
         if reading <= 0:
             return payload
         mode, plugged_in, charging, full, rate = SESSION[reading % len(SESSION)]
-        at = _iso(self.reading_time(reading))
+        at = _iso(self.reading_time(reading, offset))
         left = [step for step in SESSION[reading % len(SESSION) :] if step[2]]
         delivered = payload.get("total_energy_delivered_wh")
         if isinstance(delivered, int):

@@ -7,6 +7,7 @@ import base64
 import collections
 import functools
 import json
+import math
 import random
 import secrets
 import ssl
@@ -14,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, NamedTuple, Self
 from urllib.parse import unquote
 
 import attrs
@@ -23,6 +24,7 @@ from aiohttp import web
 from .._auth import ClientCredentials
 from .._client import PoderoClient
 from .._retry import RetryPolicy
+from ._fleet import Fleet
 from ._payloads import ORG_ID, USER_ID, WALLBOX_ID, ChargingSessions, wallbox_payload
 from ._spec import Operation, SpecRoutes, load_spec
 
@@ -68,6 +70,19 @@ CHAOS_FAULTS = (
 )
 
 
+class LoggedRequest(NamedTuple):
+    """One request as the fake saw it arrive: ``FakePodero.request_log``."""
+
+    at: float  # time.monotonic() in the server's process
+    route: str  # as ``requests`` counts it: "wallbox", "oauth2", or a spec route key
+    credentials: str  # the client id or username whose token (or Basic header) it carried
+    path: str
+
+
+# request_log keeps this many: a minute at 1,000 requests a second, and a bounded memory.
+_LOG_SIZE = 100_000
+
+
 def _json(status: int, data: Any, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(status=status, body=json.dumps(data).encode(), content_type="application/json", headers=headers)
 
@@ -86,6 +101,16 @@ class FakePodero:
     route's answer, ``inject`` queues faults on it, and ``requests[route]`` counts its calls.
 
     With ``speed`` (or ``advance()``) the wallboxes live: charging, finished, unplugged.
+    ``wallboxes=N`` adds a fleet of N more, each at its own point of its own session
+    (``wallbox_keys()`` lists their keys, the same for the same N); ``inject_wallbox`` queues
+    faults for one wallbox only, and ``wallbox_log`` holds (monotonic time, key) of the
+    latest 100,000 wallbox requests.
+
+    With ``rate_limit`` (requests per second, per client credentials: the client id or the
+    username a token was issued to), a request past it within the last second is answered
+    429 with ``Retry-After`` in whole seconds; ``rate_limited`` counts those. ``request_log``
+    holds a ``LoggedRequest`` (server time, route, credentials, path) of each of the latest requests, 429s included,
+    for tests and benchmarks that count what the server saw, and when.
     """
 
     def __init__(
@@ -102,6 +127,8 @@ class FakePodero:
         spec: Mapping[str, Any] | str | Path | None = None,
         speed: float = 0.0,
         ssl_context: ssl.SSLContext | None = None,
+        wallboxes: int = 0,
+        rate_limit: float | None = None,
     ) -> None:
         self.client_id, self.client_secret = client_id, client_secret
         self.username, self.password = username, password
@@ -114,6 +141,9 @@ class FakePodero:
             (ORG_ID, USER_ID, WALLBOX_ID): wallbox_payload(current_state_last_updated_at=recently, updated_at=recently)
         }
         self.faults: dict[str, collections.deque[Fault]] = collections.defaultdict(collections.deque)
+        self.fleet = Fleet(wallboxes)
+        self.wallbox_faults: dict[tuple[str, str, str], collections.deque[Fault]] = {}
+        self.wallbox_log: collections.deque[tuple[float, tuple[str, str, str]]] = collections.deque(maxlen=100_000)
         # Per route: "oauth2", "auth_token", "wallbox", or a spec route key ("METHOD /path/template").
         self.requests: collections.Counter[str] = collections.Counter()
         self.spec = SpecRoutes(load_spec(spec))
@@ -136,6 +166,13 @@ class FakePodero:
         self._random = random.Random(seed)  # noqa: S311  # fault draws, not secrets
         self._runner: web.AppRunner | None = None
         self.url = ""
+        if rate_limit is not None and not (isinstance(rate_limit, int | float) and 0 < rate_limit < math.inf):
+            raise ValueError(f"rate_limit must be a number of requests per second > 0, got {rate_limit!r}")
+        self.rate_limit = rate_limit
+        self.rate_limited = 0  # requests answered 429 by the rate limit
+        self.request_log: collections.deque[LoggedRequest] = collections.deque(maxlen=_LOG_SIZE)
+        self._token_owners: dict[str, str] = {}  # access token -> the credentials it was issued to
+        self._recent: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
 
     @property
     def token_requests(self) -> int:
@@ -166,6 +203,14 @@ class FakePodero:
 
     def add_wallbox(self, org_id: str, user_id: str, wallbox_id: str, payload: dict[str, Any]) -> None:
         self.wallboxes[(org_id, user_id, wallbox_id)] = payload
+
+    def wallbox_keys(self) -> list[tuple[str, str, str]]:
+        """The (org_id, user_id, wallbox_id) of the ``wallboxes=N`` fleet, in order."""
+        return list(self.fleet.keys)
+
+    def inject_wallbox(self, key: tuple[str, str, str], *faults: Fault) -> None:
+        """Queue faults for the next requests to this one wallbox, one each, in order."""
+        self.wallbox_faults.setdefault(tuple(map(str, key)), collections.deque()).extend(faults)  # type: ignore[arg-type]  # three strs
 
     def route(self, route: Endpoint | str) -> str:
         """The key that ``requests``, ``inject`` and ``set_answer`` use for ``route``.
@@ -264,8 +309,41 @@ class FakePodero:
     ) -> None:
         await self.close()
 
+    def _credentials_of(self, request: web.Request) -> str:
+        """Whose request this is: the client id of a Basic header, the owner of a Bearer token."""
+        authorization = request.headers.get("Authorization", "")
+        if authorization.startswith("Bearer "):
+            return self._token_owners.get(authorization[7:], "unknown token")
+        if authorization.startswith("Basic "):
+            try:
+                return base64.b64decode(authorization[6:]).decode().partition(":")[0]
+            except ValueError:
+                return "bad basic"
+        return "anonymous"  # the password grant names its user in the body, read later
+
+    def rate_limit_wait(self, who: str, now: float) -> float:
+        """0.0 and the request counted when ``who`` is within the rate limit; else seconds until it is."""
+        assert self.rate_limit is not None
+        recent = self._recent[who]
+        while recent and recent[0] <= now - 1.0:
+            recent.popleft()
+        if len(recent) >= self.rate_limit:
+            return recent[0] + 1.0 - now
+        recent.append(now)
+        return 0.0
+
     def _counted(self, endpoint: str, handler: Handler) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
+            now = time.monotonic()
+            who = self._credentials_of(request)
+            self.request_log.append(LoggedRequest(now, endpoint, who, request.path))
+            if self.rate_limit is not None:
+                wait = self.rate_limit_wait(who, now)
+                if wait > 0:
+                    self.rate_limited += 1
+                    self._changed()
+                    headers = {"Retry-After": str(max(1, math.ceil(wait)))}
+                    return _json(429, {"detail": "Too Many Requests"}, headers=headers)
             self.requests[endpoint] += 1
             self.last_headers = dict(request.headers)
             if request.transport is not None:
@@ -317,9 +395,10 @@ class FakePodero:
         content_type = "application/json" if fault.body is None else "text/html"
         return web.Response(status=fault.status, body=body, headers=fault.headers, content_type=content_type)
 
-    def _issue(self, *, with_refresh: bool) -> dict[str, Any]:
+    def _issue(self, *, with_refresh: bool, owner: str) -> dict[str, Any]:
         token = secrets.token_urlsafe(24)
         self._access_tokens[token] = time.monotonic() + self.token_ttl
+        self._token_owners[token] = owner
         issued: dict[str, Any] = {
             "access_token": token,
             "expires_in": self.token_ttl,
@@ -349,7 +428,7 @@ class FakePodero:
             return _json(401, {"error": "invalid_client"})
         if body.get("grant_type") != "client_credentials":
             return _json(400, {"error": "unsupported_grant_type"})
-        return _json(200, self._issue(with_refresh=False))
+        return _json(200, self._issue(with_refresh=False, owner=self.client_id))
 
     async def _partner_token(self, request: web.Request) -> web.Response:
         body = await self._read_body(request)
@@ -357,23 +436,34 @@ class FakePodero:
         self.token_grants.append(str(grant))
         if grant == "password":
             if body.get("username") == self.username and body.get("password") == self.password:
-                return _json(200, self._issue(with_refresh=True))
+                return _json(200, self._issue(with_refresh=True, owner=self.username))
             return _json(401, {"detail": "Invalid username or password"})
         if grant == "refresh_token":
             refresh_token = body.get("refresh_token")
             if refresh_token in self._refresh_tokens:
                 self._refresh_tokens.discard(refresh_token)  # rotated: each refresh token works once
-                return _json(200, self._issue(with_refresh=True))
+                return _json(200, self._issue(with_refresh=True, owner=self.username))
             return _json(401, {"detail": "Invalid refresh token"})
         return _json(422, {"detail": [{"loc": ["body", "grant_type"], "msg": "invalid grant_type", "type": "value"}]})
 
-    async def _wallbox(self, request: web.Request) -> web.Response:
+    async def _wallbox(self, request: web.Request) -> web.StreamResponse:
+        key = (request.match_info["org_id"], request.match_info["user_id"], request.match_info["wallbox_id"])
+        self.wallbox_log.append((time.monotonic(), key))
+        faults = self.wallbox_faults.get(key)
+        if faults:
+            return await self._apply(faults.popleft(), request, self._wallbox_answer)
+        return await self._wallbox_answer(request)
+
+    async def _wallbox_answer(self, request: web.Request) -> web.Response:
         authorization = request.headers.get("Authorization", "")
         token = authorization.removeprefix("Bearer ")
         if not authorization.startswith("Bearer ") or self._access_tokens.get(token, 0) < time.monotonic():
             return _json(401, {"detail": "Unauthorized"})
         key = (request.match_info["org_id"], request.match_info["user_id"], request.match_info["wallbox_id"])
         payload = self.wallboxes.get(key)
+        if payload is None and key in self.fleet:
+            fleet_payload = self.fleet.payload(key, self.sessions)
+            return _json(200, fleet_payload, headers={"X-Request-Id": secrets.token_hex(8)})
         include_deleted = request.query.get("include_deleted", "false").lower() == "true"
         if payload is None or (payload.get("deleted_at") and not include_deleted):
             return _json(404, {"detail": "Not Found"})

@@ -1,0 +1,516 @@
+"""The fleet watch: many wallboxes on one schedule, inside the client's request budget.
+
+Podero has no push: a partner polls. Its guidance is a poll about every minute (device state
+comes from the manufacturer every 5 to 15 minutes), every 3 s only while a boost is
+requested, and ``current_state_last_updated_at`` to tell what is new. The watch keeps one
+min-heap of due times and a bounded pool of workers that always take the most overdue
+wallbox; when the budget (``PoderoClient(rate_limit=...)``) cannot keep up, every wallbox
+gets staler by the same amount, oldest first, and none starves. It goes through the
+facade's ``get_wallbox`` like any caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import heapq
+import itertools
+import logging
+import random
+import uuid
+import weakref
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+import attrs
+
+from ._errors import (
+    AuthenticationError,
+    ClientClosedError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    PoderoError,
+)
+from ._generated.models import WallboxDetailOutput
+from ._settings import as_uuid
+from ._utils import is_finite_number
+
+FleetKey = tuple[uuid.UUID, uuid.UUID, uuid.UUID]
+logger = logging.getLogger("podero_client")
+
+# Quiet polls at fast_interval after a change before the wallbox goes back to the interval.
+FAST_POLLS = 3
+JITTER = 0.05  # each due time moves by up to +-5 % of its interval, so replicas drift apart
+MAX_PENDING_EVENTS = 1000  # workers wait when the consumer is this far behind
+
+
+class _Getter(Protocol):
+    async def get_wallbox(
+        self,
+        org_id: uuid.UUID | str,
+        user_id: uuid.UUID | str,
+        wallbox_id: uuid.UUID | str,
+        *,
+        include_deleted: bool = False,
+    ) -> WallboxDetailOutput: ...
+
+
+@attrs.frozen
+class WallboxChanged:
+    """A wallbox polled and found new: its first poll (``initial``, no ``changes``), or a change.
+
+    ``changes`` maps each field that differs from the previous poll to ``(old, new)``;
+    fields the SDK was not generated for are compared too (``additional_properties``).
+    """
+
+    key: FleetKey
+    wallbox: WallboxDetailOutput
+    changes: Mapping[str, tuple[Any, Any]] = attrs.field(factory=dict, hash=False)
+    initial: bool = False
+
+
+@attrs.frozen
+class WallboxFailed:
+    """A poll of one wallbox failed; the others go on. ``removed``: a 404 took it out of the watch."""
+
+    key: FleetKey
+    error: PoderoError
+    removed: bool = False
+
+
+FleetEvent = WallboxChanged | WallboxFailed
+
+
+@attrs.frozen
+class FleetStats:
+    """How the watch keeps up.
+
+    ``achieved_interval``: seconds between two regular polls of a wallbox, averaged over about
+    the last round (None before any); above ``interval`` when the budget is short.
+    ``slowest_age``: seconds since the stalest wallbox was last polled (or added).
+    ``waiting``: wallboxes due and not yet polled; ``in_flight``: polls under way.
+    """
+
+    size: int
+    interval: float
+    achieved_interval: float | None
+    slowest_age: float
+    waiting: int
+    in_flight: int
+    polls: int
+    failures: int
+    changes: int
+
+
+class _Entry:
+    """One watched wallbox: the last one seen and its schedule (about 150 bytes beside it)."""
+
+    __slots__ = ("due", "fast", "key", "polled_at", "removed", "wallbox")
+
+    def __init__(self, key: FleetKey, now: float) -> None:
+        self.key = key
+        self.wallbox: WallboxDetailOutput | None = None
+        self.due = now  # the schedule's own time, before jitter
+        self.polled_at = now  # when the last poll's answer came (or when added)
+        self.fast = 0  # fast polls left
+        self.removed = False
+
+
+def as_key(key: object) -> FleetKey:
+    """An (org_id, user_id, wallbox_id) triple of UUIDs, or InvalidArgumentError."""
+    if not isinstance(key, tuple | list) or len(key) != 3:
+        raise InvalidArgumentError(f"a key must be an (org_id, user_id, wallbox_id) triple, got {key!r}")
+    return as_uuid("org_id", key[0]), as_uuid("user_id", key[1]), as_uuid("wallbox_id", key[2])
+
+
+def _stamps(wallbox: WallboxDetailOutput) -> tuple[object, object] | None:
+    stamps = (wallbox.current_state_last_updated_at, wallbox.updated_at)
+    return stamps if any(isinstance(stamp, datetime) for stamp in stamps) else None
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def changes(old: WallboxDetailOutput, new: WallboxDetailOutput) -> dict[str, tuple[Any, Any]]:
+    """Each field (by its Python name, unknown ones by their JSON name) that differs, as (old, new)."""
+    names = _FIELDS.get(type(new))
+    if names is None:
+        names = _FIELDS[type(new)] = tuple(
+            field.name for field in attrs.fields(type(new)) if field.name != "_additional_properties"
+        )
+    found = {name: (getattr(old, name), value) for name in names if (value := getattr(new, name)) != getattr(old, name)}
+    extra_old, extra_new = old.additional_properties, new.additional_properties
+    for name in extra_old.keys() | extra_new.keys():
+        if extra_old.get(name) != extra_new.get(name):
+            found[name] = (extra_old.get(name), extra_new.get(name))
+    return found
+
+
+def _boost_requested(wallbox: WallboxDetailOutput) -> bool:
+    """A boost asked for and not yet running (``boost_state``, where the spec has it)."""
+    state = getattr(wallbox, "boost_state", None)
+    if state is None:
+        state = wallbox.additional_properties.get("boost_state")
+    return str(getattr(state, "value", state)) == "requested"
+
+
+class FleetWatch:
+    """Many wallboxes polled on one schedule; ``async with podero.watch_wallboxes(keys) as fleet``.
+
+    Iterate it for ``WallboxChanged`` and ``WallboxFailed`` events; ``add`` and ``remove``
+    keys while it runs; ``stats`` tells how it keeps up; ``wallbox(key)`` is the last one seen.
+    Build it with ``PoderoClient.watch_wallboxes``.
+    """
+
+    def __init__(
+        self,
+        client: _Getter,
+        keys: Iterable[object],
+        *,
+        interval: float,
+        fast_interval: float,
+        concurrency: int,
+        include_deleted: bool,
+        registry: weakref.WeakSet[FleetWatch] | None = None,
+    ) -> None:
+        for name, value in (("interval", interval), ("fast_interval", fast_interval)):
+            if not is_finite_number(value) or value <= 0:
+                raise InvalidArgumentError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InvalidArgumentError(f"concurrency must be an int >= 1, got {concurrency!r}")
+        if isinstance(keys, str | bytes) or not isinstance(keys, Iterable):
+            raise InvalidArgumentError(
+                f"keys must be an iterable of (org_id, user_id, wallbox_id) triples, got {keys!r:.80}"
+            )
+        self._client = client
+        self.interval = float(interval)
+        self.fast_interval = min(float(fast_interval), self.interval)
+        self.concurrency = concurrency
+        self.include_deleted = include_deleted
+        self._registry = registry
+        self._initial = list(dict.fromkeys(as_key(key) for key in keys))  # checked before any I/O
+        self._entries: dict[FleetKey, _Entry] = {}
+        self._heap: list[tuple[float, int, _Entry]] = []
+        self._order = itertools.count()
+        self._random = random.Random()  # noqa: S311  # spreads polls, not secrets
+        self._events: collections.deque[FleetEvent] = collections.deque()
+        self._event_ready = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._take_lock = asyncio.Lock()
+        self._wakeup: asyncio.Future[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+        self._ended = False
+        self._error: BaseException | None = None
+        self._in_flight = 0
+        self._polls = self._failures = self._changes = 0
+        self._achieved: float | None = None
+
+    def __repr__(self) -> str:
+        return f"FleetWatch(size={len(self)}, interval={self.interval:g}, fast_interval={self.fast_interval:g})"
+
+    def __len__(self) -> int:
+        return len(self._entries) if self._started else len(self._initial)
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            checked = as_key(key)
+        except InvalidArgumentError:
+            return False
+        return checked in self._entries if self._started else checked in self._initial
+
+    def keys(self) -> list[FleetKey]:
+        return list(self._entries) if self._started else list(self._initial)
+
+    def wallbox(self, key: object) -> WallboxDetailOutput | None:
+        """The last wallbox seen for ``key``: None before its first poll or when not watched."""
+        entry = self._entries.get(as_key(key))
+        return entry.wallbox if entry is not None else None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> Self:
+        if self._started:
+            raise RuntimeError("a FleetWatch runs once; call watch_wallboxes again for another")
+        self._started = True
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        count = len(self._initial)
+        # First polls spread evenly over one interval, each jittered inside its slot.
+        for number, key in enumerate(self._initial):
+            entry = self._entries[key] = _Entry(key, now)
+            entry.due = now + (number + self._random.random()) * self.interval / count
+            self._push(entry, entry.due)
+        self._initial = []
+        if self._registry is not None:
+            self._registry.add(self)
+        self._tasks = [loop.create_task(self._worker(), name="podero-fleet-worker") for _ in range(self.concurrency)]
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop polling: cancel the polls in flight and wait for them. Iteration then ends."""
+        self._finish(None)
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._registry is not None:
+            self._registry.discard(self)
+
+    def _finish(self, error: BaseException | None) -> None:
+        if not self._ended:
+            self._ended = True
+            self._error = error
+        self._event_ready.set()
+        self._room.set()
+        self._wake()
+
+    # ------------------------------------------------------------------ keys
+    def add(self, key: object) -> None:
+        """Watch one more wallbox; its first poll comes within one interval (spread, jittered).
+
+        A key already watched is left as it is. InvalidArgumentError for a malformed key.
+        """
+        checked = as_key(key)
+        if not self._started:
+            if checked not in self._initial:
+                self._initial.append(checked)
+            return
+        if checked in self._entries or self._ended:
+            return
+        now = asyncio.get_running_loop().time()
+        entry = self._entries[checked] = _Entry(checked, now)
+        entry.due = now + self._random.random() * self.interval
+        self._push(entry, entry.due)
+
+    def remove(self, key: object) -> bool:
+        """Stop watching a wallbox (a poll in flight is discarded); False when it was not watched."""
+        checked = as_key(key)
+        if not self._started:
+            if checked in self._initial:
+                self._initial.remove(checked)
+                return True
+            return False
+        entry = self._entries.pop(checked, None)
+        if entry is None:
+            return False
+        entry.removed = True  # its heap item is skipped when it comes up
+        return True
+
+    # ------------------------------------------------------------------ iteration
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> FleetEvent:
+        if not self._started:
+            raise RuntimeError("iterate a FleetWatch inside `async with podero.watch_wallboxes(...) as fleet`")
+        while not self._events:
+            if self._ended:
+                if self._error is not None:
+                    raise self._error
+                raise StopAsyncIteration
+            self._event_ready.clear()
+            await self._event_ready.wait()
+        event = self._events.popleft()
+        if len(self._events) < MAX_PENDING_EVENTS:
+            self._room.set()
+        return event
+
+    async def _emit(self, event: FleetEvent) -> None:
+        while len(self._events) >= MAX_PENDING_EVENTS and not self._ended:
+            self._room.clear()
+            await self._room.wait()
+        self._events.append(event)
+        self._event_ready.set()
+
+    # ------------------------------------------------------------------ stats
+    @property
+    def stats(self) -> FleetStats:
+        """A snapshot; it looks at every wallbox, so read it now and then, not per event."""
+        now = asyncio.get_running_loop().time() if self._started else 0.0
+        entries = self._entries.values()
+        oldest = min((entry.polled_at for entry in entries), default=now)
+        waiting = sum(1 for due, _, entry in self._heap if due <= now and not entry.removed)
+        return FleetStats(
+            size=len(self),
+            interval=self.interval,
+            achieved_interval=self._achieved,
+            slowest_age=max(0.0, now - oldest),
+            waiting=waiting,
+            in_flight=self._in_flight,
+            polls=self._polls,
+            failures=self._failures,
+            changes=self._changes,
+        )
+
+    # ------------------------------------------------------------------ scheduling
+    def _push(self, entry: _Entry, due: float) -> None:
+        heapq.heappush(self._heap, (due, next(self._order), entry))
+        if self._heap[0][2] is entry:
+            self._wake()  # a worker may be sleeping until a later due time
+
+    def _wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    async def _take(self) -> _Entry | None:
+        """The most overdue wallbox, once due; one worker at a time waits on the clock."""
+        async with self._take_lock:
+            loop = asyncio.get_running_loop()
+            while not self._ended:
+                heap = self._heap
+                while heap and heap[0][2].removed:
+                    heapq.heappop(heap)
+                if heap and heap[0][0] <= loop.time():
+                    return heapq.heappop(heap)[2]
+                self._wakeup = loop.create_future()
+                timer = loop.call_at(heap[0][0], self._wake) if heap else None
+                try:
+                    await self._wakeup
+                finally:
+                    self._wakeup = None
+                    if timer is not None:
+                        timer.cancel()
+            return None
+
+    async def _worker(self) -> None:
+        while (entry := await self._take()) is not None:
+            self._in_flight += 1
+            try:
+                await self._poll(entry)
+            finally:
+                self._in_flight -= 1
+
+    def _reschedule(self, entry: _Entry, started: float) -> None:
+        every = self.fast_interval if entry.fast else self.interval
+        # Phase-locked to the schedule while it keeps up (no drift from latency); from the
+        # poll's own start when it is behind, so that the order stays oldest first.
+        base = entry.due + every
+        if base <= started:
+            base = started + every
+        entry.due = base
+        self._push(entry, base + self._random.uniform(-JITTER, JITTER) * every)
+
+    async def _poll(self, entry: _Entry) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        regular = not entry.fast and entry.wallbox is not None
+        try:
+            wallbox = await self._client.get_wallbox(*entry.key, include_deleted=self.include_deleted)
+        except ClientClosedError:
+            self._finish(None)
+            return
+        except (AuthenticationError, PermissionDeniedError) as error:
+            # PoderoAuth already fetched a new token and replayed once: nothing more will cure it.
+            self._finish(error)
+            return
+        except PoderoError as error:
+            if entry.removed:
+                return
+            self._polls += 1
+            self._failures += 1
+            entry.polled_at = loop.time()
+            gone = isinstance(error, NotFoundError)
+            if gone:
+                self.remove(entry.key)
+            else:
+                self._reschedule(entry, started)
+            await self._emit(WallboxFailed(entry.key, error, removed=gone))
+            return
+        if entry.removed:
+            return
+        self._polls += 1
+        done = loop.time()
+        if regular:
+            gap = done - entry.polled_at
+            weight = 2 / (min(len(self._entries), 2000) + 1)
+            self._achieved = gap if self._achieved is None else self._achieved + weight * (gap - self._achieved)
+        entry.polled_at = done
+        previous, entry.wallbox = entry.wallbox, wallbox
+        event: WallboxChanged | None = None
+        if previous is None:
+            event = WallboxChanged(entry.key, wallbox, {}, initial=True)
+        else:
+            stamps = _stamps(wallbox)
+            if stamps is None or stamps != _stamps(previous):
+                found = changes(previous, wallbox)
+                if found:
+                    event = WallboxChanged(entry.key, wallbox, found)
+        if _boost_requested(wallbox) or (event is not None and not event.initial):
+            entry.fast = FAST_POLLS
+        elif entry.fast:
+            entry.fast -= 1
+        self._reschedule(entry, started)
+        if event is not None:
+            self._changes += not event.initial
+            await self._emit(event)
+
+
+class FleetWatching:
+    """Mixed into PoderoClient: the fleet watch, through its ``get_wallbox``."""
+
+    _fleet_watches: weakref.WeakSet[FleetWatch]
+
+    async def get_wallbox(
+        self,
+        org_id: uuid.UUID | str,
+        user_id: uuid.UUID | str,
+        wallbox_id: uuid.UUID | str,
+        *,
+        include_deleted: bool = False,
+    ) -> WallboxDetailOutput:
+        raise NotImplementedError  # pragma: no cover  # PoderoClient's
+
+    def watch_wallboxes(
+        self,
+        keys: Iterable[tuple[uuid.UUID | str, uuid.UUID | str, uuid.UUID | str]] = (),
+        *,
+        interval: float = 60.0,
+        fast_interval: float = 3.0,
+        concurrency: int = 50,
+        include_deleted: bool = False,
+    ) -> FleetWatch:
+        """Watch many wallboxes: ``async with podero.watch_wallboxes(keys) as fleet: async for event in fleet``.
+
+        ``keys`` are (org_id, user_id, wallbox_id) triples, checked here (InvalidArgumentError,
+        before any I/O); ``fleet.add(key)`` and ``fleet.remove(key)`` work while it runs.
+        Each wallbox is polled about every ``interval`` seconds (+-5 % jitter), the first polls
+        spread evenly over the first interval; every ``fast_interval`` seconds while a boost is
+        requested (``boost_state``, where the spec has it) and for 3 polls after a change.
+        A poll whose ``current_state_last_updated_at`` and ``updated_at`` did not move yields
+        nothing. Events:
+
+        - ``WallboxChanged``: the first poll of each wallbox (``initial=True``, no changes),
+          then each change, with ``changes`` = {field: (old, new)};
+        - ``WallboxFailed``: one poll failed (after the client's retries) and the others go
+          on; a 404 removes that wallbox (``removed=True``).
+
+        A 401 or 403 that a new token did not cure ends the watch: iteration raises it.
+        Closing the client, ``fleet.aclose()`` or leaving the ``async with`` ends it and
+        cancels the polls in flight. At most ``concurrency`` polls are in flight; with
+        ``PoderoClient(rate_limit=...)`` they queue in its budget, most overdue first, so a
+        short budget makes every wallbox equally stale (``fleet.stats``).
+        """
+        return FleetWatch(
+            self,
+            keys,
+            interval=interval,
+            fast_interval=fast_interval,
+            concurrency=concurrency,
+            include_deleted=include_deleted,
+            registry=self._fleet_watches,
+        )
+
+    async def _close_watches(self) -> None:
+        """Called by ``aclose`` before the pool closes: no poll outlives the client."""
+        watches = list(self._fleet_watches)
+        await asyncio.gather(*(watch.aclose() for watch in watches), return_exceptions=True)

@@ -1,0 +1,243 @@
+"""The fleet benchmark: one process watching 20,000 wallboxes on a budget of 500 requests/s.
+
+    python scripts/bench_fleet.py            # full run (about 3 minutes); writes its section of BENCHMARKS.md
+    python scripts/bench_fleet.py --smoke    # tiny counts, writes into build/ (CI)
+
+The fake Podero serves the fleet from its own process, so that its CPU and memory stay out
+of the client's figures, and counts what it sees: requests per second over the measured
+window, and for each wallbox the longest time between two of its polls. The client process
+then runs a plain ``get_wallbox`` loop on the same budget, for the CPU per request to
+compare with. Only the part of BENCHMARKS.md between the fleet markers is rewritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import gc
+import json
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench_sections import write_section  # scripts/, on the path when this runs as a script
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rss_kib() -> float:
+    with open("/proc/self/statm") as statm:  # Linux only, as the figures say
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024
+
+
+# ---------------------------------------------------------------- the server process
+async def serve(size: int, speed: float) -> None:
+    """Serve the fleet; answer 'report T0 T1' on stdin with what the server saw in [T0, T1]."""
+    from podero_client.testing import FakePodero
+
+    async with FakePodero(wallboxes=size, speed=speed) as server:
+        server.wallbox_log = collections.deque(maxlen=size * 20)  # every poll of the run, bounded
+        print(json.dumps({"url": server.url, "clock": time.monotonic()}), flush=True)
+        reader = asyncio.StreamReader()
+        await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while line := (await reader.readline()).decode():
+            _, start, end = line.split()
+            figures = report(server, float(start), float(end))
+            figures["cpu_us"] = time.process_time() / max(1, server.wallbox_requests) * 1e6
+            print(json.dumps(figures), flush=True)
+
+
+def report(server: Any, start: float, end: float) -> dict[str, Any]:
+    """Requests per second in [start, end], and the longest gap between two polls of any wallbox."""
+    last: dict[tuple[str, str, str], float] = {}
+    longest = 0.0
+    count = 0
+    for at, key in server.wallbox_log:
+        if at > end:
+            break
+        if at >= start:
+            count += 1
+            if key in last:
+                longest = max(longest, at - last[key])
+        last[key] = at
+    never = sum(1 for key in server.fleet.keys if key not in last)
+    # A wallbox not polled since before the window ends it with an open gap.
+    open_gap = max((end - at for at in last.values()), default=0.0)
+    return {"rate": count / (end - start), "longest_gap": max(longest, open_gap), "never": never}
+
+
+# ---------------------------------------------------------------- the client process
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from podero_client import ClientCredentials, PoderoClient, RateLimit
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--serve", "--wallboxes", str(args.wallboxes), "--speed", str(args.speed),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdin is not None
+    assert process.stdout is not None
+    stdin, stdout = process.stdin, process.stdout
+
+    async def ask(start: float, end: float) -> dict[str, Any]:
+        stdin.write(f"report {start} {end}\n".encode())
+        await stdin.drain()
+        return json.loads(await asyncio.wait_for(stdout.readline(), 120))  # type: ignore[no-any-return]
+
+    try:
+        started = json.loads(await asyncio.wait_for(stdout.readline(), 120))
+        from podero_client.testing import FakePodero
+
+        keys = FakePodero(wallboxes=args.wallboxes).wallbox_keys()
+        credentials = ClientCredentials("test-client-id", "test-client-secret")
+        budget = RateLimit(per_second=args.rate, burst=args.burst)
+        async with PoderoClient(credentials=credentials, base_url=started["url"], rate_limit=budget) as podero:
+            await podero.get_wallbox(*keys[0])  # the token, the pool, the code paths: warm
+            gc.collect()
+            before = rss_kib()
+            fleet_cm = podero.watch_wallboxes(keys, interval=args.interval, fast_interval=args.fast_interval)
+            async with fleet_cm as fleet:
+
+                async def drain() -> None:
+                    async for _ in fleet:
+                        pass
+
+                consumer = asyncio.create_task(drain())
+                await asyncio.sleep(args.warmup)
+                gc.collect()
+                after = rss_kib()
+                polls0, cpu0, t0 = fleet.stats.polls, time.process_time(), time.monotonic()
+                await asyncio.sleep(args.seconds)
+                polls1, cpu1, t1 = fleet.stats.polls, time.process_time(), time.monotonic()
+                stats = fleet.stats
+                consumer.cancel()
+            fleet_cpu = (cpu1 - cpu0) / (polls1 - polls0)
+
+            # The same client and budget, a plain loop of get_wallbox over the same keys.
+            done = 0
+            stop = time.monotonic() + args.plain_seconds
+
+            async def plain(first: int) -> None:
+                nonlocal done
+                index = first
+                while time.monotonic() < stop:
+                    await podero.get_wallbox(*keys[index % len(keys)])
+                    done += 1
+                    index += 50
+
+            cpu2, t2 = time.process_time(), time.monotonic()
+            await asyncio.gather(*(plain(first) for first in range(50)))
+            plain_cpu = (time.process_time() - cpu2) / done
+            plain_rate = done / (time.monotonic() - t2)
+        server = await ask(t0, t1)
+        return {
+            "wallboxes": args.wallboxes,
+            "rate": args.rate,
+            "burst": args.burst,
+            "interval": args.interval,
+            "fast_interval": args.fast_interval,
+            "speed": args.speed,
+            "seconds": args.seconds,
+            "warmup": args.warmup,
+            "server_rate": server["rate"],
+            "longest_gap": server["longest_gap"],
+            "never": server["never"],
+            "achieved_interval": stats.achieved_interval,
+            "slowest_age": stats.slowest_age,
+            "changes": stats.changes,
+            "fleet_cpu_us": fleet_cpu * 1e6,
+            "plain_cpu_us": plain_cpu * 1e6,
+            "plain_rate": plain_rate,
+            "client_rate": (polls1 - polls0) / (t1 - t0),
+            "server_cpu_us": server["cpu_us"],
+            "load_average": os.getloadavg()[0],
+            "bytes_per_wallbox": (after - before) * 1024 / args.wallboxes,
+        }
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+def section(result: dict[str, Any], smoke: bool) -> str:
+    n, rate = result["wallboxes"], result["rate"]
+    bound = n / rate * 1.1
+    cpu_ratio = result["fleet_cpu_us"] / result["plain_cpu_us"]
+    rows = [
+        ("server-side requests/s over the window", f"{rate:g} ± 5 %", f"{result['server_rate']:,.1f}",
+         abs(result["server_rate"] - rate) <= 0.05 * rate),
+        ("longest time between two polls of a wallbox (server)", f"≤ {bound:g} s", f"{result['longest_gap']:.1f} s",
+         result["longest_gap"] <= bound and result["never"] == 0),
+        ("SDK CPU per poll: watch / plain get_wallbox loop", "≤ 1.30",
+         f"{cpu_ratio:.2f} ({result['fleet_cpu_us']:.0f} / {result['plain_cpu_us']:.0f} µs)", cpu_ratio <= 1.3),
+        ("memory per watched wallbox (RSS growth / wallboxes), last wallbox held", "≤ 6 KB",
+         f"{result['bytes_per_wallbox'] / 1024:.2f} KB", result["bytes_per_wallbox"] <= 6 * 1024),
+    ]  # fmt: skip
+    achieved = result["achieved_interval"]
+    lines = [
+        "## Fleet: one process watching many wallboxes on a budget",
+        "",
+        f"Written by `make bench` (`python scripts/bench_fleet.py{' --smoke' if smoke else ''}`) on "
+        f"{datetime.now(UTC):%Y-%m-%d}: {platform.system()} {platform.machine()}, {os.cpu_count()} cores; "
+        f"Python {platform.python_version()}.",
+        f"One client process: `watch_wallboxes` of {n:,} wallboxes, `interval={result['interval']:g}`, "
+        f"`fast_interval={result['fast_interval']:g}`, on `RateLimit(per_second={rate:g}, burst={result['burst']})`; "
+        f"the fake (`FakePodero(wallboxes={n})`, clock at {result['speed']:g} times real time, so each wallbox "
+        f"takes a new reading every {300 / result['speed']:g} s) in its own process, counting what it sees. "
+        f"Measured over "
+        f"{result['seconds']:g} s after a {result['warmup']:g} s warm-up; then a plain loop of 50 tasks calling "
+        "`get_wallbox` on the same client and budget gives the CPU per request to compare with.",
+        "",
+        "| figure | target | measured | |",
+        "| --- | --- | ---: | --- |",
+        *[f"| {name} | {target} | {value} | {'ok' if ok else 'MISSED'} |" for name, target, value, ok in rows],
+        "",
+        f"The watch's own figures at the end: achieved interval "
+        f"{'-' if achieved is None else f'{achieved:.1f} s'} (the budget allows {n / rate:g} s), slowest wallbox "
+        f"{result['slowest_age']:.1f} s old, {result['changes']:,} changes seen. "
+        f"The plain loop reached {result['plain_rate']:,.0f} requests/s on the same budget. CPU per request of the "
+        f"fake's process: {result['server_cpu_us']:.0f} µs. Load average (1 min) at the end: "
+        f"{result['load_average']:.1f} on {os.cpu_count()} cores.",
+        "",
+        "```sh",
+        "python scripts/bench_fleet.py          # this section (make bench runs it after scripts/bench.py)",
+        "python scripts/bench_fleet.py --smoke  # tiny, into build/BENCHMARKS.md (make bench-smoke)",
+        "```",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny counts, output into build/")
+    parser.add_argument("--wallboxes", type=int, default=20_000)
+    parser.add_argument("--rate", type=float, default=500.0, help="the budget, requests per second")
+    parser.add_argument("--burst", type=int, default=10)
+    parser.add_argument("--interval", type=float, default=30.0, help="asked for: shorter than wallboxes / rate")
+    parser.add_argument("--fast-interval", type=float, default=3.0)
+    parser.add_argument("--speed", type=float, default=1.0, help="the fake's clock")
+    parser.add_argument("--warmup", type=float, default=50.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--plain-seconds", type=float, default=20.0)
+    parser.add_argument("--out", type=Path, help="default: BENCHMARKS.md, or build/BENCHMARKS.md with --smoke")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the server process
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(serve(args.wallboxes, args.speed))
+        return 0
+    if args.smoke:
+        args.wallboxes, args.rate, args.burst, args.interval = 300, 150.0, 3, 1.0
+        args.warmup, args.seconds, args.plain_seconds = 3.0, 2.0, 1.0
+    out = args.out or (ROOT / "build" / "BENCHMARKS.md" if args.smoke else ROOT / "BENCHMARKS.md")
+    result = asyncio.run(measure(args))
+    print(json.dumps(result, indent=2))
+    write_section(out, "fleet", section(result, args.smoke))
+    print(f"wrote the fleet section of {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""The client's request budget (RateLimit), counted at the real fake server by the server's own clock."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from collections.abc import Callable, Sequence
+
+import httpx
+import pytest
+
+from podero_client import (
+    APITimeoutError,
+    ClientClosedError,
+    InvalidArgumentError,
+    PasswordCredentials,
+    PoderoClient,
+    RateLimit,
+    RateLimitError,
+    RetryPolicy,
+)
+from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault, LoggedRequest, wallbox_payload
+
+IDS = (ORG_ID, USER_ID, WALLBOX_ID)
+
+
+def max_in_window(times: Sequence[float], width: float) -> int:
+    """The most requests the server saw inside any window of ``width`` seconds."""
+    times = sorted(times)
+    most, start = 0, 0
+    for end, at in enumerate(times):
+        while times[start] <= at - width:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait until ``condition()`` holds, checked every millisecond; TimeoutError after 10 s, never a hang."""
+    async with asyncio.timeout(10):
+        while not condition():  # noqa: ASYNC110  # the client's state changes with no event to wait on
+            await asyncio.sleep(0.001)
+
+
+def after(log: Sequence[LoggedRequest], start: float, stop: float) -> list[LoggedRequest]:
+    return [entry for entry in log if start < entry.at < stop]
+
+
+@pytest.mark.parametrize(
+    ("per_second", "burst"),
+    [(0, 1), (-1, 1), (math.nan, 1), (math.inf, 1), (1e-320, 1), ("5", 1), (True, 1), (None, 1),
+     (5, 0), (5, -1), (5, 1.5), (5, True), (5, "2"), (5, None)],
+)  # fmt: skip
+def test_bad_rate_limits_are_refused(per_second: object, burst: object) -> None:
+    """Each nonsensical per_second or burst is InvalidArgumentError at construction."""
+    with pytest.raises(InvalidArgumentError, match=r"RateLimit\.(per_second|burst)"):
+        RateLimit(per_second=per_second, burst=burst)  # type: ignore[arg-type]  # the point of the test
+
+
+def test_rate_limit_of_the_wrong_type_is_refused(fake_podero: FakePodero) -> None:
+    """rate_limit takes a RateLimit, a RedisRateLimit or None; anything else fails before any I/O."""
+    with pytest.raises(InvalidArgumentError, match="rate_limit must be"):
+        fake_podero.client(rate_limit=50)
+
+
+async def test_no_rate_limit_has_no_state(fake_podero: FakePodero) -> None:
+    """Without rate_limit there is no budget, and rate_limit_state says so with None."""
+    async with fake_podero.client() as podero:
+        await podero.get_wallbox(*IDS)
+        assert podero.rate_limit_state is None
+
+
+async def test_the_budget_holds_under_a_thousand_concurrent_callers(fake_podero: FakePodero) -> None:
+    """1,000 concurrent calls at 500/s, burst 20: no half-second at the server holds more than the budget."""
+    rate, burst = 500, 20
+    async with fake_podero.client(rate_limit=RateLimit(per_second=rate, burst=burst)) as podero:
+        calls = [asyncio.create_task(podero.get_wallbox(*IDS)) for _ in range(1000)]
+        await fake_podero.wait_until(lambda: len(fake_podero.request_log) >= 200)
+        waiting = podero.rate_limit_state
+        await asyncio.gather(*calls)
+    assert waiting is not None
+    assert waiting.waiting > 0, "callers were waiting for the budget mid-run"
+    times = [entry.at for entry in fake_podero.request_log]
+    assert len(times) == 1001  # the token grant and the 1,000 calls
+    # GCRA: at most burst + rate * w in any window of w seconds; 10 % for arrival jitter.
+    assert max_in_window(times, 0.5) <= burst + rate * 0.5 * 1.1
+    assert max_in_window(times, 0.1) <= burst + rate * 0.1 * 1.5
+    assert max(times) - min(times) >= (1001 - burst) / rate * 0.9, "the server saw the calls spread out"
+
+
+async def test_callers_are_served_first_come_first_served(fake_podero: FakePodero) -> None:
+    """Calls over the budget leave in the order they were made: the server sees the wallboxes in order."""
+    wallboxes = [str(uuid.uuid4()) for _ in range(15)]
+    for wallbox in wallboxes:
+        fake_podero.add_wallbox(ORG_ID, USER_ID, wallbox, wallbox_payload())
+    async with fake_podero.client(rate_limit=RateLimit(per_second=40, burst=1)) as podero:
+        await podero.get_wallbox(*IDS)  # the token, first
+        calls = []
+        for wallbox in wallboxes:
+            calls.append(asyncio.create_task(podero.get_wallbox(ORG_ID, USER_ID, wallbox)))
+            await asyncio.sleep(0)  # each call reaches the budget before the next is made
+        await asyncio.gather(*calls)
+    seen = [entry.path.rpartition("/")[2] for entry in fake_podero.request_log][2:]
+    assert seen == wallboxes
+
+
+async def test_a_429_pauses_the_whole_client(fake_podero: FakePodero) -> None:
+    """One 429 with Retry-After: 1 and 20 busy callers: the server sees nothing for that second, then no burst."""
+    rate = 100
+    fake_podero.inject(
+        "wallbox", *[Fault()] * 30, Fault(status=429, json={"detail": "slow"}, headers={"Retry-After": "1"})
+    )
+    async with fake_podero.client(rate_limit=RateLimit(per_second=rate, burst=10)) as podero:
+
+        async def caller() -> None:
+            for _ in range(8):
+                await podero.get_wallbox(*IDS)
+
+        await asyncio.gather(*[caller() for _ in range(20)])
+        state = podero.rate_limit_state
+    assert fake_podero.rate_limited == 0
+    assert fake_podero.wallbox_requests == 161  # 160 calls, one retried
+    log = list(fake_podero.request_log)
+    (hit,) = [entry for entry in log if entry.route == "wallbox"][30:31]  # the 31st wallbox request got the 429
+    in_flight = after(log, hit.at, hit.at + 0.05)  # sent before the 429 reached the client
+    assert len(in_flight) <= 2
+    assert after(log, hit.at + 0.05, hit.at + 1.0) == [], "no request inside the pause"
+    restart = [entry.at for entry in log if entry.at >= hit.at + 1.0]
+    assert max_in_window(restart, 0.2) <= 1 + rate * 0.2 * 1.2, "the budget restarted empty, not with a burst"
+    assert state is not None
+    assert state.last_cooldown == 1.0
+    assert state.cooldowns == 1
+
+
+async def test_a_429_without_retry_after_pauses_for_the_backoff(fake_podero: FakePodero) -> None:
+    """A 429 without Retry-After pauses the client for the retry policy's backoff: a pause is recorded."""
+    fake_podero.inject("wallbox", Fault(status=429, json={"detail": "slow"}))
+    retry = RetryPolicy(initial_backoff=0.2, max_backoff=0.2)
+    async with fake_podero.client(rate_limit=RateLimit(per_second=100), retry=retry) as podero:
+        await podero.get_wallbox(*IDS)
+        state = podero.rate_limit_state
+    assert state is not None
+    assert state.cooldowns == 1
+    assert state.last_cooldown is not None
+    assert 0.1 <= state.last_cooldown <= 0.2  # backoff's jitter: 0.5 to 1
+
+
+async def test_a_pause_longer_than_the_timeout_fails_waiting_calls_at_once(fake_podero: FakePodero) -> None:
+    """A 429 with Retry-After: 30 and a 1 s pool timeout: the other calls end with APITimeoutError, no hang."""
+    hold = asyncio.Event()
+    fake_podero.inject("wallbox", Fault(status=429, json={"detail": "slow"}, headers={"Retry-After": "30"}, hold=hold))
+    retry = RetryPolicy(max_retry_after=5.0)  # the caller that got the 429 gets it as RateLimitError
+    timeout = httpx.Timeout(5.0, pool=1.0)
+    async with fake_podero.client(rate_limit=RateLimit(per_second=5), retry=retry, timeout=timeout) as podero:
+        first = asyncio.create_task(podero.get_wallbox(*IDS))
+        await fake_podero.wait_until(lambda: fake_podero.wallbox_requests == 1)
+        second = asyncio.create_task(podero.get_wallbox(*IDS))  # waits for its slot, 0.2 s away
+        await until(lambda: podero.rate_limit_state is not None and podero.rate_limit_state.waiting == 1)
+        hold.set()
+        with pytest.raises(RateLimitError):
+            await first
+        with pytest.raises(APITimeoutError, match="budget"):
+            await second  # it waited, and the pause outlasted its timeout
+        with pytest.raises(APITimeoutError, match="budget"):
+            await podero.get_wallbox(*IDS)  # a new call: no slot before its timeout, fails now
+        state = podero.rate_limit_state
+    assert state is not None
+    assert state.cooldown_remaining > 20
+    assert state.last_cooldown == 30.0
+    assert fake_podero.wallbox_requests == 1
+
+
+async def test_token_grants_take_a_slot(fake_podero: FakePodero) -> None:
+    """A cold client's token grant takes the only slot: its call then times out waiting for the budget."""
+    timeout = httpx.Timeout(5.0, pool=0.3)
+    async with fake_podero.client(rate_limit=RateLimit(per_second=1), timeout=timeout) as podero:
+        with pytest.raises(APITimeoutError, match="budget"):
+            await podero.get_wallbox(*IDS)
+    assert fake_podero.token_requests == 1
+    assert fake_podero.wallbox_requests == 0
+
+
+async def test_every_retry_attempt_takes_a_slot(fake_podero: FakePodero) -> None:
+    """A 503 and its retry: the retry waits for a slot like any request, and its timeout bounds that wait."""
+    async with fake_podero.client(rate_limit=RateLimit(per_second=1, burst=3)) as podero:
+        await podero.get_wallbox(*IDS)  # token and call: 2 of the burst of 3
+        fake_podero.inject("wallbox", Fault(status=503, json={"detail": "busy"}))
+        view = podero.with_options(timeout=httpx.Timeout(5.0, pool=0.3))
+        with pytest.raises(APITimeoutError, match="budget"):
+            await view.get_wallbox(*IDS)  # its attempt takes the last of the burst; its retry has no slot for 1 s
+    assert fake_podero.wallbox_requests == 2
+
+
+async def test_closing_the_client_wakes_waiting_calls(fake_podero: FakePodero) -> None:
+    """Calls waiting for the budget end with ClientClosedError when the client closes, and new calls are refused."""
+    podero: PoderoClient = fake_podero.client(rate_limit=RateLimit(per_second=2))
+    await podero.get_wallbox(*IDS)  # cold: token, then the call 0.5 s later
+    waiting = [asyncio.create_task(podero.get_wallbox(*IDS)) for _ in range(5)]
+    await until(lambda: podero.rate_limit_state is not None and podero.rate_limit_state.waiting == 5)
+    await podero.aclose()
+    for call in waiting:
+        with pytest.raises(ClientClosedError):
+            await call
+    assert fake_podero.wallbox_requests == 1
+
+
+async def test_cancelled_waiters_do_not_hold_up_the_queue(fake_podero: FakePodero) -> None:
+    """Callers cancelled while waiting leave the queue: the ones behind them get their slots, waiting drops to 0."""
+    async with fake_podero.client(rate_limit=RateLimit(per_second=20)) as podero:
+        await podero.get_wallbox(*IDS)
+        cancelled = [asyncio.create_task(podero.get_wallbox(*IDS)) for _ in range(10)]
+        kept = [asyncio.create_task(podero.get_wallbox(*IDS)) for _ in range(3)]
+        await asyncio.sleep(0)
+        for call in cancelled:
+            call.cancel()
+        await asyncio.gather(*kept)
+        assert all(call.cancelled() for call in cancelled)
+        state = podero.rate_limit_state
+    assert state is not None
+    assert state.waiting == 0
+    assert fake_podero.wallbox_requests == 4
+
+
+async def test_the_fake_answers_429_past_its_rate_limit_per_credentials() -> None:
+    """FakePodero(rate_limit=5): a sixth request within a second is a 429 with Retry-After: 1, per credentials."""
+    async with FakePodero(rate_limit=5) as server:
+        no_retry = RetryPolicy(max_attempts=1)
+        password = PasswordCredentials(server.username, server.password)
+        async with server.client(retry=no_retry) as one, server.client(retry=no_retry, credentials=password) as two:
+            results = await asyncio.gather(*[one.get_wallbox(*IDS) for _ in range(8)], return_exceptions=True)
+            other = await asyncio.gather(*[two.get_wallbox(*IDS) for _ in range(4)])
+    errors = [result for result in results if isinstance(result, BaseException)]
+    assert len(errors) == 4  # 5 a second: the token grant and 4 calls
+    assert all(isinstance(error, RateLimitError) and error.retry_after == 1.0 for error in errors)
+    assert len(other) == 4  # the password grant and its 4 calls are its own 5
+    assert server.rate_limited == 4
+
+
+async def test_the_budget_keeps_a_client_under_the_fakes_rate_limit() -> None:
+    """A budget of 40/s against a fake that allows 50/s: 60 concurrent calls, not one 429."""
+    async with FakePodero(rate_limit=50) as server, server.client(rate_limit=RateLimit(per_second=40)) as podero:
+        await asyncio.gather(*[podero.get_wallbox(*IDS) for _ in range(60)])
+    assert server.rate_limited == 0
+    assert server.wallbox_requests == 60
+
+
+@pytest.mark.parametrize("rate_limit", [0, -1, math.nan, math.inf, "5"])
+def test_the_fake_refuses_a_bad_rate_limit(rate_limit: object) -> None:
+    """FakePodero(rate_limit=...) takes a finite number > 0 or None."""
+    with pytest.raises(ValueError, match="rate_limit must be"):
+        FakePodero(rate_limit=rate_limit)  # type: ignore[arg-type]  # the point of the test

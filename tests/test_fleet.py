@@ -1,0 +1,293 @@
+"""The fleet watch (podero.watch_wallboxes), against the fake's fleet of wallboxes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from podero_client import (
+    AuthenticationError,
+    FleetEvent,
+    FleetWatch,
+    InternalServerError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    PoderoClient,
+    RateLimit,
+    WallboxChanged,
+    WallboxFailed,
+)
+from podero_client._fleet import as_key
+from podero_client.testing import READING_INTERVAL, FakePodero, Fault
+
+Key = tuple[str, str, str]
+
+
+@pytest.fixture
+async def fleet_server() -> AsyncIterator[FakePodero]:
+    """A fake with a fleet of 20 wallboxes, their clock stopped."""
+    async with FakePodero(wallboxes=20) as server:
+        yield server
+
+
+def polls(server: FakePodero, key: Key, since: float = 0.0) -> list[float]:
+    """When the server saw a request for ``key`` (monotonic times), from ``since`` on."""
+    return [at for at, seen in server.wallbox_log if seen == key and at >= since]
+
+
+async def events_until(fleet: FleetWatch, done: Callable[[list[FleetEvent]], bool]) -> list[FleetEvent]:
+    """Events of ``fleet`` until ``done(events)`` holds; TimeoutError after 10 s rather than a hang."""
+    seen: list[FleetEvent] = []
+    async with asyncio.timeout(10):
+        async for event in fleet:
+            seen.append(event)
+            if done(seen):
+                return seen
+    return seen
+
+
+def initial_keys(events: list[FleetEvent]) -> set[Any]:
+    return {event.key for event in events if isinstance(event, WallboxChanged) and event.initial}
+
+
+async def test_first_polls_are_spread_over_the_interval(fleet_server: FakePodero) -> None:
+    """The first polls of 20 wallboxes spread over the whole interval: no burst at start-up."""
+    keys = fleet_server.wallbox_keys()
+    async with fleet_server.client() as podero, podero.watch_wallboxes(keys, interval=1.0) as fleet:
+        events = await events_until(fleet, lambda seen: len(initial_keys(seen)) == len(keys))
+    firsts = sorted(polls(fleet_server, key)[0] for key in keys)
+    assert len(events) == len(keys)
+    assert firsts[-1] - firsts[0] >= 0.75  # 20 slots of 0.05 s, each poll somewhere in its own
+    busiest = max(sum(1 for at in firsts if start <= at < start + 0.1) for start in firsts)
+    assert busiest <= 4, firsts  # an even spread puts 2 in any tenth of the interval
+
+
+async def test_add_and_remove_while_it_runs(fleet_server: FakePodero) -> None:
+    """An added key gets its initial event; a removed key is polled no more and yields nothing."""
+    first, second, third = fleet_server.wallbox_keys()[:3]
+    async with fleet_server.client() as podero, podero.watch_wallboxes([first, second], interval=0.1) as fleet:
+        await events_until(fleet, lambda seen: len(initial_keys(seen)) == 2)
+        fleet.add(third)
+        fleet.add(third)  # a key already watched is left as it is
+        assert len(fleet) == 3
+        await events_until(fleet, lambda seen: as_key(third) in initial_keys(seen))
+        assert fleet.remove(first) is True
+        assert fleet.remove(first) is False
+        removed_at = asyncio.get_running_loop().time()
+        await fleet_server.wait_until(lambda: len(polls(fleet_server, second, removed_at)) >= 5)
+        assert fleet.keys() == [as_key(second), as_key(third)]
+        assert first not in fleet
+        assert fleet.wallbox(first) is None
+        assert fleet.wallbox(third) is not None
+    assert len(polls(fleet_server, first, removed_at)) <= 1  # at most the one already sent
+
+
+async def test_a_failing_wallbox_does_not_stop_the_others(fleet_server: FakePodero) -> None:
+    """500s for one wallbox are failed polls of it alone; it comes back when they stop."""
+    keys = fleet_server.wallbox_keys()[:3]
+    broken = keys[0]
+    fleet_server.inject_wallbox(broken, *[Fault(status=500, json={"detail": "boom"})] * 8)  # 2 polls of 4 attempts
+    async with fleet_server.client() as podero, podero.watch_wallboxes(keys, interval=0.1) as fleet:
+        events = await events_until(fleet, lambda seen: as_key(broken) in initial_keys(seen))
+    failed = [event for event in events if isinstance(event, WallboxFailed)]
+    assert [event.key for event in failed] == [as_key(broken)] * 2
+    assert all(isinstance(event.error, InternalServerError) and not event.removed for event in failed)
+    assert initial_keys(events) == {as_key(key) for key in keys}
+    assert len(polls(fleet_server, keys[1])) >= 2  # the others went on meanwhile
+
+
+async def test_a_404_removes_the_wallbox_and_says_so(fleet_server: FakePodero) -> None:
+    """A 404 ends the watch of that wallbox only, with a WallboxFailed(removed=True)."""
+    keys = fleet_server.wallbox_keys()[:3]
+    gone = keys[1]
+    async with fleet_server.client() as podero, podero.watch_wallboxes(keys, interval=0.1) as fleet:
+        await events_until(fleet, lambda seen: len(initial_keys(seen)) == 3)
+        fleet_server.inject_wallbox(gone, Fault(status=404, json={"detail": "Not Found"}))
+        events = await events_until(fleet, lambda seen: any(isinstance(event, WallboxFailed) for event in seen))
+        after = asyncio.get_running_loop().time()
+        await fleet_server.wait_until(lambda: len(polls(fleet_server, keys[0], after)) >= 3)
+        assert gone not in fleet
+        assert len(fleet) == 2
+    (failed,) = events
+    assert isinstance(failed, WallboxFailed)
+    assert failed.removed
+    assert failed.key == as_key(gone)
+    assert isinstance(failed.error, NotFoundError)
+    assert polls(fleet_server, gone, after) == []
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_an_incurable_auth_error_ends_the_watch(fleet_server: FakePodero, status: int) -> None:
+    """A 401 that a new token does not cure, or a 403, ends the watch by raising it."""
+    keys = fleet_server.wallbox_keys()[:3]
+    async with fleet_server.client() as podero:
+        async with podero.watch_wallboxes(keys, interval=0.1) as fleet:
+            await events_until(fleet, lambda seen: len(initial_keys(seen)) == 3)
+            if status == 401:
+                fleet_server.client_secret = "rotated"  # the next grant is refused
+                fleet_server.expire_tokens()
+            else:
+                fleet_server.inject_wallbox(keys[2], Fault(status=403, json={"detail": "Forbidden"}))
+            with pytest.raises(AuthenticationError if status == 401 else PermissionDeniedError):
+                await events_until(fleet, lambda seen: False)
+        assert not [task for task in asyncio.all_tasks() if task.get_name() == "podero-fleet-worker"]
+
+
+async def test_a_short_budget_makes_every_wallbox_equally_stale() -> None:
+    """With the budget below what the interval asks, every wallbox's age is N/rate, within 10 %."""
+    count, rate = 16, 16.0  # achievable interval: 1 s; asked for: 0.25 s
+    async with FakePodero(wallboxes=count) as server:
+        keys = server.wallbox_keys()
+        async with (
+            server.client(rate_limit=RateLimit(per_second=rate)) as podero,
+            podero.watch_wallboxes(keys, interval=0.25, concurrency=4) as fleet,
+        ):
+            start = asyncio.get_running_loop().time()
+            await server.wait_until(lambda: len(server.wallbox_log) >= 5 * count)
+            stats = fleet.stats
+        settled = start + 1.5  # the first round, spread over 0.25 s, takes the budget 1 s
+        gaps = [
+            b - a
+            for key in keys
+            for a, b in zip(polls(server, key, settled), polls(server, key, settled)[1:], strict=False)
+        ]
+    achievable = count / rate
+    assert len(gaps) >= 2 * count
+    assert max(gaps) <= 1.1 * achievable, sorted(gaps)[-5:]
+    assert min(gaps) >= 0.9 * achievable, sorted(gaps)[:5]
+    assert stats.achieved_interval is not None
+    assert math.isclose(stats.achieved_interval, achievable, rel_tol=0.1)
+    assert stats.slowest_age <= 1.1 * achievable
+    assert stats.waiting >= count - 4 - 1  # all but those in the budget's queue are overdue
+
+
+async def test_changes_name_the_fields_and_old_and_new() -> None:
+    """A new reading yields one WallboxChanged per wallbox with the fields that moved, old and new."""
+    async with FakePodero(wallboxes=4) as server, server.client() as podero:
+        keys = server.wallbox_keys()
+        async with podero.watch_wallboxes(keys, interval=0.05) as fleet:
+            await events_until(fleet, lambda seen: len(initial_keys(seen)) == 4)
+            before = {key: fleet.wallbox(key) for key in keys}
+            server.advance(READING_INTERVAL)  # every wallbox takes its next reading
+            events = await events_until(fleet, lambda seen: len({event.key for event in seen}) == 4)
+    assert all(isinstance(event, WallboxChanged) and not event.initial for event in events)
+    for event in events:
+        assert isinstance(event, WallboxChanged)
+        old = before[(str(event.key[0]), str(event.key[1]), str(event.key[2]))]
+        assert old is not None
+        assert event.changes["current_state_last_updated_at"] == (
+            old.current_state_last_updated_at,
+            event.wallbox.current_state_last_updated_at,
+        )
+        assert "id" not in event.changes
+
+
+async def test_a_requested_boost_is_polled_at_the_fast_interval(fleet_server: FakePodero) -> None:
+    """While boost_state is "requested" the wallbox is polled every fast_interval, not every interval."""
+    keys = fleet_server.wallbox_keys()[:2]
+    boosted = (keys[0][0], keys[0][1], "00000000-0000-4000-8000-00000000b005")
+    payload = {**(fleet_server.fleet.payload(keys[0], fleet_server.sessions) or {}), "boost_state": "requested"}
+    fleet_server.add_wallbox(*boosted, {**payload, "id": boosted[2]})
+    # The first polls come in slots of 2 s / 3; the boosted one's is in the first slot.
+    async with (
+        fleet_server.client() as podero,
+        podero.watch_wallboxes([boosted, *keys], interval=2.0, fast_interval=0.02),
+    ):
+        await fleet_server.wait_until(lambda: len(polls(fleet_server, boosted)) >= 8)
+    assert all(len(polls(fleet_server, key)) <= 1 for key in keys)  # the others keep the 2 s interval
+
+
+async def test_cancelling_the_iteration_leaves_no_task_or_request() -> None:
+    """Cancelling the consumer mid-poll ends the workers and the request the server was holding."""
+    async with FakePodero(wallboxes=5) as server, server.client() as podero:
+        keys = server.wallbox_keys()
+        held = asyncio.Event()
+        server.inject_wallbox(keys[0], Fault(hold=held))
+
+        async def consume() -> None:
+            async with podero.watch_wallboxes(keys, interval=0.05) as fleet:
+                async for _ in fleet:
+                    pass
+
+        task = asyncio.create_task(consume())
+        await server.wait_until(lambda: server.wallbox_in_flight == 1 and len(server.wallbox_log) >= 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not [task for task in asyncio.all_tasks() if task.get_name() == "podero-fleet-worker"]
+        await server.wait_until(lambda: server.wallbox_in_flight == 0)  # the held request's connection went away
+        count = server.wallbox_requests
+        await asyncio.sleep(0.2)
+        assert server.wallbox_requests == count
+
+
+async def test_closing_the_client_ends_the_watch() -> None:
+    """aclose() while a watch runs cancels its polls and ends the iteration without an error."""
+    async with FakePodero(wallboxes=5) as server:
+        podero = server.client()
+        keys = server.wallbox_keys()
+        async with podero.watch_wallboxes(keys, interval=0.05) as fleet:
+            await events_until(fleet, lambda seen: len(seen) == 5)
+            server.inject_wallbox(keys[0], Fault(hold=asyncio.Event()))
+            await server.wait_until(lambda: server.wallbox_in_flight == 1)
+            await podero.aclose()
+            assert [event async for event in fleet] == []
+            assert not [task for task in asyncio.all_tasks() if task.get_name() == "podero-fleet-worker"]
+        await server.wait_until(lambda: server.wallbox_in_flight == 0)
+
+
+BAD: list[tuple[dict[str, Any], str]] = [
+    ({"keys": "not keys"}, "keys must be"),
+    ({"keys": [("a", "b")]}, "triple"),
+    ({"keys": [("a", "b", "c")]}, "org_id must be a UUID"),
+    ({"keys": [None]}, "triple"),
+    ({"interval": 0}, "interval"),
+    ({"interval": -1.0}, "interval"),
+    ({"interval": math.nan}, "interval"),
+    ({"interval": math.inf}, "interval"),
+    ({"interval": "60"}, "interval"),
+    ({"fast_interval": 0.0}, "fast_interval"),
+    ({"fast_interval": math.nan}, "fast_interval"),
+    ({"concurrency": 0}, "concurrency"),
+    ({"concurrency": True}, "concurrency"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), BAD)
+async def test_bad_arguments_fail_before_any_io(fleet_server: FakePodero, kwargs: dict[str, Any], message: str) -> None:
+    """Malformed keys and intervals are an InvalidArgumentError at construction, with no request sent."""
+    kwargs = {"keys": fleet_server.wallbox_keys()[:1], **kwargs}
+    async with fleet_server.client() as podero:
+        with pytest.raises(InvalidArgumentError, match=message):
+            podero.watch_wallboxes(**kwargs)
+    assert fleet_server.token_requests == fleet_server.wallbox_requests == 0
+
+
+async def test_add_checks_the_key(fleet_server: FakePodero) -> None:
+    """fleet.add of a malformed key is an InvalidArgumentError; the watch goes on."""
+    async with fleet_server.client() as podero, podero.watch_wallboxes(fleet_server.wallbox_keys()[:1]) as fleet:
+        for bad in [("a", "b", "c"), "abc", (1, 2, 3, 4)]:
+            with pytest.raises(InvalidArgumentError):
+                fleet.add(bad)
+        assert len(fleet) == 1
+
+
+async def test_iterating_outside_async_with_is_refused(podero: PoderoClient) -> None:
+    """A watch must be entered (async with) before it is iterated: that is what cleans it up."""
+    fleet = podero.watch_wallboxes([])
+    with pytest.raises(RuntimeError, match="async with"):
+        await anext(fleet)
+
+
+def test_fleet_keys_are_deterministic() -> None:
+    """The same N gives the same keys, distinct, in every process."""
+    first, again = FakePodero(wallboxes=50).wallbox_keys(), FakePodero(wallboxes=50).wallbox_keys()
+    assert first == again
+    assert len(set(first)) == 50
+    assert statistics.mode(key[0] for key in first) == first[0][0]

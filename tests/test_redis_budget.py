@@ -1,0 +1,254 @@
+"""RedisRateLimit: one budget and one 429 pause shared through a real Redis, counted at the real fake server."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import redis.asyncio
+from test_budget import after, max_in_window, until
+
+from podero_client import (
+    APITimeoutError,
+    ClientClosedError,
+    InvalidArgumentError,
+    PasswordCredentials,
+    PoderoClient,
+    RateLimitBackendError,
+    RateLimitError,
+    RedisRateLimit,
+    RetryPolicy,
+)
+from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault
+
+IDS = (ORG_ID, USER_ID, WALLBOX_ID)
+
+
+@pytest.fixture
+async def key(redis_url: str) -> AsyncIterator[str]:
+    """A key no other test (or helper) uses; its Redis keys are deleted afterwards."""
+    name = f"podero-test-{uuid.uuid4().hex}"
+    yield name
+    connection = redis.asyncio.Redis.from_url(redis_url)
+    await connection.delete(f"{{{name}}}:gcra", f"{{{name}}}:pause")
+    await connection.aclose()
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A redis:// URL on 127.0.0.1 where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"url": "http://127.0.0.1:6379"}, "redis://, rediss:// or unix://"),
+        ({"url": "127.0.0.1:6379"}, "redis://, rediss:// or unix://"),
+        ({"url": 6379}, "redis://, rediss:// or unix://"),
+        ({"url": "redis://"}, "names no host"),
+        ({"url": "unix://"}, "names no path"),
+        ({"url": "redis://127.0.0.1:port/0"}, "port that is not a number"),
+        ({"key": ""}, "key must be"),
+        ({"key": None}, "key must be"),
+        ({"per_second": 0}, "per_second"),
+        ({"per_second": math.nan}, "per_second"),
+        ({"per_second": math.inf}, "per_second"),
+        ({"burst": 0}, "burst"),
+        ({"on_redis_error": "ignore"}, "on_redis_error"),
+        ({"timeout": 0}, "timeout"),
+        ({"timeout": math.inf}, "timeout"),
+    ],
+)
+def test_bad_settings_are_refused(changes: dict[str, object], match: str) -> None:
+    """Each bad setting is InvalidArgumentError at construction, before any I/O."""
+    settings: dict[str, object] = {"url": "redis://127.0.0.1:6379/0", "key": "k", "per_second": 10, **changes}
+    with pytest.raises(InvalidArgumentError, match=match):
+        RedisRateLimit(**settings)  # type: ignore[arg-type]  # the point of the test
+
+
+def test_the_url_is_never_shown() -> None:
+    """A password in the URL stays out of the repr and out of the error for a bad scheme."""
+    limit = RedisRateLimit(url="redis://:hunter2@127.0.0.1:6379/0", key="k", per_second=10)
+    assert "hunter2" not in repr(limit)
+    with pytest.raises(InvalidArgumentError) as caught:
+        RedisRateLimit(url="http://:hunter2@127.0.0.1:6379/0", key="k", per_second=10)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_the_base_install_never_imports_redis() -> None:
+    """Importing podero_client (and building a client) leaves redis-py unimported."""
+    code = (
+        "import sys, podero_client\n"
+        "podero_client.PoderoClient(credentials=podero_client.BearerToken('t'), rate_limit=podero_client.RateLimit("
+        "per_second=5))\n"
+        "assert 'redis' not in sys.modules, 'redis imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603  # our own interpreter and code
+
+
+def test_without_the_extra_one_line_says_what_to_install() -> None:
+    """With redis-py missing, building a RedisRateLimit is one ImportError naming podero-client[redis]."""
+    code = (
+        "import sys\nsys.modules['redis'] = None\nimport podero_client\n"
+        "try:\n    podero_client.RedisRateLimit(url='redis://127.0.0.1', key='k', per_second=1)\n"
+        "except ImportError as error:\n    print(error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)  # noqa: S603
+    assert result.stdout == "RedisRateLimit needs redis-py: pip install 'podero-client[redis]'\n"
+
+
+async def test_two_clients_on_one_key_share_the_budget(fake_podero: FakePodero, redis_url: str, key: str) -> None:
+    """Two clients, 150 calls each, on one 100/s key: the server sees at most the one budget in any half-second."""
+    rate = 100
+    limit = RedisRateLimit(url=redis_url, key=key, per_second=rate, burst=5)
+    password = PasswordCredentials(fake_podero.username, fake_podero.password)
+    async with (
+        fake_podero.client(rate_limit=limit) as one,
+        fake_podero.client(rate_limit=limit, credentials=password) as two,
+    ):
+        await asyncio.gather(*[client.get_wallbox(*IDS) for client in (one, two) for _ in range(150)])
+    log = list(fake_podero.request_log)
+    assert len(log) == 302  # two token grants and 300 calls
+    assert {entry.credentials for entry in log if entry.route == "wallbox"} == {
+        fake_podero.client_id,
+        fake_podero.username,
+    }
+    times = [entry.at for entry in log]
+    assert max_in_window(times, 0.5) <= 5 + rate * 0.5 * 1.1
+    assert max(times) - min(times) >= (302 - 5) / rate * 0.9, "one budget, not one each"
+
+
+async def test_a_429_to_one_client_pauses_the_other(fake_podero: FakePodero, redis_url: str, key: str) -> None:
+    """Client one meets a 429 with Retry-After: 1; client two, busy on the same key, sends nothing for that second."""
+    limit = RedisRateLimit(url=redis_url, key=key, per_second=100, burst=5)
+    password = PasswordCredentials(fake_podero.username, fake_podero.password)
+
+    def two_sent() -> int:
+        return sum(entry.credentials == fake_podero.username for entry in fake_podero.request_log)
+
+    async with (
+        fake_podero.client(rate_limit=limit) as one,
+        fake_podero.client(rate_limit=limit, credentials=password) as two,
+    ):
+        await asyncio.gather(one.get_wallbox(*IDS), two.get_wallbox(*IDS))  # both hold a token
+        hold = asyncio.Event()
+        fake_podero.inject(
+            "wallbox", Fault(status=429, json={"detail": "slow"}, headers={"Retry-After": "1"}, hold=hold)
+        )
+        first = asyncio.create_task(one.get_wallbox(*IDS))  # held at the server, then answered 429
+        await fake_podero.wait_until(lambda: fake_podero.wallbox_in_flight == 1)
+
+        async def busy() -> None:
+            for _ in range(40):
+                await two.get_wallbox(*IDS)
+
+        busy_tasks = [asyncio.create_task(busy()) for _ in range(5)]
+        await fake_podero.wait_until(lambda: two_sent() >= 20)
+        released = time.monotonic()  # the fake runs in this process: its clock is this one
+        hold.set()
+        await asyncio.gather(first, *busy_tasks)
+        state = two.rate_limit_state
+    log = list(fake_podero.request_log)
+    from_two = [entry for entry in log if entry.credentials == fake_podero.username]
+    assert after(from_two, released + 0.1, released + 1.0) == [], "the other client paused too"
+    assert after(from_two, released + 1.0, math.inf), "and went on afterwards"
+    assert fake_podero.wallbox_requests == 2 + 1 + 1 + 200
+    assert state is not None
+    assert state.cooldowns == 0  # it heard of the pause from Redis, not from a 429 of its own
+
+
+async def test_unreachable_redis_is_a_typed_error(fake_podero: FakePodero, closed_port_url: str) -> None:
+    """Nothing listens where the URL points: the call fails with RateLimitBackendError and sends nothing."""
+    limit = RedisRateLimit(url=closed_port_url, key="unused", per_second=10, timeout=0.5)
+    async with fake_podero.client(rate_limit=limit) as podero:
+        with pytest.raises(RateLimitBackendError, match=r"Redis at redis://127\.0\.0\.1:\d+ did not answer"):
+            await podero.get_wallbox(*IDS)
+    assert fake_podero.token_requests == 0
+    assert fake_podero.wallbox_requests == 0
+
+
+async def test_a_silent_redis_is_bounded_by_the_timeout(fake_podero: FakePodero) -> None:
+    """A Redis that accepts but never answers: RateLimitBackendError after the Redis timeout, not a hang."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    try:
+        url = f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+        async with fake_podero.client(
+            rate_limit=RedisRateLimit(url=url, key="k", per_second=10, timeout=0.2)
+        ) as podero:
+            with pytest.raises(RateLimitBackendError, match="did not answer"):
+                await podero.get_wallbox(*IDS)
+    finally:
+        listener.close()
+
+
+async def test_unreachable_redis_falls_back_to_the_local_budget(fake_podero: FakePodero, closed_port_url: str) -> None:
+    """With on_redis_error="local", calls go on under a local budget of the same size."""
+    limit = RedisRateLimit(url=closed_port_url, key="unused", per_second=50, on_redis_error="local", timeout=0.5)
+    async with fake_podero.client(rate_limit=limit) as podero:
+        await asyncio.gather(*[podero.get_wallbox(*IDS) for _ in range(20)])
+    assert fake_podero.wallbox_requests == 20
+    assert max_in_window([entry.at for entry in fake_podero.request_log], 0.2) <= 1 + 50 * 0.2 * 1.2
+
+
+async def test_a_nonsensical_redis_value_is_a_typed_error(fake_podero: FakePodero, redis_url: str, key: str) -> None:
+    """Something else wrote the key (a list): RateLimitBackendError naming the failure, no request sent."""
+    connection = redis.asyncio.Redis.from_url(redis_url)
+    await connection.rpush(f"{{{key}}}:gcra", "not a time")
+    await connection.aclose()
+    async with fake_podero.client(rate_limit=RedisRateLimit(url=redis_url, key=key, per_second=10)) as podero:
+        with pytest.raises(RateLimitBackendError, match="failed: ResponseError"):
+            await podero.get_wallbox(*IDS)
+    assert fake_podero.token_requests == 0
+
+
+async def test_closing_the_client_wakes_calls_waiting_on_redis(
+    fake_podero: FakePodero, redis_url: str, key: str
+) -> None:
+    """Calls waiting for a shared slot end with ClientClosedError when the client closes."""
+    podero: PoderoClient = fake_podero.client(rate_limit=RedisRateLimit(url=redis_url, key=key, per_second=2))
+    await podero.get_wallbox(*IDS)
+    waiting = [asyncio.create_task(podero.get_wallbox(*IDS)) for _ in range(5)]
+    await until(lambda: podero.rate_limit_state is not None and podero.rate_limit_state.waiting == 5)
+    await podero.aclose()
+    for call in waiting:
+        with pytest.raises(ClientClosedError):
+            await call
+
+
+async def test_a_shared_pause_longer_than_the_timeout_fails_fast(
+    fake_podero: FakePodero, redis_url: str, key: str
+) -> None:
+    """Another client met a 429 with Retry-After: 30: a call with a 0.5 s pool timeout ends in APITimeoutError."""
+    limit = RedisRateLimit(url=redis_url, key=key, per_second=10)
+    fake_podero.inject("wallbox", Fault(status=429, json={"detail": "slow"}, headers={"Retry-After": "30"}))
+    connection = redis.asyncio.Redis.from_url(redis_url)
+    async with fake_podero.client(rate_limit=limit, retry=RetryPolicy(max_retry_after=5)) as other:
+        with pytest.raises(RateLimitError):
+            await other.get_wallbox(*IDS)
+        for _ in range(500):  # written in the background
+            if await connection.exists(f"{{{key}}}:pause"):
+                break
+            await asyncio.sleep(0.01)
+    await connection.aclose()
+    async with fake_podero.client(rate_limit=limit, timeout=httpx.Timeout(5.0, pool=0.5)) as podero:
+        with pytest.raises(APITimeoutError, match="budget"):
+            await podero.get_wallbox(*IDS)
+        state = podero.rate_limit_state
+    assert state is not None
+    assert state.cooldown_remaining > 20
+    assert fake_podero.token_requests == 1
+    assert fake_podero.wallbox_requests == 1
