@@ -49,7 +49,7 @@ _DEFAULT_PORTS = {"https": 443, "http": 80}
 class _Operation:
     """What the attempts of one operation (or one token request) share: names, counts, the last retry."""
 
-    __slots__ = ("attempt_name", "retry", "sends", "template", "traced", "url_full")
+    __slots__ = ("attempt_name", "retry", "sends", "server", "template", "traced", "url_full")
 
     def __init__(self, attempt_name: str, template: str | None, url_full: str | None, *, traced: bool = True) -> None:
         self.traced = traced  # False under a no-op tracer: its attempts are measured, not traced
@@ -58,6 +58,7 @@ class _Operation:
         self.url_full = url_full  # the template under the base URL: the ids never appear
         self.sends = 0  # attempts made so far, the 401 replay included
         self.retry: dict[str, Any] | None = None  # why the next attempt is a retry, and the wait before it
+        self.server: tuple[str, int] | None = None  # another host than the base URL's (a token URL)
 
 
 # The operation the current task is in: its attempts, deeper in the retry transport, read it.
@@ -158,7 +159,7 @@ class Telemetry:
         if operation is None:  # a request that came by another way: no template, so no path either
             operation = _Operation(request.method, None, None)
         elif not operation.traced:
-            return await self._measured(send, request, deadline, operation.template)
+            return await self._measured(send, request, deadline, operation)
         host, port = _server(request.url)
         attributes: dict[str, Any] = {
             "http.request.method": request.method,
@@ -205,16 +206,13 @@ class Telemetry:
         send: Callable[[httpx.Request, float | None], Coroutine[Any, Any, httpx.Response]],
         request: httpx.Request,
         deadline: float | None,
-        template: str | None,
+        operation: _Operation,
     ) -> httpx.Response:
         """One attempt, measured but not traced: the duration histogram only."""
-        metric: dict[str, Any] = {
-            "http.request.method": request.method,
-            "server.address": self._host,
-            "server.port": self._port,
-        }
-        if template is not None:
-            metric["url.template"] = template
+        host, port = operation.server or (self._host, self._port)
+        metric: dict[str, Any] = {"http.request.method": request.method, "server.address": host, "server.port": port}
+        if operation.template is not None:
+            metric["url.template"] = operation.template
         started = time.perf_counter()
         try:
             response = await send(request, deadline)
@@ -274,7 +272,10 @@ class Telemetry:
         otel_token = context.attach(trace.set_span_in_context(span))
         # Its attempts are named after the token URL, as httpx joins it to the base URL: it holds no id.
         full = httpx.URL(url if "://" in url else f"{self._base_url}/{url.lstrip('/')}").copy_with(query=None)
-        operation_token = _current.set(_Operation(f"POST {full.path}", full.path, str(full)))
+        traced = span.is_recording() or span.get_span_context().is_valid  # a no-op tracer: measured only
+        operation = _Operation(f"POST {full.path}", full.path, str(full), traced=traced)
+        operation.server = _server(full)
+        operation_token = _current.set(operation)
         outcome = "failure"
         try:
             result = await request

@@ -19,7 +19,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import NoOpTracerProvider, SpanKind, StatusCode
 
 from podero_client import InvalidArgumentError, NotFoundError, PoderoClient, RateLimit, RateLimitError
 from podero_client._telemetry import DURATION_BUCKETS
@@ -320,3 +320,12 @@ async def test_a_fleet_watch_reports_its_size_and_its_slowest_wallbox(fake_poder
         [age] = await asyncio.to_thread(_gauge, otel, "podero.client.fleet.slowest_age")
         assert 0 <= age < 60
     assert _gauge(otel, "podero.client.fleet.size") == []
+
+
+async def test_a_no_op_tracer_still_measures_every_attempt(fake_podero: FakePodero, otel: Otel) -> None:
+    """NoOpTracerProvider (no SDK): no span, no traceparent, yet a duration for the token request and the call."""
+    async with fake_podero.client(tracer_provider=NoOpTracerProvider(), meter_provider=otel.meter_provider) as podero:
+        await podero.get_wallbox(ORG_ID, USER_ID, WALLBOX_ID)
+    assert "traceparent" not in fake_podero.last_headers
+    templates = {point.attributes["url.template"] for point in otel.points("http.client.request.duration")}
+    assert templates == {"/oauth2/token/", TEMPLATE}
