@@ -313,7 +313,7 @@ async def test_a_fleet_watch_reports_its_size_and_its_slowest_wallbox(fake_poder
     """watch_wallboxes: fleet.size and fleet.slowest_age read its stats, on the loop and from another thread."""
     async with (
         fake_podero.client(meter_provider=otel.meter_provider) as podero,
-        podero.watch_wallboxes([(ORG_ID, USER_ID, WALLBOX_ID)], interval=60) as fleet,
+        podero.watch_wallboxes([(ORG_ID, USER_ID, WALLBOX_ID)], interval=0.2) as fleet,
     ):
         assert _gauge(otel, "podero.client.fleet.size") == [1]
         await anext(aiter(fleet))  # its first poll
