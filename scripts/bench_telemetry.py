@@ -19,10 +19,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import bench  # noqa: E402  # scripts/ is not a package: its path is added above
+from bench_sections import write_section  # noqa: E402
 
 STATES = {
     "no-extra": "the otel extra not installed",
@@ -38,7 +39,6 @@ STATES = {
     "noop": "the API's no-op providers",
     "sdk-batch": "SDK, batch span processor",
 }
-BEGIN, END = "<!-- section:telemetry -->", "<!-- /section:telemetry -->"
 
 
 async def run_state(state: str, url: str, requests: int, concurrency: int) -> dict[str, float]:
@@ -50,12 +50,25 @@ async def run_state(state: str, url: str, requests: int, concurrency: int) -> di
     options: dict[str, Any] = {}
     if state == "off":
         options["telemetry"] = False
-    elif state == "noop":
+    elif state in ("noop", "sdk-batch"):
+        options.update(_providers(state))
+    credentials = ClientCredentials("test-client-id", "test-client-secret")
+    async with PoderoClient(credentials=credentials, base_url=url, **options) as podero:
+        assert (podero._telemetry is None) == (state in ("no-extra", "off"))
+        sample = await bench._drive(lambda: podero.get_wallbox(*bench.IDS), requests, concurrency)
+    if state == "no-extra":
+        assert not [name for name, module in sys.modules.items() if name.startswith("opentelemetry") and module]
+    return sample
+
+
+def _providers(state: str) -> dict[str, Any]:
+    """The PoderoClient (and Telemetry) keyword arguments of a state with telemetry on."""
+    if state == "noop":
         from opentelemetry.metrics import NoOpMeterProvider
         from opentelemetry.trace import NoOpTracerProvider
 
-        options.update(tracer_provider=NoOpTracerProvider(), meter_provider=NoOpMeterProvider())
-    elif state == "sdk-batch":
+        return {"tracer_provider": NoOpTracerProvider(), "meter_provider": NoOpMeterProvider()}
+    if state == "sdk-batch":
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
         from opentelemetry.sdk.trace import TracerProvider
@@ -67,14 +80,57 @@ async def run_state(state: str, url: str, requests: int, concurrency: int) -> di
 
         tracer_provider = TracerProvider()
         tracer_provider.add_span_processor(BatchSpanProcessor(Dropped()))
-        options.update(tracer_provider=tracer_provider, meter_provider=MeterProvider([InMemoryMetricReader()]))
-    credentials = ClientCredentials("test-client-id", "test-client-secret")
-    async with PoderoClient(credentials=credentials, base_url=url, **options) as podero:
-        assert (podero._telemetry is None) == (state in ("no-extra", "off"))
-        sample = await bench._drive(lambda: podero.get_wallbox(*bench.IDS), requests, concurrency)
-    if state == "no-extra":
-        assert not [name for name, module in sys.modules.items() if name.startswith("opentelemetry") and module]
-    return sample
+        return {"tracer_provider": tracer_provider, "meter_provider": MeterProvider([InMemoryMetricReader()])}
+    return {"tracer_provider": None, "meter_provider": None}
+
+
+def hook_costs(calls: int, repeats: int) -> dict[str, float]:
+    """µs a call of the telemetry hooks alone: an operation and its one attempt around a send that
+    returns at once, best of ``repeats``; minus the same call without them. In one process: no
+    wire, no server, so a few µs show, which the per-call CPU above cannot resolve."""
+    import httpx
+
+    from podero_client._generated.api.user_wallboxes import retrieve_wallbox
+    from podero_client._generated.types import APIResponse
+    from podero_client._telemetry import Telemetry
+
+    request = httpx.Request("GET", "http://127.0.0.1:8000/api/partners/v2.0/org/o/users/u/wallboxes/w")
+    response = httpx.Response(200, request=request)
+    answer = APIResponse(None, 200, response.headers, b"")
+
+    async def send(request: httpx.Request, deadline: float | None) -> httpx.Response:
+        return response
+
+    async def run(telemetry: Telemetry | None) -> float:
+        async def untraced() -> APIResponse[None]:
+            await send(request, None)
+            return answer
+
+        async def traced() -> APIResponse[None]:
+            assert telemetry is not None
+            await telemetry.attempt(send, request, None)
+            return answer
+
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            if telemetry is None:
+                for _ in range(calls):
+                    await untraced()
+            else:
+                for _ in range(calls):
+                    await telemetry.operation(retrieve_wallbox, traced())
+            best = min(best, time.perf_counter() - started)
+        return best / calls * 1e6
+
+    async def measure_all() -> dict[str, float]:
+        bare = await run(None)
+        costs = {"off": 0.0}
+        for state in ("unset", "noop", "sdk-batch"):
+            costs[state] = await run(Telemetry("http://127.0.0.1:8000", **_providers(state))) - bare
+        return costs
+
+    return asyncio.run(measure_all())
 
 
 def _state_process(state: str, url: str, requests: int, concurrency: int) -> dict[str, float]:
@@ -119,11 +175,11 @@ def report(
     rounds: int,
     requests: int,
     imports: dict[str, float],
+    hooks: dict[str, float],
 ) -> str:
     median = {key: statistics.median(values) for key, values in samples.items()}
     head = " | ".join(f"c={c}: µs/call" for c in concurrencies)
     lines = [
-        BEGIN,
         "## Telemetry (OpenTelemetry) cost per call",
         "",
         f"`python scripts/bench_telemetry.py`: client CPU per wallbox GET on the default wire, median of "
@@ -138,7 +194,16 @@ def report(
         changes = [median[(state, c)] / median[("off", c)] - 1 for c in concurrencies]
         change = " / ".join(f"{value:+.1%}" for value in changes)
         lines.append(f"| {label} (`{state}`) | {cells} | {change} |")
+    off = median[("off", concurrencies[0])]
     lines += [
+        "",
+        "The per-call CPU above cannot resolve a few µs on this shared machine. The hooks alone, timed in",
+        "one process around a send that returns at once (an operation span and one attempt span, the",
+        f"duration histogram, `traceparent`), cost per call, and as a share of the `off` row at c={concurrencies[0]}:",
+        "",
+        "| telemetry | hooks, µs/call | share of a call |",
+        "| --- | ---: | ---: |",
+        *(f"| `{state}` | {cost:.1f} | {cost / off:.1%} |" for state, cost in hooks.items()),
         "",
         "`import podero_client`, median of fresh interpreters: "
         + ", ".join(f"{label} {ms:.0f} ms" for label, ms in imports.items())
@@ -147,18 +212,8 @@ def report(
         "",
         "Off and not installed are the same code path (one `is None` check per call, attempt and token",
         "wait); spread between them is the machine's noise. `docs/observability.md` says what is traced.",
-        END,
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace this script's section of BENCHMARKS.md, or append it; the rest is bench.py's."""
-    text = path.read_text() if path.exists() else ""
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?", re.DOTALL)
-    found = pattern.search(text)
-    text = pattern.sub(lambda _: section, text) if found else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
 
 
 def main() -> int:
@@ -179,10 +234,11 @@ def main() -> int:
         args.rounds, args.requests, concurrencies = 1, 40, [1]
     samples = asyncio.run(measure(concurrencies, args.rounds, args.requests))
     imports = import_times(2 if args.smoke else 7)
-    section = report(samples, concurrencies, args.rounds, args.requests, imports)
+    hooks = hook_costs(1000 if args.smoke else 20_000, 2 if args.smoke else 5)
+    section = report(samples, concurrencies, args.rounds, args.requests, imports, hooks)
     print(section)
     if not args.smoke:
-        write_section(args.out, section)
+        write_section(args.out, "telemetry", section)
     return 0
 
 
