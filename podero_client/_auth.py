@@ -200,7 +200,7 @@ class TokenManager:
             self._refresh = asyncio.get_running_loop().create_task(self._fetch())
             self._refresh.add_done_callback(self._refresh_done)
         refresh = self._refresh
-        assert refresh is not None
+        assert refresh is not None  # set just above when it was not: mypy cannot see it through ``first``
         if self.telemetry is not None:
             self.telemetry.waiting_for_token(first)
         try:
@@ -256,6 +256,7 @@ class TokenManager:
         raise AssertionError("a BearerToken is never fetched")  # pragma: no cover
 
     async def _request_token(self, url: str, body: dict[str, str]) -> _Token:
+        """One token request; with telemetry, inside its span (the grant type, never a secret)."""
         if self.telemetry is None:
             return await self._send_token_request(url, body)
         return await self.telemetry.token_request(self._send_token_request(url, body), body["grant_type"], url)
