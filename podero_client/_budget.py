@@ -117,7 +117,7 @@ class Waiters:
 
     def __init__(self) -> None:
         self.queue: collections.deque[asyncio.Future[bool]] = collections.deque()
-        self.live = 0  # futures whose caller still waits
+        self.live = 0  # futures not done yet: callers still waiting for a slot
 
     def add(self) -> asyncio.Future[bool]:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -134,12 +134,14 @@ class Waiters:
     def grant(self, value: bool = True) -> None:
         """Wake the head (``head()`` was not None just before)."""
         self.queue.popleft().set_result(value)
+        self.live -= 1
 
     def fail(self, error: BaseException) -> None:
         while self.queue:
             future = self.queue.popleft()
             if not future.done():
                 future.set_exception(error)
+                self.live -= 1
 
     async def wait(self, future: asyncio.Future[bool], request: httpx.Request, end: float | None) -> bool:
         """The future's value; BudgetTimeout at ``end``; given up (timeout, cancel) it is skipped later."""
@@ -151,9 +153,11 @@ class Waiters:
         except TimeoutError:
             raise BudgetTimeout("the call's timeout ran out waiting for the request budget", request=request) from None
         finally:
-            self.live -= 1
-            if not future.done():
+            # Given up before its slot came (a cancelled task cancels the future it awaits):
+            # skipped when it reaches the head.
+            if future.cancelled() or not future.done():
                 future.cancel()
+                self.live -= 1
 
 
 class LocalBudget:

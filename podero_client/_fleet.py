@@ -142,18 +142,27 @@ def changes(old: WallboxDetailOutput, new: WallboxDetailOutput) -> dict[str, tup
             field.name for field in attrs.fields(type(new)) if field.name != "_additional_properties"
         )
     found = {name: (getattr(old, name), value) for name in names if (value := getattr(new, name)) != getattr(old, name)}
-    extra_old, extra_new = old.additional_properties, new.additional_properties
+    extra_old, extra_new = _extra(old), _extra(new)
     for name in extra_old.keys() | extra_new.keys():
         if extra_old.get(name) != extra_new.get(name):
             found[name] = (extra_old.get(name), extra_new.get(name))
     return found
 
 
+def _extra(wallbox: WallboxDetailOutput) -> dict[str, Any]:
+    """The fields the SDK was not generated for.
+
+    Not ``additional_properties``: reading it creates an empty dict that every held wallbox then keeps.
+    """
+    extra: dict[str, Any] | None = getattr(wallbox, "_additional_properties", None)
+    return extra or {}
+
+
 def _boost_requested(wallbox: WallboxDetailOutput) -> bool:
     """A boost asked for and not yet running (``boost_state``, where the spec has it)."""
     state = getattr(wallbox, "boost_state", None)
     if state is None:
-        state = wallbox.additional_properties.get("boost_state")
+        state = _extra(wallbox).get("boost_state")
     return str(getattr(state, "value", state)) == "requested"
 
 
@@ -387,6 +396,9 @@ class FleetWatch:
             self._in_flight += 1
             try:
                 await self._poll(entry)
+            except Exception as error:  # a bug, not a failed poll: the consumer hears of it
+                self._finish(error)
+                return
             finally:
                 self._in_flight -= 1
 

@@ -235,6 +235,10 @@ class RedisBudget:
         """Ask Redis for the waiters' slots, in order, until none waits."""
         try:
             while self._waiters.head() is not None:
+                pause = self._paused_until - time.monotonic()
+                if pause > 0:  # a 429 here: Redis may not have heard of it yet
+                    await asyncio.sleep(pause)
+                    continue
                 try:
                     granted, wait, paused = await self._ask("take", min(self._waiters.live, _BATCH))
                 except RateLimitBackendError as error:

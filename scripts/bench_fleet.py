@@ -108,12 +108,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
                 consumer = asyncio.create_task(drain())
                 await asyncio.sleep(args.warmup)
-                gc.collect()
-                after = rss_kib()
                 polls0, cpu0, t0 = fleet.stats.polls, time.process_time(), time.monotonic()
                 await asyncio.sleep(args.seconds)
                 polls1, cpu1, t1 = fleet.stats.polls, time.process_time(), time.monotonic()
                 stats = fleet.stats
+                gc.collect()
+                after = rss_kib()  # every wallbox polled by now (the server's "never" says so), each held
                 consumer.cancel()
             fleet_cpu = (cpu1 - cpu0) / (polls1 - polls0)
 

@@ -83,9 +83,9 @@ async def test_the_budget_holds_under_a_thousand_concurrent_callers(fake_podero:
     assert waiting.waiting > 0, "callers were waiting for the budget mid-run"
     times = [entry.at for entry in fake_podero.request_log]
     assert len(times) == 1001  # the token grant and the 1,000 calls
-    # GCRA: at most burst + rate * w in any window of w seconds; 10 % for arrival jitter.
-    assert max_in_window(times, 0.5) <= burst + rate * 0.5 * 1.1
-    assert max_in_window(times, 0.1) <= burst + rate * 0.1 * 1.5
+    # GCRA: at most burst + rate * w in any window of w seconds (grant times); the server's arrival
+    # times jitter by up to ~0.2 s on a loaded machine, hence 20 %. Without a budget all 1,000 arrive in one.
+    assert max_in_window(times, 1.0) <= (burst + rate) * 1.2
     assert max(times) - min(times) >= (1001 - burst) / rate * 0.9, "the server saw the calls spread out"
 
 
@@ -109,25 +109,26 @@ async def test_a_429_pauses_the_whole_client(fake_podero: FakePodero) -> None:
     """One 429 with Retry-After: 1 and 20 busy callers: the server sees nothing for that second, then no burst."""
     rate = 100
     fake_podero.inject(
-        "wallbox", *[Fault()] * 30, Fault(status=429, json={"detail": "slow"}, headers={"Retry-After": "1"})
+        "wallbox", *[Fault()] * 100, Fault(status=429, json={"detail": "slow"}, headers={"Retry-After": "1"})
     )
-    async with fake_podero.client(rate_limit=RateLimit(per_second=rate, burst=10)) as podero:
+    async with fake_podero.client(rate_limit=RateLimit(per_second=rate, burst=60)) as podero:
 
         async def caller() -> None:
-            for _ in range(8):
+            for _ in range(12):
                 await podero.get_wallbox(*IDS)
 
         await asyncio.gather(*[caller() for _ in range(20)])
         state = podero.rate_limit_state
     assert fake_podero.rate_limited == 0
-    assert fake_podero.wallbox_requests == 161  # 160 calls, one retried
+    assert fake_podero.wallbox_requests == 241  # 240 calls, one retried
     log = list(fake_podero.request_log)
-    (hit,) = [entry for entry in log if entry.route == "wallbox"][30:31]  # the 31st wallbox request got the 429
+    (hit,) = [entry for entry in log if entry.route == "wallbox"][100:101]  # the 101st wallbox request got the 429
     in_flight = after(log, hit.at, hit.at + 0.05)  # sent before the 429 reached the client
     assert len(in_flight) <= 2
     assert after(log, hit.at + 0.05, hit.at + 1.0) == [], "no request inside the pause"
-    restart = [entry.at for entry in log if entry.at >= hit.at + 1.0]
-    assert max_in_window(restart, 0.2) <= 1 + rate * 0.2 * 1.2, "the budget restarted empty, not with a burst"
+    # Empty, the half-second after the pause holds 1 + 50 (plus the server's jitter); a full bucket: 60 + 50.
+    restarted = after(log, hit.at + 1.0, hit.at + 1.5)
+    assert len(restarted) <= 1 + rate * 0.5 * 1.5, "the budget restarted empty, not with a burst"
     assert state is not None
     assert state.last_cooldown == 1.0
     assert state.cooldowns == 1

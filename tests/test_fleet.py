@@ -59,13 +59,13 @@ def initial_keys(events: list[FleetEvent]) -> set[Any]:
 async def test_first_polls_are_spread_over_the_interval(fleet_server: FakePodero) -> None:
     """The first polls of 20 wallboxes spread over the whole interval: no burst at start-up."""
     keys = fleet_server.wallbox_keys()
-    async with fleet_server.client() as podero, podero.watch_wallboxes(keys, interval=1.0) as fleet:
+    async with fleet_server.client() as podero, podero.watch_wallboxes(keys, interval=2.0) as fleet:
         events = await events_until(fleet, lambda seen: len(initial_keys(seen)) == len(keys))
     firsts = sorted(polls(fleet_server, key)[0] for key in keys)
     assert len(events) == len(keys)
-    assert firsts[-1] - firsts[0] >= 0.75  # 20 slots of 0.05 s, each poll somewhere in its own
-    busiest = max(sum(1 for at in firsts if start <= at < start + 0.1) for start in firsts)
-    assert busiest <= 4, firsts  # an even spread puts 2 in any tenth of the interval
+    assert firsts[-1] - firsts[0] >= 1.5  # 20 slots of 0.1 s, each poll somewhere in its own
+    busiest = max(sum(1 for at in firsts if start <= at < start + 0.2) for start in firsts)
+    assert busiest <= 5, firsts  # an even spread puts 2 or 3 in any tenth of the interval
 
 
 async def test_add_and_remove_while_it_runs(fleet_server: FakePodero) -> None:

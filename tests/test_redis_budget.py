@@ -126,7 +126,7 @@ async def test_two_clients_on_one_key_share_the_budget(fake_podero: FakePodero, 
         fake_podero.username,
     }
     times = [entry.at for entry in log]
-    assert max_in_window(times, 0.5) <= 5 + rate * 0.5 * 1.1
+    assert max_in_window(times, 1.0) <= (5 + rate) * 1.2  # one budget (arrival jitter: 20 %); each alone sends 100/s
     assert max(times) - min(times) >= (302 - 5) / rate * 0.9, "one budget, not one each"
 
 
