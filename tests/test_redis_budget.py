@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -252,3 +255,45 @@ async def test_a_shared_pause_longer_than_the_timeout_fails_fast(
     assert state.cooldown_remaining > 20
     assert fake_podero.token_requests == 1
     assert fake_podero.wallbox_requests == 1
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server of this test's own, on a free port, which the test may stop."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("no redis-server binary: install redis-server")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603  # the binary found on PATH
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        for _ in range(200):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            time.sleep(0.02)
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait()
+
+
+@pytest.mark.parametrize("on_redis_error", ["raise", "local"])
+async def test_a_redis_that_goes_away_mid_run(
+    fake_podero: FakePodero, own_redis: tuple[str, subprocess.Popen[bytes]], on_redis_error: str
+) -> None:
+    """Redis stops between calls: the next call raises RateLimitBackendError, or goes on under the local budget."""
+    url, process = own_redis
+    limit = RedisRateLimit(url=url, key="k", per_second=100, on_redis_error=on_redis_error, timeout=0.5)  # type: ignore[arg-type]
+    async with fake_podero.client(rate_limit=limit) as podero:
+        await asyncio.gather(*[podero.get_wallbox(*IDS) for _ in range(10)])
+        process.terminate()
+        process.wait()
+        if on_redis_error == "raise":
+            with pytest.raises(RateLimitBackendError, match="did not answer"):
+                await podero.get_wallbox(*IDS)
+        else:
+            await asyncio.gather(*[podero.get_wallbox(*IDS) for _ in range(10)])
+    assert fake_podero.wallbox_requests == (10 if on_redis_error == "raise" else 20)
