@@ -329,3 +329,24 @@ async def test_a_no_op_tracer_still_measures_every_attempt(fake_podero: FakePode
     assert "traceparent" not in fake_podero.last_headers
     templates = {point.attributes["url.template"] for point in otel.points("http.client.request.duration")}
     assert templates == {"/oauth2/token/", TEMPLATE}
+
+
+async def test_a_timed_out_attempt_is_retried_with_cause_timeout(
+    traced: Callable[..., PoderoClient], fake_podero: FakePodero, otel: Otel
+) -> None:
+    """An answer slower than the read timeout: the attempt span says ReadTimeout, the retry's cause is timeout."""
+    async with traced(timeout=0.3) as podero:
+        await podero.get_wallbox(ORG_ID, USER_ID, WALLBOX_ID)  # the token first, out of the way
+        otel.spans.clear()
+        fake_podero.inject("wallbox", Fault(delay=2.0))
+        await podero.get_wallbox(ORG_ID, USER_ID, WALLBOX_ID)
+    [operation] = otel.named(OPERATION)
+    slow, retry = _children(otel, operation)
+    assert slow.attributes is not None
+    assert retry.attributes is not None
+    assert slow.attributes["error.type"] == "ReadTimeout"
+    assert "http.response.status_code" not in slow.attributes
+    assert retry.attributes["podero.retry.cause"] == "timeout"
+    assert retry.attributes["podero.retry.wait_source"] == "backoff"
+    retries = otel.points("podero.client.retries")
+    assert [(point.attributes["podero.retry.cause"], point.value) for point in retries] == [("timeout", 1)]
