@@ -56,6 +56,7 @@ exit codes:
 
 examples:
   podero-client demo                         the SDK against an embedded fake Podero, no credentials
+  podero-client demo --trace                 ... and the OpenTelemetry span tree of its retried call
   podero-client serve-fake --port 8765       serve the fake API for your own services
   podero-client wallbox ORG_ID USER_ID WALLBOX_ID --json
   podero-client watch ORG_ID USER_ID WALLBOX_ID --interval 60
