@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_VENV := .venv-demo
+# make dist: build and hatchling alone, pinned, in their own small venv (not the test toolchain).
+DIST_VENV := .venv-dist
+DIST_TOOLS := build==1.6.1 hatchling==1.33.0
 SPEC_URL ?= https://app.podero.com/api/partners/v2.0/openapi.json
 PIP := -m pip install --quiet --disable-pip-version-check
 
@@ -13,6 +16,7 @@ PYTHON_ID := $(shell $(PYTHON) -c '$(VENV_ID)' 2>/dev/null)
 PYTHON_TAG := $(shell echo '$(PYTHON_ID)' | cksum | cut -d' ' -f1)
 INSTALLED := $(VENV)/.installed-$(PYTHON_TAG)
 DEMO_INSTALLED := $(DEMO_VENV)/.installed-$(PYTHON_TAG)
+DIST_INSTALLED := $(DIST_VENV)/.installed-$(PYTHON_TAG)
 
 # $(call venv,DIR[,OPTIONS]): DIR is a venv of $(PYTHON) afterwards.
 define venv
@@ -34,15 +38,15 @@ help:
 	@echo "make generate         regenerate podero_client/_generated from openapi.json (offline)"
 	@echo "make update-spec      pull SPEC_URL, report what changed, regenerate (ALLOW_BREAKING=1 to accept breaking changes)"
 	@echo "make check-generated  fail if the committed generated code has drifted"
-	@echo "make docs             write docs/wallbox-fields.md from the spec; check-docs fails if it is stale"
+	@echo "make docs             write docs/api.md (the API reference) from the spec and the code; check-docs fails if it is stale"
 	@echo "make lint, typecheck  ruff; mypy --strict on the hand-written code"
-	@echo "make dist             build the sdist and the wheel into dist/"
-	@echo "make bench            benchmarks against raw httpx and raw aiohttp, the request budget and the fleet;"
-	@echo "                      writes BENCHMARKS.md"
+	@echo "make dist             build the sdist and the wheel into dist/ (build and hatchling only, in $(DIST_VENV))"
+	@echo "make bench            benchmarks against raw httpx and raw aiohttp, the request budget, the fleet and"
+	@echo "                      telemetry; writes BENCHMARKS.md"
 	@echo "make bench-smoke      the benchmark at tiny counts: proves it still runs"
 	@echo "make soak             20,000 calls against a fake server that misbehaves on ~10 % of them"
 	@echo "make mutants          mutation testing of the hand-written modules (mutmut); lists the survivors"
-	@echo "make clean            remove $(VENV), $(DEMO_VENV), build/, dist/ and the tools' caches"
+	@echo "make clean            remove $(VENV), $(DEMO_VENV), $(DIST_VENV), build/, dist/ and the tools' caches"
 
 $(INSTALLED): pyproject.toml
 	$(call venv,$(VENV))
@@ -62,21 +66,34 @@ $(DEMO_INSTALLED): pyproject.toml
 	fi
 	touch $@
 
+# Only the build tools; the same pip-from-the-base-interpreter shortcut as the demo's venv.
+$(DIST_INSTALLED): Makefile
+	$(call venv,$(DIST_VENV),--without-pip)
+	@if $(PYTHON) -m pip --version > /dev/null 2>&1; then \
+		$(PYTHON) -m pip --python $(DIST_VENV)/bin/python install --quiet --disable-pip-version-check $(DIST_TOOLS); \
+	else \
+		$(DIST_VENV)/bin/python -m ensurepip --default-pip > /dev/null && $(DIST_VENV)/bin/python $(PIP) $(DIST_TOOLS); \
+	fi
+	touch $@
+
 install: $(INSTALLED)
 
+# The API reference is written from the spec and the generated code, so it follows each regeneration.
 generate: $(INSTALLED)
 	$(PY) scripts/regenerate.py
+	$(PY) scripts/api_reference.py
 
 # Refuses (exit 2, nothing changed) a spec that breaks code written for the current client,
 # unless ALLOW_BREAKING=1.
 update-spec: $(INSTALLED)
 	$(PY) scripts/regenerate.py --url $(SPEC_URL)$(if $(filter 1,$(ALLOW_BREAKING)), --allow-breaking)
+	$(PY) scripts/api_reference.py
 
 docs: $(INSTALLED)
-	$(PY) scripts/field_reference.py
+	$(PY) scripts/api_reference.py
 
 check-docs: $(INSTALLED)
-	$(PY) scripts/field_reference.py --check
+	$(PY) scripts/api_reference.py --check
 
 check-generated: $(INSTALLED)
 	$(PY) scripts/regenerate.py --check
@@ -113,9 +130,10 @@ soak: $(INSTALLED)
 demo: $(DEMO_INSTALLED)
 	$(DEMO_VENV)/bin/podero-client demo
 
-dist: $(INSTALLED)
+# --no-isolation: the build backend is already in $(DIST_VENV); no download, no second venv.
+dist: $(DIST_INSTALLED)
 	rm -rf dist
-	$(PY) -m build --outdir dist .
+	$(DIST_VENV)/bin/python -m build --no-isolation --outdir dist .
 
 # Not part of make test. mutmut ([tool.mutmut] in pyproject.toml) copies the package into
 # mutants/, mutates the hand-written modules and runs, per mutant, the tests that cover it.
@@ -129,4 +147,4 @@ mutants: $(INSTALLED)
 	exit $$status
 
 clean:
-	rm -rf $(VENV) $(DEMO_VENV) build dist .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_VENV) $(DIST_VENV) build dist .mypy_cache .pytest_cache .ruff_cache

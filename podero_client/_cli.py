@@ -38,11 +38,12 @@ EXIT_CONNECTION = 6
 EXIT_TOKEN_ENDPOINT = 7
 EXIT_INTERRUPTED = 130  # the shell's own code for Ctrl-C (128 + SIGINT)
 
-EPILOG = f"""\
+CREDENTIALS_HELP = f"""\
 credentials come from the environment: PODERO_CLIENT_ID and PODERO_CLIENT_SECRET,
 or PODERO_USERNAME and PODERO_PASSWORD, or PODERO_TOKEN; PODERO_BASE_URL overrides
 the production URL ({PRODUCTION_URL}).
-
+"""
+EXIT_CODES_HELP = f"""\
 exit codes:
   {EXIT_OK}  ok
   {EXIT_BAD_ARGUMENTS}  bad arguments or settings (missing credentials, a busy port, a missing extra)
@@ -53,7 +54,17 @@ exit codes:
   {EXIT_TOKEN_ENDPOINT}  no token: the token endpoint refused the credentials or failed
      (check the credentials, PODERO_BASE_URL and the token URL)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+"""
 
+
+# demo and serve-fake talk to a fake on 127.0.0.1 only: no credentials, no API errors.
+def _local_exit_codes(bad: str) -> str:
+    return f"exit codes:\n  {EXIT_OK}  ok\n  {EXIT_BAD_ARGUMENTS}  {bad}\n  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)\n"
+
+
+EPILOG = f"""\
+{CREDENTIALS_HELP}
+{EXIT_CODES_HELP}
 examples:
   podero-client demo                         the SDK against an embedded fake Podero, no credentials
   podero-client demo --trace                 ... and the OpenTelemetry span tree of its retried call
@@ -259,6 +270,7 @@ async def _serve_fake(args: argparse.Namespace) -> int:
             print(f"  at most {args.rate_limit:g} requests/s per client credentials, else 429 (--rate-limit)")
         if args.speed:
             print(f"  its state changes every {READING_INTERVAL / args.speed:g} s (--speed {args.speed:g})")
+            print(f"  its clock started at the real time and runs {args.speed:g} times as fast (--speed 1: real time)")
         print(end="", flush=True)
         await asyncio.Event().wait()
     finally:
@@ -300,13 +312,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"podero-client {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, text: str) -> argparse.ArgumentParser:
+    def command(name: str, text: str, *, epilog: str = EPILOG, logs: bool = True) -> argparse.ArgumentParser:
+        # logs=False: the command makes no token requests or retries, so -v would promise nothing.
         return commands.add_parser(
-            name, help=text, epilog=EPILOG, formatter_class=parser.formatter_class, parents=[verbose]
+            name, help=text, epilog=epilog, formatter_class=parser.formatter_class, parents=[verbose] if logs else []
         )
 
-    wallbox = command("wallbox", "show one wallbox")
-    watch = command("watch", "print a line each time a wallbox's state changes")
+    reader_epilog = f"{CREDENTIALS_HELP}\n{EXIT_CODES_HELP}"
+    wallbox = command("wallbox", "show one wallbox", epilog=reader_epilog)
+    watch = command("watch", "print a line each time a wallbox's state changes", epilog=reader_epilog)
     for reader in (wallbox, watch):
         optional: dict[str, Any] = {"nargs": "?"} if reader is watch else {}  # watch may take --keys-file instead
         reader.add_argument("org_id", help="the organization's UUID", **optional)
@@ -350,13 +364,22 @@ def _parser() -> argparse.ArgumentParser:
         help="with --keys-file: print the fleet's figures on stderr every S seconds (default 10)",
     )
 
-    demo = command("demo", "run the SDK against an embedded fake Podero: no credentials, no network")
+    demo = command(
+        "demo",
+        "run the SDK against an embedded fake Podero: no credentials, no network",
+        epilog=_local_exit_codes("the 'testing' extra is not installed, or --trace without the 'demo' extra"),
+    )
     demo.add_argument(
         "--trace",
         action="store_true",
         help="print the OpenTelemetry spans of the token refresh and the retried call (the demo extra)",
     )
-    serve = command("serve-fake", "serve the fake Podero API on 127.0.0.1")
+    serve = command(
+        "serve-fake",
+        "serve the fake Podero API on 127.0.0.1",
+        epilog=_local_exit_codes("bad arguments: a busy port, an unreadable --spec, the 'testing' extra missing"),
+        logs=False,
+    )
     serve.add_argument(
         "--port", type=_number(0, 65535, cast=int), default=8765, help="default 8765; 0 picks a free one"
     )
@@ -370,7 +393,9 @@ def _parser() -> argparse.ArgumentParser:
         "--speed",
         type=_number(0, math.inf),
         default=60.0,
-        help="fake seconds per second on the wallboxes' clock: 60 (default) gives a new state every 5 s; 0 freezes it",
+        help="how fast the fake's clock runs: it starts at the real time and runs SPEED fake seconds a second, so "
+        "with 60 (the default) a new state comes every 5 s, stamped ahead of the real time; 1 keeps real time, "
+        "0 freezes it",
     )
     serve.add_argument(
         "--rate-limit",

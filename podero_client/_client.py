@@ -46,7 +46,7 @@ from ._polling import WallboxPolling
 from ._redis_budget import RedisBudget, RedisRateLimit
 from ._retry import RETRY_POLICY_EXTENSION, RetryPolicy, RetryTransport
 from ._settings import as_uuid as _as_uuid
-from ._settings import check_headers, check_leeway, check_timeout, check_url
+from ._settings import check_headers, check_leeway, check_timeout, check_url, warn_of_other_credentials
 from ._transport import DEFAULT_BACKEND, DEFAULT_LIMITS, DEFAULT_MAX_RESPONSE_BYTES, Backend, build_transport
 
 try:  # the otel extra: imported with the package, so that no client's construction blocks its event loop
@@ -246,11 +246,13 @@ class PoderoClient(Resources, WallboxPolling, FleetWatching):
         """Build a client from ``PODERO_*`` environment variables.
 
         Credentials, first match wins: ``PODERO_CLIENT_ID`` and ``PODERO_CLIENT_SECRET``;
-        ``PODERO_USERNAME`` and ``PODERO_PASSWORD``; ``PODERO_TOKEN``. ``PODERO_BASE_URL``
+        ``PODERO_USERNAME`` and ``PODERO_PASSWORD``; ``PODERO_TOKEN``. When others are set
+        too, a warning (once per process) names the ones used. ``PODERO_BASE_URL``
         overrides the production URL. Other keyword arguments go to the constructor.
         """
         env = os.environ if environ is None else environ
         credentials: Credentials
+        warn_of_other_credentials(env)
         if env.get("PODERO_CLIENT_ID") and env.get("PODERO_CLIENT_SECRET"):
             credentials = ClientCredentials(env["PODERO_CLIENT_ID"], env["PODERO_CLIENT_SECRET"])
         elif env.get("PODERO_USERNAME") and env.get("PODERO_PASSWORD"):

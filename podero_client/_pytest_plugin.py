@@ -6,7 +6,7 @@ extra, a test that asks for it fails with one line naming what to install.
 
 pytest-asyncio's default (strict) mode runs only the async tests marked
 ``@pytest.mark.asyncio``; an async test that asks for ``fake_podero`` is marked here, so
-the README's example runs as written in either mode.
+the example of docs/testing.md runs as written in either mode.
 """
 
 from __future__ import annotations

@@ -12,10 +12,13 @@ from ._generated.types import Unset
 
 def ago(moment: datetime, now: datetime) -> str:
     """'3 min ago', '2 d 4 h ago': dateutil's relativedelta splits the gap into calendar units."""
-    gap = relativedelta(now, moment)
+    gap = relativedelta(now, moment) if moment <= now else relativedelta(moment, now)
     units = [(gap.years, "y"), (gap.months, "mo"), (gap.days, "d"), (gap.hours, "h"), (gap.minutes, "min")]
     parts = [f"{value} {unit}" for value, unit in units if value][:2]
-    return f"{' '.join(parts)} ago" if parts and moment <= now else "just now"
+    if not parts:
+        return "just now"
+    # A fake run faster than real time (serve-fake --speed) stamps its states ahead of this clock.
+    return f"{' '.join(parts)} ago" if moment <= now else f"{' '.join(parts)} ahead of this machine's clock"
 
 
 def _value(value: object) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import logging
 import re
 import uuid
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ import httpx
 from ._errors import InvalidArgumentError
 from ._utils import is_finite_number
 
-# The one text form of an id the README documents: 8-4-4-4-12 hex digits, any case.
+# The one text form of an id the docs document (docs/errors.md): 8-4-4-4-12 hex digits, any case.
 # uuid.UUID() alone also takes braces, "urn:uuid:", misplaced hyphens, and, through
 # int(..., 16), spaces, "+" and "_": "+" and 31 hex digits would name another device.
 _CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -165,3 +166,33 @@ def check_url(name: str, value: object, *, allow_insecure_http: bool, absolute: 
             "use https, or pass allow_insecure_http=True if you really mean it"
         )
     return url
+
+
+# The environment's credential kinds, in from_env's order of preference.
+CREDENTIAL_VARIABLES = (
+    ("PODERO_CLIENT_ID", "PODERO_CLIENT_SECRET"),
+    ("PODERO_USERNAME", "PODERO_PASSWORD"),
+    ("PODERO_TOKEN",),
+)
+_warned_credentials: set[tuple[str, ...]] = set()
+
+
+def warn_of_other_credentials(env: Mapping[str, str]) -> None:
+    """Log once per process when the environment holds more than one kind of credentials.
+
+    One pair wins silently otherwise, and a service then signs in as someone it did not mean
+    to. Only the variables' names are logged, never their values.
+    """
+    complete = [kind for kind in CREDENTIAL_VARIABLES if all(env.get(name) for name in kind)]
+    if not complete:
+        return  # from_env raises, naming what is missing
+    used = complete[0]
+    others = [name for kind in CREDENTIAL_VARIABLES if kind != used for name in kind if env.get(name)]
+    if not others or (*used, *others) in _warned_credentials:
+        return
+    _warned_credentials.add((*used, *others))
+    logging.getLogger("podero_client").warning(
+        "more than one kind of Podero credentials in the environment: using %s; ignoring %s (unset those)",
+        " and ".join(used),
+        ", ".join(others),
+    )

@@ -210,6 +210,22 @@ async def test_help_is_useful() -> None:
     assert "--sandbox" in out
 
 
+async def test_subcommand_help_shows_only_what_applies() -> None:
+    """demo and serve-fake --help list neither credentials nor the API's exit codes; serve-fake has no -v."""
+    for command in ("demo", "serve-fake"):
+        code, out, _ = await _cli(command, "--help")
+        assert code == 0
+        assert "2  " in out
+        assert "PODERO_CLIENT_ID" not in out
+        assert "3  the API refused" not in out
+        assert "7  no token" not in out
+    assert "--verbose" not in out, "serve-fake makes no token requests or retries to log"
+    assert "starts at the real time" in " ".join(out.split())
+    code, out, _ = await _cli("watch", "--help")
+    assert "PODERO_CLIENT_ID" in out
+    assert "7  no token" in out
+
+
 async def test_demo_runs_without_credentials() -> None:
     """The main job: exits 0 and shows a wallbox, a token refresh and a retried 503."""
     code, out, err = await _cli("demo")

@@ -606,3 +606,21 @@ async def test_a_422_with_any_detail_fails_only_its_key(
         [result] = await podero.get_wallboxes([IDS])
     assert isinstance(result, UnprocessableEntityError)
     assert result.detail == "5: odd"
+
+
+def test_from_env_warns_once_when_several_credential_kinds_are_set(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two kinds set: one warning per process naming the pair used and the ignored names, never a value."""
+    monkeypatch.setattr(podero_client._settings, "_warned_credentials", set())  # as in a fresh process
+    env = {"PODERO_CLIENT_ID": "i", "PODERO_CLIENT_SECRET": "s3cret-value", "PODERO_USERNAME": "u-warn-once"}
+    with caplog.at_level(logging.WARNING, logger="podero_client"):
+        PoderoClient.from_env(env)
+        PoderoClient.from_env(env)
+        PoderoClient.from_env({"PODERO_TOKEN": "t"})
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warnings == [
+        "more than one kind of Podero credentials in the environment: "
+        "using PODERO_CLIENT_ID and PODERO_CLIENT_SECRET; ignoring PODERO_USERNAME (unset those)"
+    ]
+    assert "s3cret-value" not in caplog.text

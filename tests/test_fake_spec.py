@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from podero_client import InvalidArgumentError
 from podero_client.testing import FakePodero, Fault
 from podero_client.testing._spec import SpecRoutes, packaged_spec
 
@@ -225,3 +227,15 @@ async def test_spec_routes_are_not_token_requests(grown: FakePodero, http: httpx
     assert response.status_code == 200
     assert grown.requests[SESSIONS] == 1
     assert grown.token_content_types == ["application/json"]  # the fixture's one token request
+
+
+def test_a_missing_spec_file_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FakePodero(spec=) with a path that does not exist raises InvalidArgumentError naming it, absolute too."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        InvalidArgumentError, match=r"no such file: openapi\.json \(looked for .*openapi\.json\)"
+    ) as caught:
+        FakePodero(spec="openapi.json")
+    assert str(tmp_path) in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None

@@ -33,13 +33,14 @@ def test_change_line_says_what_the_car_does() -> None:
 
 
 def test_summary_and_ago() -> None:
-    """The summary shows the rate, the statuses and how old the state is."""
+    """The summary shows the rate, the statuses and how old the state is (or how far ahead, from a fast fake)."""
     now = datetime(2026, 11, 29, 7, 49, tzinfo=UTC)
     text = summary(_wallbox(current_state_last_updated_at="2026-11-29T07:45:00Z"), now=now)
     assert "charge rate  7.36 kW" in text
     assert "(4 min ago)" in text
     assert ago(datetime(2026, 11, 27, 3, 0, tzinfo=UTC), now) == "2 d 4 h ago"
-    assert ago(now, datetime(2026, 11, 29, 7, 0, tzinfo=UTC)) == "just now"
+    assert ago(now, datetime(2026, 11, 29, 7, 0, tzinfo=UTC)) == "49 min ahead of this machine's clock"
+    assert ago(now, now) == "just now"
 
 
 def test_information_action_without_a_message() -> None:

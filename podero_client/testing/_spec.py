@@ -25,6 +25,8 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from .._errors import InvalidArgumentError
+
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 _SPEC_URI = "urn:podero-fake-spec"
 # A fixed namespace: the same spec gives the same sample ids on every run.
@@ -60,6 +62,9 @@ def load_spec(spec: Mapping[str, Any] | str | Path | None) -> dict[str, Any]:
     if spec is None:
         return packaged_spec()
     if isinstance(spec, str | Path):
+        if not Path(spec).is_file():  # one line naming the path, not a bare FileNotFoundError
+            where = Path(spec).absolute()
+            raise InvalidArgumentError(f"spec: no such file: {spec} (looked for {where}); give an OpenAPI JSON file")
         loaded = json.loads(Path(spec).read_text(encoding="utf-8"))  # OSError, or ValueError when not JSON
         if not isinstance(loaded, dict):
             raise ValueError(f"{spec} holds a JSON {type(loaded).__name__}, not an OpenAPI object")

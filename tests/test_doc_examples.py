@@ -1,4 +1,5 @@
-"""The README's snippets run as written: its pytest example, and its optional-field code under strict mypy."""
+"""Beyond running each block (tests/test_docs.py): the testing page's pytest file passes under pytest, and the
+optional-field functions of docs/client.md are right for every value and refuse what strict mypy should refuse."""
 
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ from conftest import ROOT
 from podero_client.models import WallboxDetailOutput
 from podero_client.testing import wallbox_payload
 
-README = (ROOT / "README.md").read_text()
+DOCS = ROOT / "docs"
 
 
-def snippet(section: str, language: str = "python") -> str:
-    """The first ``language`` code block under the heading ``section``."""
-    start = README.index(f"\n{section}\n")
-    match = re.compile(rf"```{language}\n(.*?)```", re.DOTALL).search(README, start)
-    assert match is not None, f"no {language} block under {section}"
+def snippet(page: str, section: str, language: str = "python") -> str:
+    """The first ``language`` code block under the heading ``section`` of ``docs/<page>``."""
+    text = "\n" + (DOCS / page).read_text()
+    start = text.index(f"\n{section}\n")
+    match = re.compile(rf"```{language}\n(.*?)```", re.DOTALL).search(text, start)
+    assert match is not None, f"no {language} block under {section} in docs/{page}"
     return match.group(1)
 
 
@@ -31,31 +33,35 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_pytest_example_runs_as_written(tmp_path: Path) -> None:
-    """The testing section's file passes under a bare pytest: no config, pytest-asyncio's strict default."""
-    (tmp_path / "test_readme_example.py").write_text(snippet("## Testing your code against a fake Podero"))
+    """The testing page's file passes under a bare pytest: no config, pytest-asyncio's strict default."""
+    (tmp_path / "test_docs_example.py").write_text(snippet("testing.md", "# Testing your code against a fake Podero"))
     result = run("-m", "pytest", "-p", "no:cacheprovider", "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
 
 
 def test_the_optional_field_example_passes_strict_mypy(tmp_path: Path) -> None:
-    """strict mypy accepts the README's way to read an optional field, and refuses the naive one."""
-    (tmp_path / "readme_fields.py").write_text(snippet("### Optional fields"))
+    """strict mypy accepts the docs' way to read an optional field, and refuses the naive one."""
+    (tmp_path / "docs_fields.py").write_text(snippet("client.md", "## Optional fields"))
     (tmp_path / "naive.py").write_text(
         "from podero_client.models import WallboxDetailOutput\n\n\n"
         "def kw(wallbox: WallboxDetailOutput) -> float:\n"
         "    return wallbox.charge_rate_w / 1000\n"
     )
-    result = run("-m", "mypy", "--strict", "--no-incremental", "readme_fields.py", "naive.py", cwd=tmp_path)
+    (tmp_path / "mypy.ini").write_text("[mypy]\n")
+    # The options and cache of tests/test_docs.py's run: the package is read from a warm cache.
+    options = ["--config-file", "mypy.ini", "--strict", "--python-version", "3.11", "--show-error-codes"]
+    cache = ["--no-error-summary", "--cache-dir", str(ROOT / ".mypy_cache" / "doc-blocks")]
+    result = run("-m", "mypy", *options, *cache, "docs_fields.py", "naive.py", cwd=tmp_path)
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
     assert errors, "the naive read must be refused, or this test proves nothing"
     assert all(line.startswith("naive.py:") for line in errors), result.stdout
 
 
 def test_the_optional_field_example_is_right_at_run_time() -> None:
-    """For every value the API can send (an int, a float, null, absent), the README's functions are right."""
+    """For every value the API can send (an int, a float, null, absent), the docs' functions are right."""
     namespace: dict[str, Any] = {}
-    exec(compile(snippet("### Optional fields"), "README.md", "exec"), namespace)  # noqa: S102  # our README
+    exec(compile(snippet("client.md", "## Optional fields"), "docs/client.md", "exec"), namespace)  # noqa: S102  # our docs
     charge_power_kw, firmware = namespace["charge_power_kw"], namespace["firmware"]
     payload = wallbox_payload()
     del payload["charge_rate_w"], payload["firmware_version"]

@@ -1,0 +1,286 @@
+"""Every Python block of README.md and docs/*.md runs as written, or type-checks, as the docs convention says.
+
+- A ```python block is a complete program: it is run in its own process, in an empty
+  directory, with ``PODERO_FAKE_URL`` set to a running ``podero-client serve-fake``.
+- A block right after the line ``<!-- fragment -->`` is only type-checked, with strict mypy
+  (all fragments in one mypy run).
+- A block right after ``<!-- grown -->`` needs the whole Partner API: it is run against this
+  session's package regenerated from tests/fixtures/grown-openapi.json, whose packaged spec
+  (what ``FakePodero()`` serves) is the grown one.
+- ```console, ```sh and other blocks are not run.
+
+New pages in docs/ are picked up by themselves. The README is a landing page: at most 15 KB.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from conftest import GROWN_SPEC, ROOT, GrownPackage
+
+from normalize import operations
+
+README = ROOT / "README.md"
+README_LIMIT = 15 * 1024
+RUN_TIMEOUT = 60  # seconds per block; a block is a few requests to a fake on 127.0.0.1
+PYTHON_LANGUAGES = {"python", "py", "python3"}
+MARKERS = {"<!-- fragment -->": "fragment", "<!-- grown -->": "grown"}
+_FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`\s]*)")
+
+Kind = Literal["run", "fragment", "grown"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+    """One Python code block of a Markdown file."""
+
+    source: str  # "README.md", "docs/testing.md"
+    line: int  # of the opening fence, 1-based
+    kind: Kind
+    code: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.source}:{self.line}"
+
+    @property
+    def module(self) -> str:
+        """A file name for the block that mypy and tracebacks show."""
+        return re.sub(r"\W", "_", self.source.removesuffix(".md")) + f"_line{self.line}.py"
+
+
+def parse(text: str, source: str) -> Iterator[Block]:
+    """The Python blocks of ``text``, each with the kind its marker line gives it."""
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        opening = _FENCE.match(lines[index])
+        if not opening:
+            index += 1
+            continue
+        fence, indent = opening["fence"], len(opening["indent"])
+        body: list[str] = []
+        end = index + 1
+        while end < len(lines) and not lines[end].strip().startswith(fence):
+            line = lines[end]
+            body.append(line[indent:] if line[:indent].strip() == "" else line.lstrip())
+            end += 1
+        if opening["info"].lower() in PYTHON_LANGUAGES:
+            before = next((line.strip() for line in reversed(lines[:index]) if line.strip()), "")
+            kind: Kind = "fragment" if MARKERS.get(before) == "fragment" else "grown" if before in MARKERS else "run"
+            yield Block(source, index + 1, kind, "\n".join(body) + "\n")
+        index = end + 1
+
+
+def doc_files() -> list[Path]:
+    return [README, *sorted((ROOT / "docs").glob("*.md"))]
+
+
+BLOCKS = [block for path in doc_files() for block in parse(path.read_text(), str(path.relative_to(ROOT)))]
+# Proof that the harness fails a broken block: these two go through the same runs and must fail.
+BROKEN = list(
+    parse(
+        "```python\nraise SystemExit('broken on purpose')\n```\n\n"
+        "<!-- fragment -->\n\n```python\nbroken: int = 'not an int'\n```\n",
+        "broken.md",
+    )
+)
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What running or type-checking one block gave: an empty ``failure`` is a pass."""
+
+    failure: str = ""
+
+
+def _run(block: Block, directory: Path, env: dict[str, str]) -> Outcome:
+    work = directory / block.module.removesuffix(".py")
+    work.mkdir()
+    script = work / block.module
+    script.write_text(block.code)
+    try:
+        result = subprocess.run(  # noqa: S603  # our interpreter, our docs
+            [sys.executable, str(script)], cwd=work, env=env, capture_output=True, text=True,
+            timeout=RUN_TIMEOUT, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return Outcome(f"{block.id} did not finish within {RUN_TIMEOUT} s")
+    if result.returncode != 0:
+        return Outcome(f"{block.id} exited {result.returncode}:\n{result.stdout[-2000:]}{result.stderr[-4000:]}")
+    return Outcome()
+
+
+def _type_check(blocks: list[Block], directory: Path) -> dict[str, Outcome]:
+    """One strict mypy run over every block given; errors are mapped back to their block's line in its file."""
+    work = directory / "mypy"
+    work.mkdir()
+    (work / "mypy.ini").write_text("[mypy]\n")  # not the project's config: its files and excludes
+    for block in blocks:
+        (work / block.module).write_text(block.code)
+    result = subprocess.run(  # noqa: S603  # our interpreter, our docs
+        [
+            sys.executable, "-m", "mypy", "--config-file", "mypy.ini", "--strict", "--python-version", "3.11",
+            "--cache-dir", str(ROOT / ".mypy_cache" / "doc-blocks"), "--show-error-codes", "--no-error-summary",
+            *(block.module for block in blocks),
+        ],
+        cwd=work, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    outcomes = {block.id: Outcome() for block in blocks}
+    by_module = {block.module: block for block in blocks}
+    for line in result.stdout.splitlines():
+        module, _, rest = line.partition(":")
+        if module in by_module and ": error:" in line:
+            block = by_module[module]
+            number, _, message = rest.partition(":")
+            where = block.line + int(number) if number.isdigit() else block.line
+            outcomes[block.id].failure += f"{block.source}:{where}:{message}\n"
+    failed = [block_id for block_id, outcome in outcomes.items() if outcome.failure]
+    if result.returncode != 0 and not failed:
+        raise AssertionError(f"mypy itself failed:\n{result.stdout}{result.stderr}")
+    if result.returncode == 2:  # a syntax error stops mypy before it checks the other blocks
+        for outcome in outcomes.values():
+            outcome.failure = outcome.failure or f"not type-checked: mypy stopped at a syntax error in {failed[0]}"
+    return outcomes
+
+
+def _grown_pythonpath(grown: GrownPackage, directory: Path) -> Path:
+    """A directory where ``podero_client`` is the grown package, its packaged spec the grown spec."""
+    root = directory / "grown-path"
+    shutil.copytree(grown.root, root / "podero_client", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(GROWN_SPEC, root / "podero_client" / "openapi.json")
+    return root
+
+
+@pytest.fixture(scope="module")
+def fake_url() -> Iterator[str]:
+    """``podero-client serve-fake`` on a free port, as a reader of the docs starts it."""
+    with subprocess.Popen(  # our own command
+        [sys.executable, "-m", "podero_client", "serve-fake", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    ) as process:  # fmt: skip
+        try:
+            assert process.stdout is not None
+            first = process.stdout.readline()
+            match = re.search(r"Fake Podero API at (\S+)", first)
+            assert match, f"serve-fake did not start: {first}"
+            yield match.group(1)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def outcomes(
+    fake_url: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> dict[str, Outcome]:
+    """Every block's outcome: one mypy run and the runnable blocks, side by side in a few processes."""
+    directory = tmp_path_factory.mktemp("doc-blocks")
+    env = {**os.environ, "PODERO_FAKE_URL": fake_url, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONPATH", None)
+    runnable = [block for block in [*BLOCKS, *BROKEN] if block.kind == "run"]
+    grown = [block for block in BLOCKS if block.kind == "grown"]
+    checked = [block for block in [*BLOCKS, *BROKEN] if block.kind == "fragment"]
+    checked += [try_it_block()]  # the landing page's script runs as written and passes strict mypy too
+    grown_env = env
+    if grown:
+        package: GrownPackage = request.getfixturevalue("grown_package")
+        grown_env = {**env, "PYTHONPATH": str(_grown_pythonpath(package, directory))}
+    results: dict[str, Outcome] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        mypy = pool.submit(_type_check, checked, directory)
+        runs = {block.id: pool.submit(_run, block, directory, env) for block in runnable}
+        runs |= {block.id: pool.submit(_run, block, directory, grown_env) for block in grown}
+        for block_id, future in runs.items():
+            results[block_id] = future.result()
+        typed = mypy.result()
+    for block_id, outcome in typed.items():
+        previous = results.get(block_id)
+        key = block_id if previous is None else f"{block_id} (mypy)"
+        results[key] = outcome
+    return results
+
+
+def try_it_block() -> Block:
+    """The first Python block under the README's "## Try it", to be type-checked as a fragment too."""
+    text = README.read_text()
+    start = text.index("\n## Try it")
+    line = text.count("\n", 0, start) + 1
+    block = next(block for block in BLOCKS if block.source == "README.md" and block.line > line)
+    return dataclasses.replace(block, kind="fragment", source="README.md (try it)")
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[block.id for block in BLOCKS])
+def test_block(block: Block, outcomes: dict[str, Outcome]) -> None:
+    """The block runs as written (or, marked as a fragment, passes strict mypy)."""
+    outcome = outcomes[block.id]
+    assert not outcome.failure, outcome.failure
+
+
+def test_the_try_it_script_passes_strict_mypy(outcomes: dict[str, Outcome]) -> None:
+    """The README's copy-paste script is typed: strict mypy accepts it as it stands."""
+    failure = outcomes[try_it_block().id].failure
+    assert not failure, failure
+
+
+def test_a_broken_block_fails(outcomes: dict[str, Outcome]) -> None:
+    """The same runs fail a program that exits non-zero and a fragment mypy refuses, naming the line."""
+    program, fragment = BROKEN
+    assert "broken on purpose" in outcomes[program.id].failure
+    assert f"broken.md:{fragment.line + 1}: error: Incompatible types" in outcomes[fragment.id].failure
+
+
+def test_markers_and_languages_are_read() -> None:
+    """A marker applies to the next block only; console, sh and unmarked non-Python blocks are not Python."""
+    text = (
+        "<!-- fragment -->\n```python\na = 1\n```\n```python\nb = 2\n```\n<!-- grown -->\n\n```py\nc = 3\n```\n"
+        "```console\n$ podero-client demo\n```\n```sh\nmake dist\n```\n  ```python\n  d = 4\n  ```\n"
+    )
+    assert [(block.kind, block.code) for block in parse(text, "x.md")] == [
+        ("fragment", "a = 1\n"), ("run", "b = 2\n"), ("grown", "c = 3\n"), ("run", "d = 4\n"),
+    ]  # fmt: skip
+
+
+def test_every_page_is_checked_and_the_readme_is_short() -> None:
+    """README.md and every docs page are read; the README stays a landing page of at most 15 KB."""
+    sources = {block.source for block in BLOCKS}
+    assert "README.md" in sources
+    assert {str(path.relative_to(ROOT)) for path in doc_files()} >= {"README.md", "docs/api.md"}
+    size = len(README.read_bytes())
+    assert size <= README_LIMIT, f"README.md is {size} bytes, over {README_LIMIT}: move details into docs/"
+
+
+def test_the_readme_says_what_the_shipped_spec_covers() -> None:
+    """The landing page's count of the shipped spec's operations is the spec's own: update-spec makes it stale."""
+    spec = json.loads((ROOT / "openapi.json").read_text())
+    count = sum(1 for _, _, _ in operations(spec))
+    words = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+    said = " ".join(README.read_text().split())
+    assert f"Podero publishes {words.get(count, str(count))} operations" in said, f"the spec has {count}"
+
+
+# Pages written on branches merged together with this one (issues 16 and 19): once they are
+# in, this set is moot; remove it then.
+PAGES_ON_OTHER_BRANCHES = {"docs/fleets.md", "docs/rate-limits.md", "docs/observability.md"}
+
+
+def test_links_between_pages_resolve() -> None:
+    """Every relative link of README.md and docs/*.md names a file that exists."""
+    broken = []
+    for path in doc_files():
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text()):
+            pending = str((path.parent / target).resolve().relative_to(ROOT)) in PAGES_ON_OTHER_BRANCHES
+            if "://" not in target and not pending and not (path.parent / target).exists():
+                broken.append(f"{path.relative_to(ROOT)}: {target}")
+    assert not broken, broken
