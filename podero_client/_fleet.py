@@ -236,7 +236,7 @@ class FleetWatch:
         return list(self._entries) if self._started else list(self._initial)
 
     def wallbox(self, key: object) -> WallboxDetailOutput | None:
-        """The last wallbox seen for ``key``: None before its first poll or when not watched."""
+        """The wallbox of ``key``'s last change (or first poll); None before it or when not watched."""
         entry = self._entries.get(as_key(key))
         return entry.wallbox if entry is not None else None
 
@@ -402,20 +402,20 @@ class FleetWatch:
             finally:
                 self._in_flight -= 1
 
-    def _reschedule(self, entry: _Entry, started: float) -> None:
+    def _reschedule(self, entry: _Entry, keeping_up: bool, started: float) -> None:
         every = self.fast_interval if entry.fast else self.interval
-        # Phase-locked to the schedule while it keeps up (no drift from latency); from the
-        # poll's own start when it is behind, so that the order stays oldest first.
-        base = entry.due + every
-        if base <= started:
-            base = started + every
-        entry.due = base
-        self._push(entry, base + self._random.uniform(-JITTER, JITTER) * every)
+        if keeping_up:  # on the schedule's own phase (no drift from latency), jittered
+            entry.due += every
+            self._push(entry, entry.due + self._random.uniform(-JITTER, JITTER) * every)
+        else:  # behind: from this poll's start, unjittered, so that the order stays oldest first
+            entry.due = started + every
+            self._push(entry, entry.due)
 
     async def _poll(self, entry: _Entry) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
         regular = not entry.fast and entry.wallbox is not None
+        keeping_up = started - entry.due < self.fast_interval
         try:
             wallbox = await self._client.get_wallbox(*entry.key, include_deleted=self.include_deleted)
         except ClientClosedError:
@@ -435,7 +435,7 @@ class FleetWatch:
             if gone:
                 self.remove(entry.key)
             else:
-                self._reschedule(entry, started)
+                self._reschedule(entry, keeping_up, started)
             await self._emit(WallboxFailed(entry.key, error, removed=gone))
             return
         if entry.removed:
@@ -447,21 +447,27 @@ class FleetWatch:
             weight = 2 / (min(len(self._entries), 2000) + 1)
             self._achieved = gap if self._achieved is None else self._achieved + weight * (gap - self._achieved)
         entry.polled_at = done
-        previous, entry.wallbox = entry.wallbox, wallbox
+        previous = entry.wallbox
         event: WallboxChanged | None = None
         if previous is None:
+            entry.wallbox = wallbox
             event = WallboxChanged(entry.key, wallbox, {}, initial=True)
         else:
             stamps = _stamps(wallbox)
             if stamps is None or stamps != _stamps(previous):
+                entry.wallbox = wallbox
                 found = changes(previous, wallbox)
                 if found:
                     event = WallboxChanged(entry.key, wallbox, found)
-        if _boost_requested(wallbox) or (event is not None and not event.initial):
+            # Else the state did not move (Podero's own test): the wallbox held stays, and the new
+            # copy dies young, which spares the garbage collector and the heap's fragmentation.
+        # Following a change fast only pays while the watch keeps up: behind (a short budget),
+        # those polls would come as late as the rest and take slots from the stalest wallboxes.
+        if _boost_requested(wallbox) or (event is not None and not event.initial and keeping_up):
             entry.fast = FAST_POLLS
         elif entry.fast:
             entry.fast -= 1
-        self._reschedule(entry, started)
+        self._reschedule(entry, keeping_up, started)
         if event is not None:
             self._changes += not event.initial
             await self._emit(event)
@@ -488,7 +494,7 @@ class FleetWatching:
         *,
         interval: float = 60.0,
         fast_interval: float = 3.0,
-        concurrency: int = 50,
+        concurrency: int = 100,
         include_deleted: bool = False,
     ) -> FleetWatch:
         """Watch many wallboxes: ``async with podero.watch_wallboxes(keys) as fleet: async for event in fleet``.
@@ -497,9 +503,10 @@ class FleetWatching:
         before any I/O); ``fleet.add(key)`` and ``fleet.remove(key)`` work while it runs.
         Each wallbox is polled about every ``interval`` seconds (+-5 % jitter), the first polls
         spread evenly over the first interval; every ``fast_interval`` seconds while a boost is
-        requested (``boost_state``, where the spec has it) and for 3 polls after a change.
+        requested (``boost_state``, where the spec has it) and, while the watch keeps up, for 3
+        polls after a change.
         A poll whose ``current_state_last_updated_at`` and ``updated_at`` did not move yields
-        nothing. Events:
+        nothing, and ``fleet.wallbox(key)`` stays the wallbox of the last change. Events:
 
         - ``WallboxChanged``: the first poll of each wallbox (``initial=True``, no changes),
           then each change, with ``changes`` = {field: (old, new)};

@@ -28,6 +28,22 @@ from typing import Any
 from bench_sections import write_section  # scripts/, on the path when this runs as a script
 
 ROOT = Path(__file__).resolve().parent.parent
+CONCURRENCY = 100  # watch_wallboxes' default: the plain loop has as many callers in the budget's queue
+
+
+class GCTime:
+    """Seconds spent in the garbage collector, by generation (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self._start = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds[info["generation"]] += time.perf_counter() - self._start
 
 
 def rss_kib() -> float:
@@ -55,6 +71,7 @@ async def serve(size: int, speed: float) -> None:
 def report(server: Any, start: float, end: float) -> dict[str, Any]:
     """Requests per second in [start, end], and the longest gap between two polls of any wallbox."""
     last: dict[tuple[str, str, str], float] = {}
+    gaps: list[float] = []
     longest = 0.0
     count = 0
     for at, key in server.wallbox_log:
@@ -63,12 +80,15 @@ def report(server: Any, start: float, end: float) -> dict[str, Any]:
         if at >= start:
             count += 1
             if key in last:
-                longest = max(longest, at - last[key])
+                gaps.append(at - last[key])
+                longest = max(longest, gaps[-1])
         last[key] = at
     never = sum(1 for key in server.fleet.keys if key not in last)
     # A wallbox not polled since before the window ends it with an open gap.
     open_gap = max((end - at for at in last.values()), default=0.0)
-    return {"rate": count / (end - start), "longest_gap": max(longest, open_gap), "never": never}
+    gaps.sort()
+    p99 = gaps[int(len(gaps) * 0.99)] if gaps else 0.0
+    return {"rate": count / (end - start), "longest_gap": max(longest, open_gap), "p99_gap": p99, "never": never}
 
 
 # ---------------------------------------------------------------- the client process
@@ -97,6 +117,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         budget = RateLimit(per_second=args.rate, burst=args.burst)
         async with PoderoClient(credentials=credentials, base_url=started["url"], rate_limit=budget) as podero:
             await podero.get_wallbox(*keys[0])  # the token, the pool, the code paths: warm
+            gc_time = GCTime()
             gc.collect()
             before = rss_kib()
             fleet_cm = podero.watch_wallboxes(keys, interval=args.interval, fast_interval=args.fast_interval)
@@ -109,8 +130,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 consumer = asyncio.create_task(drain())
                 await asyncio.sleep(args.warmup)
                 polls0, cpu0, t0 = fleet.stats.polls, time.process_time(), time.monotonic()
+                gc0 = sum(gc_time.seconds)
                 await asyncio.sleep(args.seconds)
                 polls1, cpu1, t1 = fleet.stats.polls, time.process_time(), time.monotonic()
+                fleet_gc = (sum(gc_time.seconds) - gc0) / (polls1 - polls0)
                 stats = fleet.stats
                 gc.collect()
                 after = rss_kib()  # every wallbox polled by now (the server's "never" says so), each held
@@ -127,12 +150,13 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 while time.monotonic() < stop:
                     await podero.get_wallbox(*keys[index % len(keys)])
                     done += 1
-                    index += 50
+                    index += CONCURRENCY
 
-            cpu2, t2 = time.process_time(), time.monotonic()
-            await asyncio.gather(*(plain(first) for first in range(50)))
+            cpu2, t2, gc2 = time.process_time(), time.monotonic(), sum(gc_time.seconds)
+            await asyncio.gather(*(plain(first) for first in range(CONCURRENCY)))
             plain_cpu = (time.process_time() - cpu2) / done
             plain_rate = done / (time.monotonic() - t2)
+            plain_gc = (sum(gc_time.seconds) - gc2) / done
         server = await ask(t0, t1)
         return {
             "wallboxes": args.wallboxes,
@@ -145,6 +169,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "warmup": args.warmup,
             "server_rate": server["rate"],
             "longest_gap": server["longest_gap"],
+            "p99_gap": server["p99_gap"],
+            "failures": stats.failures,
             "never": server["never"],
             "achieved_interval": stats.achieved_interval,
             "slowest_age": stats.slowest_age,
@@ -152,6 +178,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "fleet_cpu_us": fleet_cpu * 1e6,
             "plain_cpu_us": plain_cpu * 1e6,
             "plain_rate": plain_rate,
+            "fleet_gc_us": fleet_gc * 1e6,
+            "plain_gc_us": plain_gc * 1e6,
             "client_rate": (polls1 - polls0) / (t1 - t0),
             "server_cpu_us": server["cpu_us"],
             "load_average": os.getloadavg()[0],
@@ -188,8 +216,8 @@ def section(result: dict[str, Any], smoke: bool) -> str:
         f"the fake (`FakePodero(wallboxes={n})`, clock at {result['speed']:g} times real time, so each wallbox "
         f"takes a new reading every {300 / result['speed']:g} s) in its own process, counting what it sees. "
         f"Measured over "
-        f"{result['seconds']:g} s after a {result['warmup']:g} s warm-up; then a plain loop of 50 tasks calling "
-        "`get_wallbox` on the same client and budget gives the CPU per request to compare with.",
+        f"{result['seconds']:g} s after a {result['warmup']:g} s warm-up; then a plain loop of {CONCURRENCY} tasks "
+        "calling `get_wallbox` on the same client and budget gives the CPU per request to compare with.",
         "",
         "| figure | target | measured | |",
         "| --- | --- | ---: | --- |",
