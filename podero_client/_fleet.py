@@ -200,7 +200,8 @@ class FleetWatch:
         self.concurrency = concurrency
         self.include_deleted = include_deleted
         self._registry = registry
-        self._initial = list(dict.fromkeys(as_key(key) for key in keys))  # checked before any I/O
+        # The keys until the watch starts, in order (a dict: add() stays O(1)); checked before any I/O.
+        self._initial: dict[FleetKey, None] = dict.fromkeys(as_key(key) for key in keys)
         self._entries: dict[FleetKey, _Entry] = {}
         self._heap: list[tuple[float, int, _Entry]] = []
         self._order = itertools.count()
@@ -253,7 +254,7 @@ class FleetWatch:
             entry = self._entries[key] = _Entry(key, now)
             entry.due = now + (number + self._random.random()) * self.interval / count
             self._push(entry, entry.due)
-        self._initial = []
+        self._initial = {}
         if self._registry is not None:
             self._registry.add(self)
         self._tasks = [loop.create_task(self._worker(), name="podero-fleet-worker") for _ in range(self.concurrency)]
@@ -291,8 +292,7 @@ class FleetWatch:
         """
         checked = as_key(key)
         if not self._started:
-            if checked not in self._initial:
-                self._initial.append(checked)
+            self._initial[checked] = None
             return
         if checked in self._entries or self._ended:
             return
@@ -305,10 +305,7 @@ class FleetWatch:
         """Stop watching a wallbox (a poll in flight is discarded); False when it was not watched."""
         checked = as_key(key)
         if not self._started:
-            if checked in self._initial:
-                self._initial.remove(checked)
-                return True
-            return False
+            return self._initial.pop(checked, False) is None
         entry = self._entries.pop(checked, None)
         if entry is None:
             return False

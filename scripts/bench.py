@@ -321,7 +321,8 @@ def _fetch_token(url: str) -> str:
 
 
 def _stack_process(stack: str, url: str, token: str, requests: int, concurrency: int) -> dict[str, float]:
-    command = [sys.executable, __file__, "--stack", stack, "--url", url, "--token", token]
+    # --token=VALUE: a token may start with "-", which argparse would take for an option.
+    command = [sys.executable, __file__, "--stack", stack, "--url", url, f"--token={token}"]
     command += ["--requests", str(requests), "--concurrency", str(concurrency)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:

@@ -225,9 +225,12 @@ def section(result: dict[str, Any], smoke: bool) -> str:
         "",
         f"The watch's own figures at the end: achieved interval "
         f"{'-' if achieved is None else f'{achieved:.1f} s'} (the budget allows {n / rate:g} s), slowest wallbox "
-        f"{result['slowest_age']:.1f} s old, {result['changes']:,} changes seen. "
+        f"{result['slowest_age']:.1f} s old, {result['changes']:,} changes seen, {result['failures']} failed polls; "
+        f"99 % of the gaps between two polls of a wallbox were under {result['p99_gap']:.1f} s. "
         f"The plain loop reached {result['plain_rate']:,.0f} requests/s on the same budget. CPU per request of the "
-        f"fake's process: {result['server_cpu_us']:.0f} µs. Load average (1 min) at the end: "
+        f"fake's process: {result['server_cpu_us']:.0f} µs. Of the client's CPU per request, the garbage collector "
+        f"took {result['fleet_gc_us']:.0f} µs in the watch ({n:,} wallboxes held) and {result['plain_gc_us']:.0f} µs "
+        "in the plain loop. Load average (1 min) at the end: "
         f"{result['load_average']:.1f} on {os.cpu_count()} cores.",
         "",
         "```sh",

@@ -238,6 +238,8 @@ async def test_demo_runs_without_credentials() -> None:
     assert "PLUGGED_IN  fully charged" in out
     assert "READY       no car plugged in" in out
     assert "8 changes in" in out
+    assert "7. watch_wallboxes: 200 wallboxes" in out
+    assert re.search(r"-> achieved interval [\d.]+ s \(the budget allows 1 s\)", out), out
     assert "Done in" in out
 
 

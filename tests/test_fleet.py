@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import statistics
 from collections.abc import AsyncIterator, Callable
@@ -152,11 +153,7 @@ async def test_a_short_budget_makes_every_wallbox_equally_stale() -> None:
             await server.wait_until(lambda: len(server.wallbox_log) >= 5 * count)
             stats = fleet.stats
         settled = start + 1.5  # the first round, spread over 0.25 s, takes the budget 1 s
-        gaps = [
-            b - a
-            for key in keys
-            for a, b in zip(polls(server, key, settled), polls(server, key, settled)[1:], strict=False)
-        ]
+        gaps = [b - a for key in keys for a, b in itertools.pairwise(polls(server, key, settled))]
     achievable = count / rate
     assert len(gaps) >= 2 * count
     assert max(gaps) <= 1.1 * achievable, sorted(gaps)[-5:]
@@ -201,6 +198,25 @@ async def test_a_requested_boost_is_polled_at_the_fast_interval(fleet_server: Fa
     ):
         await fleet_server.wait_until(lambda: len(polls(fleet_server, boosted)) >= 8)
     assert all(len(polls(fleet_server, key)) <= 1 for key in keys)  # the others keep the 2 s interval
+
+
+async def test_a_change_is_followed_at_the_fast_interval_then_the_interval(fleet_server: FakePodero) -> None:
+    """After a change, 3 polls come fast_interval apart, then the wallbox is back on its interval."""
+    keys = fleet_server.wallbox_keys()[:3]
+    async with fleet_server.client() as podero, podero.watch_wallboxes(keys, interval=1.0, fast_interval=0.05) as fleet:
+        await events_until(fleet, lambda seen: len(initial_keys(seen)) == 3)
+        fleet_server.advance(READING_INTERVAL)  # each wallbox's next poll sees a new reading
+        changed = await events_until(fleet, lambda seen: len(seen) == 3)
+        seen_at = asyncio.get_running_loop().time()
+        await fleet_server.wait_until(lambda: all(len(polls(fleet_server, key, seen_at)) >= 4 for key in keys))
+    assert {event.key for event in changed} == {as_key(key) for key in keys}
+    for key in keys:
+        times = polls(fleet_server, key)
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+        # first poll, the change (about 1 s later), 3 fast polls, then about 1 s again
+        assert gaps[0] > 0.5
+        assert max(gaps[1:4]) < 0.5, gaps
+        assert gaps[4] > 0.5, gaps
 
 
 async def test_cancelling_the_iteration_leaves_no_task_or_request() -> None:
@@ -276,6 +292,22 @@ async def test_add_checks_the_key(fleet_server: FakePodero) -> None:
             with pytest.raises(InvalidArgumentError):
                 fleet.add(bad)
         assert len(fleet) == 1
+
+
+async def test_keys_added_and_removed_before_it_starts(fleet_server: FakePodero) -> None:
+    """Before async with, add and remove edit the key list; the watch then polls exactly those."""
+    first, second, third = fleet_server.wallbox_keys()[:3]
+    async with fleet_server.client() as podero:
+        fleet = podero.watch_wallboxes([first, second], interval=0.1)
+        fleet.add(third)
+        fleet.add(first)  # already there: one poll schedule per key
+        assert fleet.remove(second) is True
+        assert fleet.remove(second) is False
+        assert fleet.keys() == [as_key(first), as_key(third)]
+        async with fleet:
+            events = await events_until(fleet, lambda seen: len(initial_keys(seen)) == 2)
+    assert initial_keys(events) == {as_key(first), as_key(third)}
+    assert polls(fleet_server, second) == []
 
 
 async def test_iterating_outside_async_with_is_refused(podero: PoderoClient) -> None:
