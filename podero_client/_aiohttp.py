@@ -27,6 +27,7 @@ import yarl
 from ._body import codings, read_bounded, too_large
 from ._errors import ClientClosedError
 from ._pool import acquire, slots
+from ._utils import certificate_failure
 
 _MAX_HEAD = 100 * 1024
 
@@ -47,6 +48,8 @@ _HTTPX_EQUIVALENT: tuple[tuple[type[BaseException], type[httpx.TransportError]],
 
 def as_httpx_error(error: BaseException) -> httpx.TransportError:
     """The httpx exception httpx's own transport would raise for this aiohttp failure."""
+    if certificate_failure(error):  # aiohttp's certificate error is also a ValueError: recognised first
+        return httpx.ConnectError(str(error) or type(error).__name__)
     if isinstance(error, ValueError):
         # aiohttp refuses a header value with CR/LF; h11 says LocalProtocolError. The value,
         # perhaps a token, stays out of the message.

@@ -188,10 +188,33 @@ async def _wallbox_command(args: argparse.Namespace) -> int:
             args.org_id, args.user_id, args.wallbox_id, include_deleted=args.include_deleted
         )
     if args.json:
-        print(json.dumps(json.loads(response.content), indent=2, ensure_ascii=False))
+        print(_strict_json(response.content))
     else:
         print(summary(response.parsed))
     return EXIT_OK
+
+
+def _finite(text: str) -> float | None:
+    number = float(text)
+    return number if math.isfinite(number) else None
+
+
+def _strict_json(content: bytes) -> str:
+    """The payload as strict JSON: NaN and infinities (which Python's json reads) become null.
+
+    Non-ASCII text stays readable; a lone surrogate, which no terminal encoding takes, makes
+    the whole document \\u-escaped instead.
+    """
+    data = json.loads(content, parse_constant=lambda _: None, parse_float=_finite)
+    try:
+        text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    except RecursionError:  # nested deeper than the indenting encoder goes: one line instead
+        text = json.dumps(data, ensure_ascii=False, allow_nan=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("ascii", "backslashreplace").decode("ascii")
+    return text
 
 
 async def _watch_command(args: argparse.Namespace) -> int:
@@ -278,9 +301,9 @@ async def _serve_fake(args: argparse.Namespace) -> int:
     return EXIT_OK  # pragma: no cover
 
 
-def _number(low: float, high: float, *, cast: type = float, high_open: bool = False) -> Any:
-    """An argparse type: a number in [low, high] (or [low, high)), else a one-line usage error."""
-    bound = f"{low:g} to {high:g}" if math.isfinite(high) else f">= {low:g}"
+def _number(low: float, high: float, *, cast: type = float, high_open: bool = False, low_open: bool = False) -> Any:
+    """An argparse type: a number in [low, high] (or open at either end), else a one-line usage error."""
+    bound = f"{low:g} to {high:g}" if math.isfinite(high) else f"{'>' if low_open else '>='} {low:g}"
 
     def parse(text: str) -> Any:
         try:
@@ -288,7 +311,8 @@ def _number(low: float, high: float, *, cast: type = float, high_open: bool = Fa
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be a number {bound}, got {text!r}") from None
         too_high = value >= high if high_open else value > high
-        if not math.isfinite(value) or value < low or too_high:
+        too_low = value <= low if low_open else value < low
+        if not math.isfinite(value) or too_low or too_high:
             raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
         return value
 
@@ -333,7 +357,7 @@ def _parser() -> argparse.ArgumentParser:
     wallbox.add_argument("--json", action="store_true", help="print the full payload as JSON")
     watch.add_argument(
         "--interval",
-        type=_number(0, math.inf),
+        type=_number(0, math.inf, low_open=True),  # watch_wallbox's own limit: > 0
         default=60.0,
         help="seconds between polls (default 60; Podero refreshes device state every 5 to 15 minutes)",
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import functools
 import logging
 import os
@@ -64,7 +65,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 T = TypeVar("T")
 # What an operation's answer may not fit: the generated parsers raise these on a bad body.
-_PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
+_PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError, RecursionError, OverflowError)
 logger = logging.getLogger("podero_client")
 _httpx_logger = logging.getLogger("httpx")  # the line httpx's own send logs for each response
 
@@ -376,8 +377,10 @@ class PoderoClient(Resources, WallboxPolling, FleetWatching):
         """
         for name in endpoint.UUID_PARAMETERS:
             arguments[name] = _as_uuid(name, arguments[name])
+        zoned = False
         for name, types in endpoint.QUERY_TYPES:  # else httpx sends include_deleted="yes" as it is
             value = arguments.get(name)
+            zoned = zoned or isinstance(value, datetime.datetime)
             if value is not None and value is not UNSET and _wrong_type(value, types):
                 expected = " or ".join(kind.__name__ for kind in types)
                 operation = endpoint.__name__.rpartition(".")[2]
@@ -389,6 +392,9 @@ class PoderoClient(Resources, WallboxPolling, FleetWatching):
         headers = options.headers if options is not None else ()
         try:
             try:
+                # Two datetimes of one instant in different zones are equal keys: each is sent as given.
+                if zoned:
+                    raise TypeError("not cached")
                 prepared = self._prepared(endpoint, key, headers)
             except TypeError:  # an unhashable argument, such as a request body: built every time
                 prepared = self._prepare(endpoint, key, headers)
@@ -488,15 +494,46 @@ class PoderoClient(Resources, WallboxPolling, FleetWatching):
         raise error
 
     async def _paginate(self, endpoint: ModuleType, arguments: dict[str, Any], total: str) -> AsyncIterator[Any]:
-        """Every item of a ``{total|count, items}`` list operation, one page of ``limit`` at a time."""
+        """Every item of a ``{total|count, items}`` list operation, one page of ``limit`` at a time.
+
+        A server that repeats a page (or an item id already yielded) is a ResponseValidationError
+        naming the repeat, and at most ``total / limit + 1`` pages are asked for: it always ends
+        (a server that pages by less than ``limit`` meets that bound too).
+        """
         offset = 0
+        pages = 0
+        size = 0
+        seen_pages: set[tuple[Any, ...]] = set()
+        seen_ids: set[Any] = set()
         while True:
-            page = (await self._call(endpoint, {**arguments, "offset": offset})).parsed
+            response = await self._call(endpoint, {**arguments, "offset": offset})
+            page = response.parsed
             items = page.items
+            pages += 1
+            if items and getattr(items[0], "id", None) in (None, UNSET):  # no ids to tell items apart
+                fingerprint = tuple(map(repr, items))
+                if fingerprint in seen_pages:
+                    raise self._repeat(response, f"page at offset {offset} repeats an earlier page")
+                seen_pages.add(fingerprint)
             for item in items:
+                item_id = getattr(item, "id", None)
+                if item_id is not None and item_id is not UNSET:
+                    if item_id in seen_ids:
+                        raise self._repeat(response, f"item id {item_id} at offset {offset} was already yielded")
+                    seen_ids.add(item_id)
                 yield item
             offset += len(items)
             expected = getattr(page, total)
             # An empty page ends it too: a total that grew meanwhile must not loop forever.
             if not items or not isinstance(expected, int) or offset >= expected:
                 return
+            if size == 0:  # the limit asked for, or the server's own page size when none was
+                limit = arguments.get("limit")
+                size = limit if isinstance(limit, int) and limit > 0 else len(items)
+            if pages >= expected // size + 1:
+                raise self._repeat(response, f"{pages} pages of {size} do not reach the total of {expected}")
+
+    def _repeat(self, response: APIResponse[Any], problem: str) -> ResponseValidationError:
+        """The paginated list did not converge: ``problem`` says how; the last page's body is attached."""
+        body = response.content.decode("utf-8", errors="replace")
+        return ResponseValidationError(f"pagination stopped: {problem}", body=redact(body, self._tokens.secrets()))

@@ -21,6 +21,23 @@ def ago(moment: datetime, now: datetime) -> str:
     return f"{' '.join(parts)} ago" if moment <= now else f"{' '.join(parts)} ahead of this machine's clock"
 
 
+def printable(text: str) -> str:
+    """``text`` safe for any terminal: control characters and lone surrogates escaped, newlines kept."""
+    if text.isprintable():
+        return text
+    return "\n".join(
+        "".join(c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else ascii(c)[1:-1] for c in line)
+        for line in text.split("\n")
+    )
+
+
+def _as_of(moment: datetime, now: datetime) -> str:
+    """A state's time; a naive one (no zone given) is shown as given, with no 'ago' to guess."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return f"{moment:%Y-%m-%d %H:%M} (no time zone given)"
+    return f"{moment:%Y-%m-%d %H:%M %Z} ({ago(moment, now)})"
+
+
 def _value(value: object) -> str:
     if value is None or isinstance(value, Unset):
         return "-"
@@ -47,7 +64,7 @@ def change_line(wallbox: WallboxDetailOutput) -> str:
         doing = "plugged in, not charging"
     else:
         doing = "no car plugged in" if wallbox.is_plugged_in is False else "plugged in: unknown"
-    return f"{when}  {wallbox.mode!s:<11} {doing}"
+    return printable(f"{when}  {wallbox.mode!s:<11} {doing}")
 
 
 def summary(wallbox: WallboxDetailOutput, now: datetime | None = None) -> str:
@@ -65,7 +82,7 @@ def summary(wallbox: WallboxDetailOutput, now: datetime | None = None) -> str:
     ]
     state_at = wallbox.current_state_last_updated_at
     if isinstance(state_at, datetime):
-        lines.append(f"  state as of  {state_at:%Y-%m-%d %H:%M %Z} ({ago(state_at, now)})")
+        lines.append(f"  state as of  {_as_of(state_at, now)}")
     actions = [] if isinstance(wallbox.actions, Unset) else wallbox.actions
     for action in actions:
         if isinstance(action, ReauthenticateProjection):
@@ -79,4 +96,4 @@ def summary(wallbox: WallboxDetailOutput, now: datetime | None = None) -> str:
         lines.append(f"  action       {text}")
     if not actions:
         lines.append("  actions      none pending")
-    return "\n".join(lines)
+    return printable("\n".join(lines))

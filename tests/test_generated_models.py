@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import enum
 import json
 import uuid
@@ -87,7 +88,7 @@ def test_payload_with_unknown_values_parses_and_reads_back() -> None:
 def test_known_action_code_with_broken_body_is_an_error() -> None:
     """A `reauthenticate` item without its required link is not silently downgraded."""
     payload = wallbox_payload(actions=[{"code": "reauthenticate"}])
-    with pytest.raises(KeyError, match="resolution_link"):
+    with pytest.raises(TypeError, match=r"field actions\.resolution_link|resolution_link"):
         models.WallboxDetailOutput.from_dict(payload)
 
 
@@ -107,7 +108,10 @@ def _inline(node: Any, schemas: dict[str, Any]) -> Any:
     if isinstance(node, dict):
         if "$ref" in node:
             return _inline(schemas[node["$ref"].rsplit("/", 1)[-1]], schemas)
-        return {key: _inline(value, schemas) for key, value in node.items() if key != "discriminator"}
+        inlined = {key: _inline(value, schemas) for key, value in node.items() if key != "discriminator"}
+        if node.get("type") == "integer":  # the models take an integer that fits in 64 bits, as Podero stores it
+            inlined = {"minimum": -(2**63), "maximum": 2**63 - 1, **inlined}
+        return inlined
     if isinstance(node, list):
         return [_inline(value, schemas) for value in node]
     return node
@@ -171,3 +175,76 @@ def test_additional_properties_cost_nothing_until_used() -> None:
     del known["boost_state"]
     known.additional_properties = {"x": 1}
     assert known["x"] == 1
+
+
+REFUSED = [
+    ("is_charging", "false"),
+    ("is_charging", 0),
+    ("action_needed", 1),
+    ("charge_rate_w", True),
+    ("charge_rate_w", "7.5"),
+    ("charge_rate_w", 10**400),
+    ("charge_rate_w", float("inf")),
+    ("charge_rate_w", float("nan")),
+    ("consumption_last_day_kwh", 10**400),
+    ("consumption_last_day_kwh", True),
+    ("charge_power_max_w", "lots"),
+    ("charge_power_max_w", True),
+    ("charge_power_max_w", 7.0),
+    ("charge_time_remaining", 2**63),
+    ("comment", 5),
+    ("created_at", "2026-12-05"),
+    ("created_at", "20261205T100000Z"),
+    ("created_at", 1733400000),
+    ("id", "{12345678-1234-5678-1234-567812345678}"),
+    ("id", "12345678123456781234567812345678"),
+    ("mode", 3),
+    ("owner", [["email", "a@b.c"]]),
+    ("actions", "none"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), REFUSED, ids=[f"{field}={value!r:.20}" for field, value in REFUSED])
+def test_a_value_of_the_wrong_type_is_refused_naming_the_field(field: str, value: object) -> None:
+    """A JSON value the field's schema does not allow is a TypeError naming the field, not a lying attribute."""
+    with pytest.raises(TypeError, match=rf"field {field}\b"):
+        models.WallboxDetailOutput.from_dict(wallbox_payload(**{field: value}))
+
+
+ACCEPTED = [
+    ("is_charging", False, False),
+    ("charge_rate_w", 7360, 7360.0),
+    ("charge_rate_w", -0.0, -0.0),
+    ("charge_rate_w", 1.7976931348623157e308, 1.7976931348623157e308),
+    ("consumption_last_day_kwh", "12.5", "12.5"),
+    ("charge_time_remaining", 2**63 - 1, 2**63 - 1),
+    ("mode", "LEVITATING", "LEVITATING"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "expected"), ACCEPTED)
+def test_a_value_of_the_right_type_is_kept(field: str, value: object, expected: object) -> None:
+    """Values at the limits, an int for a number and an unknown enum value are accepted, with their annotated type."""
+    wallbox = models.WallboxDetailOutput.from_dict(wallbox_payload(**{field: value}))
+    assert getattr(wallbox, field) == expected
+    assert isinstance(getattr(wallbox, field), type(expected))
+
+
+def test_a_naive_timestamp_is_kept_as_given() -> None:
+    """A date-time without a zone is accepted as it came (naive), not refused and not guessed."""
+    wallbox = models.WallboxDetailOutput.from_dict(wallbox_payload(updated_at="2026-12-05T10:00:00"))
+    assert wallbox.updated_at == datetime.datetime(2026, 12, 5, 10, 0)
+
+
+@pytest.mark.parametrize("parameters", ["redirect_uri", ["redirect_uri", 5], {"redirect_uri": 1}])
+def test_a_list_of_strings_is_checked_item_by_item(parameters: object) -> None:
+    """A list of strings is a JSON array of strings: a string (split into characters) or an odd item is refused."""
+    action = {"code": "reauthenticate", "resolution_link": {"url": "/resolve", "required_parameters": parameters}}
+    with pytest.raises(TypeError, match=r"field actions\.resolution_link\.required_parameters"):
+        models.WallboxDetailOutput.from_dict(wallbox_payload(actions=[action]))
+
+
+def test_an_array_for_a_nested_object_is_refused() -> None:
+    """A nested object given as an array of pairs (which dict() would take) is refused, naming the field."""
+    with pytest.raises(TypeError, match=r"field owner of WallboxDetailOutput: expected object, got array"):
+        models.WallboxDetailOutput.from_dict(wallbox_payload(owner=[["email", "a@b.c"]]))

@@ -51,3 +51,18 @@ def test_information_action_without_a_message() -> None:
     wallbox = WallboxDetailOutput.from_dict(payload)
     lines = summary(wallbox, now=datetime(2026, 1, 1, tzinfo=UTC)).splitlines()
     assert [line for line in lines if "action" in line] == ["  action       information"] * 2
+
+
+def test_a_naive_state_time_is_shown_as_given() -> None:
+    """A timestamp without a zone is printed as it came, with no 'ago' computed against an aware clock."""
+    text = summary(_wallbox(current_state_last_updated_at="2026-12-05T10:00:00"), now=datetime(2026, 12, 6, tzinfo=UTC))
+    assert "state as of  2026-12-05 10:00 (no time zone given)" in text
+
+
+def test_control_characters_and_lone_surrogates_are_escaped() -> None:
+    """Text from the server cannot drive the terminal or break a UTF-8 stdout: it is shown escaped."""
+    wallbox = _wallbox(mode="\x1b[31mCHARGING\ud800")
+    for text in (summary(wallbox), change_line(wallbox)):
+        assert "\\x1b[31mCHARGING\\ud800" in text
+        text.encode("utf-8")
+    assert "\n" in summary(wallbox)  # its own line breaks stay

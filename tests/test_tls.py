@@ -93,6 +93,15 @@ async def test_untrusted_certificate_is_refused(counter: HandshakeCounter, backe
     assert counter.connections >= 1
 
 
+async def test_untrusted_certificate_message_names_the_certificate_problem(
+    counter: HandshakeCounter, backend: str
+) -> None:
+    """Both wires name the verification failure itself, never aiohttp's refused-header wording."""
+    message = str(await _refused(counter, backend))
+    assert "CERTIFICATE_VERIFY_FAILED" in message
+    assert "header or URL" not in message
+
+
 async def test_untrusted_certificate_is_not_retried(counter: HandshakeCounter, backend: str) -> None:
     """A certificate failure will not go away by asking again: one connection, no retry."""
     await _refused(counter, backend)

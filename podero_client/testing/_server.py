@@ -6,6 +6,7 @@ import asyncio
 import base64
 import collections
 import functools
+import heapq
 import json
 import math
 import random
@@ -33,6 +34,7 @@ WALLBOX_ROUTE = "/api/partners/v2.0/org/{org_id}/users/{user_id}/wallboxes/{wall
 # The spec's operations that the hand-written handlers serve, by their spec route key.
 _HANDWRITTEN = {"GET " + WALLBOX_ROUTE: "wallbox", "POST /api/partners/v2.0/auth/token": "auth_token"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_ISSUED_KEPT = 10_000  # tokens ``issued`` remembers for leak checks
 
 
 @attrs.frozen(kw_only=True)
@@ -159,6 +161,7 @@ class FakePodero:
         self._ssl_context = ssl_context
         self.issued: list[str] = []  # every access and refresh token handed out, for leak checks
         self._access_tokens: dict[str, float] = {}  # token -> monotonic expiry
+        self._expiries: list[tuple[float, str]] = []  # a heap of (expiry, token), for pruning
         self._refresh_tokens: set[str] = set()
         self._port = port
         # With no queued fault, this fraction of wallbox requests draws one of CHAOS_FAULTS.
@@ -397,8 +400,16 @@ class FakePodero:
 
     def _issue(self, *, with_refresh: bool, owner: str) -> dict[str, Any]:
         token = secrets.token_urlsafe(24)
-        self._access_tokens[token] = time.monotonic() + self.token_ttl
+        now = time.monotonic()
+        # Expired tokens leave memory as new ones arrive: a long serve-fake run stays flat.
+        while self._expiries and self._expiries[0][0] < now:
+            _, old = heapq.heappop(self._expiries)
+            if self._access_tokens.get(old, now) < now:
+                del self._access_tokens[old]
+                self._token_owners.pop(old, None)
+        self._access_tokens[token] = now + self.token_ttl
         self._token_owners[token] = owner
+        heapq.heappush(self._expiries, (now + self.token_ttl, token))
         issued: dict[str, Any] = {
             "access_token": token,
             "expires_in": self.token_ttl,
@@ -409,20 +420,25 @@ class FakePodero:
             issued["refresh_token"] = secrets.token_urlsafe(24)
             self._refresh_tokens.add(issued["refresh_token"])
         self.issued.extend(value for key, value in issued.items() if key.endswith("_token"))
+        if len(self.issued) > 2 * _ISSUED_KEPT:  # the newest are what a leak check looks for
+            del self.issued[:-_ISSUED_KEPT]
         return issued
 
-    async def _read_body(self, request: web.Request) -> dict[str, Any]:
-        if request.content_type == "application/x-www-form-urlencoded":
-            return dict(await request.post())
+    async def _read_body(self, request: web.Request) -> dict[str, Any] | None:
+        """The form or JSON body as a dict; None for one that does not decode (a 400, not a 500)."""
         try:
-            data = await request.json()
-        except ValueError:
-            return {}
+            if request.content_type == "application/x-www-form-urlencoded":
+                return dict(await request.post())
+            data = json.loads(await request.read())
+        except (ValueError, RecursionError):  # bad JSON, too deep, or not UTF-8
+            return None
         return data if isinstance(data, dict) else {}
 
     async def _oauth2_token(self, request: web.Request) -> web.Response:
         expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
         body = await self._read_body(request)
+        if body is None:
+            return _json(400, {"error": "invalid_request", "error_description": "the body does not decode"})
         self.token_grants.append(str(body.get("grant_type")))
         if request.headers.get("Authorization") != f"Basic {expected}":
             return _json(401, {"error": "invalid_client"})
@@ -432,6 +448,8 @@ class FakePodero:
 
     async def _partner_token(self, request: web.Request) -> web.Response:
         body = await self._read_body(request)
+        if body is None:
+            return _json(400, {"detail": "the body does not decode"})
         grant = body.get("grant_type")
         self.token_grants.append(str(grant))
         if grant == "password":

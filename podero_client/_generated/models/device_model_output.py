@@ -9,6 +9,10 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+from ..types import FieldTypeError as _FieldTypeError
+from ..types import parse_date as _parse_date
+from ..types import parse_datetime as _parse_datetime
+from ..types import parse_uuid as _parse_uuid
 
 if TYPE_CHECKING:
     from ..models.device_type_output import DeviceTypeOutput
@@ -123,27 +127,102 @@ class DeviceModelOutput:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        if not isinstance(src_dict, dict) and not isinstance(src_dict, Mapping):
+            raise _FieldTypeError.wrong("DeviceModelOutput", "(itself)", "object", src_dict)
         d = dict(src_dict)
-        device_type = DeviceTypeOutput.from_dict(d.pop("device_type"))
+        _device_type_raw = d.pop("device_type")
+        if not (type(_device_type_raw) is dict):
+            raise _FieldTypeError.wrong("DeviceModelOutput", "device_type", "object", _device_type_raw)
 
-        manufacturer = d.pop("manufacturer")
+        _device_type_json: Any = _device_type_raw
+        try:
+            device_type = DeviceTypeOutput.from_dict(_device_type_json)
 
-        model = d.pop("model")
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("DeviceModelOutput", "device_type", "object", exc) from exc
 
-        _cloud_service_data = d.pop("cloud_service", UNSET)
-        cloud_service: None | Unset | UUID
-        if _cloud_service_data is None or isinstance(_cloud_service_data, Unset):
-            cloud_service = _cloud_service_data
-        else:
-            cloud_service_type_0 = UUID(_cloud_service_data)
+        _manufacturer_raw = d.pop("manufacturer")
+        if not (type(_manufacturer_raw) is str):
+            raise _FieldTypeError.wrong("DeviceModelOutput", "manufacturer", "string", _manufacturer_raw)
 
-            cloud_service = cloud_service_type_0
+        manufacturer = _manufacturer_raw
 
-        cloud_service_instructions = d.pop("cloud_service_instructions", UNSET)
+        _model_raw = d.pop("model")
+        if not (type(_model_raw) is str):
+            raise _FieldTypeError.wrong("DeviceModelOutput", "model", "string", _model_raw)
 
-        cloud_service_signup_link = d.pop("cloud_service_signup_link", UNSET)
+        model = _model_raw
 
-        year = d.pop("year", UNSET)
+        _cloud_service_raw = d.pop("cloud_service", UNSET)
+        if not (type(_cloud_service_raw) is str or _cloud_service_raw is None or _cloud_service_raw is UNSET):
+            raise _FieldTypeError.wrong("DeviceModelOutput", "cloud_service", "uuid string or null", _cloud_service_raw)
+
+        _cloud_service_json: Any = _cloud_service_raw
+        try:
+            _cloud_service_data = _cloud_service_json
+            cloud_service: None | Unset | UUID
+            if _cloud_service_data is None or isinstance(_cloud_service_data, Unset):
+                cloud_service = _cloud_service_data
+            else:
+                cloud_service_type_0 = _parse_uuid(_cloud_service_data)
+
+                cloud_service = cloud_service_type_0
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("DeviceModelOutput", "cloud_service", "uuid string or null", exc) from exc
+
+        _cloud_service_instructions_raw = d.pop("cloud_service_instructions", UNSET)
+        if not (
+            type(_cloud_service_instructions_raw) is str
+            or _cloud_service_instructions_raw is None
+            or _cloud_service_instructions_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "DeviceModelOutput", "cloud_service_instructions", "string or null", _cloud_service_instructions_raw
+            )
+
+        _cloud_service_instructions_json: Any = _cloud_service_instructions_raw
+        try:
+            cloud_service_instructions = _cloud_service_instructions_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "DeviceModelOutput", "cloud_service_instructions", "string or null", exc
+            ) from exc
+
+        _cloud_service_signup_link_raw = d.pop("cloud_service_signup_link", UNSET)
+        if not (
+            type(_cloud_service_signup_link_raw) is str
+            or _cloud_service_signup_link_raw is None
+            or _cloud_service_signup_link_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "DeviceModelOutput", "cloud_service_signup_link", "string or null", _cloud_service_signup_link_raw
+            )
+
+        _cloud_service_signup_link_json: Any = _cloud_service_signup_link_raw
+        try:
+            cloud_service_signup_link = _cloud_service_signup_link_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "DeviceModelOutput", "cloud_service_signup_link", "string or null", exc
+            ) from exc
+
+        _year_raw = d.pop("year", UNSET)
+        if not (
+            (type(_year_raw) is int and -9223372036854775808 <= _year_raw <= 9223372036854775807)
+            or _year_raw is None
+            or _year_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong("DeviceModelOutput", "year", "integer or null", _year_raw)
+
+        _year_json: Any = _year_raw
+        try:
+            year = _year_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("DeviceModelOutput", "year", "integer or null", exc) from exc
 
         device_model_output = cls(
             device_type=device_type,

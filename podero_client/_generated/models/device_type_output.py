@@ -8,6 +8,10 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+from ..types import FieldTypeError as _FieldTypeError
+from ..types import parse_date as _parse_date
+from ..types import parse_datetime as _parse_datetime
+from ..types import parse_uuid as _parse_uuid
 
 T = TypeVar("T", bound="DeviceTypeOutput")
 
@@ -66,10 +70,20 @@ class DeviceTypeOutput:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        if not isinstance(src_dict, dict) and not isinstance(src_dict, Mapping):
+            raise _FieldTypeError.wrong("DeviceTypeOutput", "(itself)", "object", src_dict)
         d = dict(src_dict)
-        long_name = d.pop("long_name")
+        _long_name_raw = d.pop("long_name")
+        if not (type(_long_name_raw) is str):
+            raise _FieldTypeError.wrong("DeviceTypeOutput", "long_name", "string", _long_name_raw)
 
-        short_name = d.pop("short_name")
+        long_name = _long_name_raw
+
+        _short_name_raw = d.pop("short_name")
+        if not (type(_short_name_raw) is str):
+            raise _FieldTypeError.wrong("DeviceTypeOutput", "short_name", "string", _short_name_raw)
+
+        short_name = _short_name_raw
 
         device_type_output = cls(
             long_name=long_name,

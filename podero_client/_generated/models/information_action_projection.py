@@ -9,6 +9,10 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+from ..types import FieldTypeError as _FieldTypeError
+from ..types import parse_date as _parse_date
+from ..types import parse_datetime as _parse_datetime
+from ..types import parse_uuid as _parse_uuid
 
 if TYPE_CHECKING:
     from ..models.api_schemas_resolution_link_schema import ApiSchemasResolutionLinkSchema
@@ -89,21 +93,55 @@ class InformationActionProjection:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        if not isinstance(src_dict, dict) and not isinstance(src_dict, Mapping):
+            raise _FieldTypeError.wrong("InformationActionProjection", "(itself)", "object", src_dict)
         d = dict(src_dict)
-        code = cast(Literal["information"], d.pop("code"))
-        if code != "information":
-            raise ValueError(f"code must match const 'information', got '{code}'")
+        try:
+            code = cast(Literal["information"], d.pop("code"))
+            if code != "information":
+                raise ValueError(f"code must match const 'information', got '{code}'")
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("InformationActionProjection", "code", "value", exc) from exc
 
-        resolution_link = ApiSchemasResolutionLinkSchema.from_dict(d.pop("resolution_link"))
+        _resolution_link_raw = d.pop("resolution_link")
+        if not (type(_resolution_link_raw) is dict):
+            raise _FieldTypeError.wrong(
+                "InformationActionProjection", "resolution_link", "object", _resolution_link_raw
+            )
 
-        sent_at = datetime.datetime.fromisoformat(d.pop("sent_at"))
+        _resolution_link_json: Any = _resolution_link_raw
+        try:
+            resolution_link = ApiSchemasResolutionLinkSchema.from_dict(_resolution_link_json)
 
-        _metadata = d.pop("metadata", UNSET)
-        metadata: InformationActionProjectionMetadata | Unset
-        if isinstance(_metadata, Unset):
-            metadata = UNSET
-        else:
-            metadata = InformationActionProjectionMetadata.from_dict(_metadata)
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("InformationActionProjection", "resolution_link", "object", exc) from exc
+
+        _sent_at_raw = d.pop("sent_at")
+        if not (type(_sent_at_raw) is str):
+            raise _FieldTypeError.wrong("InformationActionProjection", "sent_at", "date-time string", _sent_at_raw)
+
+        _sent_at_json: Any = _sent_at_raw
+        try:
+            sent_at = _parse_datetime(_sent_at_json)
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("InformationActionProjection", "sent_at", "date-time string", exc) from exc
+
+        _metadata_raw = d.pop("metadata", UNSET)
+        if not (type(_metadata_raw) is dict or _metadata_raw is UNSET):
+            raise _FieldTypeError.wrong("InformationActionProjection", "metadata", "object", _metadata_raw)
+
+        _metadata_json: Any = _metadata_raw
+        try:
+            _metadata = _metadata_json
+            metadata: InformationActionProjectionMetadata | Unset
+            if isinstance(_metadata, Unset):
+                metadata = UNSET
+            else:
+                metadata = InformationActionProjectionMetadata.from_dict(_metadata)
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("InformationActionProjection", "metadata", "object", exc) from exc
 
         information_action_projection = cls(
             code=code,

@@ -9,6 +9,10 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+from ..types import FieldTypeError as _FieldTypeError
+from ..types import parse_date as _parse_date
+from ..types import parse_datetime as _parse_datetime
+from ..types import parse_uuid as _parse_uuid
 
 T = TypeVar("T", bound="OwnerOutput")
 
@@ -105,16 +109,63 @@ class OwnerOutput:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        if not isinstance(src_dict, dict) and not isinstance(src_dict, Mapping):
+            raise _FieldTypeError.wrong("OwnerOutput", "(itself)", "object", src_dict)
         d = dict(src_dict)
-        id = UUID(d.pop("id"))
+        _id_raw = d.pop("id")
+        if not (type(_id_raw) is str):
+            raise _FieldTypeError.wrong("OwnerOutput", "id", "uuid string", _id_raw)
 
-        email = d.pop("email", UNSET)
+        _id_json: Any = _id_raw
+        try:
+            id = _parse_uuid(_id_json)
 
-        external_id = d.pop("external_id", UNSET)
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("OwnerOutput", "id", "uuid string", exc) from exc
 
-        first_name = d.pop("first_name", UNSET)
+        _email_raw = d.pop("email", UNSET)
+        if not (type(_email_raw) is str or _email_raw is None or _email_raw is UNSET):
+            raise _FieldTypeError.wrong("OwnerOutput", "email", "string or null", _email_raw)
 
-        last_name = d.pop("last_name", UNSET)
+        _email_json: Any = _email_raw
+        try:
+            email = _email_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("OwnerOutput", "email", "string or null", exc) from exc
+
+        _external_id_raw = d.pop("external_id", UNSET)
+        if not (type(_external_id_raw) is str or _external_id_raw is None or _external_id_raw is UNSET):
+            raise _FieldTypeError.wrong("OwnerOutput", "external_id", "string or null", _external_id_raw)
+
+        _external_id_json: Any = _external_id_raw
+        try:
+            external_id = _external_id_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("OwnerOutput", "external_id", "string or null", exc) from exc
+
+        _first_name_raw = d.pop("first_name", UNSET)
+        if not (type(_first_name_raw) is str or _first_name_raw is None or _first_name_raw is UNSET):
+            raise _FieldTypeError.wrong("OwnerOutput", "first_name", "string or null", _first_name_raw)
+
+        _first_name_json: Any = _first_name_raw
+        try:
+            first_name = _first_name_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("OwnerOutput", "first_name", "string or null", exc) from exc
+
+        _last_name_raw = d.pop("last_name", UNSET)
+        if not (type(_last_name_raw) is str or _last_name_raw is None or _last_name_raw is UNSET):
+            raise _FieldTypeError.wrong("OwnerOutput", "last_name", "string or null", _last_name_raw)
+
+        _last_name_json: Any = _last_name_raw
+        try:
+            last_name = _last_name_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("OwnerOutput", "last_name", "string or null", exc) from exc
 
         owner_output = cls(
             id=id,

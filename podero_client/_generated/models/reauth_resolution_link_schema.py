@@ -8,6 +8,10 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+from ..types import FieldTypeError as _FieldTypeError
+from ..types import parse_date as _parse_date
+from ..types import parse_datetime as _parse_datetime
+from ..types import parse_uuid as _parse_uuid
 
 T = TypeVar("T", bound="ReauthResolutionLinkSchema")
 
@@ -67,10 +71,31 @@ class ReauthResolutionLinkSchema:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        if not isinstance(src_dict, dict) and not isinstance(src_dict, Mapping):
+            raise _FieldTypeError.wrong("ReauthResolutionLinkSchema", "(itself)", "object", src_dict)
         d = dict(src_dict)
-        required_parameters = cast(list[str], d.pop("required_parameters"))
+        _required_parameters_raw = d.pop("required_parameters")
+        if not (type(_required_parameters_raw) is list):
+            raise _FieldTypeError.wrong(
+                "ReauthResolutionLinkSchema", "required_parameters", "array", _required_parameters_raw
+            )
+        if type(_required_parameters_raw) is list:
+            for _item in _required_parameters_raw:
+                if not (type(_item) is str):
+                    raise _FieldTypeError.wrong("ReauthResolutionLinkSchema", "required_parameters[]", "string", _item)
 
-        url = d.pop("url")
+        _required_parameters_json: Any = _required_parameters_raw
+        try:
+            required_parameters = cast(list[str], _required_parameters_json)
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("ReauthResolutionLinkSchema", "required_parameters", "array", exc) from exc
+
+        _url_raw = d.pop("url")
+        if not (type(_url_raw) is str):
+            raise _FieldTypeError.wrong("ReauthResolutionLinkSchema", "url", "string", _url_raw)
+
+        url = _url_raw
 
         reauth_resolution_link_schema = cls(
             required_parameters=required_parameters,

@@ -8,6 +8,10 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+from ..types import FieldTypeError as _FieldTypeError
+from ..types import parse_date as _parse_date
+from ..types import parse_datetime as _parse_datetime
+from ..types import parse_uuid as _parse_uuid
 
 if TYPE_CHECKING:
     from ..models.reauth_resolution_link_schema import ReauthResolutionLinkSchema
@@ -76,12 +80,26 @@ class ReauthenticateProjection:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        if not isinstance(src_dict, dict) and not isinstance(src_dict, Mapping):
+            raise _FieldTypeError.wrong("ReauthenticateProjection", "(itself)", "object", src_dict)
         d = dict(src_dict)
-        code = cast(Literal["reauthenticate"], d.pop("code"))
-        if code != "reauthenticate":
-            raise ValueError(f"code must match const 'reauthenticate', got '{code}'")
+        try:
+            code = cast(Literal["reauthenticate"], d.pop("code"))
+            if code != "reauthenticate":
+                raise ValueError(f"code must match const 'reauthenticate', got '{code}'")
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("ReauthenticateProjection", "code", "value", exc) from exc
 
-        resolution_link = ReauthResolutionLinkSchema.from_dict(d.pop("resolution_link"))
+        _resolution_link_raw = d.pop("resolution_link")
+        if not (type(_resolution_link_raw) is dict):
+            raise _FieldTypeError.wrong("ReauthenticateProjection", "resolution_link", "object", _resolution_link_raw)
+
+        _resolution_link_json: Any = _resolution_link_raw
+        try:
+            resolution_link = ReauthResolutionLinkSchema.from_dict(_resolution_link_json)
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("ReauthenticateProjection", "resolution_link", "object", exc) from exc
 
         reauthenticate_projection = cls(
             code=code,

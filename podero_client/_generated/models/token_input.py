@@ -9,6 +9,10 @@ from attrs import field as _attrs_field
 
 from ..models.token_input_grant_type_type_0 import TokenInputGrantTypeType0
 from ..types import UNSET, Unset
+from ..types import FieldTypeError as _FieldTypeError
+from ..types import parse_date as _parse_date
+from ..types import parse_datetime as _parse_datetime
+from ..types import parse_uuid as _parse_uuid
 
 T = TypeVar("T", bound="TokenInput")
 
@@ -98,21 +102,59 @@ class TokenInput:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        if not isinstance(src_dict, dict) and not isinstance(src_dict, Mapping):
+            raise _FieldTypeError.wrong("TokenInput", "(itself)", "object", src_dict)
         d = dict(src_dict)
-        _grant_type_data = d.pop("grant_type")
-        grant_type: None | TokenInputGrantTypeType0
-        if _grant_type_data is None:
-            grant_type = _grant_type_data
-        else:
-            grant_type_type_0 = TokenInputGrantTypeType0(_grant_type_data)
+        _grant_type_raw = d.pop("grant_type")
+        if not (type(_grant_type_raw) is str or _grant_type_raw is None):
+            raise _FieldTypeError.wrong("TokenInput", "grant_type", "string or null", _grant_type_raw)
 
-            grant_type = grant_type_type_0
+        _grant_type_json: Any = _grant_type_raw
+        try:
+            _grant_type_data = _grant_type_json
+            grant_type: None | TokenInputGrantTypeType0
+            if _grant_type_data is None:
+                grant_type = _grant_type_data
+            else:
+                grant_type_type_0 = TokenInputGrantTypeType0(_grant_type_data)
 
-        password = d.pop("password", UNSET)
+                grant_type = grant_type_type_0
 
-        refresh_token = d.pop("refresh_token", UNSET)
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("TokenInput", "grant_type", "string or null", exc) from exc
 
-        username = d.pop("username", UNSET)
+        _password_raw = d.pop("password", UNSET)
+        if not (type(_password_raw) is str or _password_raw is None or _password_raw is UNSET):
+            raise _FieldTypeError.wrong("TokenInput", "password", "string or null", _password_raw)
+
+        _password_json: Any = _password_raw
+        try:
+            password = _password_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("TokenInput", "password", "string or null", exc) from exc
+
+        _refresh_token_raw = d.pop("refresh_token", UNSET)
+        if not (type(_refresh_token_raw) is str or _refresh_token_raw is None or _refresh_token_raw is UNSET):
+            raise _FieldTypeError.wrong("TokenInput", "refresh_token", "string or null", _refresh_token_raw)
+
+        _refresh_token_json: Any = _refresh_token_raw
+        try:
+            refresh_token = _refresh_token_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("TokenInput", "refresh_token", "string or null", exc) from exc
+
+        _username_raw = d.pop("username", UNSET)
+        if not (type(_username_raw) is str or _username_raw is None or _username_raw is UNSET):
+            raise _FieldTypeError.wrong("TokenInput", "username", "string or null", _username_raw)
+
+        _username_json: Any = _username_raw
+        try:
+            username = _username_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("TokenInput", "username", "string or null", exc) from exc
 
         token_input = cls(
             grant_type=grant_type,

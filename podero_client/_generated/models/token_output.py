@@ -8,6 +8,10 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+from ..types import FieldTypeError as _FieldTypeError
+from ..types import parse_date as _parse_date
+from ..types import parse_datetime as _parse_datetime
+from ..types import parse_uuid as _parse_uuid
 
 T = TypeVar("T", bound="TokenOutput")
 
@@ -84,16 +88,38 @@ class TokenOutput:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        if not isinstance(src_dict, dict) and not isinstance(src_dict, Mapping):
+            raise _FieldTypeError.wrong("TokenOutput", "(itself)", "object", src_dict)
         d = dict(src_dict)
-        access_token = d.pop("access_token")
+        _access_token_raw = d.pop("access_token")
+        if not (type(_access_token_raw) is str):
+            raise _FieldTypeError.wrong("TokenOutput", "access_token", "string", _access_token_raw)
 
-        expires_in = d.pop("expires_in")
+        access_token = _access_token_raw
 
-        refresh_token = d.pop("refresh_token")
+        _expires_in_raw = d.pop("expires_in")
+        if not (type(_expires_in_raw) is int and -9223372036854775808 <= _expires_in_raw <= 9223372036854775807):
+            raise _FieldTypeError.wrong("TokenOutput", "expires_in", "integer", _expires_in_raw)
 
-        scope = d.pop("scope")
+        expires_in = _expires_in_raw
 
-        token_type = d.pop("token_type")
+        _refresh_token_raw = d.pop("refresh_token")
+        if not (type(_refresh_token_raw) is str):
+            raise _FieldTypeError.wrong("TokenOutput", "refresh_token", "string", _refresh_token_raw)
+
+        refresh_token = _refresh_token_raw
+
+        _scope_raw = d.pop("scope")
+        if not (type(_scope_raw) is str):
+            raise _FieldTypeError.wrong("TokenOutput", "scope", "string", _scope_raw)
+
+        scope = _scope_raw
+
+        _token_type_raw = d.pop("token_type")
+        if not (type(_token_type_raw) is str):
+            raise _FieldTypeError.wrong("TokenOutput", "token_type", "string", _token_type_raw)
+
+        token_type = _token_type_raw
 
         token_output = cls(
             access_token=access_token,

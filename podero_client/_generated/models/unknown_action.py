@@ -8,6 +8,10 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+from ..types import FieldTypeError as _FieldTypeError
+from ..types import parse_date as _parse_date
+from ..types import parse_datetime as _parse_datetime
+from ..types import parse_uuid as _parse_uuid
 
 T = TypeVar("T", bound="UnknownAction")
 
@@ -57,8 +61,14 @@ class UnknownAction:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        if not isinstance(src_dict, dict) and not isinstance(src_dict, Mapping):
+            raise _FieldTypeError.wrong("UnknownAction", "(itself)", "object", src_dict)
         d = dict(src_dict)
-        code = d.pop("code")
+        _code_raw = d.pop("code")
+        if not (type(_code_raw) is str):
+            raise _FieldTypeError.wrong("UnknownAction", "code", "string", _code_raw)
+
+        code = _code_raw
 
         unknown_action = cls(
             code=code,

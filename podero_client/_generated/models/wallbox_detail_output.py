@@ -16,6 +16,10 @@ from ..models.wallbox_detail_output_mode import WallboxDetailOutputMode
 from ..models.wallbox_detail_output_monitoring_status import WallboxDetailOutputMonitoringStatus
 from ..models.wallbox_detail_output_steering_status import WallboxDetailOutputSteeringStatus
 from ..types import UNSET, Unset
+from ..types import FieldTypeError as _FieldTypeError
+from ..types import parse_date as _parse_date
+from ..types import parse_datetime as _parse_datetime
+from ..types import parse_uuid as _parse_uuid
 
 if TYPE_CHECKING:
     from ..models.device_model_output import DeviceModelOutput
@@ -713,288 +717,1094 @@ class WallboxDetailOutput:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        if not isinstance(src_dict, dict) and not isinstance(src_dict, Mapping):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "(itself)", "object", src_dict)
         d = dict(src_dict)
-        connection = WallboxDetailOutputConnection(d.pop("connection"))
+        _connection_raw = d.pop("connection")
+        if not (type(_connection_raw) is str):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "connection", "string", _connection_raw)
 
-        connection_status = WallboxDetailOutputConnectionStatus(d.pop("connection_status"))
+        _connection_json: Any = _connection_raw
+        try:
+            connection = WallboxDetailOutputConnection(_connection_json)
 
-        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "connection", "string", exc) from exc
 
-        _device_model_data = d.pop("device_model")
-        device_model: DeviceModelOutput | None
-        if _device_model_data is None:
-            device_model = _device_model_data
-        else:
-            device_model_type_0 = DeviceModelOutput.from_dict(_device_model_data)
+        _connection_status_raw = d.pop("connection_status")
+        if not (type(_connection_status_raw) is str):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "connection_status", "string", _connection_status_raw)
 
-            device_model = device_model_type_0
+        _connection_status_json: Any = _connection_status_raw
+        try:
+            connection_status = WallboxDetailOutputConnectionStatus(_connection_status_json)
 
-        mode = WallboxDetailOutputMode(d.pop("mode"))
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "connection_status", "string", exc) from exc
 
-        monitoring_status = WallboxDetailOutputMonitoringStatus(d.pop("monitoring_status"))
+        _created_at_raw = d.pop("created_at")
+        if not (type(_created_at_raw) is str):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "created_at", "date-time string", _created_at_raw)
 
-        owner = OwnerOutput.from_dict(d.pop("owner"))
+        _created_at_json: Any = _created_at_raw
+        try:
+            created_at = _parse_datetime(_created_at_json)
 
-        steering_status = WallboxDetailOutputSteeringStatus(d.pop("steering_status"))
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "created_at", "date-time string", exc) from exc
 
-        updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+        _device_model_raw = d.pop("device_model")
+        if not (type(_device_model_raw) is dict or _device_model_raw is None):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "device_model", "object or null", _device_model_raw)
 
-        action_needed = d.pop("action_needed", UNSET)
+        _device_model_json: Any = _device_model_raw
+        try:
+            _device_model_data = _device_model_json
+            device_model: DeviceModelOutput | None
+            if _device_model_data is None:
+                device_model = _device_model_data
+            else:
+                device_model_type_0 = DeviceModelOutput.from_dict(_device_model_data)
 
-        _actions = d.pop("actions", UNSET)
-        actions: list[InformationActionProjection | ReauthenticateProjection | UnknownAction] | Unset = UNSET
-        if _actions is not UNSET:
-            actions = []
-            for actions_item_data in _actions:
+                device_model = device_model_type_0
 
-                def _parse_actions_item(
-                    data: object,
-                ) -> InformationActionProjection | ReauthenticateProjection | UnknownAction:
-                    if not isinstance(data, dict):
-                        raise TypeError(f"expected an object, got {type(data).__name__}")
-                    discriminator = data.get("code")
-                    if discriminator == "reauthenticate":
-                        return ReauthenticateProjection.from_dict(data)
-                    if discriminator == "information":
-                        return InformationActionProjection.from_dict(data)
-                    return UnknownAction.from_dict(data)
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "device_model", "object or null", exc) from exc
 
-                actions_item = _parse_actions_item(actions_item_data)
+        _mode_raw = d.pop("mode")
+        if not (type(_mode_raw) is str):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "mode", "string", _mode_raw)
 
-                actions.append(actions_item)
+        _mode_json: Any = _mode_raw
+        try:
+            mode = WallboxDetailOutputMode(_mode_json)
 
-        actual_steering_state = d.pop("actual_steering_state", UNSET)
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "mode", "string", exc) from exc
 
-        authorization_url = d.pop("authorization_url", UNSET)
+        _monitoring_status_raw = d.pop("monitoring_status")
+        if not (type(_monitoring_status_raw) is str):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "monitoring_status", "string", _monitoring_status_raw)
 
-        _capabilities_last_refreshed_at_data = d.pop("capabilities_last_refreshed_at", UNSET)
-        capabilities_last_refreshed_at: datetime.datetime | None | Unset
-        if _capabilities_last_refreshed_at_data is None or isinstance(_capabilities_last_refreshed_at_data, Unset):
-            capabilities_last_refreshed_at = _capabilities_last_refreshed_at_data
-        else:
-            capabilities_last_refreshed_at_type_0 = datetime.datetime.fromisoformat(
-                _capabilities_last_refreshed_at_data
+        _monitoring_status_json: Any = _monitoring_status_raw
+        try:
+            monitoring_status = WallboxDetailOutputMonitoringStatus(_monitoring_status_json)
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "monitoring_status", "string", exc) from exc
+
+        _owner_raw = d.pop("owner")
+        if not (type(_owner_raw) is dict):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "owner", "object", _owner_raw)
+
+        _owner_json: Any = _owner_raw
+        try:
+            owner = OwnerOutput.from_dict(_owner_json)
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "owner", "object", exc) from exc
+
+        _steering_status_raw = d.pop("steering_status")
+        if not (type(_steering_status_raw) is str):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "steering_status", "string", _steering_status_raw)
+
+        _steering_status_json: Any = _steering_status_raw
+        try:
+            steering_status = WallboxDetailOutputSteeringStatus(_steering_status_json)
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "steering_status", "string", exc) from exc
+
+        _updated_at_raw = d.pop("updated_at")
+        if not (type(_updated_at_raw) is str):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "updated_at", "date-time string", _updated_at_raw)
+
+        _updated_at_json: Any = _updated_at_raw
+        try:
+            updated_at = _parse_datetime(_updated_at_json)
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "updated_at", "date-time string", exc) from exc
+
+        _action_needed_raw = d.pop("action_needed", UNSET)
+        if not (type(_action_needed_raw) is bool or _action_needed_raw is UNSET):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "action_needed", "boolean", _action_needed_raw)
+
+        action_needed = _action_needed_raw
+
+        _actions_raw = d.pop("actions", UNSET)
+        if not (type(_actions_raw) is list or _actions_raw is UNSET):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "actions", "array", _actions_raw)
+        if type(_actions_raw) is list:
+            for _item in _actions_raw:
+                if not (type(_item) is dict or type(_item) is dict or type(_item) is dict):
+                    raise _FieldTypeError.wrong("WallboxDetailOutput", "actions[]", "object", _item)
+
+        _actions_json: Any = _actions_raw
+        try:
+            _actions = _actions_json
+            actions: list[InformationActionProjection | ReauthenticateProjection | UnknownAction] | Unset = UNSET
+            if _actions is not UNSET:
+                actions = []
+                for actions_item_data in _actions:
+
+                    def _parse_actions_item(
+                        data: object,
+                    ) -> InformationActionProjection | ReauthenticateProjection | UnknownAction:
+                        if not isinstance(data, dict):
+                            raise TypeError(f"expected an object, got {type(data).__name__}")
+                        discriminator = data.get("code")
+                        if discriminator == "reauthenticate":
+                            return ReauthenticateProjection.from_dict(data)
+                        if discriminator == "information":
+                            return InformationActionProjection.from_dict(data)
+                        return UnknownAction.from_dict(data)
+
+                    actions_item = _parse_actions_item(actions_item_data)
+
+                    actions.append(actions_item)
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "actions", "array", exc) from exc
+
+        _actual_steering_state_raw = d.pop("actual_steering_state", UNSET)
+        if not (type(_actual_steering_state_raw) is str or _actual_steering_state_raw is UNSET):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "actual_steering_state", "string", _actual_steering_state_raw
             )
 
-            capabilities_last_refreshed_at = capabilities_last_refreshed_at_type_0
+        actual_steering_state = _actual_steering_state_raw
 
-        _charge_deadline_at_data = d.pop("charge_deadline_at", UNSET)
-        charge_deadline_at: datetime.datetime | None | Unset
-        if _charge_deadline_at_data is None or isinstance(_charge_deadline_at_data, Unset):
-            charge_deadline_at = _charge_deadline_at_data
-        else:
-            charge_deadline_at_type_0 = datetime.datetime.fromisoformat(_charge_deadline_at_data)
-
-            charge_deadline_at = charge_deadline_at_type_0
-
-        _charge_policy_last_updated_at_data = d.pop("charge_policy_last_updated_at", UNSET)
-        charge_policy_last_updated_at: datetime.datetime | None | Unset
-        if _charge_policy_last_updated_at_data is None or isinstance(_charge_policy_last_updated_at_data, Unset):
-            charge_policy_last_updated_at = _charge_policy_last_updated_at_data
-        else:
-            charge_policy_last_updated_at_type_0 = datetime.datetime.fromisoformat(_charge_policy_last_updated_at_data)
-
-            charge_policy_last_updated_at = charge_policy_last_updated_at_type_0
-
-        charge_power_max_w = d.pop("charge_power_max_w", UNSET)
-
-        _charge_rate_w_data = d.pop("charge_rate_w", UNSET)
-        charge_rate_w: float | None | Unset
-        if _charge_rate_w_data is None or isinstance(_charge_rate_w_data, Unset):
-            charge_rate_w = _charge_rate_w_data
-        else:
-            charge_rate_w_type_0 = float(_charge_rate_w_data)
-
-            charge_rate_w = charge_rate_w_type_0
-
-        _charge_state_last_updated_at_data = d.pop("charge_state_last_updated_at", UNSET)
-        charge_state_last_updated_at: datetime.datetime | None | Unset
-        if _charge_state_last_updated_at_data is None or isinstance(_charge_state_last_updated_at_data, Unset):
-            charge_state_last_updated_at = _charge_state_last_updated_at_data
-        else:
-            charge_state_last_updated_at_type_0 = datetime.datetime.fromisoformat(_charge_state_last_updated_at_data)
-
-            charge_state_last_updated_at = charge_state_last_updated_at_type_0
-
-        charge_target_max = d.pop("charge_target_max", UNSET)
-
-        charge_target_min = d.pop("charge_target_min", UNSET)
-
-        charge_time_remaining = d.pop("charge_time_remaining", UNSET)
-
-        comment = d.pop("comment", UNSET)
-
-        _consumption_last_day_kwh_data = d.pop("consumption_last_day_kwh", UNSET)
-        consumption_last_day_kwh: float | None | str | Unset = (
-            float(_consumption_last_day_kwh_data)
-            if isinstance(_consumption_last_day_kwh_data, int | float)
-            and not isinstance(_consumption_last_day_kwh_data, bool)
-            else _consumption_last_day_kwh_data
-        )
-
-        _consumption_last_month_kwh_data = d.pop("consumption_last_month_kwh", UNSET)
-        consumption_last_month_kwh: float | None | str | Unset = (
-            float(_consumption_last_month_kwh_data)
-            if isinstance(_consumption_last_month_kwh_data, int | float)
-            and not isinstance(_consumption_last_month_kwh_data, bool)
-            else _consumption_last_month_kwh_data
-        )
-
-        _consumption_last_updated_at_data = d.pop("consumption_last_updated_at", UNSET)
-        consumption_last_updated_at: datetime.datetime | None | Unset
-        if _consumption_last_updated_at_data is None or isinstance(_consumption_last_updated_at_data, Unset):
-            consumption_last_updated_at = _consumption_last_updated_at_data
-        else:
-            consumption_last_updated_at_type_0 = datetime.datetime.fromisoformat(_consumption_last_updated_at_data)
-
-            consumption_last_updated_at = consumption_last_updated_at_type_0
-
-        _consumption_last_week_kwh_data = d.pop("consumption_last_week_kwh", UNSET)
-        consumption_last_week_kwh: float | None | str | Unset = (
-            float(_consumption_last_week_kwh_data)
-            if isinstance(_consumption_last_week_kwh_data, int | float)
-            and not isinstance(_consumption_last_week_kwh_data, bool)
-            else _consumption_last_week_kwh_data
-        )
-
-        current_mode = d.pop("current_mode", UNSET)
-
-        _current_state_last_updated_at_data = d.pop("current_state_last_updated_at", UNSET)
-        current_state_last_updated_at: datetime.datetime | None | Unset
-        if _current_state_last_updated_at_data is None or isinstance(_current_state_last_updated_at_data, Unset):
-            current_state_last_updated_at = _current_state_last_updated_at_data
-        else:
-            current_state_last_updated_at_type_0 = datetime.datetime.fromisoformat(_current_state_last_updated_at_data)
-
-            current_state_last_updated_at = current_state_last_updated_at_type_0
-
-        _deleted_at_data = d.pop("deleted_at", UNSET)
-        deleted_at: datetime.datetime | None | Unset
-        if _deleted_at_data is None or isinstance(_deleted_at_data, Unset):
-            deleted_at = _deleted_at_data
-        else:
-            deleted_at_type_0 = datetime.datetime.fromisoformat(_deleted_at_data)
-
-            deleted_at = deleted_at_type_0
-
-        embeddable_url = d.pop("embeddable_url", UNSET)
-
-        external_device_id = d.pop("external_device_id", UNSET)
-
-        firmware_version = d.pop("firmware_version", UNSET)
-
-        has_notification = d.pop("has_notification", UNSET)
-
-        hems_max_import_before_stopping_w = d.pop("hems_max_import_before_stopping_w", UNSET)
-
-        hems_min_export_to_start_w = d.pop("hems_min_export_to_start_w", UNSET)
-
-        _id_data = d.pop("id", UNSET)
-        id: None | Unset | UUID
-        if _id_data is None or isinstance(_id_data, Unset):
-            id = _id_data
-        else:
-            id_type_0 = UUID(_id_data)
-
-            id = id_type_0
-
-        _inverter_forced_mode_since_data = d.pop("inverter_forced_mode_since", UNSET)
-        inverter_forced_mode_since: datetime.datetime | None | Unset
-        if _inverter_forced_mode_since_data is None or isinstance(_inverter_forced_mode_since_data, Unset):
-            inverter_forced_mode_since = _inverter_forced_mode_since_data
-        else:
-            inverter_forced_mode_since_type_0 = datetime.datetime.fromisoformat(_inverter_forced_mode_since_data)
-
-            inverter_forced_mode_since = inverter_forced_mode_since_type_0
-
-        is_authenticated = d.pop("is_authenticated", UNSET)
-
-        is_charge_policy_enabled = d.pop("is_charge_policy_enabled", UNSET)
-
-        is_charging = d.pop("is_charging", UNSET)
-
-        is_fully_charged = d.pop("is_fully_charged", UNSET)
-
-        is_inverter_forced_mode_active = d.pop("is_inverter_forced_mode_active", UNSET)
-
-        is_inverter_forced_mode_enabled = d.pop("is_inverter_forced_mode_enabled", UNSET)
-
-        is_ocpp_connected = d.pop("is_ocpp_connected", UNSET)
-
-        is_over_charge_allowed = d.pop("is_over_charge_allowed", UNSET)
-
-        is_pause_power_active = d.pop("is_pause_power_active", UNSET)
-
-        is_plugged_in = d.pop("is_plugged_in", UNSET)
-
-        is_smart_optimization_active = d.pop("is_smart_optimization_active", UNSET)
-
-        is_trading_enabled = d.pop("is_trading_enabled", UNSET)
-
-        _last_monitoring_executed_at_data = d.pop("last_monitoring_executed_at", UNSET)
-        last_monitoring_executed_at: datetime.datetime | None | Unset
-        if _last_monitoring_executed_at_data is None or isinstance(_last_monitoring_executed_at_data, Unset):
-            last_monitoring_executed_at = _last_monitoring_executed_at_data
-        else:
-            last_monitoring_executed_at_type_0 = datetime.datetime.fromisoformat(_last_monitoring_executed_at_data)
-
-            last_monitoring_executed_at = last_monitoring_executed_at_type_0
-
-        lifecycle_error = d.pop("lifecycle_error", UNSET)
-
-        lifecycle_state = d.pop("lifecycle_state", UNSET)
-
-        max_amps = d.pop("max_amps", UNSET)
-
-        min_amps = d.pop("min_amps", UNSET)
-
-        minimum_charge_limit = d.pop("minimum_charge_limit", UNSET)
-
-        needs_gateway = d.pop("needs_gateway", UNSET)
-
-        _ocpp_connected_last_updated_at_data = d.pop("ocpp_connected_last_updated_at", UNSET)
-        ocpp_connected_last_updated_at: datetime.datetime | None | Unset
-        if _ocpp_connected_last_updated_at_data is None or isinstance(_ocpp_connected_last_updated_at_data, Unset):
-            ocpp_connected_last_updated_at = _ocpp_connected_last_updated_at_data
-        else:
-            ocpp_connected_last_updated_at_type_0 = datetime.datetime.fromisoformat(
-                _ocpp_connected_last_updated_at_data
+        _authorization_url_raw = d.pop("authorization_url", UNSET)
+        if not (
+            type(_authorization_url_raw) is str or _authorization_url_raw is None or _authorization_url_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "authorization_url", "string or null", _authorization_url_raw
             )
 
-            ocpp_connected_last_updated_at = ocpp_connected_last_updated_at_type_0
+        _authorization_url_json: Any = _authorization_url_raw
+        try:
+            authorization_url = _authorization_url_json
 
-        _optimization_score_data = d.pop("optimization_score", UNSET)
-        optimization_score: float | None | Unset
-        if _optimization_score_data is None or isinstance(_optimization_score_data, Unset):
-            optimization_score = _optimization_score_data
-        else:
-            optimization_score_type_0 = float(_optimization_score_data)
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "authorization_url", "string or null", exc) from exc
 
-            optimization_score = optimization_score_type_0
+        _capabilities_last_refreshed_at_raw = d.pop("capabilities_last_refreshed_at", UNSET)
+        if not (
+            type(_capabilities_last_refreshed_at_raw) is str
+            or _capabilities_last_refreshed_at_raw is None
+            or _capabilities_last_refreshed_at_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput",
+                "capabilities_last_refreshed_at",
+                "date-time string or null",
+                _capabilities_last_refreshed_at_raw,
+            )
 
-        _pause_power_until_data = d.pop("pause_power_until", UNSET)
-        pause_power_until: datetime.datetime | None | Unset
-        if _pause_power_until_data is None or isinstance(_pause_power_until_data, Unset):
-            pause_power_until = _pause_power_until_data
-        else:
-            pause_power_until_type_0 = datetime.datetime.fromisoformat(_pause_power_until_data)
+        _capabilities_last_refreshed_at_json: Any = _capabilities_last_refreshed_at_raw
+        try:
+            _capabilities_last_refreshed_at_data = _capabilities_last_refreshed_at_json
+            capabilities_last_refreshed_at: datetime.datetime | None | Unset
+            if _capabilities_last_refreshed_at_data is None or isinstance(_capabilities_last_refreshed_at_data, Unset):
+                capabilities_last_refreshed_at = _capabilities_last_refreshed_at_data
+            else:
+                capabilities_last_refreshed_at_type_0 = _parse_datetime(_capabilities_last_refreshed_at_data)
 
-            pause_power_until = pause_power_until_type_0
+                capabilities_last_refreshed_at = capabilities_last_refreshed_at_type_0
 
-        phases = d.pop("phases", UNSET)
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "WallboxDetailOutput", "capabilities_last_refreshed_at", "date-time string or null", exc
+            ) from exc
 
-        _price_zone = d.pop("price_zone", UNSET)
-        price_zone: PriceZone | Unset
-        if isinstance(_price_zone, Unset):
-            price_zone = UNSET
-        else:
-            price_zone = PriceZone(_price_zone)
+        _charge_deadline_at_raw = d.pop("charge_deadline_at", UNSET)
+        if not (
+            type(_charge_deadline_at_raw) is str or _charge_deadline_at_raw is None or _charge_deadline_at_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "charge_deadline_at", "date-time string or null", _charge_deadline_at_raw
+            )
 
-        supports_current_modulation = d.pop("supports_current_modulation", UNSET)
+        _charge_deadline_at_json: Any = _charge_deadline_at_raw
+        try:
+            _charge_deadline_at_data = _charge_deadline_at_json
+            charge_deadline_at: datetime.datetime | None | Unset
+            if _charge_deadline_at_data is None or isinstance(_charge_deadline_at_data, Unset):
+                charge_deadline_at = _charge_deadline_at_data
+            else:
+                charge_deadline_at_type_0 = _parse_datetime(_charge_deadline_at_data)
 
-        supports_phase_switching = d.pop("supports_phase_switching", UNSET)
+                charge_deadline_at = charge_deadline_at_type_0
 
-        total_energy_delivered_wh = d.pop("total_energy_delivered_wh", UNSET)
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "WallboxDetailOutput", "charge_deadline_at", "date-time string or null", exc
+            ) from exc
+
+        _charge_policy_last_updated_at_raw = d.pop("charge_policy_last_updated_at", UNSET)
+        if not (
+            type(_charge_policy_last_updated_at_raw) is str
+            or _charge_policy_last_updated_at_raw is None
+            or _charge_policy_last_updated_at_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput",
+                "charge_policy_last_updated_at",
+                "date-time string or null",
+                _charge_policy_last_updated_at_raw,
+            )
+
+        _charge_policy_last_updated_at_json: Any = _charge_policy_last_updated_at_raw
+        try:
+            _charge_policy_last_updated_at_data = _charge_policy_last_updated_at_json
+            charge_policy_last_updated_at: datetime.datetime | None | Unset
+            if _charge_policy_last_updated_at_data is None or isinstance(_charge_policy_last_updated_at_data, Unset):
+                charge_policy_last_updated_at = _charge_policy_last_updated_at_data
+            else:
+                charge_policy_last_updated_at_type_0 = _parse_datetime(_charge_policy_last_updated_at_data)
+
+                charge_policy_last_updated_at = charge_policy_last_updated_at_type_0
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "WallboxDetailOutput", "charge_policy_last_updated_at", "date-time string or null", exc
+            ) from exc
+
+        _charge_power_max_w_raw = d.pop("charge_power_max_w", UNSET)
+        if not (
+            (
+                type(_charge_power_max_w_raw) is int
+                and -9223372036854775808 <= _charge_power_max_w_raw <= 9223372036854775807
+            )
+            or _charge_power_max_w_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "charge_power_max_w", "integer", _charge_power_max_w_raw)
+
+        charge_power_max_w = _charge_power_max_w_raw
+
+        _charge_rate_w_raw = d.pop("charge_rate_w", UNSET)
+        if not (
+            (
+                type(_charge_rate_w_raw) is float
+                and _charge_rate_w_raw - _charge_rate_w_raw == 0.0
+                or type(_charge_rate_w_raw) is int
+                and -1.7976931348623157e308 <= _charge_rate_w_raw <= 1.7976931348623157e308
+            )
+            or _charge_rate_w_raw is None
+            or _charge_rate_w_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "charge_rate_w", "finite number or null", _charge_rate_w_raw
+            )
+
+        _charge_rate_w_json: Any = _charge_rate_w_raw
+        try:
+            _charge_rate_w_data = _charge_rate_w_json
+            charge_rate_w: float | None | Unset
+            if _charge_rate_w_data is None or isinstance(_charge_rate_w_data, Unset):
+                charge_rate_w = _charge_rate_w_data
+            else:
+                charge_rate_w_type_0 = float(_charge_rate_w_data)
+
+                charge_rate_w = charge_rate_w_type_0
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "charge_rate_w", "finite number or null", exc) from exc
+
+        _charge_state_last_updated_at_raw = d.pop("charge_state_last_updated_at", UNSET)
+        if not (
+            type(_charge_state_last_updated_at_raw) is str
+            or _charge_state_last_updated_at_raw is None
+            or _charge_state_last_updated_at_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput",
+                "charge_state_last_updated_at",
+                "date-time string or null",
+                _charge_state_last_updated_at_raw,
+            )
+
+        _charge_state_last_updated_at_json: Any = _charge_state_last_updated_at_raw
+        try:
+            _charge_state_last_updated_at_data = _charge_state_last_updated_at_json
+            charge_state_last_updated_at: datetime.datetime | None | Unset
+            if _charge_state_last_updated_at_data is None or isinstance(_charge_state_last_updated_at_data, Unset):
+                charge_state_last_updated_at = _charge_state_last_updated_at_data
+            else:
+                charge_state_last_updated_at_type_0 = _parse_datetime(_charge_state_last_updated_at_data)
+
+                charge_state_last_updated_at = charge_state_last_updated_at_type_0
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "WallboxDetailOutput", "charge_state_last_updated_at", "date-time string or null", exc
+            ) from exc
+
+        _charge_target_max_raw = d.pop("charge_target_max", UNSET)
+        if not (
+            (
+                type(_charge_target_max_raw) is int
+                and -9223372036854775808 <= _charge_target_max_raw <= 9223372036854775807
+            )
+            or _charge_target_max_raw is None
+            or _charge_target_max_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "charge_target_max", "integer or null", _charge_target_max_raw
+            )
+
+        _charge_target_max_json: Any = _charge_target_max_raw
+        try:
+            charge_target_max = _charge_target_max_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "charge_target_max", "integer or null", exc) from exc
+
+        _charge_target_min_raw = d.pop("charge_target_min", UNSET)
+        if not (
+            (
+                type(_charge_target_min_raw) is int
+                and -9223372036854775808 <= _charge_target_min_raw <= 9223372036854775807
+            )
+            or _charge_target_min_raw is None
+            or _charge_target_min_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "charge_target_min", "integer or null", _charge_target_min_raw
+            )
+
+        _charge_target_min_json: Any = _charge_target_min_raw
+        try:
+            charge_target_min = _charge_target_min_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "charge_target_min", "integer or null", exc) from exc
+
+        _charge_time_remaining_raw = d.pop("charge_time_remaining", UNSET)
+        if not (
+            (
+                type(_charge_time_remaining_raw) is int
+                and -9223372036854775808 <= _charge_time_remaining_raw <= 9223372036854775807
+            )
+            or _charge_time_remaining_raw is None
+            or _charge_time_remaining_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "charge_time_remaining", "integer or null", _charge_time_remaining_raw
+            )
+
+        _charge_time_remaining_json: Any = _charge_time_remaining_raw
+        try:
+            charge_time_remaining = _charge_time_remaining_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "WallboxDetailOutput", "charge_time_remaining", "integer or null", exc
+            ) from exc
+
+        _comment_raw = d.pop("comment", UNSET)
+        if not (type(_comment_raw) is str or _comment_raw is None or _comment_raw is UNSET):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "comment", "string or null", _comment_raw)
+
+        _comment_json: Any = _comment_raw
+        try:
+            comment = _comment_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "comment", "string or null", exc) from exc
+
+        _consumption_last_day_kwh_raw = d.pop("consumption_last_day_kwh", UNSET)
+        if not (
+            (
+                type(_consumption_last_day_kwh_raw) is float
+                and _consumption_last_day_kwh_raw - _consumption_last_day_kwh_raw == 0.0
+                or type(_consumption_last_day_kwh_raw) is int
+                and -1.7976931348623157e308 <= _consumption_last_day_kwh_raw <= 1.7976931348623157e308
+            )
+            or type(_consumption_last_day_kwh_raw) is str
+            or _consumption_last_day_kwh_raw is None
+            or _consumption_last_day_kwh_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput",
+                "consumption_last_day_kwh",
+                "finite number or string or null",
+                _consumption_last_day_kwh_raw,
+            )
+
+        _consumption_last_day_kwh_json: Any = _consumption_last_day_kwh_raw
+        try:
+            _consumption_last_day_kwh_data = _consumption_last_day_kwh_json
+            consumption_last_day_kwh: float | None | str | Unset = (
+                float(_consumption_last_day_kwh_data)
+                if isinstance(_consumption_last_day_kwh_data, int | float)
+                and not isinstance(_consumption_last_day_kwh_data, bool)
+                else _consumption_last_day_kwh_data
+            )
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "WallboxDetailOutput", "consumption_last_day_kwh", "finite number or string or null", exc
+            ) from exc
+
+        _consumption_last_month_kwh_raw = d.pop("consumption_last_month_kwh", UNSET)
+        if not (
+            (
+                type(_consumption_last_month_kwh_raw) is float
+                and _consumption_last_month_kwh_raw - _consumption_last_month_kwh_raw == 0.0
+                or type(_consumption_last_month_kwh_raw) is int
+                and -1.7976931348623157e308 <= _consumption_last_month_kwh_raw <= 1.7976931348623157e308
+            )
+            or type(_consumption_last_month_kwh_raw) is str
+            or _consumption_last_month_kwh_raw is None
+            or _consumption_last_month_kwh_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput",
+                "consumption_last_month_kwh",
+                "finite number or string or null",
+                _consumption_last_month_kwh_raw,
+            )
+
+        _consumption_last_month_kwh_json: Any = _consumption_last_month_kwh_raw
+        try:
+            _consumption_last_month_kwh_data = _consumption_last_month_kwh_json
+            consumption_last_month_kwh: float | None | str | Unset = (
+                float(_consumption_last_month_kwh_data)
+                if isinstance(_consumption_last_month_kwh_data, int | float)
+                and not isinstance(_consumption_last_month_kwh_data, bool)
+                else _consumption_last_month_kwh_data
+            )
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "WallboxDetailOutput", "consumption_last_month_kwh", "finite number or string or null", exc
+            ) from exc
+
+        _consumption_last_updated_at_raw = d.pop("consumption_last_updated_at", UNSET)
+        if not (
+            type(_consumption_last_updated_at_raw) is str
+            or _consumption_last_updated_at_raw is None
+            or _consumption_last_updated_at_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput",
+                "consumption_last_updated_at",
+                "date-time string or null",
+                _consumption_last_updated_at_raw,
+            )
+
+        _consumption_last_updated_at_json: Any = _consumption_last_updated_at_raw
+        try:
+            _consumption_last_updated_at_data = _consumption_last_updated_at_json
+            consumption_last_updated_at: datetime.datetime | None | Unset
+            if _consumption_last_updated_at_data is None or isinstance(_consumption_last_updated_at_data, Unset):
+                consumption_last_updated_at = _consumption_last_updated_at_data
+            else:
+                consumption_last_updated_at_type_0 = _parse_datetime(_consumption_last_updated_at_data)
+
+                consumption_last_updated_at = consumption_last_updated_at_type_0
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "WallboxDetailOutput", "consumption_last_updated_at", "date-time string or null", exc
+            ) from exc
+
+        _consumption_last_week_kwh_raw = d.pop("consumption_last_week_kwh", UNSET)
+        if not (
+            (
+                type(_consumption_last_week_kwh_raw) is float
+                and _consumption_last_week_kwh_raw - _consumption_last_week_kwh_raw == 0.0
+                or type(_consumption_last_week_kwh_raw) is int
+                and -1.7976931348623157e308 <= _consumption_last_week_kwh_raw <= 1.7976931348623157e308
+            )
+            or type(_consumption_last_week_kwh_raw) is str
+            or _consumption_last_week_kwh_raw is None
+            or _consumption_last_week_kwh_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput",
+                "consumption_last_week_kwh",
+                "finite number or string or null",
+                _consumption_last_week_kwh_raw,
+            )
+
+        _consumption_last_week_kwh_json: Any = _consumption_last_week_kwh_raw
+        try:
+            _consumption_last_week_kwh_data = _consumption_last_week_kwh_json
+            consumption_last_week_kwh: float | None | str | Unset = (
+                float(_consumption_last_week_kwh_data)
+                if isinstance(_consumption_last_week_kwh_data, int | float)
+                and not isinstance(_consumption_last_week_kwh_data, bool)
+                else _consumption_last_week_kwh_data
+            )
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "WallboxDetailOutput", "consumption_last_week_kwh", "finite number or string or null", exc
+            ) from exc
+
+        _current_mode_raw = d.pop("current_mode", UNSET)
+        if not (type(_current_mode_raw) is str or _current_mode_raw is None or _current_mode_raw is UNSET):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "current_mode", "string or null", _current_mode_raw)
+
+        _current_mode_json: Any = _current_mode_raw
+        try:
+            current_mode = _current_mode_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "current_mode", "string or null", exc) from exc
+
+        _current_state_last_updated_at_raw = d.pop("current_state_last_updated_at", UNSET)
+        if not (
+            type(_current_state_last_updated_at_raw) is str
+            or _current_state_last_updated_at_raw is None
+            or _current_state_last_updated_at_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput",
+                "current_state_last_updated_at",
+                "date-time string or null",
+                _current_state_last_updated_at_raw,
+            )
+
+        _current_state_last_updated_at_json: Any = _current_state_last_updated_at_raw
+        try:
+            _current_state_last_updated_at_data = _current_state_last_updated_at_json
+            current_state_last_updated_at: datetime.datetime | None | Unset
+            if _current_state_last_updated_at_data is None or isinstance(_current_state_last_updated_at_data, Unset):
+                current_state_last_updated_at = _current_state_last_updated_at_data
+            else:
+                current_state_last_updated_at_type_0 = _parse_datetime(_current_state_last_updated_at_data)
+
+                current_state_last_updated_at = current_state_last_updated_at_type_0
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "WallboxDetailOutput", "current_state_last_updated_at", "date-time string or null", exc
+            ) from exc
+
+        _deleted_at_raw = d.pop("deleted_at", UNSET)
+        if not (type(_deleted_at_raw) is str or _deleted_at_raw is None or _deleted_at_raw is UNSET):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "deleted_at", "date-time string or null", _deleted_at_raw
+            )
+
+        _deleted_at_json: Any = _deleted_at_raw
+        try:
+            _deleted_at_data = _deleted_at_json
+            deleted_at: datetime.datetime | None | Unset
+            if _deleted_at_data is None or isinstance(_deleted_at_data, Unset):
+                deleted_at = _deleted_at_data
+            else:
+                deleted_at_type_0 = _parse_datetime(_deleted_at_data)
+
+                deleted_at = deleted_at_type_0
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "deleted_at", "date-time string or null", exc) from exc
+
+        _embeddable_url_raw = d.pop("embeddable_url", UNSET)
+        if not (type(_embeddable_url_raw) is str or _embeddable_url_raw is None or _embeddable_url_raw is UNSET):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "embeddable_url", "string or null", _embeddable_url_raw)
+
+        _embeddable_url_json: Any = _embeddable_url_raw
+        try:
+            embeddable_url = _embeddable_url_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "embeddable_url", "string or null", exc) from exc
+
+        _external_device_id_raw = d.pop("external_device_id", UNSET)
+        if not (
+            type(_external_device_id_raw) is str or _external_device_id_raw is None or _external_device_id_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "external_device_id", "string or null", _external_device_id_raw
+            )
+
+        _external_device_id_json: Any = _external_device_id_raw
+        try:
+            external_device_id = _external_device_id_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "external_device_id", "string or null", exc) from exc
+
+        _firmware_version_raw = d.pop("firmware_version", UNSET)
+        if not (type(_firmware_version_raw) is str or _firmware_version_raw is None or _firmware_version_raw is UNSET):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "firmware_version", "string or null", _firmware_version_raw
+            )
+
+        _firmware_version_json: Any = _firmware_version_raw
+        try:
+            firmware_version = _firmware_version_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "firmware_version", "string or null", exc) from exc
+
+        _has_notification_raw = d.pop("has_notification", UNSET)
+        if not (type(_has_notification_raw) is bool or _has_notification_raw is UNSET):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "has_notification", "boolean", _has_notification_raw)
+
+        has_notification = _has_notification_raw
+
+        _hems_max_import_before_stopping_w_raw = d.pop("hems_max_import_before_stopping_w", UNSET)
+        if not (
+            (
+                type(_hems_max_import_before_stopping_w_raw) is int
+                and -9223372036854775808 <= _hems_max_import_before_stopping_w_raw <= 9223372036854775807
+            )
+            or _hems_max_import_before_stopping_w_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput",
+                "hems_max_import_before_stopping_w",
+                "integer",
+                _hems_max_import_before_stopping_w_raw,
+            )
+
+        hems_max_import_before_stopping_w = _hems_max_import_before_stopping_w_raw
+
+        _hems_min_export_to_start_w_raw = d.pop("hems_min_export_to_start_w", UNSET)
+        if not (
+            (
+                type(_hems_min_export_to_start_w_raw) is int
+                and -9223372036854775808 <= _hems_min_export_to_start_w_raw <= 9223372036854775807
+            )
+            or _hems_min_export_to_start_w_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "hems_min_export_to_start_w", "integer", _hems_min_export_to_start_w_raw
+            )
+
+        hems_min_export_to_start_w = _hems_min_export_to_start_w_raw
+
+        _id_raw = d.pop("id", UNSET)
+        if not (type(_id_raw) is str or _id_raw is None or _id_raw is UNSET):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "id", "uuid string or null", _id_raw)
+
+        _id_json: Any = _id_raw
+        try:
+            _id_data = _id_json
+            id: None | Unset | UUID
+            if _id_data is None or isinstance(_id_data, Unset):
+                id = _id_data
+            else:
+                id_type_0 = _parse_uuid(_id_data)
+
+                id = id_type_0
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "id", "uuid string or null", exc) from exc
+
+        _inverter_forced_mode_since_raw = d.pop("inverter_forced_mode_since", UNSET)
+        if not (
+            type(_inverter_forced_mode_since_raw) is str
+            or _inverter_forced_mode_since_raw is None
+            or _inverter_forced_mode_since_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput",
+                "inverter_forced_mode_since",
+                "date-time string or null",
+                _inverter_forced_mode_since_raw,
+            )
+
+        _inverter_forced_mode_since_json: Any = _inverter_forced_mode_since_raw
+        try:
+            _inverter_forced_mode_since_data = _inverter_forced_mode_since_json
+            inverter_forced_mode_since: datetime.datetime | None | Unset
+            if _inverter_forced_mode_since_data is None or isinstance(_inverter_forced_mode_since_data, Unset):
+                inverter_forced_mode_since = _inverter_forced_mode_since_data
+            else:
+                inverter_forced_mode_since_type_0 = _parse_datetime(_inverter_forced_mode_since_data)
+
+                inverter_forced_mode_since = inverter_forced_mode_since_type_0
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "WallboxDetailOutput", "inverter_forced_mode_since", "date-time string or null", exc
+            ) from exc
+
+        _is_authenticated_raw = d.pop("is_authenticated", UNSET)
+        if not (type(_is_authenticated_raw) is bool or _is_authenticated_raw is None or _is_authenticated_raw is UNSET):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "is_authenticated", "boolean or null", _is_authenticated_raw
+            )
+
+        _is_authenticated_json: Any = _is_authenticated_raw
+        try:
+            is_authenticated = _is_authenticated_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "is_authenticated", "boolean or null", exc) from exc
+
+        _is_charge_policy_enabled_raw = d.pop("is_charge_policy_enabled", UNSET)
+        if not (
+            type(_is_charge_policy_enabled_raw) is bool
+            or _is_charge_policy_enabled_raw is None
+            or _is_charge_policy_enabled_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "is_charge_policy_enabled", "boolean or null", _is_charge_policy_enabled_raw
+            )
+
+        _is_charge_policy_enabled_json: Any = _is_charge_policy_enabled_raw
+        try:
+            is_charge_policy_enabled = _is_charge_policy_enabled_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "WallboxDetailOutput", "is_charge_policy_enabled", "boolean or null", exc
+            ) from exc
+
+        _is_charging_raw = d.pop("is_charging", UNSET)
+        if not (type(_is_charging_raw) is bool or _is_charging_raw is None or _is_charging_raw is UNSET):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "is_charging", "boolean or null", _is_charging_raw)
+
+        _is_charging_json: Any = _is_charging_raw
+        try:
+            is_charging = _is_charging_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "is_charging", "boolean or null", exc) from exc
+
+        _is_fully_charged_raw = d.pop("is_fully_charged", UNSET)
+        if not (type(_is_fully_charged_raw) is bool or _is_fully_charged_raw is None or _is_fully_charged_raw is UNSET):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "is_fully_charged", "boolean or null", _is_fully_charged_raw
+            )
+
+        _is_fully_charged_json: Any = _is_fully_charged_raw
+        try:
+            is_fully_charged = _is_fully_charged_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "is_fully_charged", "boolean or null", exc) from exc
+
+        _is_inverter_forced_mode_active_raw = d.pop("is_inverter_forced_mode_active", UNSET)
+        if not (type(_is_inverter_forced_mode_active_raw) is bool or _is_inverter_forced_mode_active_raw is UNSET):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "is_inverter_forced_mode_active", "boolean", _is_inverter_forced_mode_active_raw
+            )
+
+        is_inverter_forced_mode_active = _is_inverter_forced_mode_active_raw
+
+        _is_inverter_forced_mode_enabled_raw = d.pop("is_inverter_forced_mode_enabled", UNSET)
+        if not (type(_is_inverter_forced_mode_enabled_raw) is bool or _is_inverter_forced_mode_enabled_raw is UNSET):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput",
+                "is_inverter_forced_mode_enabled",
+                "boolean",
+                _is_inverter_forced_mode_enabled_raw,
+            )
+
+        is_inverter_forced_mode_enabled = _is_inverter_forced_mode_enabled_raw
+
+        _is_ocpp_connected_raw = d.pop("is_ocpp_connected", UNSET)
+        if not (type(_is_ocpp_connected_raw) is bool or _is_ocpp_connected_raw is UNSET):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "is_ocpp_connected", "boolean", _is_ocpp_connected_raw)
+
+        is_ocpp_connected = _is_ocpp_connected_raw
+
+        _is_over_charge_allowed_raw = d.pop("is_over_charge_allowed", UNSET)
+        if not (
+            type(_is_over_charge_allowed_raw) is bool
+            or _is_over_charge_allowed_raw is None
+            or _is_over_charge_allowed_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "is_over_charge_allowed", "boolean or null", _is_over_charge_allowed_raw
+            )
+
+        _is_over_charge_allowed_json: Any = _is_over_charge_allowed_raw
+        try:
+            is_over_charge_allowed = _is_over_charge_allowed_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "WallboxDetailOutput", "is_over_charge_allowed", "boolean or null", exc
+            ) from exc
+
+        _is_pause_power_active_raw = d.pop("is_pause_power_active", UNSET)
+        if not (type(_is_pause_power_active_raw) is bool or _is_pause_power_active_raw is UNSET):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "is_pause_power_active", "boolean", _is_pause_power_active_raw
+            )
+
+        is_pause_power_active = _is_pause_power_active_raw
+
+        _is_plugged_in_raw = d.pop("is_plugged_in", UNSET)
+        if not (type(_is_plugged_in_raw) is bool or _is_plugged_in_raw is None or _is_plugged_in_raw is UNSET):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "is_plugged_in", "boolean or null", _is_plugged_in_raw)
+
+        _is_plugged_in_json: Any = _is_plugged_in_raw
+        try:
+            is_plugged_in = _is_plugged_in_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "is_plugged_in", "boolean or null", exc) from exc
+
+        _is_smart_optimization_active_raw = d.pop("is_smart_optimization_active", UNSET)
+        if not (type(_is_smart_optimization_active_raw) is bool or _is_smart_optimization_active_raw is UNSET):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "is_smart_optimization_active", "boolean", _is_smart_optimization_active_raw
+            )
+
+        is_smart_optimization_active = _is_smart_optimization_active_raw
+
+        _is_trading_enabled_raw = d.pop("is_trading_enabled", UNSET)
+        if not (type(_is_trading_enabled_raw) is bool or _is_trading_enabled_raw is UNSET):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "is_trading_enabled", "boolean", _is_trading_enabled_raw)
+
+        is_trading_enabled = _is_trading_enabled_raw
+
+        _last_monitoring_executed_at_raw = d.pop("last_monitoring_executed_at", UNSET)
+        if not (
+            type(_last_monitoring_executed_at_raw) is str
+            or _last_monitoring_executed_at_raw is None
+            or _last_monitoring_executed_at_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput",
+                "last_monitoring_executed_at",
+                "date-time string or null",
+                _last_monitoring_executed_at_raw,
+            )
+
+        _last_monitoring_executed_at_json: Any = _last_monitoring_executed_at_raw
+        try:
+            _last_monitoring_executed_at_data = _last_monitoring_executed_at_json
+            last_monitoring_executed_at: datetime.datetime | None | Unset
+            if _last_monitoring_executed_at_data is None or isinstance(_last_monitoring_executed_at_data, Unset):
+                last_monitoring_executed_at = _last_monitoring_executed_at_data
+            else:
+                last_monitoring_executed_at_type_0 = _parse_datetime(_last_monitoring_executed_at_data)
+
+                last_monitoring_executed_at = last_monitoring_executed_at_type_0
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "WallboxDetailOutput", "last_monitoring_executed_at", "date-time string or null", exc
+            ) from exc
+
+        _lifecycle_error_raw = d.pop("lifecycle_error", UNSET)
+        if not (type(_lifecycle_error_raw) is str or _lifecycle_error_raw is None or _lifecycle_error_raw is UNSET):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "lifecycle_error", "string or null", _lifecycle_error_raw
+            )
+
+        _lifecycle_error_json: Any = _lifecycle_error_raw
+        try:
+            lifecycle_error = _lifecycle_error_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "lifecycle_error", "string or null", exc) from exc
+
+        _lifecycle_state_raw = d.pop("lifecycle_state", UNSET)
+        if not (type(_lifecycle_state_raw) is str or _lifecycle_state_raw is UNSET):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "lifecycle_state", "string", _lifecycle_state_raw)
+
+        lifecycle_state = _lifecycle_state_raw
+
+        _max_amps_raw = d.pop("max_amps", UNSET)
+        if not (
+            (type(_max_amps_raw) is int and -9223372036854775808 <= _max_amps_raw <= 9223372036854775807)
+            or _max_amps_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "max_amps", "integer", _max_amps_raw)
+
+        max_amps = _max_amps_raw
+
+        _min_amps_raw = d.pop("min_amps", UNSET)
+        if not (
+            (type(_min_amps_raw) is int and -9223372036854775808 <= _min_amps_raw <= 9223372036854775807)
+            or _min_amps_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "min_amps", "integer", _min_amps_raw)
+
+        min_amps = _min_amps_raw
+
+        _minimum_charge_limit_raw = d.pop("minimum_charge_limit", UNSET)
+        if not (
+            (
+                type(_minimum_charge_limit_raw) is int
+                and -9223372036854775808 <= _minimum_charge_limit_raw <= 9223372036854775807
+            )
+            or _minimum_charge_limit_raw is None
+            or _minimum_charge_limit_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "minimum_charge_limit", "integer or null", _minimum_charge_limit_raw
+            )
+
+        _minimum_charge_limit_json: Any = _minimum_charge_limit_raw
+        try:
+            minimum_charge_limit = _minimum_charge_limit_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "minimum_charge_limit", "integer or null", exc) from exc
+
+        _needs_gateway_raw = d.pop("needs_gateway", UNSET)
+        if not (type(_needs_gateway_raw) is bool or _needs_gateway_raw is None or _needs_gateway_raw is UNSET):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "needs_gateway", "boolean or null", _needs_gateway_raw)
+
+        _needs_gateway_json: Any = _needs_gateway_raw
+        try:
+            needs_gateway = _needs_gateway_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "needs_gateway", "boolean or null", exc) from exc
+
+        _ocpp_connected_last_updated_at_raw = d.pop("ocpp_connected_last_updated_at", UNSET)
+        if not (
+            type(_ocpp_connected_last_updated_at_raw) is str
+            or _ocpp_connected_last_updated_at_raw is None
+            or _ocpp_connected_last_updated_at_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput",
+                "ocpp_connected_last_updated_at",
+                "date-time string or null",
+                _ocpp_connected_last_updated_at_raw,
+            )
+
+        _ocpp_connected_last_updated_at_json: Any = _ocpp_connected_last_updated_at_raw
+        try:
+            _ocpp_connected_last_updated_at_data = _ocpp_connected_last_updated_at_json
+            ocpp_connected_last_updated_at: datetime.datetime | None | Unset
+            if _ocpp_connected_last_updated_at_data is None or isinstance(_ocpp_connected_last_updated_at_data, Unset):
+                ocpp_connected_last_updated_at = _ocpp_connected_last_updated_at_data
+            else:
+                ocpp_connected_last_updated_at_type_0 = _parse_datetime(_ocpp_connected_last_updated_at_data)
+
+                ocpp_connected_last_updated_at = ocpp_connected_last_updated_at_type_0
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "WallboxDetailOutput", "ocpp_connected_last_updated_at", "date-time string or null", exc
+            ) from exc
+
+        _optimization_score_raw = d.pop("optimization_score", UNSET)
+        if not (
+            (
+                type(_optimization_score_raw) is float
+                and _optimization_score_raw - _optimization_score_raw == 0.0
+                or type(_optimization_score_raw) is int
+                and -1.7976931348623157e308 <= _optimization_score_raw <= 1.7976931348623157e308
+            )
+            or _optimization_score_raw is None
+            or _optimization_score_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "optimization_score", "finite number or null", _optimization_score_raw
+            )
+
+        _optimization_score_json: Any = _optimization_score_raw
+        try:
+            _optimization_score_data = _optimization_score_json
+            optimization_score: float | None | Unset
+            if _optimization_score_data is None or isinstance(_optimization_score_data, Unset):
+                optimization_score = _optimization_score_data
+            else:
+                optimization_score_type_0 = float(_optimization_score_data)
+
+                optimization_score = optimization_score_type_0
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "WallboxDetailOutput", "optimization_score", "finite number or null", exc
+            ) from exc
+
+        _pause_power_until_raw = d.pop("pause_power_until", UNSET)
+        if not (
+            type(_pause_power_until_raw) is str or _pause_power_until_raw is None or _pause_power_until_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "pause_power_until", "date-time string or null", _pause_power_until_raw
+            )
+
+        _pause_power_until_json: Any = _pause_power_until_raw
+        try:
+            _pause_power_until_data = _pause_power_until_json
+            pause_power_until: datetime.datetime | None | Unset
+            if _pause_power_until_data is None or isinstance(_pause_power_until_data, Unset):
+                pause_power_until = _pause_power_until_data
+            else:
+                pause_power_until_type_0 = _parse_datetime(_pause_power_until_data)
+
+                pause_power_until = pause_power_until_type_0
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "WallboxDetailOutput", "pause_power_until", "date-time string or null", exc
+            ) from exc
+
+        _phases_raw = d.pop("phases", UNSET)
+        if not (
+            (type(_phases_raw) is int and -9223372036854775808 <= _phases_raw <= 9223372036854775807)
+            or _phases_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "phases", "integer", _phases_raw)
+
+        phases = _phases_raw
+
+        _price_zone_raw = d.pop("price_zone", UNSET)
+        if not (type(_price_zone_raw) is str or _price_zone_raw is UNSET):
+            raise _FieldTypeError.wrong("WallboxDetailOutput", "price_zone", "string", _price_zone_raw)
+
+        _price_zone_json: Any = _price_zone_raw
+        try:
+            _price_zone = _price_zone_json
+            price_zone: PriceZone | Unset
+            if isinstance(_price_zone, Unset):
+                price_zone = UNSET
+            else:
+                price_zone = PriceZone(_price_zone)
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within("WallboxDetailOutput", "price_zone", "string", exc) from exc
+
+        _supports_current_modulation_raw = d.pop("supports_current_modulation", UNSET)
+        if not (type(_supports_current_modulation_raw) is bool or _supports_current_modulation_raw is UNSET):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "supports_current_modulation", "boolean", _supports_current_modulation_raw
+            )
+
+        supports_current_modulation = _supports_current_modulation_raw
+
+        _supports_phase_switching_raw = d.pop("supports_phase_switching", UNSET)
+        if not (type(_supports_phase_switching_raw) is bool or _supports_phase_switching_raw is UNSET):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "supports_phase_switching", "boolean", _supports_phase_switching_raw
+            )
+
+        supports_phase_switching = _supports_phase_switching_raw
+
+        _total_energy_delivered_wh_raw = d.pop("total_energy_delivered_wh", UNSET)
+        if not (
+            (
+                type(_total_energy_delivered_wh_raw) is int
+                and -9223372036854775808 <= _total_energy_delivered_wh_raw <= 9223372036854775807
+            )
+            or _total_energy_delivered_wh_raw is None
+            or _total_energy_delivered_wh_raw is UNSET
+        ):
+            raise _FieldTypeError.wrong(
+                "WallboxDetailOutput", "total_energy_delivered_wh", "integer or null", _total_energy_delivered_wh_raw
+            )
+
+        _total_energy_delivered_wh_json: Any = _total_energy_delivered_wh_raw
+        try:
+            total_energy_delivered_wh = _total_energy_delivered_wh_json
+
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise _FieldTypeError.within(
+                "WallboxDetailOutput", "total_energy_delivered_wh", "integer or null", exc
+            ) from exc
 
         wallbox_detail_output = cls(
             connection=connection,

@@ -9,6 +9,9 @@ from ...client import AuthenticatedClient, Client
 from ...models.token_input import TokenInput
 from ...models.token_output import TokenOutput
 from ...types import UNSET, Response, as_status
+from ...types import parse_date as _parse_date
+from ...types import parse_datetime as _parse_datetime
+from ...types import parse_uuid as _parse_uuid
 
 
 def _get_kwargs(

@@ -9,6 +9,9 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.wallbox_detail_output import WallboxDetailOutput
 from ...types import UNSET, Response, Unset, as_status
+from ...types import parse_date as _parse_date
+from ...types import parse_datetime as _parse_datetime
+from ...types import parse_uuid as _parse_uuid
 
 
 def _get_kwargs(
