@@ -27,7 +27,7 @@ endef
 
 .DEFAULT_GOAL := help
 .PHONY: help install generate update-spec check-generated docs check-docs lint typecheck pytest test demo dist \
-	bench bench-smoke soak mutants clean
+	bench bench-smoke soak mutants fuzz-spec clean
 
 help:
 	@echo "make demo             the main job: the SDK against an embedded fake Podero, no credentials"
@@ -45,6 +45,7 @@ help:
 	@echo "                      telemetry; writes BENCHMARKS.md"
 	@echo "make bench-smoke      the benchmark at tiny counts: proves it still runs"
 	@echo "make soak             20,000 calls against a fake server that misbehaves on ~10 % of them"
+	@echo "make fuzz-spec        mutated specs through normalize, generate and the smoke run (FUZZ_BUDGET s)"
 	@echo "make mutants          mutation testing of the hand-written modules (mutmut); lists the survivors"
 	@echo "make clean            remove $(VENV), $(DEMO_VENV), $(DIST_VENV), build/, dist/ and the tools' caches"
 
@@ -134,6 +135,12 @@ demo: $(DEMO_INSTALLED)
 dist: $(DIST_INSTALLED)
 	rm -rf dist
 	$(DIST_VENV)/bin/python -m build --no-isolation --outdir dist .
+
+# Not part of make test: hostile names, enum values, tags, operationIds and refs in the pinned
+# and upstream specs; each mutant regenerates and smoke-runs, or is refused with one line.
+FUZZ_BUDGET ?= 240
+fuzz-spec: $(INSTALLED)
+	$(PY) scripts/fuzz_spec.py --budget $(FUZZ_BUDGET)
 
 # Not part of make test. mutmut ([tool.mutmut] in pyproject.toml) copies the package into
 # mutants/, mutates the hand-written modules and runs, per mutant, the tests that cover it.

@@ -130,7 +130,21 @@ def _qualified_names(colliding: list[tuple[str, str]], taken: set[str]) -> dict[
     return {key: snake_case(f"{key[0]}_router_{key[1]}") for key in colliding}
 
 
-def shorten_operation_ids(spec: Spec) -> Spec:
+def operation_key(path: str, method: str, operation: dict[str, Any]) -> str:
+    """What the name lock knows an operation by: its operationId, else ``METHOD path``."""
+    operation_id = operation.get("operationId")
+    return operation_id if isinstance(operation_id, str) and operation_id else f"{method.upper()} {path}"
+
+
+def first_tag(operation: dict[str, Any]) -> str:
+    tags = operation.get("tags") or ["default"]
+    return str(tags[0])
+
+
+Lock = dict[str, dict[str, str]]
+
+
+def shorten_operation_ids(spec: Spec, lock: Lock | None = None) -> Spec:
     """Turn Django Ninja's ``<module path>_router_<function>`` operationIds into ``<function>``, per tag.
 
     The generator puts each operation in the module folder of its first tag, so a short
@@ -142,23 +156,31 @@ def shorten_operation_ids(spec: Spec) -> Spec:
     (``wallboxes_retrieve_wallbox``). An operationId that is not of Ninja's
     form is kept as it is.
 
-    Renaming is still possible in that one case: a new operation in the same tag, with the
-    same function name and a shorter router module, takes the bare name. The breaking-change
-    gate of scripts/regenerate.py reports that as a removed module and refuses it.
+    ``lock`` (scripts/names.py) pins names: an operation it knows, under the same
+    operationId and first tag, gets its locked name back, and is named first, so a new
+    operation never takes an old one's name; it gets the qualified form instead.
     """
+    lock = lock or {}
     found = list(operations(spec))
-    if not any(_ninja_parts(operation.get("operationId")) for _, _, operation in found):
+    pinned: dict[int, str] = {}
+    for position, (path, method, operation) in enumerate(found):
+        entry = lock.get(operation_key(path, method, operation))
+        if entry and entry["tag"] == first_tag(operation):
+            pinned[position] = entry["name"]
+    if not pinned and not any(_ninja_parts(operation.get("operationId")) for _, _, operation in found):
         return spec
     by_tag: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
     for _, _, operation in found:
         by_tag[tag_folder(operation)].append(operation)
-    renamed: dict[int, str] = {}  # index in document order -> new operationId
+    renamed: dict[int, str] = dict(pinned)  # index in document order -> new operationId
     index = {id(operation): position for position, (_, _, operation) in enumerate(found)}
     for tagged in by_tag.values():
-        ninja = {id(op): parts for op in tagged if (parts := _ninja_parts(op.get("operationId")))}
-        # Names that are not Ninja's stay as they are and are taken first.
-        taken = {
-            snake_case(str(op.get("operationId"))) for op in tagged if id(op) not in ninja and op.get("operationId")
+        free = [op for op in tagged if index[id(op)] not in pinned]
+        ninja = {id(op): parts for op in free if (parts := _ninja_parts(op.get("operationId")))}
+        # Locked names, then names that are not Ninja's, stay as they are and are taken first.
+        taken = {snake_case(renamed[index[id(op)]]) for op in tagged if index[id(op)] in pinned}
+        taken |= {
+            snake_case(str(op.get("operationId"))) for op in free if id(op) not in ninja and op.get("operationId")
         }
         by_function: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)
         owner: dict[tuple[str, str], int] = {}
@@ -331,8 +353,8 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def normalize(spec: Spec) -> Spec:
-    """Apply every rule, in order."""
+def normalize(spec: Spec, lock: Lock | None = None) -> Spec:
+    """Apply every rule, in order; ``lock`` keeps the operations' names (shorten_operation_ids)."""
     for rule in RULES:
-        spec = rule(spec)
+        spec = shorten_operation_ids(spec, lock) if rule is shorten_operation_ids else rule(spec)
     return spec

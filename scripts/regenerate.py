@@ -2,13 +2,16 @@
 
     python scripts/regenerate.py                  # offline, from the pinned openapi.json
     python scripts/regenerate.py --url [URL]      # pull (default: production), report, regenerate
+    python scripts/regenerate.py --url URL --allow-http --fetch-timeout 60   # plain http; the deadline
     python scripts/regenerate.py --spec FILE      # a local JSON or YAML spec, same as a pull
     python scripts/regenerate.py --allow-breaking # accept breaking changes (make: ALLOW_BREAKING=1)
     python scripts/regenerate.py --check          # fail, printing the first difference, on drift
 
-Steps: load -> normalize (scripts/normalize.py) -> openapi-python-client in process, with
-the custom templates in scripts/templates, anything it would leave out being a failure ->
-ruff -> banner and provenance stamp -> gate -> replace the output folder. When the source
+Steps: load within bounds (scripts/spec_source.py) -> normalize (scripts/normalize.py, with
+the name lock openapi.lock.json) -> openapi-python-client in process, with the custom
+templates in scripts/templates and the naming rules of scripts/names.py, anything it would
+leave out being a failure -> ruff -> banner and provenance stamp -> smoke run in a fresh
+interpreter (scripts/smoke.py) -> gate -> replace the output folder, write the lock. When the source
 differs from the pinned spec, the change report (scripts/spec_diff.py, plus griffe's
 breaking changes of the generated Python API) is printed and written, headed by the
 outcome. Exit status: 0 done; 1 failed, with a line naming the cause (and one line per
@@ -33,20 +36,20 @@ import tempfile
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
 
 import griffe
-import httpx
 from openapi_python_client import Project
 from openapi_python_client.config import Config, ConfigFile, MetaType
 from openapi_python_client.parser import GeneratorData
 from openapi_python_client.parser.errors import GeneratorError
 from openapi_python_client.schema.untrusted_string import UntrustedString
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+from openapi_python_client.strings import PythonIdentifier
 
+import names
 import normalize
+import smoke
 import spec_diff
+import spec_source
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "scripts" / "templates"
@@ -63,37 +66,12 @@ class RegenerateError(Exception):
     """A failure with a one-line cause, printed as ``regenerate: <cause>``."""
 
 
-def fetch(url: str, timeout: float = 30.0) -> bytes:
-    """The body at ``url``; unreachable hosts and HTTP errors become RegenerateError."""
-    try:
-        response = httpx.get(url, timeout=timeout, follow_redirects=True)
-    except httpx.HTTPError as exc:
-        raise RegenerateError(f"cannot reach {url}: {type(exc).__name__}: {exc}") from exc
-    if response.is_error:
-        raise RegenerateError(f"{url} answered HTTP {response.status_code} {response.reason_phrase}")
-    return response.content
+# Every refusal the run prints as one line: its own, the spec reader's, the naming rules'.
+FAILURES = (RegenerateError, spec_source.SpecError, names.NameClashError)
 
 
-def parse(body: bytes, source: str) -> normalize.Spec:
-    """Parse a JSON or YAML OpenAPI 3 document, checking only its outline."""
-    try:
-        document: Any = json.loads(body)
-    except ValueError:
-        try:
-            document = YAML(typ="safe", pure=True).load(io.BytesIO(body))
-        except YAMLError as exc:
-            raise RegenerateError(f"{source} is neither JSON nor YAML: {str(exc).splitlines()[0]}") from exc
-        if not isinstance(document, dict):  # YAML reads most text, HTML included, as a scalar
-            raise RegenerateError(f"{source} is neither JSON nor YAML: got a {type(document).__name__}") from None
-    if not isinstance(document, dict):
-        raise RegenerateError(f"{source} is not an OpenAPI document: top level is {type(document).__name__}")
-    version_field = document.get("openapi")
-    if not isinstance(version_field, str) or not version_field.startswith("3."):
-        raise RegenerateError(f"{source} is not an OpenAPI 3 document: openapi = {version_field!r}")
-    for key in ("info", "paths"):
-        if not isinstance(document.get(key), dict):
-            raise RegenerateError(f"{source} is not a valid OpenAPI document: '{key}' is missing or not an object")
-    return document
+fetch = spec_source.fetch
+parse = spec_source.parse
 
 
 def _sha256(*paths: Path) -> str:
@@ -153,18 +131,38 @@ def _path_shape(path: str) -> str:
     return re.sub(r"\{[^}]*\}", "{}", path)
 
 
-def _run_generator(spec: normalize.Spec, output: Path) -> None:
-    """openapi-python-client, in process, failing on anything it would leave out."""
-    normalized = json.loads(json.dumps(normalize.normalize(spec), sort_keys=True))  # key order shapes the output
+def _run_generator(spec: normalize.Spec, output: Path, lock: normalize.Lock) -> normalize.Lock:
+    """openapi-python-client, in process, failing on anything it would leave out; returns the new lock."""
+    normalized = json.loads(json.dumps(normalize.normalize(spec, lock), sort_keys=True))  # key order shapes the output
     config = Config.from_sources(
         ConfigFile.load_from_path(CONFIG), MetaType.NONE, "openapi.normalized.json", "utf-8", False, output
     )
-    with _readable_spec_names():
+    by_shape = {
+        (method.upper(), _path_shape(path)): (path, method, op) for path, method, op in normalize.operations(spec)
+    }
+    with _readable_spec_names(), names.generator_naming():
         data = GeneratorData.from_dict(normalized, config=config)
-    if isinstance(data, GeneratorError):
-        raise RegenerateError(f"openapi-python-client refuses the spec: {describe_generator_error(data, spec)}")
-    with contextlib.redirect_stdout(io.StringIO()):  # "Generating <dir>"
-        errors = list(Project(openapi=data, config=config, custom_template_path=TEMPLATES).build())
+        if isinstance(data, GeneratorError):
+            raise RegenerateError(f"openapi-python-client refuses the spec: {describe_generator_error(data, spec)}")
+
+        def operation_id(method: str, path: str) -> str | None:
+            found = by_shape.get((method, _path_shape(path)))
+            return str(found[2]["operationId"]) if found and found[2].get("operationId") else None
+
+        names.settle(data, operation_id, names.client_members(), lock)
+        with contextlib.redirect_stdout(io.StringIO()):  # "Generating <dir>"
+            errors = list(Project(openapi=data, config=config, custom_template_path=TEMPLATES).build())
+        new_lock: normalize.Lock = {}  # computed here: Python names depend on the reserved words
+        for tag, collection in data.endpoint_collections_by_tag.items():
+            for endpoint in collection.endpoints:
+                shape = (str(endpoint.method).upper(), _path_shape(endpoint.path.get_untrusted_value()))
+                path, method, operation = by_shape[shape]
+                name = str(PythonIdentifier(endpoint.name, prefix=config.field_prefix))
+                new_lock[normalize.operation_key(path, method, operation)] = {
+                    "tag": normalize.first_tag(operation),
+                    "name": name,
+                    "python": f"{tag}.{name}",
+                }
     generated = {
         (str(endpoint.method).upper(), _path_shape(endpoint.path.get_untrusted_value()))
         for collection in data.endpoint_collections_by_tag.values()
@@ -183,15 +181,18 @@ def _run_generator(spec: normalize.Spec, output: Path) -> None:
     if problems:
         lines = "\n".join(f"  {problem}" for problem in problems)
         raise RegenerateError(f"openapi-python-client would leave out {len(problems)} piece(s) of the spec:\n{lines}")
+    return new_lock
 
 
 def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
 
 
-def generate(spec: normalize.Spec, spec_bytes: bytes, output: Path) -> None:
-    """Generate the client for ``spec`` into ``output``, which must not exist yet."""
-    _run_generator(spec, output)
+def generate(
+    spec: normalize.Spec, spec_bytes: bytes, output: Path, lock: normalize.Lock | None = None
+) -> normalize.Lock:
+    """Generate the client for ``spec`` into ``output`` (which must not exist yet); smoke-run it; return its lock."""
+    new_lock = _run_generator(spec, output, lock or {})
     for file in sorted(output.rglob("*.py")):
         file.write_text(BANNER + file.read_text())
     for command in (["check", "--fix-only", "--select", "I", "--quiet"], ["format", "--quiet"]):
@@ -203,9 +204,13 @@ def generate(spec: normalize.Spec, spec_bytes: bytes, output: Path) -> None:
         "spec_sha256": hashlib.sha256(spec_bytes).hexdigest(),
         "config_sha256": _sha256(CONFIG),
         "templates_sha256": _sha256(TEMPLATES),
-        "normalizer_sha256": _sha256(ROOT / "scripts" / "normalize.py"),
+        "normalizer_sha256": _sha256(ROOT / "scripts" / "normalize.py", ROOT / "scripts" / "names.py"),
     }
     (output / PROVENANCE).write_text(json.dumps(stamp, indent=2) + "\n")
+    failure = smoke.run(output, spec)
+    if failure:
+        raise RegenerateError(f"the generated code fails its smoke run: {failure}")
+    return new_lock
 
 
 def first_difference(expected: Path, actual: Path) -> str | None:
@@ -278,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "podero_client" / "_generated")
     parser.add_argument("--report", type=Path, default=ROOT / "build" / "spec-changes.txt")
     parser.add_argument("--check", action="store_true", help="compare with --output instead of replacing it")
+    parser.add_argument("--allow-http", action="store_true", help="let --url fetch over plain http")
+    parser.add_argument(
+        "--fetch-timeout", type=float, default=spec_source.DEFAULT_FETCH_DEADLINE,
+        help="seconds for the whole download of --url (default %(default)s)",
+    )  # fmt: skip
     parser.add_argument(
         "--allow-breaking",
         action="store_true",
@@ -295,29 +305,31 @@ def main(argv: list[str] | None = None) -> int:
         args.report.unlink(missing_ok=True)  # a stale report must not pass for this run's
     try:
         if args.url:
-            label, body = args.url, fetch(args.url)
+            label, body = args.url, fetch(args.url, allow_http=args.allow_http, deadline=args.fetch_timeout)
         else:
             spec_path = args.spec or args.pinned
             label = str(spec_path)
-            try:
-                body = spec_path.read_bytes()
-            except OSError as exc:
-                raise RegenerateError(f"cannot read {spec_path}: {exc.strerror}") from exc
+            body = spec_source.read_file(spec_path)
         spec = parse(body, label)
+        lock_path = args.pinned.with_name(names.LOCK_NAME)
+        lock = names.read_lock(lock_path)
 
         pinned = parse(args.pinned.read_bytes(), str(args.pinned)) if args.pinned.exists() else None
         changed = spec != pinned
         diffed = changed and pinned is not None
         if pinned is not None and diffed:
-            changes = spec_diff.diff(pinned, spec)
+            changes = spec_diff.diff(pinned, spec, lock)
         if body.lstrip()[:1] not in (b"{", b"["):  # YAML: pin it in the JSON form Podero serves
             body = (json.dumps(spec, indent=2, ensure_ascii=False) + "\n").encode()
 
         with tempfile.TemporaryDirectory(prefix="podero-generated-") as staging:
             fresh = Path(staging) / args.output.name
-            generate(spec, body, fresh)
+            new_lock = generate(spec, body, fresh, lock)
+            lock_text = names.render_lock(new_lock)
             if args.check:
                 difference = first_difference(fresh, args.output) if args.output.is_dir() else "nothing committed"
+                if not difference and (not lock_path.exists() or lock_path.read_text() != lock_text):
+                    difference = f"{lock_path}: not the name lock this spec gives"
                 if difference:
                     print(f"regenerate: {args.output} is not what the generator makes:\n{difference}", file=sys.stderr)
                     print("regenerate: run `make generate` and commit the result", file=sys.stderr)
@@ -341,6 +353,9 @@ def main(argv: list[str] | None = None) -> int:
         if changed:
             args.pinned.write_bytes(body)
             print(f"regenerate: {args.pinned} updated")
+        if not lock_path.exists() or lock_path.read_text() != lock_text:
+            lock_path.write_text(lock_text)
+            print(f"regenerate: {lock_path} updated")
         # The package ships the pinned spec beside its generated code, for the fake server.
         packaged = args.output.parent / "openapi.json"
         if not packaged.exists() or packaged.read_bytes() != args.pinned.read_bytes():
@@ -354,10 +369,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"regenerate: report written to {args.report}")
         print(f"regenerate: generated {args.output}")
         return 0
-    except RegenerateError as exc:
+    except OSError as exc:  # writing the results: a missing or read-only folder
+        print(f"regenerate: cannot write {exc.filename or 'a result'}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except FAILURES as exc:
         if diffed:  # the changes are still worth reading, under a header that says nothing happened
             _write_report(args.report, report_for(f"FAILED: {exc}. Nothing was changed.".replace("\n", "\n  ")))
-        print(f"regenerate: {exc}", file=sys.stderr)
+        message = str(exc)
+        if not isinstance(exc, RegenerateError):  # only the generator's list of dropped pieces has lines
+            message = " ".join(message.split("\n"))
+        print(f"regenerate: {message}", file=sys.stderr)
         return 1
 
 

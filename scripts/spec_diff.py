@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from normalize import Spec, operations, shorten_operation_ids, tag_folder
+from normalize import Lock, Spec, operations, shorten_operation_ids, tag_folder
 
 _REF_PREFIX = "#/components/schemas/"
 _PATH_PARAMETER = re.compile(r"\{([^}]*)\}")
@@ -119,9 +119,9 @@ class _Operation(NamedTuple):
     enums: dict[str, list[Any]]
 
 
-def _operations(spec: Spec) -> dict[str, _Operation]:
+def _operations(spec: Spec, lock: Lock | None = None) -> dict[str, _Operation]:
     found: dict[str, _Operation] = {}
-    short = shorten_operation_ids(spec)
+    short = shorten_operation_ids(spec, lock)
     for (path, method, operation), (_, _, shortened) in zip(operations(spec), operations(short), strict=True):
         facts: dict[str, Any] = {}
         enums: dict[str, list[Any]] = {}
@@ -204,10 +204,10 @@ def _compare_operation(old: _Operation, new: _Operation) -> Iterator[Change]:
     yield from _compare_enums(old.enums, new.enums, set())
 
 
-def diff(old: Spec, new: Spec) -> list[Change]:
-    """Every change from ``old`` to ``new``, in a stable order."""
+def diff(old: Spec, new: Spec, lock: Lock | None = None) -> list[Change]:
+    """Every change from ``old`` to ``new``, in a stable order; ``lock`` names the operations as generation does."""
     changes: list[Change] = []
-    was_ops, now_ops = _operations(old), _operations(new)
+    was_ops, now_ops = _operations(old, lock), _operations(new, lock)
     for key in sorted(now_ops.keys() - was_ops.keys()):
         changes.append(Change("operation", now_ops[key].label, "added", False, now_ops[key].name))
     for key in sorted(was_ops.keys() - now_ops.keys()):

@@ -112,7 +112,10 @@ def test_pull_over_http_accepts_yaml(tmp_path: Path, static_server: StaticServer
     static_server.routes["/openapi.yaml"] = (200, "application/yaml", body.read_bytes())
     pinned = _pinned_copy(tmp_path)
     url = f"{static_server.url}/openapi.yaml"
-    assert _run("--url", url, "--pinned", pinned, "--output", tmp_path / "g", "--report", tmp_path / "r") == 0
+    assert (
+        _run("--url", url, "--allow-http", "--pinned", pinned, "--output", tmp_path / "g", "--report", tmp_path / "r")
+        == 0
+    )
     assert json.loads(pinned.read_text()) == changed
 
 
@@ -138,7 +141,9 @@ def test_pull_failures_exit_1_with_one_line(
     """A bad pull exits 1 with one line naming the cause, and leaves the pinned spec alone."""
     static_server.routes["/spec"] = route
     pinned = _pinned_copy(tmp_path)
-    assert _run("--url", f"{static_server.url}/spec", "--pinned", pinned, "--output", tmp_path / "g") == 1
+    assert (
+        _run("--url", f"{static_server.url}/spec", "--allow-http", "--pinned", pinned, "--output", tmp_path / "g") == 1
+    )
     err = capsys.readouterr().err
     assert err.startswith("regenerate: ")
     assert expected in err
@@ -149,7 +154,9 @@ def test_pull_failures_exit_1_with_one_line(
 
 def test_unreachable_url_exits_1(tmp_path: Path, refused_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     """Connection refused is named as such."""
-    assert _run("--url", refused_url, "--pinned", _pinned_copy(tmp_path), "--output", tmp_path / "g") == 1
+    assert (
+        _run("--url", refused_url, "--allow-http", "--pinned", _pinned_copy(tmp_path), "--output", tmp_path / "g") == 1
+    )
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"regenerate: cannot reach {refused_url}: ConnectError")
     assert len(err.splitlines()) == 1
@@ -160,7 +167,8 @@ def test_generator_warning_fails_the_run(
 ) -> None:
     """A schema the generator cannot parse is a failure naming the schema, the operation and the reason."""
     broken = copy.deepcopy(published_spec)
-    broken["components"]["schemas"]["OwnerOutput"]["properties"]["id"] = {"$ref": "#/components/schemas/Missing"}
+    # A reference that resolves, but to something that is not a schema (a dangling one is refused earlier).
+    broken["components"]["schemas"]["OwnerOutput"]["properties"]["id"] = {"$ref": "#/components/securitySchemes/OAuth2"}
     source = tmp_path / "broken.json"
     source.write_text(json.dumps(broken))
     pinned = _pinned_copy(tmp_path)
@@ -297,7 +305,7 @@ def test_breaking_spec_is_refused(
     )
     before = _tree(workspace["output"])
     status = _run(
-        "--url", f"{static_server.url}/openapi.json",
+        "--url", f"{static_server.url}/openapi.json", "--allow-http",
         "--pinned", workspace["pinned"], "--output", workspace["output"], "--report", workspace["report"],
     )  # fmt: skip
     assert status == 2
@@ -375,7 +383,8 @@ def test_failed_run_leaves_no_report_that_looks_successful(
     workspace["report"].parent.mkdir(parents=True)
     workspace["report"].write_text("Spec changes from a to b\nRegenerated: openapi.json updated.\n")
     broken = copy.deepcopy(published_spec)
-    broken["components"]["schemas"]["OwnerOutput"]["properties"]["id"] = {"$ref": "#/components/schemas/Missing"}
+    # A reference that resolves, but to something that is not a schema (a dangling one is refused earlier).
+    broken["components"]["schemas"]["OwnerOutput"]["properties"]["id"] = {"$ref": "#/components/securitySchemes/OAuth2"}
     source = tmp_path / "broken.json"
     source.write_text(json.dumps(broken))
     arguments: list[str | Path] = ["--spec", source, "--pinned", workspace["pinned"], "--output", workspace["output"]]

@@ -48,6 +48,10 @@ _NINJA_TYPES = {
 }
 
 Detail = dict[str, Any]
+# Bounds of a sample answer: full to this depth, minimal past it or past this many values.
+_FULL_DEPTH = 6
+_SAMPLE_NODES = 2_000
+_MAX_DEPTH = 24
 
 
 def packaged_spec() -> dict[str, Any]:
@@ -86,6 +90,8 @@ class Operation:
     pattern: re.Pattern[str]
     node: dict[str, Any] = attrs.field(repr=False)
     pointer: str  # JSON pointer of ``node`` in the spec
+    # The path's parameter names in order: regex groups cannot be named ``meter-id``.
+    parameters: tuple[str, ...] = ()
 
     @property
     def operation_id(self) -> str | None:
@@ -106,10 +112,14 @@ class SpecRoutes:
                 node = item.get(method) if isinstance(item, dict) else None
                 if isinstance(node, dict):
                     key = f"{method.upper()} {path}"
-                    regex = re.sub(r"\\\{([^}/]+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
+                    names = tuple(re.findall(r"\{([^}/]+)\}", path))
+                    regex = re.sub(r"\\\{[^}/]+\\\}", "([^/]+)", re.escape(path))
+                    pointer = _pointer("paths", path, method)
                     self.operations[key] = Operation(
-                        key, method.upper(), path, re.compile(f"^{regex}$"), node, _pointer("paths", path, method)
+                        key, method.upper(), path, re.compile(f"^{regex}$"), node, pointer, names
                     )
+        self._answers: dict[str, tuple[int, Any]] = {}
+        self._built = 0  # values built by the current sample() call
 
     def key(self, route: str) -> str:
         """The route key for ``"METHOD /path/template"`` or an operationId; KeyError if the spec has neither."""
@@ -124,7 +134,7 @@ class SpecRoutes:
         """The operation for a request and its raw path parameters, or None."""
         for operation in self.operations.values():
             if operation.method == method and (found := operation.pattern.match(path)):
-                return operation, found.groupdict()
+                return operation, dict(zip(operation.parameters, found.groups(), strict=True))
         return None
 
     def allowed_methods(self, path: str) -> list[str]:
@@ -195,7 +205,13 @@ class SpecRoutes:
         return [_ninja_detail(error, ["body"]) for error in self._validator(pointer).iter_errors(data)]
 
     def answer(self, operation: Operation) -> tuple[int, Any]:
-        """The first documented 2xx status and a body for it (``None`` when it has no content)."""
+        """The first documented 2xx status and a body for it (``None`` when it has no content), built once."""
+        answer = self._answers.get(operation.key)
+        if answer is None:
+            answer = self._answers[operation.key] = self._build_answer(operation)
+        return answer
+
+    def _build_answer(self, operation: Operation) -> tuple[int, Any]:
         responses = operation.node.get("responses", {})
         statuses = sorted(code for code in responses if str(code).isdigit() and 200 <= int(code) <= 299)
         if not statuses:
@@ -221,9 +237,17 @@ class SpecRoutes:
         return node
 
     def sample(self, schema: Any, name: str = "", depth: int = 0) -> Any:
-        """A deterministic value that fits ``schema``: examples first, then built from the schema."""
+        """A deterministic value that fits ``schema``: examples first, then built from the schema.
+
+        Bounded for recursive schemas: past ``_FULL_DEPTH`` levels, or once ``_SAMPLE_NODES``
+        values are built, an object gets its required properties only, an array its
+        ``minItems`` items, and a nullable union ``None``; nothing goes past ``_MAX_DEPTH``.
+        """
+        if depth == 0:
+            self._built = 0
+        self._built += 1
         schema = self._resolve(schema)
-        if not isinstance(schema, dict) or depth > 12:
+        if not isinstance(schema, dict) or depth > _MAX_DEPTH or self._built > 10 * _SAMPLE_NODES:
             return None
         for keyword in ("const", "example", "default"):
             if keyword in schema and not (keyword == "default" and schema[keyword] is None and "anyOf" in schema):
@@ -235,14 +259,19 @@ class SpecRoutes:
         for union in ("oneOf", "anyOf"):
             if isinstance(schema.get(union), list) and schema[union]:
                 branches = [self._resolve(branch) for branch in schema[union]]
+                null = next((b for b in branches if isinstance(b, dict) and b.get("type") == "null"), None)
+                if null is not None and self._minimal(depth):
+                    return None
                 chosen = next((b for b in branches if isinstance(b, dict) and b.get("type") != "null"), branches[0])
                 return self.sample(chosen, name, depth + 1)
         if isinstance(schema.get("allOf"), list):
             merged: dict[str, Any] = {}
-            for part in schema["allOf"]:
-                value = self.sample(part, name, depth + 1)
+            values = [self.sample(part, name, depth + 1) for part in schema["allOf"]]
+            for value in values:
                 if isinstance(value, dict):
                     merged.update(value)
+            if not merged and any(value is not None and not isinstance(value, dict) for value in values):
+                return next(value for value in values if value is not None)  # allOf [an enum]: a scalar
             return merged
         kind = schema.get("type")
         if isinstance(kind, list):
@@ -250,7 +279,8 @@ class SpecRoutes:
         if kind == "object" or (kind is None and "properties" in schema):
             return self._sample_object(schema, depth)
         if kind == "array":
-            return [self.sample(schema.get("items", {}), name, depth + 1) for _ in range(schema.get("minItems", 1))]
+            count = schema.get("minItems", 0 if self._minimal(depth) else 1)
+            return [self.sample(schema.get("items", {}), name, depth + 1) for _ in range(min(int(count), 100))]
         if kind == "string":
             return self._sample_string(schema, name)
         if kind == "integer":
@@ -263,6 +293,9 @@ class SpecRoutes:
 
     def _sample_object(self, schema: dict[str, Any], depth: int) -> dict[str, Any]:
         properties = schema.get("properties", {})
+        if self._minimal(depth):
+            required = schema.get("required", [])
+            properties = {key: sub for key, sub in properties.items() if key in required}
         value = {key: self.sample(sub, key, depth + 1) for key, sub in properties.items()}
         # A page answers its own items consistently: {total|count: len(items), items: [...]}.
         if isinstance(value.get("items"), list):
@@ -270,6 +303,9 @@ class SpecRoutes:
                 if isinstance(value.get(counter), int):
                     value[counter] = len(value["items"])
         return value
+
+    def _minimal(self, depth: int) -> bool:
+        return depth >= _FULL_DEPTH or self._built >= _SAMPLE_NODES
 
     def _sample_string(self, schema: dict[str, Any], name: str) -> str:
         fmt = schema.get("format")
