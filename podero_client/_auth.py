@@ -20,7 +20,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import AsyncGenerator, Generator, Iterable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 import httpx
@@ -38,6 +38,9 @@ from ._errors import (
 )
 from ._retry import IDEMPOTENT_EXTENSION, RETRY_POLICY_EXTENSION, RetryPolicy, start_deadline
 from ._utils import loads_json
+
+if TYPE_CHECKING:
+    from ._telemetry import Telemetry
 
 logger = logging.getLogger("podero_client")
 
@@ -136,6 +139,7 @@ class TokenManager:
         self._refresh: asyncio.Task[_Token] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self.telemetry: Telemetry | None = None  # set by PoderoClient when telemetry is on
 
     def __repr__(self) -> str:
         return f"TokenManager({self._credentials!r})"
@@ -191,10 +195,14 @@ class TokenManager:
             return token
         if self._closed or self._http.is_closed:
             raise ClientClosedError("the PoderoClient was closed while this call was in flight")
-        if self._refresh is None:
+        first = self._refresh is None
+        if first:
             self._refresh = asyncio.get_running_loop().create_task(self._fetch())
             self._refresh.add_done_callback(self._refresh_done)
         refresh = self._refresh
+        assert refresh is not None  # set just above when it was not: mypy cannot see it through ``first``
+        if self.telemetry is not None:
+            self.telemetry.waiting_for_token(first)
         try:
             if deadline is None:
                 return await asyncio.shield(refresh)
@@ -248,6 +256,12 @@ class TokenManager:
         raise AssertionError("a BearerToken is never fetched")  # pragma: no cover
 
     async def _request_token(self, url: str, body: dict[str, str]) -> _Token:
+        """One token request; with telemetry, inside its span (the grant type, never a secret)."""
+        if self.telemetry is None:
+            return await self._send_token_request(url, body)
+        return await self.telemetry.token_request(self._send_token_request(url, body), body["grant_type"], url)
+
+    async def _send_token_request(self, url: str, body: dict[str, str]) -> _Token:
         credentials = self._credentials
         headers = {"Accept": "application/json"}
         form = isinstance(credentials, ClientCredentials) and credentials.body_encoding == "form"

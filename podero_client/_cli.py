@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import logging
 import math
@@ -66,6 +67,7 @@ EPILOG = f"""\
 {EXIT_CODES_HELP}
 examples:
   podero-client demo                         the SDK against an embedded fake Podero, no credentials
+  podero-client demo --trace                 ... and the OpenTelemetry span tree of its retried call
   podero-client serve-fake --port 8765       serve the fake API for your own services
   podero-client wallbox ORG_ID USER_ID WALLBOX_ID --json
   podero-client watch ORG_ID USER_ID WALLBOX_ID --interval 60
@@ -386,10 +388,15 @@ def _parser() -> argparse.ArgumentParser:
         help="with --keys-file: print the fleet's figures on stderr every S seconds (default 10)",
     )
 
-    command(
+    demo = command(
         "demo",
         "run the SDK against an embedded fake Podero: no credentials, no network",
-        epilog=_local_exit_codes("the 'testing' extra is not installed"),
+        epilog=_local_exit_codes("the 'testing' extra is not installed, or --trace without the 'demo' extra"),
+    )
+    demo.add_argument(
+        "--trace",
+        action="store_true",
+        help="print the OpenTelemetry spans of the token refresh and the retried call (the demo extra)",
     )
     serve = command(
         "serve-fake",
@@ -446,6 +453,14 @@ def _log_to_stderr() -> None:
         logging.getLogger(name).setLevel(logging.INFO)
 
 
+def _has_otel_sdk() -> bool:
+    # find_spec of a submodule imports its parent, which may be missing too.
+    return (
+        importlib.util.find_spec("opentelemetry") is not None
+        and importlib.util.find_spec("opentelemetry.sdk") is not None
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if getattr(args, "verbose", False):
@@ -458,7 +473,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from ._demo import run_demo
 
-            return asyncio.run(run_demo())
+            if args.trace and not _has_otel_sdk():
+                print("demo --trace needs opentelemetry-sdk: pip install 'podero-client[demo]'", file=sys.stderr)
+                return EXIT_BAD_ARGUMENTS
+            return asyncio.run(run_demo(trace=args.trace))
         return asyncio.run(_serve_fake(args))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -18,9 +18,9 @@ import os
 import ssl
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from types import ModuleType, TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import attrs
 import httpx
@@ -49,6 +49,15 @@ from ._retry import RETRY_POLICY_EXTENSION, RetryPolicy, RetryTransport
 from ._settings import as_uuid as _as_uuid
 from ._settings import check_headers, check_leeway, check_timeout, check_url, warn_of_other_credentials
 from ._transport import DEFAULT_BACKEND, DEFAULT_LIMITS, DEFAULT_MAX_RESPONSE_BYTES, Backend, build_transport
+
+try:  # the otel extra: imported with the package, so that no client's construction blocks its event loop
+    from ._telemetry import Telemetry
+except ImportError:
+    Telemetry = None  # type: ignore[assignment,misc]  # without the extra: nothing of OpenTelemetry is imported
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 PRODUCTION_URL = "https://app.podero.com"
 SANDBOX_URL = "https://sandbox-app.podero.com"
@@ -88,6 +97,24 @@ def _copy_request(prepared: httpx.Request, extensions: dict[str, Any]) -> httpx.
     return request
 
 
+def _load_telemetry(
+    base_url: str,
+    enabled: bool | None,
+    tracer_provider: TracerProvider | None,
+    meter_provider: MeterProvider | None,
+) -> Telemetry | None:
+    """The client's Telemetry: on by default when opentelemetry-api is installed."""
+    if enabled is not None and not isinstance(enabled, bool):
+        raise InvalidArgumentError(f"telemetry must be True, False or None, got {type(enabled).__name__}")
+    if enabled is False:
+        return None
+    if Telemetry is None:
+        if enabled or tracer_provider is not None or meter_provider is not None:
+            raise InvalidArgumentError("telemetry needs opentelemetry-api: pip install 'podero-client[otel]'") from None
+        return None
+    return Telemetry(base_url, tracer_provider, meter_provider)
+
+
 def _budget_for(rate_limit: object) -> Budget | None:
     """The runtime budget of a ``rate_limit`` setting; InvalidArgumentError for anything else."""
     if rate_limit is None:
@@ -120,6 +147,9 @@ class PoderoClient(Resources, WallboxPolling, FleetWatching):
     fraction of httpx's client CPU per request (BENCHMARKS.md); ``http_backend="httpx"``
     behaves the same. ``limits`` (default 100 connections), ``proxy``, ``trust_env``
     (HTTP(S)_PROXY and NO_PROXY) and ``max_response_bytes`` (10 MiB) apply to both.
+    With ``opentelemetry-api`` installed (the ``otel`` extra), every call, attempt and token
+    request is traced and measured, through the global providers unless ``tracer_provider``
+    or ``meter_provider`` is given; ``telemetry=False`` turns it off (docs/observability.md).
     ``rate_limit`` (a ``RateLimit``, or a ``RedisRateLimit`` shared by several processes)
     bounds every request the client sends; see docs/rate-limits.md.
     """
@@ -139,6 +169,9 @@ class PoderoClient(Resources, WallboxPolling, FleetWatching):
         trust_env: bool = True,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         http_backend: Backend = DEFAULT_BACKEND,
+        telemetry: bool | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
         rate_limit: RateLimit | RedisRateLimit | None = None,
     ) -> None:
         if not isinstance(credentials, ClientCredentials | PasswordCredentials | BearerToken):
@@ -192,6 +225,10 @@ class PoderoClient(Resources, WallboxPolling, FleetWatching):
         self._api = AuthenticatedClient(base_url=self.base_url, token="").set_async_httpx_client(self._http)
         self._closed = False
         self._options: _Options | None = None
+        self._telemetry = _load_telemetry(self.base_url, telemetry, tracer_provider, meter_provider)
+        self._transport.telemetry = self._tokens.telemetry = self._telemetry
+        if self._telemetry is not None:
+            self._telemetry.observe(self)  # the budget and fleet gauges, where this client has them
         self._fleet_watches: weakref.WeakSet[FleetWatch] = weakref.WeakSet()  # shared by with_options views
         # The generated resources (podero.<tag>) send every operation through the one core below.
         self._bind_resources(self._call, self._paginate)
@@ -409,7 +446,13 @@ class PoderoClient(Resources, WallboxPolling, FleetWatching):
         finally:
             await flow.aclose()
 
-    async def _call(self, endpoint: ModuleType, arguments: dict[str, Any]) -> APIResponse[Any]:
+    def _call(self, endpoint: ModuleType, arguments: dict[str, Any]) -> Awaitable[APIResponse[Any]]:
+        """``_untraced_call``, inside its operation's span when telemetry is on; off, no frame is added."""
+        if self._telemetry is None:
+            return self._untraced_call(endpoint, arguments)
+        return self._telemetry.operation(endpoint, self._untraced_call(endpoint, arguments))
+
+    async def _untraced_call(self, endpoint: ModuleType, arguments: dict[str, Any]) -> APIResponse[Any]:
         """The one request path of every operation: send, then parse the answer or raise its typed error.
 
         Auth (PoderoAuth) and retry (RetryTransport) sit below, driven by ``_send``. A 2xx the

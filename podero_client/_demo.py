@@ -71,7 +71,13 @@ async def _fleet_step(server: FakePodero, credentials: ClientCredentials, retry:
     )
 
 
-async def run_demo() -> int:
+async def run_demo(*, trace: bool = False) -> int:
+    """The demo; ``trace`` (needs the ``demo`` extra) prints the spans of the 401 replay and the retried 503."""
+    tracing = None
+    if trace:
+        from ._demo_trace import DemoTrace  # opentelemetry-sdk: only with --trace
+
+        tracing = DemoTrace()
     started = time.monotonic()
     logger = logging.getLogger("podero_client")
     handler = _Indented()
@@ -83,22 +89,33 @@ async def run_demo() -> int:
             print(f"podero-client demo: the real SDK against an embedded fake Podero API at {server.url}\n")
             credentials = ClientCredentials(server.client_id, server.client_secret)
             retry = RetryPolicy(initial_backoff=0.1, max_backoff=1.0)
-            async with PoderoClient(credentials=credentials, base_url=server.url, retry=retry) as podero:
+            provider = tracing.provider if tracing is not None else None
+            async with PoderoClient(
+                credentials=credentials, base_url=server.url, retry=retry, tracer_provider=provider
+            ) as podero:
                 print("1. get_wallbox: the token is fetched on first use, then the wallbox")
                 wallbox = await podero.get_wallbox(ORG_ID, USER_ID, WALLBOX_ID)
                 print()
                 print(summary(wallbox))
                 print(f"   ({_counts(server)})\n")
+                if tracing is not None:
+                    tracing.clear()
 
                 print("2. The server expires every token: the next call meets a 401, refreshes once, replays")
                 server.expire_tokens()
                 wallbox = await podero.get_wallbox(ORG_ID, USER_ID, WALLBOX_ID)
                 print(f"   -> {wallbox.mode}, {_counts(server)}\n")
+                if tracing is not None:
+                    tracing.print_tree()
+                    print()
 
                 print("3. The server answers 503 with Retry-After: 0.2; the SDK waits as told and retries")
                 server.inject("wallbox", Fault(status=503, json={"detail": "busy"}, headers={"Retry-After": "0.2"}))
                 wallbox = await podero.get_wallbox(ORG_ID, USER_ID, WALLBOX_ID)
                 print(f"   -> {wallbox.mode}, {_counts(server)}\n")
+                if tracing is not None:
+                    tracing.print_tree()
+                    print()
 
                 print("4. get_wallboxes: 10 wallboxes, at most 4 at a time; one id does not exist")
                 keys = [(ORG_ID, USER_ID, str(uuid.UUID(int=n + 1))) for n in range(10)]

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import httpx
@@ -20,6 +20,9 @@ import httpx
 from ._budget import Budget
 from ._errors import ClientClosedError, InvalidArgumentError
 from ._utils import certificate_failure, is_finite_number, parse_retry_after
+
+if TYPE_CHECKING:
+    from ._telemetry import Telemetry
 
 __all__ = ["RetryPolicy", "RetryTransport"]
 
@@ -142,19 +145,25 @@ class RetryTransport(httpx.AsyncBaseTransport):
         self.budget = budget
         self._closed = False
         self._closing: asyncio.Event | None = None  # made on the first sleep, in the loop that sleeps
+        self.telemetry: Telemetry | None = None  # set by PoderoClient when telemetry is on
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         policy = request.extensions.get(RETRY_POLICY_EXTENSION) or self._policy
         deadline = start_deadline(request, policy)
         budget = self.budget
         attempt = 1
+        telemetry = self.telemetry
         while True:
             error: httpx.TransportError | None = None
             response = None
+            retry_after: float | None = None
             if budget is not None:  # outside the try: a wait that timed out is not retried
                 await budget.acquire(request, deadline)
             try:
-                response = await self._attempt(request, deadline)
+                if telemetry is None:
+                    response = await self._attempt(request, deadline)
+                else:
+                    response = await telemetry.attempt(self._attempt, request, deadline)
             except httpx.TransportError as exc:
                 if self._closed:
                     raise ClientClosedError("the PoderoClient was closed while this call was in flight") from exc
@@ -185,6 +194,8 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 assert response is not None
                 return response
             attempt += 1
+            if telemetry is not None:
+                telemetry.retrying(error, response, delay, retry_after is not None)
             logger.info(
                 "retrying %s %s in %.2fs (attempt %d of %d) after %s",
                 request.method,

@@ -8,6 +8,7 @@ import functools
 import importlib
 import json
 import logging
+import re
 import shutil
 import socket
 import sys
@@ -19,6 +20,9 @@ from types import ModuleType
 from typing import Any, Self
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.util.types import Attributes
 
 from podero_client import BearerToken, PoderoClient, RetryPolicy
 from podero_client.testing import FakePodero
@@ -26,6 +30,56 @@ from podero_client.testing import FakePodero
 ROOT = Path(__file__).resolve().parent.parent
 # The Partner API as a pull will bring it once Podero publishes all of it (tests/fixtures/README.md).
 GROWN_SPEC = ROOT / "tests" / "fixtures" / "grown-openapi.json"
+
+
+# An id (Podero's are UUIDs), a credential header, the fake's secrets, or a token as the fake issues
+# them (secrets.token_urlsafe(24): 32 URL-safe characters, digits and both cases, unlike a name).
+_LEAK = re.compile(
+    r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}|Bearer |Basic "
+    r"|test-client-secret|test-password|^(?=.*[0-9])(?=.*[A-Z])(?=.*[a-z])[A-Za-z0-9_-]{32}$"
+)
+
+
+class SpanLeakCheck(SpanProcessor):
+    """Checks each span as it ends: its name and every attribute (its own, its events', its links')."""
+
+    def __init__(self) -> None:
+        self.spans = 0
+        self.leaks: list[str] = []
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.spans += 1
+        found: list[tuple[str, object]] = [("name", span.name)] if _LEAK.search(span.name) else []
+        for attributes in (span.attributes, *(e.attributes for e in span.events), *(k.attributes for k in span.links)):
+            found += self._leaks(attributes)
+        self.leaks += [f"{span.name}: {key}={value!r}" for key, value in found]
+
+    @staticmethod
+    def _leaks(attributes: Attributes) -> list[tuple[str, object]]:
+        return [
+            (key, value)
+            for key, value in (attributes or {}).items()
+            for item in (value if isinstance(value, list | tuple) else [value])
+            if isinstance(item, str) and _LEAK.search(item)
+        ]
+
+
+# Every PoderoClient the suite makes traces into this global provider (telemetry is on by
+# default with opentelemetry-api installed), so that every span of every test is checked.
+SPAN_LEAKS = SpanLeakCheck()
+_SUITE_TRACER_PROVIDER = TracerProvider()
+_SUITE_TRACER_PROVIDER.add_span_processor(SPAN_LEAKS)
+trace.set_tracer_provider(_SUITE_TRACER_PROVIDER)
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_in_any_span() -> Iterator[None]:
+    """Fails the test whose spans carry an id, a token or a secret in a name or an attribute."""
+    before = len(SPAN_LEAKS.leaks)
+    yield
+    leaks = SPAN_LEAKS.leaks[before:]
+    del SPAN_LEAKS.leaks[before:]
+    assert not leaks, f"spans leak ids, tokens or secrets: {leaks}"
 
 
 class StaticServer:
