@@ -174,11 +174,15 @@ class LocalBudget:
         self._last_cooldown: float | None = None
         self._cooldowns = 0
 
-    def _take(self, now: float) -> float:
-        """0.0 when a slot is free now, and takes it; else the seconds until the next one."""
+    def _take(self, now: float, lag: float = 0.0) -> float:
+        """0.0 when a slot is free now, and takes it; else the seconds until the next one.
+
+        ``lag``: how late ``now`` may be for the slot that was due; the timer's wake-ups
+        run late on a busy loop, and each would otherwise lose that much of the budget.
+        """
         if now < self._paused_until:
             return self._paused_until - now
-        tat = max(self._tat, now)
+        tat = max(self._tat, now - lag)
         wait = tat - self.tolerance - now
         if wait > 0:
             return wait
@@ -208,7 +212,9 @@ class LocalBudget:
         self._timer = None
         now = time.monotonic()
         while self._waiters.head() is not None:
-            wait = self._take(now)
+            # Callers have waited since the timer was set: serve the slots that were due, at
+            # most one interval late, so a late wake-up costs no slot and grants no burst.
+            wait = self._take(now, self.interval)
             if wait > 0:
                 self._timer = asyncio.get_running_loop().call_later(wait, self._dispatch)
                 return

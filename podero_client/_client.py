@@ -43,7 +43,6 @@ from ._generated.api import Resources
 from ._generated.client import AuthenticatedClient
 from ._generated.models import WallboxDetailOutput
 from ._generated.types import UNSET, APIResponse
-from ._polling import WallboxPolling
 from ._redis_budget import RedisBudget, RedisRateLimit
 from ._retry import RETRY_POLICY_EXTENSION, RetryPolicy, RetryTransport
 from ._settings import as_uuid as _as_uuid
@@ -135,7 +134,7 @@ class _NoCookies(httpx.Cookies):
         pass
 
 
-class PoderoClient(Resources, WallboxPolling, FleetWatching):
+class PoderoClient(Resources, FleetWatching):
     """An async client for the Podero Partner API; use it as ``async with PoderoClient(...) as podero``.
 
     Every operation of the spec is a method of one attribute per tag:

@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Self
 
 import attrs
 
@@ -35,6 +35,7 @@ from ._errors import (
     PoderoError,
 )
 from ._generated.models import WallboxDetailOutput
+from ._polling import WallboxPolling
 from ._settings import as_uuid
 from ._utils import is_finite_number
 
@@ -45,17 +46,6 @@ logger = logging.getLogger("podero_client")
 FAST_POLLS = 3
 JITTER = 0.05  # each due time moves by up to +-5 % of its interval, so replicas drift apart
 MAX_PENDING_EVENTS = 1000  # workers wait when the consumer is this far behind
-
-
-class _Getter(Protocol):
-    async def get_wallbox(
-        self,
-        org_id: uuid.UUID | str,
-        user_id: uuid.UUID | str,
-        wallbox_id: uuid.UUID | str,
-        *,
-        include_deleted: bool = False,
-    ) -> WallboxDetailOutput: ...
 
 
 @attrs.frozen
@@ -176,7 +166,7 @@ class FleetWatch:
 
     def __init__(
         self,
-        client: _Getter,
+        client: WallboxPolling,
         keys: Iterable[object],
         *,
         interval: float,
@@ -470,20 +460,10 @@ class FleetWatch:
             await self._emit(event)
 
 
-class FleetWatching:
-    """Mixed into PoderoClient: the fleet watch, through its ``get_wallbox``."""
+class FleetWatching(WallboxPolling):
+    """Mixed into PoderoClient: the fleet watch, through its ``get_wallbox`` like every caller."""
 
     _fleet_watches: weakref.WeakSet[FleetWatch]
-
-    async def get_wallbox(
-        self,
-        org_id: uuid.UUID | str,
-        user_id: uuid.UUID | str,
-        wallbox_id: uuid.UUID | str,
-        *,
-        include_deleted: bool = False,
-    ) -> WallboxDetailOutput:
-        raise NotImplementedError  # pragma: no cover  # PoderoClient's
 
     def watch_wallboxes(
         self,

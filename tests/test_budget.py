@@ -20,6 +20,7 @@ from podero_client import (
     RateLimitError,
     RetryPolicy,
 )
+from podero_client._budget import LocalBudget
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault, LoggedRequest, wallbox_payload
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
@@ -251,3 +252,13 @@ def test_the_fake_refuses_a_bad_rate_limit(rate_limit: object) -> None:
     """FakePodero(rate_limit=...) takes a finite number > 0 or None."""
     with pytest.raises(ValueError, match="rate_limit must be"):
         FakePodero(rate_limit=rate_limit)  # type: ignore[arg-type]  # the point of the test
+
+
+def test_a_late_wake_up_serves_the_slot_that_was_due() -> None:
+    """A dispatch up to one interval late grants the slot that was due: a busy loop loses no budget."""
+    budget = LocalBudget(RateLimit(per_second=10, burst=1))
+    assert budget._take(100.0) == 0.0  # this slot; the next is due at 100.1
+    assert budget._take(100.15, lag=budget.interval) == 0.0  # woken 50 ms late: the 100.1 slot
+    assert budget._take(100.15, lag=budget.interval) == pytest.approx(0.05)  # the next at 100.2, not 100.25
+    assert budget._take(100.5) == 0.0  # a caller with no one queued starts from now
+    assert budget._take(100.5) == pytest.approx(0.1)

@@ -272,15 +272,11 @@ def test_the_readme_says_what_the_shipped_spec_covers() -> None:
 
 # Pages written on branches merged together with this one (issues 16 and 19): once they are
 # in, this set is moot; remove it then.
-PAGES_ON_OTHER_BRANCHES = {"docs/fleets.md", "docs/rate-limits.md", "docs/observability.md"}
-
-
 def test_links_between_pages_resolve() -> None:
     """Every relative link of README.md and docs/*.md names a file that exists."""
     broken = []
     for path in doc_files():
         for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text()):
-            pending = str((path.parent / target).resolve().relative_to(ROOT)) in PAGES_ON_OTHER_BRANCHES
-            if "://" not in target and not pending and not (path.parent / target).exists():
+            if "://" not in target and not (path.parent / target).exists():
                 broken.append(f"{path.relative_to(ROOT)}: {target}")
     assert not broken, broken
