@@ -10,8 +10,8 @@ arrival time of every request on its own clock; the counts below are the server'
    429 with ``Retry-After: 5``. Per-second counts at the server around it.
 2. Two processes sharing one ``RedisRateLimit`` of 200/s for 30 s: the most requests the
    server saw in any one-second window, and a 429 to one process pausing both.
-3. The cost of ``rate_limit=None``: client CPU per call of this branch against main (the
-   merge base, exported into build/), interleaved rounds, c=1 and c=100.
+3. The cost of ``rate_limit=None``: client CPU per call of main just after the request budget
+   merged against main just before (both exported into build/), interleaved rounds, c=1 and c=100.
 """
 
 from __future__ import annotations
@@ -264,22 +264,33 @@ async def cost_worker(url: str, requests: int, concurrency: int, limited: bool) 
     return {"cpu_us": cpu / requests * 1e6, "module": podero_client.__file__}
 
 
-def export_main() -> tuple[Path, str]:
-    """main's code (the merge base with main) exported into build/, never a checkout of the repository."""
+# The cost of rate_limit=None is the budget's landing on main alone: the main line just before
+# and just after the request budget merged (later changes of other kinds would blur it).
+BEFORE_BUDGET, WITH_BUDGET = "f021c09", "6ac7e1b"
+
+
+def export(ref: str) -> tuple[Path, str]:
+    """``ref``'s package exported into build/, never a checkout; HEAD's where the clone lacks it (shallow)."""
     git = ["git", "-C", str(ROOT)]
-    found = subprocess.run([*git, "merge-base", "HEAD", "main"], capture_output=True, text=True, check=True)
-    base = found.stdout.strip()
-    target = ROOT / "build" / "bench-main" / base[:12]
+    found = subprocess.run(
+        [*git, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], capture_output=True, text=True
+    )
+    if found.returncode != 0:
+        found = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    commit = found.stdout.strip()
+    target = ROOT / "build" / "bench-main" / commit[:12]
     if not (target / "podero_client" / "__init__.py").exists():
         target.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run([*git, "archive", base, "podero_client"], capture_output=True, check=True)
+        archive = subprocess.run([*git, "archive", commit, "podero_client"], capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)  # noqa: S607
-    return target, base[:12]
+    return target, commit[:12]
 
 
 def measure_cost(url: str, rounds: int, requests: int, concurrencies: list[int]) -> dict[str, Any]:
-    main_path, base = export_main()
-    variants = {"main": (main_path, False), "branch": (ROOT, False), "branch, budget on": (ROOT, True)}
+    main_path, base = export(BEFORE_BUDGET)
+    budget_path, after = export(WITH_BUDGET)
+    base = f"{base} before, {after} with the budget"
+    variants = {"main": (main_path, False), "branch": (budget_path, False), "branch, budget on": (budget_path, True)}
     samples: dict[tuple[str, int], list[float]] = {}
     for round_number in range(rounds):
         for concurrency in concurrencies:
@@ -351,13 +362,16 @@ def report(pause: dict[str, Any], shared: dict[str, Any] | None, cost: dict[str,
     medians = cost["medians"]
     concurrencies = sorted({int(key.split("|")[1]) for key in medians})
     lines += [
-        f"### The cost of `rate_limit=None` (client CPU per call, µs; main = {cost['base']}, the merge base)",
+        f"### The cost of `rate_limit=None` (client CPU per call, µs; main {cost['base']})",
         "",
         "| code | " + " | ".join(f"c={c}" for c in concurrencies) + " |",
         "| --- | " + " | ".join("---:" for _ in concurrencies) + " |",
     ]
     for name in ("main", "branch", "branch, budget on"):
-        label = {"branch": "this branch, rate_limit=None", "branch, budget on": "this branch, a budget never reached"}
+        label = {
+            "branch": "with the budget, rate_limit=None",
+            "branch, budget on": "with the budget, a budget never reached",
+        }
         cells = " | ".join(f"{medians[f'{name}|{c}']:,.0f}" for c in concurrencies)
         lines.append(f"| {label.get(name, 'main')} | {cells} |")
     ratios = " | ".join(f"{medians[f'branch|{c}'] / medians[f'main|{c}']:.2f}" for c in concurrencies)
