@@ -60,7 +60,8 @@ async def _fleet_step(server: FakePodero, credentials: ClientCredentials, retry:
                     changed += not event.initial
                     if not event.initial and changed <= 4:
                         fields = ", ".join(sorted(name for name in event.changes if not name.endswith("_at")))
-                        print(f"   {str(event.key[2])[:8]}  {change_line(event.wallbox)}  (changed: {fields})")
+                        what = f"changed: {fields}" if fields else "a new reading, same values"
+                        print(f"   {str(event.key[2])[:8]}  {change_line(event.wallbox)}  ({what})")
         stats = fleet.stats
     server.speed = 0
     achieved = f"{stats.achieved_interval:.2f} s" if stats.achieved_interval is not None else "-"
