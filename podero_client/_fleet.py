@@ -402,7 +402,8 @@ class FleetWatch:
         loop = asyncio.get_running_loop()
         started = loop.time()
         regular = not entry.fast and entry.wallbox is not None
-        keeping_up = started - entry.due < self.fast_interval
+        # Late by more than the jitter explains (or than a fast poll's gap) is behind: a busy loop is not.
+        keeping_up = started - entry.due < max(self.fast_interval, 2 * JITTER * self.interval)
         try:
             wallbox = await self._client.get_wallbox(*entry.key, include_deleted=self.include_deleted)
         except ClientClosedError:
