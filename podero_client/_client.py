@@ -390,13 +390,13 @@ class PoderoClient(Resources, FleetWatching):
         options = self._options
         headers = options.headers if options is not None else ()
         try:
-            try:
-                # Two datetimes of one instant in different zones are equal keys: each is sent as given.
-                if zoned:
-                    raise TypeError("not cached")
-                prepared = self._prepared(endpoint, key, headers)
-            except TypeError:  # an unhashable argument, such as a request body: built every time
+            if zoned:  # two datetimes of one instant in different zones are equal keys: built as given
                 prepared = self._prepare(endpoint, key, headers)
+            else:
+                try:
+                    prepared = self._prepared(endpoint, key, headers)
+                except TypeError:  # an unhashable argument, such as a request body: built every time
+                    prepared = self._prepare(endpoint, key, headers)
         except (TypeError, ValueError, AttributeError, KeyError) as exc:
             # The generated builder calls .isoformat(), .to_dict(), .value on what it was given.
             name = endpoint.__name__.rpartition(".")[2]

@@ -171,22 +171,16 @@ class RetryTransport(httpx.AsyncBaseTransport):
                     raise
                 error, delay, cause = exc, policy.backoff(attempt), type(exc).__name__
             else:
-                backoff = None
-                if budget is not None and response.status_code == 429:
-                    # Podero asked this client to stop: every request waits, not only this one.
-                    pause = parse_retry_after(response.headers)
-                    if pause is None:
-                        pause = backoff = policy.backoff(attempt)
-                    budget.cooldown(pause)
-                if attempt >= policy.max_attempts or not _retryable_response(response, request):
+                final = attempt >= policy.max_attempts or not _retryable_response(response, request)
+                pausing = budget is not None and response.status_code == 429
+                if final and not pausing:
                     return response
                 retry_after = parse_retry_after(response.headers)
-                if retry_after is not None and retry_after > policy.max_retry_after:
+                delay = policy.backoff(attempt) if retry_after is None else retry_after
+                if pausing and budget is not None:  # Podero asked this client to stop: every request waits
+                    budget.cooldown(delay)
+                if final or (retry_after is not None and retry_after > policy.max_retry_after):
                     return response
-                if retry_after is not None:
-                    delay = retry_after
-                else:
-                    delay = policy.backoff(attempt) if backoff is None else backoff
                 cause = f"HTTP {response.status_code}"
             if deadline is not None and time.monotonic() + delay >= deadline:
                 if error is not None:
