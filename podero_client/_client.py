@@ -43,6 +43,7 @@ from ._generated.api import Resources
 from ._generated.client import AuthenticatedClient
 from ._generated.models import WallboxDetailOutput
 from ._generated.types import UNSET, APIResponse
+from ._pages import paginate
 from ._redis_budget import RedisBudget, RedisRateLimit
 from ._retry import RETRY_POLICY_EXTENSION, RetryPolicy, RetryTransport
 from ._settings import as_uuid as _as_uuid
@@ -492,47 +493,6 @@ class PoderoClient(Resources, FleetWatching):
                 error.parsed = endpoint._parse_response(client=self._api, response=response)
         raise error
 
-    async def _paginate(self, endpoint: ModuleType, arguments: dict[str, Any], total: str) -> AsyncIterator[Any]:
-        """Every item of a ``{total|count, items}`` list operation, one page of ``limit`` at a time.
-
-        A server that repeats a page (or an item id already yielded) is a ResponseValidationError
-        naming the repeat, and at most ``total / limit + 1`` pages are asked for: it always ends
-        (a server that pages by less than ``limit`` meets that bound too).
-        """
-        offset = 0
-        pages = 0
-        size = 0
-        seen_pages: set[tuple[Any, ...]] = set()
-        seen_ids: set[Any] = set()
-        while True:
-            response = await self._call(endpoint, {**arguments, "offset": offset})
-            page = response.parsed
-            items = page.items
-            pages += 1
-            if items and getattr(items[0], "id", None) in (None, UNSET):  # no ids to tell items apart
-                fingerprint = tuple(map(repr, items))
-                if fingerprint in seen_pages:
-                    raise self._repeat(response, f"page at offset {offset} repeats an earlier page")
-                seen_pages.add(fingerprint)
-            for item in items:
-                item_id = getattr(item, "id", None)
-                if item_id is not None and item_id is not UNSET:
-                    if item_id in seen_ids:
-                        raise self._repeat(response, f"item id {item_id} at offset {offset} was already yielded")
-                    seen_ids.add(item_id)
-                yield item
-            offset += len(items)
-            expected = getattr(page, total)
-            # An empty page ends it too: a total that grew meanwhile must not loop forever.
-            if not items or not isinstance(expected, int) or offset >= expected:
-                return
-            if size == 0:  # the limit asked for, or the server's own page size when none was
-                limit = arguments.get("limit")
-                size = limit if isinstance(limit, int) and limit > 0 else len(items)
-            if pages >= expected // size + 1:
-                raise self._repeat(response, f"{pages} pages of {size} do not reach the total of {expected}")
-
-    def _repeat(self, response: APIResponse[Any], problem: str) -> ResponseValidationError:
-        """The paginated list did not converge: ``problem`` says how; the last page's body is attached."""
-        body = response.content.decode("utf-8", errors="replace")
-        return ResponseValidationError(f"pagination stopped: {problem}", body=redact(body, self._tokens.secrets()))
+    def _paginate(self, endpoint: ModuleType, arguments: dict[str, Any], total: str) -> AsyncIterator[Any]:
+        """Every item of a ``{total|count, items}`` list operation, through this client's (or view's) ``_call``."""
+        return paginate(self._call, self._tokens.secrets, endpoint, arguments, total)
