@@ -27,7 +27,7 @@ from ._errors import (
     ResponseValidationError,
 )
 from ._fleet import FleetEvent, FleetStats, WallboxChanged, WallboxFailed
-from ._render import change_line, summary
+from ._render import change_line, printable, summary
 
 EXIT_OK = 0
 EXIT_BAD_ARGUMENTS = 2
@@ -146,7 +146,8 @@ def read_keys(path: str) -> list[tuple[str, str, str]]:
 def _fleet_line(event: FleetEvent) -> str:
     if isinstance(event, WallboxFailed):
         what = "removed (404)" if event.removed else "poll failed"
-        return f"{event.key[2]}  {what}: {type(event.error).__name__}: {str(event.error).splitlines()[0][:200]}"
+        message = str(event.error).splitlines()[0][:200] if str(event.error) else ""
+        return printable(f"{event.key[2]}  {what}: {type(event.error).__name__}: {message}")
     fields = "first poll" if event.initial else "changed: " + ", ".join(sorted(event.changes))
     return f"{event.key[2]}  {change_line(event.wallbox)}  ({fields})"
 
@@ -376,7 +377,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     watch.add_argument(
         "--fast-interval",
-        type=_number(0, math.inf),
+        type=_number(0, math.inf, low_open=True),
         default=3.0,
         help="with --keys-file: seconds between polls of a wallbox in a transition (default 3)",
     )

@@ -25,10 +25,7 @@ def printable(text: str) -> str:
     """``text`` safe for any terminal: control characters and lone surrogates escaped, newlines kept."""
     if text.isprintable():
         return text
-    return "\n".join(
-        "".join(c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else ascii(c)[1:-1] for c in line)
-        for line in text.split("\n")
-    )
+    return "\n".join("".join(c if c.isprintable() else ascii(c)[1:-1] for c in line) for line in text.split("\n"))
 
 
 def _as_of(moment: datetime, now: datetime) -> str:

@@ -172,7 +172,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 error, delay, cause = exc, policy.backoff(attempt), type(exc).__name__
             else:
                 final = attempt >= policy.max_attempts or not _retryable_response(response, request)
-                pausing = budget is not None and response.status_code == 429
+                pausing = response.status_code == 429 and budget is not None
                 if final and not pausing:
                     return response
                 retry_after = parse_retry_after(response.headers)

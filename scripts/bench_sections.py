@@ -13,11 +13,6 @@ from pathlib import Path
 _SECTION = re.compile(r"<!-- section:(?P<name>[\w-]+) -->\n.*?<!-- /section:(?P=name) -->\n?", re.DOTALL)
 
 
-def sections(text: str) -> list[str]:
-    """Every named block of ``text``, in order, each ending with a newline."""
-    return [match.group(0).rstrip("\n") + "\n" for match in _SECTION.finditer(text)]
-
-
 def keep_sections(old: str, new: str) -> str:
     """``new`` (bench.py's own report), followed by the named blocks of ``old`` that ``new`` lacks."""
     present = {match.group("name") for match in _SECTION.finditer(new)}
@@ -31,9 +26,9 @@ def write_section(path: Path, name: str, body: str) -> None:
     """Replace the block ``name`` of ``path`` with ``body``, or append it; the rest of the file is kept."""
     block = f"<!-- section:{name} -->\n{body.rstrip()}\n<!-- /section:{name} -->\n"
     text = path.read_text() if path.exists() else ""
-    pattern = re.compile(rf"<!-- section:{re.escape(name)} -->\n.*?<!-- /section:{re.escape(name)} -->\n?", re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text, count=1)
+    found = next((match for match in _SECTION.finditer(text) if match["name"] == name), None)
+    if found is not None:
+        text = text[: found.start()] + block + text[found.end() :]
     else:
         text = (text.rstrip("\n") + "\n\n" if text else "") + block
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -141,9 +141,12 @@ async def test_missing_credentials_name_the_variables() -> None:
     assert "PODERO_CLIENT_ID and PODERO_CLIENT_SECRET" in err
 
 
-@pytest.mark.parametrize(("args", "message"), [(("--interval", "0"), "must be > 0"), (("--count", "0"), ">= 1")])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(("--interval", "0"), "must be > 0"), (("--fast-interval", "0"), "must be > 0"), (("--count", "0"), ">= 1")],
+)
 async def test_watch_limits_are_usage_errors(args: tuple[str, ...], message: str) -> None:
-    """--interval and --count are held to watch_wallbox's own limits by argparse: exit 2, before any call."""
+    """--interval, --fast-interval and --count are held to the SDK's own limits by argparse: exit 2, before any call."""
     code, _, err = await _cli("watch", *IDS, *args)
     assert code == 2
     assert message in err

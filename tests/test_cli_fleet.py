@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import sys
+import uuid
 from pathlib import Path
 
 from podero_client.testing import FakePodero
@@ -79,3 +80,14 @@ async def test_serve_fake_writes_the_fleets_keys(tmp_path: Path) -> None:
         process.terminate()
         await process.wait()
     assert [tuple(line.split()) for line in keys.read_text().splitlines()] == FakePodero(wallboxes=25).wallbox_keys()
+
+
+def test_a_failed_poll_line_escapes_the_servers_text() -> None:
+    """A failed poll's line shows the server's control characters escaped, never raw to the terminal."""
+    from podero_client import ResponseValidationError, WallboxFailed
+    from podero_client._cli import _fleet_line
+
+    error = ResponseValidationError("field x: \x1b[2Jgone", body="")
+    line = _fleet_line(WallboxFailed((uuid.uuid4(), uuid.uuid4(), uuid.uuid4()), error))
+    assert "\x1b" not in line
+    assert "\\x1b[2Jgone" in line

@@ -145,7 +145,7 @@ class FakePodero:
         self.faults: dict[str, collections.deque[Fault]] = collections.defaultdict(collections.deque)
         self.fleet = Fleet(wallboxes)
         self.wallbox_faults: dict[tuple[str, str, str], collections.deque[Fault]] = {}
-        self.wallbox_log: collections.deque[tuple[float, tuple[str, str, str]]] = collections.deque(maxlen=100_000)
+        self.wallbox_log: collections.deque[tuple[float, tuple[str, str, str]]] = collections.deque(maxlen=_LOG_SIZE)
         # Per route: "oauth2", "auth_token", "wallbox", or a spec route key ("METHOD /path/template").
         self.requests: collections.Counter[str] = collections.Counter()
         self.spec = SpecRoutes(load_spec(spec))
