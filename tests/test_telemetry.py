@@ -170,6 +170,22 @@ async def test_one_token_request_is_linked_to_every_call_that_waited_for_it(
     assert linked == {span.context.span_id for span in operations if span.context is not None}
 
 
+async def test_a_call_that_comes_while_the_token_is_on_its_way_is_linked_too(
+    traced: Callable[..., PoderoClient], otel: Otel, fake_podero: FakePodero
+) -> None:
+    """A call that starts waiting after the token request began is linked to its span as well."""
+    fake_podero.inject("oauth2", Fault(status=200, delay=0.3))
+    async with traced() as podero:
+        first = asyncio.create_task(podero.get_wallbox(ORG_ID, USER_ID, WALLBOX_ID))
+        await fake_podero.wait_until(lambda: fake_podero.token_requests == 1)
+        await asyncio.gather(first, podero.get_wallbox(ORG_ID, USER_ID, WALLBOX_ID))
+    operations = otel.named(OPERATION)
+    [token] = otel.named("podero.token")
+    assert len(operations) == 2
+    linked = {link.context.span_id for link in token.links}
+    assert linked == {span.context.span_id for span in operations if span.context is not None}
+
+
 async def test_a_404_sets_error_type_on_the_operation_and_its_attempt(
     traced: Callable[..., PoderoClient], otel: Otel
 ) -> None:
