@@ -295,5 +295,9 @@ async def test_a_redis_that_goes_away_mid_run(
             with pytest.raises(RateLimitBackendError, match="did not answer"):
                 await podero.get_wallbox(*IDS)
         else:
+            since = len(fake_podero.request_log)
             await asyncio.gather(*[podero.get_wallbox(*IDS) for _ in range(10)])
+            # Under the local budget, not none at all: 10 calls at once are spread at 100/s.
+            times = [entry.at for entry in list(fake_podero.request_log)[since:] if entry.route == "wallbox"]
+            assert max_in_window(times, 0.05) <= 1 + 100 * 0.05 * 1.2
     assert fake_podero.wallbox_requests == (10 if on_redis_error == "raise" else 20)
