@@ -9,7 +9,7 @@ Callers over the budget wait in a FIFO of futures; one timer (``loop.call_later`
 head when its slot comes: no busy loop, no task per waiter. A 429 pauses the whole budget
 (``cooldown``): nothing leaves until the pause ends, and then the bucket starts empty, one
 request per interval, so the restart is not a burst. Without a budget the retry transport
-skips all this: one ``is None`` test per attempt.
+skips all this: an ``is None`` test per attempt and one per 429.
 """
 
 from __future__ import annotations

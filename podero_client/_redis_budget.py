@@ -175,8 +175,6 @@ class RedisBudget:
         self._script: Any = None
         self._closed = False
         self._paused_until = 0.0  # as this process last heard it
-        self._last_cooldown: float | None = None
-        self._cooldowns = 0
 
     def _client(self) -> Any:
         if self._redis is None:
@@ -264,8 +262,6 @@ class RedisBudget:
     def cooldown(self, seconds: float) -> None:
         """Pause this process now, and every process on the key once Redis has it."""
         seconds = min(seconds, MAX_COOLDOWN)
-        self._cooldowns += 1
-        self._last_cooldown = seconds
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
         self._local.cooldown(seconds)
         if self._closed:
@@ -285,8 +281,8 @@ class RedisBudget:
         return RateLimitState(
             waiting=self._waiters.live + local.waiting,
             cooldown_remaining=max(0.0, self._paused_until - time.monotonic()),
-            last_cooldown=self._last_cooldown,
-            cooldowns=self._cooldowns,
+            last_cooldown=local.last_cooldown,  # the local budget keeps the count of every pause
+            cooldowns=local.cooldowns,
         )
 
     async def aclose(self) -> None:

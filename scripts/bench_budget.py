@@ -423,7 +423,7 @@ def main() -> int:
     try:
         print("the 429 pause ...", file=sys.stderr)
         pause = measure_pause(
-            server, args.retry_after, 1.0 if smoke else 3.0, args.retry_after + (1 if smoke else 4), 100
+            server, args.retry_after, 1.0 if smoke else 3.0, args.retry_after + (1 if smoke else 4), args.pause_rate
         )
     finally:
         server.close()

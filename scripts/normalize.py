@@ -105,8 +105,7 @@ def dedupe_schema_titles(spec: Spec) -> Spec:
 
 def tag_folder(operation: dict[str, Any]) -> str:
     """The generator's module folder for an operation: its first tag, snake-cased."""
-    tags = operation.get("tags") or ["default"]
-    return snake_case(str(tags[0]))
+    return snake_case(first_tag(operation))
 
 
 def _ninja_parts(operation_id: object) -> tuple[str, str] | None:
@@ -137,6 +136,7 @@ def operation_key(path: str, method: str, operation: dict[str, Any]) -> str:
 
 
 def first_tag(operation: dict[str, Any]) -> str:
+    """An operation's first tag as the spec writes it ("default" without one)."""
     tags = operation.get("tags") or ["default"]
     return str(tags[0])
 

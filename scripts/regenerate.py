@@ -326,9 +326,10 @@ def main(argv: list[str] | None = None) -> int:
             fresh = Path(staging) / args.output.name
             new_lock = generate(spec, body, fresh, lock)
             lock_text = names.render_lock(new_lock)
+            lock_stale = not lock_path.exists() or lock_path.read_text() != lock_text
             if args.check:
                 difference = first_difference(fresh, args.output) if args.output.is_dir() else "nothing committed"
-                if not difference and (not lock_path.exists() or lock_path.read_text() != lock_text):
+                if not difference and lock_stale:
                     difference = f"{lock_path}: not the name lock this spec gives"
                 if difference:
                     print(f"regenerate: {args.output} is not what the generator makes:\n{difference}", file=sys.stderr)
@@ -353,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         if changed:
             args.pinned.write_bytes(body)
             print(f"regenerate: {args.pinned} updated")
-        if not lock_path.exists() or lock_path.read_text() != lock_text:
+        if lock_stale:
             lock_path.write_text(lock_text)
             print(f"regenerate: {lock_path} updated")
         # The package ships the pinned spec beside its generated code, for the fake server.

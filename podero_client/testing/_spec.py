@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import attrs
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import UndefinedTypeCheck, ValidationError, best_match
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
@@ -81,15 +81,7 @@ def _pointer(*parts: str) -> str:
 
 
 _ABSENT = object()
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "object": (dict,),
-    "array": (list,),
-    "null": (type(None),),
-}
+_TYPES = Draft202012Validator.TYPE_CHECKER
 
 
 def _fits_type(value: Any, kind: Any) -> bool:
@@ -97,10 +89,10 @@ def _fits_type(value: Any, kind: Any) -> bool:
     if kind is None:
         return True
     for name in kind if isinstance(kind, list) else [kind]:
-        types = _JSON_TYPES.get(name) if isinstance(name, str) else None
-        if types is None:
-            return True  # an unknown type name: not ours to judge
-        if isinstance(value, types) and not (isinstance(value, bool) and bool not in types):
+        try:
+            if not isinstance(name, str) or _TYPES.is_type(value, name):
+                return True
+        except UndefinedTypeCheck:  # a type name JSON Schema does not have: not ours to judge
             return True
     return False
 
