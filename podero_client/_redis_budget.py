@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import math
 import time
-import urllib.parse
 from typing import Any, Literal
 
 import attrs
@@ -39,10 +37,10 @@ from ._budget import (
     wait_deadline,
 )
 from ._errors import ClientClosedError, InvalidArgumentError, RateLimitBackendError
+from ._redis import check_redis_url, connect, redis_asyncio, redis_failure, where
 
 logger = logging.getLogger("podero_client")
 
-_SCHEMES = ("redis", "rediss", "unix")
 # Slots asked for in one round trip, at most: a larger batch only wastes slots when callers give up.
 _BATCH = 64
 # With on_redis_error="local", how long the local budget serves before Redis is asked again.
@@ -88,26 +86,8 @@ return {granted, wait, 0}
 """
 
 
-def _redis_module() -> Any:
-    """redis.asyncio, or one line saying how to install it."""
-    try:
-        return importlib.import_module("redis.asyncio")
-    except ImportError:
-        raise ImportError("RedisRateLimit needs redis-py: pip install 'podero-client[redis]'", name="redis") from None
-
-
 def _check_url(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    parts = urllib.parse.urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in _SCHEMES:
-        # The URL may carry a password: only its scheme is shown.
-        scheme = parts.scheme if parts is not None else type(value).__name__
-        raise InvalidArgumentError(f"RedisRateLimit.url must be a redis://, rediss:// or unix:// URL, got {scheme!r}")
-    try:
-        parts.port  # noqa: B018  # a port that is not a number raises here, not at the first call
-    except ValueError:
-        raise InvalidArgumentError("RedisRateLimit.url has a port that is not a number") from None
-    if (parts.scheme == "unix" and not parts.path) or (parts.scheme != "unix" and not parts.hostname):
-        raise InvalidArgumentError(f"RedisRateLimit.url names no {'path' if parts.scheme == 'unix' else 'host'}")
+    check_redis_url("RedisRateLimit.url", value)
 
 
 def _check_key(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -145,15 +125,7 @@ class RedisRateLimit:
     timeout: float = attrs.field(default=1.0, validator=_check_timeout)
 
     def __attrs_post_init__(self) -> None:
-        _redis_module()  # at construction: a missing extra is found before the first request
-
-
-def _where(url: str) -> str:
-    """The Redis address without credentials, for messages."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "unix":
-        return f"unix:{parts.path}"
-    return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}"
+        redis_asyncio("RedisRateLimit")  # at construction: a missing extra is found before the first request
 
 
 class RedisBudget:
@@ -164,7 +136,7 @@ class RedisBudget:
         self._interval_us = 1e6 / limit.per_second
         self._tolerance_us = (limit.burst - 1) * self._interval_us
         self._keys = [f"{{{limit.key}}}:gcra", f"{{{limit.key}}}:pause"]  # one hash slot: fine on a cluster too
-        self._where = _where(limit.url)
+        self._where = where(limit.url)
         self._local = LocalBudget(RateLimit(per_second=limit.per_second, burst=limit.burst))
         self._fallback = limit.on_redis_error == "local"
         self._down_until = 0.0  # while the local budget stands in for Redis
@@ -178,15 +150,8 @@ class RedisBudget:
 
     def _client(self) -> Any:
         if self._redis is None:
-            module = _redis_module()
-            retry = importlib.import_module("redis.asyncio.retry")
-            backoff = importlib.import_module("redis.backoff")
-            self._redis = module.Redis.from_url(
-                self._limit.url,
-                socket_timeout=self._limit.timeout,
-                socket_connect_timeout=self._limit.timeout,
-                retry=retry.Retry(backoff.NoBackoff(), 0),  # one try: the dispatcher decides what comes next
-            )
+            # One try: the dispatcher decides what comes next.
+            self._redis = connect(self._limit.url, timeout=self._limit.timeout, feature="RedisRateLimit")
             self._script = self._redis.register_script(_SCRIPT)
         return self._script
 
@@ -197,15 +162,11 @@ class RedisBudget:
         try:
             async with asyncio.timeout(self._limit.timeout * 2):  # connect, then read: each bounded
                 answer = await script(keys=self._keys, args=args)
-        except (TimeoutError, OSError) as exc:
-            raise RateLimitBackendError(f"Redis at {self._where} did not answer: {type(exc).__name__}") from exc
         except Exception as exc:
-            errors = importlib.import_module("redis.exceptions")  # imported lazily, as redis-py is
-            if isinstance(exc, errors.ConnectionError | errors.TimeoutError):
-                raise RateLimitBackendError(f"Redis at {self._where} did not answer: {exc}") from exc
-            if not isinstance(exc, errors.RedisError):
+            failure = redis_failure(exc)
+            if failure is None:
                 raise
-            raise RateLimitBackendError(f"Redis at {self._where} failed: {type(exc).__name__}: {exc}") from exc
+            raise RateLimitBackendError(f"Redis at {self._where} {failure}") from exc
         if (
             not isinstance(answer, list)
             or len(answer) != 3
