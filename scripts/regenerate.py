@@ -11,12 +11,15 @@ Steps: load within bounds (scripts/spec_source.py) -> normalize (scripts/normali
 the name lock openapi.lock.json) -> openapi-python-client in process, with the custom
 templates in scripts/templates and the naming rules of scripts/names.py, anything it would
 leave out being a failure -> ruff -> banner and provenance stamp -> smoke run in a fresh
-interpreter (scripts/smoke.py) -> gate -> replace the output folder, write the lock. When the source
-differs from the pinned spec, the change report (scripts/spec_diff.py, plus griffe's
-breaking changes of the generated Python API) is printed and written, headed by the
-outcome. Exit status: 0 done; 1 failed, with a line naming the cause (and one line per
-piece the generator would drop); 2 refused, because the changes break code written for
-the current client. On 1 and 2, ``openapi.json`` and the generated code are untouched.
+interpreter (scripts/smoke.py) -> gate -> swap in. Everything a run writes (the generated package,
+openapi.json, the lock, the package's copy of the spec, with ``--docs`` the API reference of the
+new package) is built in a staging folder first and swapped in last, all or nothing. When the
+source differs from the pinned spec, the change report (scripts/spec_diff.py, plus the breaking
+changes of the generated Python API) is printed and written, headed by the outcome; a failed run
+writes it too, headed FAILED. Exit status: 0 done; 1 failed, with a line naming the cause (and
+one line per piece the generator would drop; an unexpected exception is one line too, called a
+bug); 2 refused, because the changes break code written for the current client. On 1 and 2,
+nothing but the report is written.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import filecmp
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -269,9 +273,86 @@ def api_breakages(old: Path, new: Path) -> list[str]:
     return lines
 
 
+def _api_reference(package: Path, generated: Path, spec: bytes, staging: Path) -> bytes:
+    """docs/api.md of ``package`` with ``generated`` in place of its generated code, in a fresh interpreter.
+
+    The hand-written layer is copied beside the new generation, so a change of templates and
+    layer together is described (and must import) before either replaces anything.
+    """
+    copy = staging / "reference" / package.name
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns(generated.name, "__pycache__"))
+    shutil.copytree(generated, copy / generated.name)
+    (staging / "reference.json").write_bytes(spec)
+    output = staging / "api.md"
+    command = [sys.executable, str(ROOT / "scripts" / "api_reference.py"), "--package", package.name]
+    command += ["--spec", str(staging / "reference.json"), "--output", str(output)]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(copy.parent), str(ROOT / "scripts")])}
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines() or [f"exit status {result.returncode}"]
+        raise RegenerateError(f"the API reference of the new package fails: {lines[-1][:300]}")
+    return output.read_bytes()
+
+
 def _write_report(path: Path, report: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(report)
+
+
+def _swap_in(replacements: list[tuple[Path, Path]]) -> None:
+    """Move each staged ``(staged, target)`` over its target; on any failure put every target back.
+
+    The staged files are siblings of their targets by then (see ``_stage_beside``), so each step
+    is a rename on one file system: a reader sees the old or the new file, never half of one.
+    """
+    done: list[tuple[Path, Path | None]] = []  # (target, its backup, None when it did not exist)
+    try:
+        for staged, target in replacements:
+            backup = None
+            if target.exists():
+                backup = target.with_name(f".{target.name}.old-{os.getpid()}")
+                target.rename(backup)
+            done.append((target, backup))
+            staged.rename(target)
+    except OSError:
+        for target, backup in reversed(done):
+            _remove(target)
+            if backup is not None:
+                backup.rename(target)
+        raise
+    for _, backup in done:
+        if backup is not None:
+            _remove(backup)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _stage_beside(target: Path, content: Path | bytes) -> Path:
+    """A copy of ``content`` (a staged tree, or bytes) next to ``target``, under a hidden name."""
+    staged = target.with_name(f".{target.name}.new-{os.getpid()}")
+    _remove(staged)
+    if isinstance(content, Path):
+        shutil.copytree(content, staged)
+    else:
+        staged.write_bytes(content)
+    return staged
+
+
+def _replace(results: dict[Path, Path | bytes]) -> None:
+    """Write every result, or none: each is staged beside its target, then all are swapped in."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for target, content in results.items():
+            staged.append((_stage_beside(target, content), target))
+        _swap_in(staged)
+    finally:
+        for path, _ in staged:
+            _remove(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "podero_client" / "_generated")
     parser.add_argument("--report", type=Path, default=ROOT / "build" / "spec-changes.txt")
     parser.add_argument("--check", action="store_true", help="compare with --output instead of replacing it")
+    parser.add_argument(
+        "--docs", type=Path, help="also write the API reference (docs/api.md) of the package --output belongs to"
+    )
     parser.add_argument("--allow-http", action="store_true", help="let --url fetch over plain http")
     parser.add_argument(
         "--fetch-timeout", type=float, default=spec_source.DEFAULT_FETCH_DEADLINE,
@@ -294,23 +378,47 @@ def main(argv: list[str] | None = None) -> int:
         help="accept a spec whose changes break code written for the current client",
     )
     args = parser.parse_args(argv)
-    diffed = False  # a change report exists once the pulled spec is compared with the pinned one
-    changes: list[spec_diff.Change] = []
-    label = ""
-
-    def report_for(outcome: str, api: list[str] | None = None) -> str:
-        return spec_diff.render(changes, str(args.pinned), label, api_breakages=api, outcome=outcome)
-
+    run = _Run(args)
     if not args.check:
         args.report.unlink(missing_ok=True)  # a stale report must not pass for this run's
     try:
+        return run.regenerate()
+    except FAILURES as exc:
+        message = str(exc)
+        if not isinstance(exc, RegenerateError):  # only the generator's list of dropped pieces has lines
+            message = " ".join(message.split("\n"))
+    except OSError as exc:  # reading or writing the results: a missing or read-only folder
+        message = f"cannot write {exc.filename or 'a result'}: {exc.strerror or exc}"
+    except Exception as exc:  # a bug of the pipeline: still one line, still nothing written
+        message = f"internal error (a bug in scripts/, please report it): {type(exc).__name__}: {exc}"
+        message = " ".join(message.split())
+    if not args.check:  # what was compared is still worth reading, under a header that says nothing happened
+        _write_report(args.report, run.report(f"FAILED: {message}. Nothing was changed.".replace("\n", "\n  ")))
+    print(f"regenerate: {message}", file=sys.stderr)
+    return 1
+
+
+class _Run:
+    """One run of the pipeline: what it has compared so far, for the report of any outcome."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.changes: list[spec_diff.Change] = []
+        self.label = str(args.url or args.spec or args.pinned)
+        self.api: list[str] = []
+
+    def report(self, outcome: str) -> str:
+        return spec_diff.render(
+            self.changes, str(self.args.pinned), self.label, api_breakages=self.api, outcome=outcome
+        )
+
+    def regenerate(self) -> int:
+        args = self.args
         if args.url:
-            label, body = args.url, fetch(args.url, allow_http=args.allow_http, deadline=args.fetch_timeout)
+            body = fetch(args.url, allow_http=args.allow_http, deadline=args.fetch_timeout)
         else:
-            spec_path = args.spec or args.pinned
-            label = str(spec_path)
-            body = spec_source.read_file(spec_path)
-        spec = parse(body, label)
+            body = spec_source.read_file(args.spec or args.pinned)
+        spec = parse(body, self.label)
         lock_path = args.pinned.with_name(names.LOCK_NAME)
         lock = names.read_lock(lock_path)
 
@@ -318,15 +426,15 @@ def main(argv: list[str] | None = None) -> int:
         changed = spec != pinned
         diffed = changed and pinned is not None
         if pinned is not None and diffed:
-            changes = spec_diff.diff(pinned, spec, lock)
+            self.changes = spec_diff.diff(pinned, spec, lock)
         if body.lstrip()[:1] not in (b"{", b"["):  # YAML: pin it in the JSON form Podero serves
             body = (json.dumps(spec, indent=2, ensure_ascii=False) + "\n").encode()
 
         with tempfile.TemporaryDirectory(prefix="podero-generated-") as staging:
             fresh = Path(staging) / args.output.name
             new_lock = generate(spec, body, fresh, lock)
-            lock_text = names.render_lock(new_lock)
-            lock_stale = not lock_path.exists() or lock_path.read_text() != lock_text
+            lock_bytes = names.render_lock(new_lock).encode()
+            lock_stale = not lock_path.exists() or lock_path.read_bytes() != lock_bytes
             if args.check:
                 difference = first_difference(fresh, args.output) if args.output.is_dir() else "nothing committed"
                 if not difference and lock_stale:
@@ -337,50 +445,43 @@ def main(argv: list[str] | None = None) -> int:
                     return 1
                 print(f"regenerate: {args.output} matches the generator's output")
                 return 0
-            api = api_breakages(args.output, fresh) if diffed and args.output.is_dir() else []
-            breaking = sum(change.breaking for change in changes) + len(api)
+            self.api = api_breakages(args.output, fresh) if diffed and args.output.is_dir() else []
+            breaking = sum(change.breaking for change in self.changes) + len(self.api)
             if diffed and breaking and not args.allow_breaking:
-                report = report_for(
+                report = self.report(
                     f"REFUSED: {breaking} breaking change(s); {args.pinned.name} and the generated code are unchanged. "
-                    "To accept them: make update-spec ALLOW_BREAKING=1 (scripts/regenerate.py --allow-breaking).",
-                    api,
+                    "To accept them: make update-spec ALLOW_BREAKING=1 (scripts/regenerate.py --allow-breaking)."
                 )
                 print(report, end="")
                 _write_report(args.report, report)
                 print(f"regenerate: refused {breaking} breaking change(s); report in {args.report}", file=sys.stderr)
                 return 2
-            shutil.rmtree(args.output, ignore_errors=True)  # --overwrite would leave stale files
-            shutil.copytree(fresh, args.output)
-        if changed:
-            args.pinned.write_bytes(body)
-            print(f"regenerate: {args.pinned} updated")
-        if lock_stale:
-            lock_path.write_text(lock_text)
-            print(f"regenerate: {lock_path} updated")
-        # The package ships the pinned spec beside its generated code, for the fake server.
-        packaged = args.output.parent / "openapi.json"
-        if not packaged.exists() or packaged.read_bytes() != args.pinned.read_bytes():
-            shutil.copyfile(args.pinned, packaged)
-            print(f"regenerate: {packaged} updated")
+            # The package ships the pinned spec beside its generated code, for the fake server.
+            packaged = args.output.parent / "openapi.json"
+            pinned_bytes = body if changed else args.pinned.read_bytes()
+            results: dict[Path, Path | bytes] = {args.output: fresh}  # --overwrite would leave stale files
+            if changed:
+                results[args.pinned] = body
+            if lock_stale:
+                results[lock_path] = lock_bytes
+            if not packaged.exists() or packaged.read_bytes() != pinned_bytes:
+                results[packaged] = pinned_bytes
+            if args.docs:
+                reference = _api_reference(args.output.parent, fresh, pinned_bytes, Path(staging))
+                if not args.docs.exists() or args.docs.read_bytes() != reference:
+                    results[args.docs] = reference
+            _replace(results)
+        for path in results:
+            if path != args.output:
+                print(f"regenerate: {path} updated")
         if diffed:
             accepted = f", {breaking} breaking change(s) accepted" if breaking else ""
-            report = report_for(f"Regenerated: {args.pinned.name} and {args.output.name} updated{accepted}.", api)
+            report = self.report(f"Regenerated: {args.pinned.name} and {args.output.name} updated{accepted}.")
             print(report, end="")
             _write_report(args.report, report)
             print(f"regenerate: report written to {args.report}")
         print(f"regenerate: generated {args.output}")
         return 0
-    except OSError as exc:  # writing the results: a missing or read-only folder
-        print(f"regenerate: cannot write {exc.filename or 'a result'}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    except FAILURES as exc:
-        if diffed:  # the changes are still worth reading, under a header that says nothing happened
-            _write_report(args.report, report_for(f"FAILED: {exc}. Nothing was changed.".replace("\n", "\n  ")))
-        message = str(exc)
-        if not isinstance(exc, RegenerateError):  # only the generator's list of dropped pieces has lines
-            message = " ".join(message.split("\n"))
-        print(f"regenerate: {message}", file=sys.stderr)
-        return 1
 
 
 if __name__ == "__main__":

@@ -150,6 +150,9 @@ def _schema_facts(spec: Spec) -> tuple[dict[str, Any], dict[str, Any], dict[str,
     properties: dict[str, Any] = {}
     enums: dict[str, list[Any]] = {}
     for schema_name, schema in spec.get("components", {}).get("schemas", {}).items():
+        if not isinstance(schema, dict):  # OpenAPI 3.1's boolean schemas: true is anything, false nothing
+            schemas[schema_name] = json.dumps(schema)
+            continue
         schemas[schema_name] = schema.get("type", "object")
         enums.update(_enums(schema_name, schema))
         required = set(schema.get("required", []))

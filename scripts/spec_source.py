@@ -134,8 +134,37 @@ def parse(body: bytes, source: str) -> Spec:
     for path, item in document["paths"].items():
         if not isinstance(item, dict):
             raise SpecError(f"{source} is not a valid OpenAPI document: path {path!r} is not an object")
+    check_text(document, source)
     check_references(document)
     return document
+
+
+def check_text(document: Spec, source: str) -> None:
+    """Refuse a string (key or value) that is not text: JSON lets ``"\\ud800"`` through, UTF-8 cannot hold it."""
+    try:
+        json.dumps(document, ensure_ascii=False).encode()
+        return  # the common case, in one pass
+    except UnicodeEncodeError:
+        pass
+    pending: list[tuple[list[str], Any]] = [([], document)]
+    while pending:
+        parts, node = pending.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            for text in (key, value):
+                if isinstance(text, str) and not _is_text(text):
+                    raise SpecError(
+                        f"{source}: {_pointer([*parts, str(key)])} holds {text!r}, a lone surrogate: not text"
+                    )
+            pending.append(([*parts, str(key)], value))
+
+
+def _is_text(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _load(body: bytes, source: str) -> Any:

@@ -356,7 +356,9 @@ def test_make_update_spec_passes_allow_breaking() -> None:
         )
         return next(line for line in result.stdout.splitlines() if "scripts/regenerate.py" in line)
 
-    assert command().endswith("scripts/regenerate.py --url https://app.podero.com/api/partners/v2.0/openapi.json")
+    assert command().endswith(
+        "scripts/regenerate.py --docs docs/api.md --url https://app.podero.com/api/partners/v2.0/openapi.json"
+    )
     assert command("ALLOW_BREAKING=1").endswith(" --allow-breaking")
     assert not command("ALLOW_BREAKING=0").endswith(" --allow-breaking")
 
@@ -396,7 +398,9 @@ def test_failed_run_leaves_no_report_that_looks_successful(
     assert (
         _run("--url", "http://127.0.0.1:9/none", "--pinned", workspace["pinned"], "--report", workspace["report"]) == 1
     )
-    assert not workspace["report"].exists(), "no report at all when nothing was compared"
+    lines = workspace["report"].read_text().splitlines()
+    assert lines[1].startswith("FAILED: http://127.0.0.1:9/none is plain http"), "a failure before any comparison"
+    assert "0 breaking in the spec" in lines[2]
 
 
 COLLIDING = {
