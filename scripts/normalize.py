@@ -14,11 +14,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from openapi_python_client.strings import ClassName, snake_case
+from openapi_toolkit import toolkit
+
+# The toolkit's reading of operations, re-exported for the scripts that read specs through this module.
+operations = toolkit.operations
+operation_key = toolkit.operation_key
+first_tag = toolkit.first_tag
 
 Spec = dict[str, Any]
 Rule = Callable[[Spec], Spec]
 
-_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Django Ninja builds operationIds as "<dotted module path>_<function name>", with the
 # dots turned into underscores; Podero's router modules are all named "router".
 _NINJA_OPERATION_ID = re.compile(r"^(?P<module>[a-z0-9_]+)_router_(?P<name>[a-z][a-z0-9_]*)$")
@@ -33,14 +38,6 @@ def _walk(node: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(node, list):
         for value in node:
             yield from _walk(value)
-
-
-def operations(spec: Spec) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """Yield ``(path, method, operation)`` for every operation, in document order."""
-    for path, path_item in spec.get("paths", {}).items():
-        for method in _HTTP_METHODS:
-            if isinstance(path_item.get(method), dict):
-                yield path, method, path_item[method]
 
 
 def stringify_discriminator_mappings(spec: Spec) -> Spec:
@@ -127,18 +124,6 @@ def _qualified_names(colliding: list[tuple[str, str]], taken: set[str]) -> dict[
         if len(set(names.values())) == len(colliding) and not set(names.values()) & taken:
             return names
     return {key: snake_case(f"{key[0]}_router_{key[1]}") for key in colliding}
-
-
-def operation_key(path: str, method: str, operation: dict[str, Any]) -> str:
-    """What the name lock knows an operation by: its operationId, else ``METHOD path``."""
-    operation_id = operation.get("operationId")
-    return operation_id if isinstance(operation_id, str) and operation_id else f"{method.upper()} {path}"
-
-
-def first_tag(operation: dict[str, Any]) -> str:
-    """An operation's first tag as the spec writes it ("default" without one)."""
-    tags = operation.get("tags") or ["default"]
-    return str(tags[0])
 
 
 Lock = dict[str, dict[str, str]]
@@ -299,7 +284,7 @@ def open_discriminated_unions(spec: Spec) -> Spec:
         if not isinstance(discriminator, str) or not isinstance(members, list):
             continue
         refs = [m["$ref"] for m in members if isinstance(m, dict) and isinstance(m.get("$ref"), str)]
-        targets = [_resolve(spec, ref) for ref in refs]
+        targets = [_schema(toolkit.deref(spec, {"$ref": ref})) for ref in refs]
         if any(_accepts_any_value(target, discriminator) for target in targets):
             continue  # it has its catch-all already
         identity = (discriminator, frozenset(refs))
@@ -331,11 +316,7 @@ def open_discriminated_unions(spec: Spec) -> Spec:
     return spec
 
 
-def _resolve(spec: Spec, ref: str) -> dict[str, Any]:
-    """The schema a local ``$ref`` points to, or an empty one."""
-    node: Any = spec
-    for part in ref.removeprefix("#/").split("/"):
-        node = node.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(node, dict) else None
+def _schema(node: Any) -> dict[str, Any]:
     return node if isinstance(node, dict) else {}
 
 

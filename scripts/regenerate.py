@@ -48,6 +48,8 @@ from openapi_python_client.parser import GeneratorData
 from openapi_python_client.parser.errors import GeneratorError
 from openapi_python_client.schema.untrusted_string import UntrustedString
 from openapi_python_client.strings import PythonIdentifier
+from openapi_toolkit import SOURCE as toolkit_source
+from openapi_toolkit import toolkit
 
 import names
 import normalize
@@ -130,11 +132,6 @@ def describe_generator_error(error: GeneratorError, spec: normalize.Spec) -> str
     return f"{where}: {detail or 'no reason given'}"
 
 
-def _path_shape(path: str) -> str:
-    """A path with its parameter names blanked: the generator rewrites them (``{a-b}`` -> ``{a_b}``)."""
-    return re.sub(r"\{[^}]*\}", "{}", path)
-
-
 def _run_generator(spec: normalize.Spec, output: Path, lock: normalize.Lock) -> normalize.Lock:
     """openapi-python-client, in process, failing on anything it would leave out; returns the new lock."""
     normalized = json.loads(json.dumps(normalize.normalize(spec, lock), sort_keys=True))  # key order shapes the output
@@ -142,7 +139,7 @@ def _run_generator(spec: normalize.Spec, output: Path, lock: normalize.Lock) -> 
         ConfigFile.load_from_path(CONFIG), MetaType.NONE, "openapi.normalized.json", "utf-8", False, output
     )
     by_shape = {
-        (method.upper(), _path_shape(path)): (path, method, op) for path, method, op in normalize.operations(spec)
+        toolkit.operation_identity(method, path): (path, method, op) for path, method, op in normalize.operations(spec)
     }
     with _readable_spec_names(), names.generator_naming():
         data = GeneratorData.from_dict(normalized, config=config)
@@ -150,7 +147,7 @@ def _run_generator(spec: normalize.Spec, output: Path, lock: normalize.Lock) -> 
             raise RegenerateError(f"openapi-python-client refuses the spec: {describe_generator_error(data, spec)}")
 
         def operation_id(method: str, path: str) -> str | None:
-            found = by_shape.get((method, _path_shape(path)))
+            found = by_shape.get(toolkit.operation_identity(method, path))
             return str(found[2]["operationId"]) if found and found[2].get("operationId") else None
 
         names.settle(data, operation_id, names.client_members(), lock)
@@ -159,7 +156,7 @@ def _run_generator(spec: normalize.Spec, output: Path, lock: normalize.Lock) -> 
         new_lock: normalize.Lock = {}  # computed here: Python names depend on the reserved words
         for tag, collection in data.endpoint_collections_by_tag.items():
             for endpoint in collection.endpoints:
-                shape = (str(endpoint.method).upper(), _path_shape(endpoint.path.get_untrusted_value()))
+                shape = toolkit.operation_identity(str(endpoint.method), endpoint.path.get_untrusted_value())
                 path, method, operation = by_shape[shape]
                 name = str(PythonIdentifier(endpoint.name, prefix=config.field_prefix))
                 new_lock[normalize.operation_key(path, method, operation)] = {
@@ -168,14 +165,14 @@ def _run_generator(spec: normalize.Spec, output: Path, lock: normalize.Lock) -> 
                     "python": f"{tag}.{name}",
                 }
     generated = {
-        (str(endpoint.method).upper(), _path_shape(endpoint.path.get_untrusted_value()))
+        toolkit.operation_identity(str(endpoint.method), endpoint.path.get_untrusted_value())
         for collection in data.endpoint_collections_by_tag.values()
         for endpoint in collection.endpoints
     }
     missing = [
         f"operation {method.upper()} {path}: not generated"
         for path, method, _ in normalize.operations(spec)
-        if (method.upper(), _path_shape(path)) not in generated
+        if toolkit.operation_identity(method, path) not in generated
     ]
     # Schemas first: a dropped schema is usually why an operation lost its response.
     described = sorted(
@@ -208,7 +205,7 @@ def generate(
         "spec_sha256": hashlib.sha256(spec_bytes).hexdigest(),
         "config_sha256": _sha256(CONFIG),
         "templates_sha256": _sha256(TEMPLATES),
-        "normalizer_sha256": _sha256(ROOT / "scripts" / "normalize.py", ROOT / "scripts" / "names.py"),
+        "normalizer_sha256": _sha256(ROOT / "scripts" / "normalize.py", ROOT / "scripts" / "names.py", toolkit_source),
     }
     (output / PROVENANCE).write_text(json.dumps(stamp, indent=2) + "\n")
     failure = smoke.run(output, spec)

@@ -18,7 +18,6 @@ import datetime
 import enum
 import importlib
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-SCRIPTS = Path(__file__).resolve().parent
+from openapi_toolkit import toolkit
+
 TIMEOUT = 300.0  # seconds; a large spec smoke-runs in a few
 
 
@@ -53,17 +53,13 @@ class SmokeFailure(Exception):
 
 
 class _NoArguments(Exception):
-    """No sample arguments for this request builder."""
-
-
-def _shape(path: str) -> str:
-    return re.sub(r"\{[^}]*\}", "{}", path)
+    """No sample arguments for this request builder: a model argument without a schema of its own."""
 
 
 @dataclasses.dataclass
 class Smoke:
     package: str
-    spec: dict[str, Any]
+    spec: dict[str, Any]  # normalized: the catch-all members exist in the normalized spec only
     models_seen: dict[str, Any] = dataclasses.field(default_factory=dict)
     operations: int = 0
     answers: int = 0
@@ -71,9 +67,20 @@ class Smoke:
     unsampled: int = 0  # operations whose arguments this sampler could not build
 
     def __post_init__(self) -> None:
-        from podero_client.testing._spec import SpecRoutes
+        from openapi_python_client.strings import ClassName
 
-        self.routes = SpecRoutes(self.spec)
+        self.sampler = toolkit.Sampler(self.spec)
+        self.validator = toolkit.Validators(self.spec)
+        schemas = self.spec.get("components", {}).get("schemas", {})
+        self.schema_of_class = {
+            str(ClassName(str(schema.get("title", key)), prefix="")): (key, schema)
+            for key, schema in schemas.items()
+            if isinstance(schema, dict)
+        }
+        texts = {key: json.dumps(schema) for key, schema in schemas.items()}
+        self.binary = {key for key, text in texts.items() if '"binary"' in text}
+        for _ in range(8):  # schemas that hold a binary one, however deep
+            self.binary |= {k for k, text in texts.items() if any(f'/schemas/{b}"' in text for b in self.binary)}
         self.models = importlib.import_module(f"{self.package}.models")
         self.types_module = importlib.import_module(f"{self.package}.types")
         self.client_module = importlib.import_module(f"{self.package}.client")
@@ -111,32 +118,14 @@ class Smoke:
             if hint is datetime.date:
                 return datetime.date(2026, 1, 1)
             if hasattr(hint, "from_dict"):
-                return hint.from_dict(self.model_sample(hint, depth))
+                if hint.__name__ not in self.schema_of_class or self.schema_of_class[hint.__name__][0] in self.binary:
+                    raise _NoArguments(hint.__name__)  # no schema of its own, or files: no JSON form to sample
+                return hint.from_dict(self.sampler.sample(self.schema_of_class[hint.__name__][1]))
             if hint.__name__ == "File":
                 import io
 
                 return typing.cast(Any, hint)(payload=io.BytesIO(b"smoke"), file_name="smoke.txt")
         return None
-
-    def model_sample(self, model: type, depth: int) -> dict[str, Any]:
-        """A JSON object for ``model``, from its fields' types: required ones only, past a shallow depth."""
-        import attrs
-
-        hints = typing.get_type_hints(model, localns=self.namespace)
-        sample: dict[str, Any] = {}
-        instance_kwargs: dict[str, Any] = {}
-        for field in attrs.fields(model):
-            if field.name.startswith("_"):
-                continue
-            required = field.default is attrs.NOTHING
-            if not required and depth > 2:
-                continue
-            instance_kwargs[field.name] = self.value_for(hints[field.name], depth + 1)
-        try:
-            sample = model(**instance_kwargs).to_dict()
-        except Exception:
-            sample = {}
-        return sample
 
     def client(self) -> Any:
         return self.client_module.Client(base_url="https://smoke.invalid", raise_on_unexpected_status=True)
@@ -145,34 +134,37 @@ class Smoke:
         import httpx
 
         where = f"operation {module.METHOD} {module.PATH}"
-        found = [op for op in self.routes if op.method == module.METHOD and _shape(op.path) == _shape(module.PATH)]
+        identity = toolkit.operation_identity(module.METHOD, module.PATH)
+        found = [
+            (path, method, node)
+            for path, method, node in toolkit.operations(self.spec)
+            if toolkit.operation_identity(method, path) == identity
+        ]
         if not found:
             raise SmokeFailure(f"{where}: the generated module matches no operation of the spec")
-        operation = found[0]
-        if operation.operation_id:
-            where += f" ({operation.operation_id})"
+        path, method, operation = found[0]
+        if isinstance(operation.get("operationId"), str):
+            where += f" ({operation['operationId']})"
         self.operations += 1
         get_kwargs = module._get_kwargs
         hints = typing.get_type_hints(get_kwargs, globalns=vars(module), localns=self.namespace)
         try:
             arguments = {name: self.value_for(hint) for name, hint in hints.items() if name != "return"}
-        except Exception:
+        except _NoArguments:
             arguments = None
             self.unsampled += 1
         try:
             if arguments is None:
-                raise _NoArguments
-            request_kwargs = dict(get_kwargs(**arguments))
-            method, url = str(request_kwargs.pop("method")).upper(), str(request_kwargs.pop("url"))
-            request = httpx.Request(method, f"https://smoke.invalid{url}", **request_kwargs)
-        except _NoArguments:
-            request = httpx.Request(module.METHOD, "https://smoke.invalid/")
-        except Exception as exc:
+                request = httpx.Request(module.METHOD, "https://smoke.invalid/")
+            else:
+                request_kwargs = dict(get_kwargs(**arguments))
+                verb, url = str(request_kwargs.pop("method")).upper(), str(request_kwargs.pop("url"))
+                request = httpx.Request(verb, f"https://smoke.invalid{url}", **request_kwargs)
+        except Exception as exc:  # the generated code's failure, whatever it is, is this run's finding
             raise SmokeFailure(f"{where}: building a request: {type(exc).__name__}: {exc}") from None
         sent = {key for key, _ in request.url.params.multi_items()} if arguments is not None else None
-        for parameter in operation.node.get("parameters", []):
-            parameter = self.routes._resolve(parameter)
-            if isinstance(parameter, dict) and parameter.get("in") == "query":
+        for _, parameter in toolkit.parameters(self.spec, path, method):
+            if parameter.get("in") == "query":
                 name = str(parameter.get("name"))
                 if (
                     sent is not None
@@ -180,35 +172,35 @@ class Smoke:
                     and not any(k == name or k.startswith(f"{name}[") for k in sent)
                 ):
                     raise SmokeFailure(f"{where}: query parameter {name!r} given but not sent (sent: {sorted(sent)})")
-        for status, response in operation.node.get("responses", {}).items():
-            if not str(status).isdigit():
+        responses = operation.get("responses")
+        for status, response in responses.items() if isinstance(responses, dict) else ():
+            code = _status_code(str(status))
+            if code is None:
                 continue
-            pointer = f"{operation.pointer}/responses/{status}"
-            if isinstance(response, dict) and isinstance(response.get("$ref"), str):
-                pointer = response["$ref"]
-            response = self.routes._resolve(response)
-            media = response.get("content", {}).get("application/json") if isinstance(response, dict) else None
-            if not isinstance(media, dict) or "schema" not in media:
+            at, response = toolkit.located(
+                self.spec, response, toolkit.pointer("paths", path, method, "responses", status)
+            )
+            found_media = toolkit.json_media(response.get("content")) if isinstance(response, dict) else None
+            if found_media is None or "schema" not in found_media[1]:
                 continue
-            bodies = [("a sample", self.routes.sample(media["schema"]))]
+            media_type, media = found_media
+            bodies = [("a sample", self.sampler.sample(media["schema"]))]
             examples = [("the example", media["example"])] if "example" in media else []
             for name, example in (media.get("examples") or {}).items():
-                example = self.routes._resolve(example)
+                example = toolkit.deref(self.spec, example)
                 if isinstance(example, dict) and "value" in example:
                     examples.append((f"example {name!r}", example["value"]))
             # An example its own schema refuses is the spec's mistake, not the code's: not parsed.
-            validator = self.routes._validator(f"{pointer}/content/application~1json/schema")
+            validator = self.validator(f"{at}/content/{media_type.replace('~', '~0').replace('/', '~1')}/schema")
             bodies += [(label, body) for label, body in examples if validator.is_valid(body)]
             self.skipped_examples += len(examples) + 1 - len(bodies)
             for label, body in bodies:
-                headers = {"Content-Type": "application/json"}
-                answer = httpx.Response(
-                    int(status), content=json.dumps(body).encode(), headers=headers, request=request
-                )
+                headers = {"Content-Type": media_type}
+                answer = httpx.Response(code, content=json.dumps(body).encode(), headers=headers, request=request)
                 try:
                     parsed = module._parse_response(client=self.client(), response=answer)
                     self.collect(parsed)
-                except Exception as exc:
+                except Exception as exc:  # the generated parser's failure is this run's finding
                     raise SmokeFailure(
                         f"{where}: parsing {label} {status} answer: {type(exc).__name__}: {str(exc)[:200]}"
                     ) from None
@@ -226,28 +218,15 @@ class Smoke:
             for attribute in getattr(type(value), "__attrs_attrs__", ()):
                 self.collect(getattr(value, attribute.name, None), depth + 1)
 
-    def check_models(self, normalized: dict[str, Any]) -> int:
-        from openapi_python_client.strings import ClassName
-
-        from podero_client.testing._spec import SpecRoutes
-
-        routes = SpecRoutes(normalized)  # the catch-all members exist in the normalized spec only
-        texts = {key: json.dumps(schema) for key, schema in normalized.get("components", {}).get("schemas", {}).items()}
-        binary = {key for key, text in texts.items() if '"binary"' in text}
-        for _ in range(8):  # schemas that hold a binary one, however deep
-            binary |= {k for k, text in texts.items() if any(f'/schemas/{b}"' in text for b in binary)}
+    def check_models(self) -> int:
         checked = 0
-        schemas = normalized.get("components", {}).get("schemas", {})
-        for key, schema in schemas.items():
-            if not isinstance(schema, dict):
-                continue
-            name = str(ClassName(str(schema.get("title", key)), prefix=""))
+        for name, (key, schema) in self.schema_of_class.items():
             model: Any = self.namespace.get(name)
             if not hasattr(model, "from_dict") or not hasattr(model, "to_dict"):
                 continue
-            if key in binary:  # a file field: multipart only, no JSON form to sample
+            if key in self.binary:  # a file field: multipart only, no JSON form to sample
                 continue
-            sample = routes.sample(schema)
+            sample = self.sampler.sample(schema)
             try:
                 self.models_seen.setdefault(name, model.from_dict(sample))
             except Exception as exc:
@@ -266,6 +245,15 @@ class Smoke:
         return checked
 
 
+def _status_code(status: str) -> int | None:
+    """The status a documented answer is tried with: ``404`` as is, a range ``2XX`` as ``200``; ``default`` none."""
+    if status.isdigit():
+        return int(status)
+    if len(status) == 3 and status[0] in "12345" and status[1:].upper() == "XX":
+        return int(status[0]) * 100
+    return None
+
+
 def _flat(parameter: dict[str, Any]) -> bool:
     """A query parameter whose value lands under its own name (not an exploded object)."""
     schema = parameter.get("schema")
@@ -275,7 +263,6 @@ def _flat(parameter: dict[str, Any]) -> bool:
 def main(argv: list[str]) -> int:
     package_dir, spec_file = Path(argv[0]).resolve(), Path(argv[1])
     sys.path.insert(0, str(package_dir.parent))
-    sys.path.insert(1, str(SCRIPTS))
     import normalize
 
     spec = json.loads(spec_file.read_text())
@@ -289,7 +276,7 @@ def main(argv: list[str]) -> int:
                 importlib.import_module(dotted.removesuffix(".__init__"))
         except Exception as exc:
             raise SmokeFailure(f"importing {package}: {type(exc).__name__}: {exc}") from None
-        smoke = Smoke(package, spec)
+        smoke = Smoke(package, normalize.normalize(spec))
         api = importlib.import_module(f"{package}.api")
         try:
             resources = api.Resources()
@@ -302,7 +289,7 @@ def main(argv: list[str]) -> int:
             if path.parent.parent.name == "api" and path.name != "__init__.py":
                 dotted = ".".join(path.relative_to(package_dir.parent).with_suffix("").parts)
                 smoke.check_operation(importlib.import_module(dotted))
-        models = smoke.check_models(normalize.normalize(spec))
+        models = smoke.check_models()
     except SmokeFailure as failure:
         print(str(failure)[:400])
         return 1

@@ -18,10 +18,11 @@ import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+from openapi_toolkit import toolkit
+
 from normalize import Lock, Spec, operations, shorten_operation_ids, tag_folder
 
 _REF_PREFIX = "#/components/schemas/"
-_PATH_PARAMETER = re.compile(r"\{([^}]*)\}")
 _OPERATION_WHERE = re.compile(r"^[A-Z]+ /\S*")
 
 
@@ -98,10 +99,6 @@ def _request_schemas(spec: Spec) -> set[str]:
     return found
 
 
-def _shape(path: str) -> str:
-    return _PATH_PARAMETER.sub("{}", path)
-
-
 def _json_body_schema(part: Any) -> Any:
     """The schema of a request body or response, JSON preferred; None without a body."""
     content: Any = part.get("content") if isinstance(part, dict) else None
@@ -125,7 +122,7 @@ def _operations(spec: Spec, lock: Lock | None = None) -> dict[str, _Operation]:
     for (path, method, operation), (_, _, shortened) in zip(operations(spec), operations(short), strict=True):
         facts: dict[str, Any] = {}
         enums: dict[str, list[Any]] = {}
-        path_parameters = tuple(_PATH_PARAMETER.findall(path))
+        path_parameters = tuple(toolkit.path_parameter_names(path))
         for parameter in operation.get("parameters", []):
             location, name = parameter.get("in"), parameter.get("name")
             # Path parameters are matched by position: a renamed one is reported once, as a rename.
@@ -139,7 +136,7 @@ def _operations(spec: Spec, lock: Lock | None = None) -> dict[str, _Operation]:
         for code, response in operation.get("responses", {}).items():
             facts[f"response {code}"] = (False, _type_of(_json_body_schema(response)))
         name = f"{tag_folder(operation)}.{shortened.get('operationId', '?')}"
-        found[f"{method.upper()} {_shape(path)}"] = _Operation(
+        found[" ".join(toolkit.operation_identity(method, path))] = _Operation(
             f"{method.upper()} {path}", name, path_parameters, facts, enums
         )
     return found

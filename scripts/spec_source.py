@@ -15,9 +15,10 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urljoin
+from urllib.parse import urljoin
 
 import httpx
+from openapi_toolkit import toolkit
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -154,7 +155,7 @@ def check_text(document: Spec, source: str) -> None:
             for text in (key, value):
                 if isinstance(text, str) and not _is_text(text):
                     raise SpecError(
-                        f"{source}: {_pointer([*parts, str(key)])} holds {text!r}, a lone surrogate: not text"
+                        f"{source}: {toolkit.pointer(*parts, str(key))} holds {text!r}, a lone surrogate: not text"
                     )
             pending.append(([*parts, str(key)], value))
 
@@ -191,10 +192,6 @@ def _load(body: bytes, source: str) -> Any:
         raise SpecError(f"{source} has YAML values JSON cannot hold: {exc}") from None
 
 
-def _pointer(parts: list[str]) -> str:
-    return "#/" + "/".join(part.replace("~", "~0").replace("/", "~1") for part in parts)
-
-
 def _references(node: Any, parts: list[str]) -> Iterator[tuple[list[str], str]]:
     """Every ``$ref`` string with the location (as pointer parts) of the object holding it."""
     if isinstance(node, dict):
@@ -209,30 +206,16 @@ def _references(node: Any, parts: list[str]) -> Iterator[tuple[list[str], str]]:
             yield from _references(value, [*parts, str(index)])
 
 
-def resolve(document: Spec, ref: str) -> Any:
-    """The node a local ``#/...`` reference points to; ``KeyError`` when there is none."""
-    node: Any = document
-    for raw in unquote(ref[1:]).split("/")[1:]:
-        part = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise KeyError(ref)
-    return node
-
-
 def check_references(document: Spec) -> None:
     """Refuse a ``$ref`` that is not local, or points nowhere, naming the schema (or place) and the pointer."""
     for parts, ref in _references(document, []):
-        where = _pointer(parts)
+        where = toolkit.pointer(*parts)
         if parts[:2] == ["components", "schemas"] and len(parts) > 2:
             where = f"schema {parts[2]} (at {where})"
         if not ref.startswith("#"):
             raise SpecError(f"{where}: $ref {ref!r} is not local to the document; only '#/...' references are read")
         try:
-            target = resolve(document, ref)
+            target = toolkit.resolve(document, ref)
         except KeyError:
             raise SpecError(f"{where}: dangling $ref {ref!r} points to nothing in the document") from None
         if not isinstance(target, dict):

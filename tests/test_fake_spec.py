@@ -128,8 +128,8 @@ def test_every_default_answer_fits_its_schema_and_is_deterministic(spec_file: An
     spec = json.loads(spec_file.read_text())
     routes, again = SpecRoutes(spec), SpecRoutes(spec)
     for operation in routes:
-        status, body = routes.answer(operation)
-        assert (status, body) == again.answer(again.operations[operation.key])
+        status, body, _ = routes.answer(operation)
+        assert (status, body) == again.answer(again.operations[operation.key])[:2]
         assert str(status) in operation.node["responses"]
         content = operation.node["responses"][str(status)].get("content")
         if content is None:
@@ -155,8 +155,8 @@ def test_examples_come_first() -> None:
         },
     }
     routes = SpecRoutes(spec)
-    assert routes.answer(routes.operations["GET /a"]) == (200, {"n": 1})
-    assert routes.answer(routes.operations["GET /b"]) == (200, {"n": 7})
+    assert routes.answer(routes.operations["GET /a"])[:2] == (200, {"n": 1})
+    assert routes.answer(routes.operations["GET /b"])[:2] == (200, {"n": 7})
 
 
 async def test_set_answer_overrides_a_route(grown: FakePodero, http: httpx.AsyncClient) -> None:
@@ -239,3 +239,80 @@ def test_a_missing_spec_file_is_one_clear_error(tmp_path: Path, monkeypatch: pyt
     assert str(tmp_path) in str(caught.value)
     assert caught.value.__cause__ is None
     assert caught.value.__context__ is None
+
+
+BEYOND_JSON = ROOT / "tests" / "fixtures" / "fake" / "beyond-json.json"
+
+
+@pytest.fixture
+async def beyond() -> AsyncIterator[httpx.AsyncClient]:
+    """A raw client on a fake serving tests/fixtures/fake/beyond-json.json (no security: no token needed)."""
+    async with FakePodero(spec=BEYOND_JSON) as server, httpx.AsyncClient(base_url=server.url) as client:
+        yield client
+
+
+async def test_status_ranges_and_percent_encoded_refs_are_answered(beyond: httpx.AsyncClient) -> None:
+    """A `2XX` response is a 200 with a body, its schema reached through `#/components/schemas/Thing%20One`."""
+    response = await beyond.get("/things/t-1")
+    assert response.status_code == 200
+    assert set(response.json()) == {"id", "size"}
+
+
+async def test_concrete_paths_win_over_templated_ones(beyond: httpx.AsyncClient) -> None:
+    """/things/stats is its own operation, though /things/{thing_id} comes first in the spec."""
+    response = await beyond.get("/things/stats")
+    assert response.status_code == 200
+    assert set(response.json()) == {"count"}
+
+
+async def test_path_level_parameters_through_a_ref_are_validated(beyond: httpx.AsyncClient) -> None:
+    """A path-level `$ref` to components/parameters applies: `x-1` does not fit its pattern."""
+    response = await beyond.get("/things/x-1")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["path", "thing_id"]
+
+
+async def test_json_suffix_media_types_are_answered_in_their_type(beyond: httpx.AsyncClient) -> None:
+    """An `application/vnd.api+json` answer has a body, sent with that Content-Type."""
+    response = await beyond.get("/things")
+    assert response.headers["Content-Type"] == "application/vnd.api+json"
+    assert isinstance(response.json(), list)
+    assert set(response.json()[0]) == {"id", "size"}
+
+
+async def test_array_query_parameters_are_read_as_arrays(beyond: httpx.AsyncClient) -> None:
+    """`ids=1&ids=2` (exploded) and `tags=a,b` (explode false) fit; an item of the wrong type does not."""
+    assert (await beyond.get("/things", params={"ids": ["1", "2"], "tags": "a,b"})).status_code == 200
+    refused = await beyond.get("/things", params={"ids": ["1", "x"]})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["query", "ids", 1]
+    assert (await beyond.get("/things", params={"tags": "a,c"})).status_code == 422
+
+
+async def test_form_bodies_are_read_as_forms(beyond: httpx.AsyncClient) -> None:
+    """A form body is accepted as a form (not parsed as JSON); a missing required field is Ninja's `missing`."""
+    assert (await beyond.post("/things", data={"id": "t-1", "size": "2"})).status_code == 201
+    refused = await beyond.post("/things", data={"size": "2"})
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == [{"type": "missing", "loc": ["body", "id"], "msg": "Field required"}]
+
+
+async def test_multipart_bodies_and_default_only_answers(beyond: httpx.AsyncClient) -> None:
+    """A multipart upload is accepted, its `default`-only answer is a 200 with a body; a missing file is a 422."""
+    response = await beyond.post("/uploads", files={"file": ("a.txt", b"hello")}, data={"label": "x"})
+    assert response.status_code == 200
+    assert response.json() == {"stored": False}
+    refused = await beyond.post("/uploads", files={"other": ("a.txt", b"hello")})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "file"]
+
+
+def test_one_ref_rule_for_every_reader() -> None:
+    """The toolkit reads a `$ref` as a URI fragment: percent-decoded, then `~1`/`~0` unescaped; the fake agrees."""
+    from podero_client.testing import _openapi
+
+    document = {"components": {"schemas": {"a/b c~d": {"type": "integer"}}}}
+    assert _openapi.resolve(document, "#/components/schemas/a~1b%20c~0d") == {"type": "integer"}
+    with pytest.raises(KeyError):
+        _openapi.resolve(document, "#/components/schemas/a/b c~d")
+    assert SpecRoutes(document).sample({"$ref": "#/components/schemas/a~1b%20c~0d"}) == 0

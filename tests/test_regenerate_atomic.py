@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import openapi_python_client
@@ -113,3 +114,15 @@ def test_swap_puts_every_target_back_when_one_move_fails(tmp_path: Path) -> None
         regenerate._swap_in(list(zip(staged, targets, strict=True)))
     assert [target.read_text() for target in targets] == ["old a.txt", "old b.txt", "old c.txt"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a.txt", "b.txt", "c.txt"]
+
+
+def test_the_pipeline_never_imports_the_package_it_regenerates(tmp_path: Path) -> None:
+    """With a `podero_client` that cannot be imported first on the path, `--check` still passes (smoke run included)."""
+    poisoned = tmp_path / "poisoned" / "podero_client"
+    poisoned.mkdir(parents=True)
+    (poisoned / "__init__.py").write_text("raise ImportError('the pipeline imported podero_client')\n")
+    environment = {"PYTHONPATH": str(poisoned.parent), "PATH": "/usr/bin:/bin"}
+    command = [sys.executable, str(ROOT / "scripts" / "regenerate.py"), "--check"]
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)  # noqa: S603 (our own script)
+    assert result.returncode == 0, result.stderr
+    assert "matches the generator's output" in result.stdout

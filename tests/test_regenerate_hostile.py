@@ -182,7 +182,7 @@ def test_fake_serves_hyphenated_path_parameters_and_bounded_recursive_answers() 
     assert found is not None
     operation, params = found
     assert params == {"node-id": "n-1"}
-    status, body = routes.answer(operation)
+    status, body, _ = routes.answer(operation)
     assert status == 200
     assert len(json.dumps(body)) < 200_000
     assert routes.answer(operation)[1] is body

@@ -509,7 +509,7 @@ class FakePodero:
         if self.spec.requires_auth(operation) and not self._authorized(request):
             return _json(401, {"detail": "Unauthorized"})
         body = await request.read()
-        details = self.spec.validate(operation, params, request.query, body)
+        details = self.spec.validate(operation, params, request.query, body, request.headers.get("Content-Type", ""))
         if details:
             return _json(422, {"detail": details})
         answer = self._answers.get(operation.key)
@@ -519,7 +519,11 @@ class FakePodero:
             if answer.json is None:
                 return web.Response(status=answer.status, headers=answer.headers)
             return _json(answer.status, answer.json, headers=answer.headers)
-        status, payload = self.spec.answer(operation)
-        if payload is None:
-            return web.Response(status=status)
-        return _json(status, payload, headers={"X-Request-Id": secrets.token_hex(8)})
+        sample = self.spec.answer(operation)
+        if sample.body is None:
+            return web.Response(status=sample.status)
+        return web.Response(
+            status=sample.status,
+            body=json.dumps(sample.body).encode(),
+            headers={"Content-Type": sample.media_type, "X-Request-Id": secrets.token_hex(8)},
+        )

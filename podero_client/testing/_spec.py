@@ -1,44 +1,33 @@
 """The spec-driven part of the fake server: route matching, request validation and sample answers.
 
-Every operation of an OpenAPI document is a route keyed ``"METHOD /path/template"``. A request
+Every operation of an OpenAPI document is a route keyed ``"METHOD /path/template"``; a concrete
+path (``/things/stats``) is matched before a templated one (``/things/{thing_id}``). A request
 is validated with jsonschema (JSON Schema 2020-12, the dialect of OpenAPI 3.1) against the
-operation's parameters and body; what does not fit is a 422 in Django Ninja's shape,
-``{"detail": [{"loc": [...], "msg": ..., "type": ...}]}``. The answer is the first documented
-2xx status with a deterministic, schema-valid body: the spec's example when it has one, else
-one built from the schema (every property, the first branch of a union, the first enum value).
+operation's parameters (path-level ones and ``$ref``s included; an array query parameter from its
+repeated or comma-separated values) and body (JSON and ``+json``, form and multipart); what does
+not fit is a 422 in Django Ninja's shape, ``{"detail": [{"loc": [...], "msg": ..., "type": ...}]}``.
+The answer is the first documented 2xx status (``2XX`` is 200; an operation documented with
+``default`` only answers 200 with that body) with a deterministic, schema-valid body in its
+documented media type: the spec's example when it has one, else one built from the schema (see
+``_openapi.Sampler``).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import Any, NamedTuple, Protocol
+from urllib.parse import parse_qs, quote
 
 import attrs
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import UndefinedTypeCheck, ValidationError, best_match
-from referencing import Registry
-from referencing.jsonschema import DRAFT202012
+from jsonschema.exceptions import ValidationError, best_match
 
 from .._errors import InvalidArgumentError
+from ._openapi import Sampler, Validators, deref, json_media, located, operations, parameters, pointer
 
-_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
-_SPEC_URI = "urn:podero-fake-spec"
-# A fixed namespace: the same spec gives the same sample ids on every run.
-_SAMPLE_NAMESPACE = uuid.UUID("0b6c9a52-3f7e-4d21-9a8e-5c4d3b2a1f00")
-_SAMPLE_STRINGS = {
-    "date-time": "2026-01-01T08:00:00Z",
-    "date": "2026-01-01",
-    "time": "08:00:00",
-    "email": "partner@example.com",
-    "uri": "https://example.com/",
-    "url": "https://example.com/",
-}
 # Django Ninja (pydantic) error types for the jsonschema keywords that failed.
 _NINJA_TYPES = {
     "required": "missing",
@@ -46,12 +35,23 @@ _NINJA_TYPES = {
     "const": "literal_error",
     "additionalProperties": "extra_forbidden",
 }
+_FORM = "application/x-www-form-urlencoded"
+_MULTIPART = "multipart/form-data"
 
 Detail = dict[str, Any]
-# Bounds of a sample answer: full to this depth, minimal past it or past this many values.
-_FULL_DEPTH = 6
-_SAMPLE_NODES = 2_000
-_MAX_DEPTH = 24
+
+
+class Query(Protocol):
+    """A request's query: aiohttp's ``request.query`` (a multidict) fits."""
+
+    def get(self, key: str, /) -> str | None: ...
+    def getall(self, key: str, default: list[str], /) -> list[str]: ...
+
+
+class SampleAnswer(NamedTuple):
+    status: int
+    body: Any  # None: no content
+    media_type: str = "application/json"
 
 
 def packaged_spec() -> dict[str, Any]:
@@ -76,27 +76,6 @@ def load_spec(spec: Mapping[str, Any] | str | Path | None) -> dict[str, Any]:
     return dict(spec)
 
 
-def _pointer(*parts: str) -> str:
-    return "#/" + "/".join(part.replace("~", "~0").replace("/", "~1") for part in parts)
-
-
-_ABSENT = object()
-_TYPES = Draft202012Validator.TYPE_CHECKER
-
-
-def _fits_type(value: Any, kind: Any) -> bool:
-    """``value`` is of the JSON type ``kind`` names (a name or a list of names); any value fits no type."""
-    if kind is None:
-        return True
-    for name in kind if isinstance(kind, list) else [kind]:
-        try:
-            if not isinstance(name, str) or _TYPES.is_type(value, name):
-                return True
-        except UndefinedTypeCheck:  # a type name JSON Schema does not have: not ours to judge
-            return True
-    return False
-
-
 @attrs.frozen
 class Operation:
     """One operation of the spec: its route key, how to match its path, and its spec node."""
@@ -116,27 +95,28 @@ class Operation:
         return value if isinstance(value, str) else None
 
 
+def _specificity(path: str) -> tuple[int, ...]:
+    """Sorts concrete segments before templated ones, segment by segment: ``/a/stats`` before ``/a/{id}``."""
+    return tuple(1 if "{" in segment else 0 for segment in path.split("/"))
+
+
 class SpecRoutes:
     """The operations of one spec, with validation and sample answers."""
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self.spec = dict(spec)
-        self._registry: Registry[Any] = Registry().with_resource(_SPEC_URI, DRAFT202012.create_resource(self.spec))
-        self._validators: dict[str, Draft202012Validator] = {}
+        self._validator = Validators(self.spec)
+        self._sampler = Sampler(self.spec)
         self.operations: dict[str, Operation] = {}
-        for path, item in self.spec.get("paths", {}).items():
-            for method in _METHODS:
-                node = item.get(method) if isinstance(item, dict) else None
-                if isinstance(node, dict):
-                    key = f"{method.upper()} {path}"
-                    names = tuple(re.findall(r"\{([^}/]+)\}", path))
-                    regex = re.sub(r"\\\{[^}/]+\\\}", "([^/]+)", re.escape(path))
-                    pointer = _pointer("paths", path, method)
-                    self.operations[key] = Operation(
-                        key, method.upper(), path, re.compile(f"^{regex}$"), node, pointer, names
-                    )
-        self._answers: dict[str, tuple[int, Any]] = {}
-        self._built = 0  # values built by the current sample() call
+        for path, method, node in operations(self.spec):
+            key = f"{method.upper()} {path}"
+            names = tuple(re.findall(r"\{([^}/]+)\}", path))
+            regex = re.sub(r"\\\{[^}/]+\\\}", "([^/]+)", re.escape(path))
+            self.operations[key] = Operation(
+                key, method.upper(), path, re.compile(f"^{regex}$"), node, pointer("paths", path, method), names
+            )
+        self._matching = sorted(self.operations.values(), key=lambda operation: _specificity(operation.path))
+        self._answers: dict[str, SampleAnswer] = {}
 
     def key(self, route: str) -> str:
         """The route key for ``"METHOD /path/template"`` or an operationId; KeyError if the spec has neither."""
@@ -149,7 +129,7 @@ class SpecRoutes:
 
     def match(self, method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
         """The operation for a request and its raw path parameters, or None."""
-        for operation in self.operations.values():
+        for operation in self._matching:
             if operation.method == method and (found := operation.pattern.match(path)):
                 return operation, dict(zip(operation.parameters, found.groups(), strict=True))
         return None
@@ -161,183 +141,134 @@ class SpecRoutes:
         security = operation.node.get("security", self.spec.get("security"))
         return bool(security)
 
-    def _validator(self, pointer: str) -> Draft202012Validator:
-        validator = self._validators.get(pointer)
-        if validator is None:
-            validator = Draft202012Validator(
-                {"$ref": _SPEC_URI + pointer},
-                registry=self._registry,
-                format_checker=Draft202012Validator.FORMAT_CHECKER,
-            )
-            self._validators[pointer] = validator
-        return validator
-
     def validate(
-        self, operation: Operation, path_params: Mapping[str, str], query: Mapping[str, str], body: bytes | None
+        self,
+        operation: Operation,
+        path_params: Mapping[str, str],
+        query: Query | Mapping[str, str],
+        body: bytes | None,
+        content_type: str = "application/json",
     ) -> list[Detail]:
         """Ninja's ``detail`` list for what in the request does not fit the spec (empty when it all fits)."""
         details: list[Detail] = []
-        given = {"path": path_params, "query": query}
-        for index, parameter in enumerate(operation.node.get("parameters", [])):
+        for at, parameter in parameters(self.spec, operation.path, operation.method.lower()):
             where, name = parameter.get("in"), parameter.get("name")
-            if where not in given or not isinstance(name, str):
+            if where not in ("path", "query") or not isinstance(name, str):
                 continue  # header and cookie parameters are not checked
-            raw = given[where].get(name)
+            raw = path_params.get(name) if where == "path" else query.get(name)
             if raw is None:
                 if parameter.get("required"):
                     details.append({"type": "missing", "loc": [where, name], "msg": "Field required"})
                 continue
             if "schema" in parameter:
-                pointer = f"{operation.pointer}/parameters/{index}/schema"
-                details.extend(self._check_parameter(pointer, where, name, raw))
-        request_body = operation.node.get("requestBody")
+                values = _all(query, name) if where == "query" else [raw]
+                details.extend(self._check_parameter(parameter, f"{at}/schema", [where, name], values))
+        at, request_body = located(self.spec, operation.node.get("requestBody"), f"{operation.pointer}/requestBody")
         if isinstance(request_body, dict):
-            details.extend(self._check_body(operation, request_body, body))
+            details.extend(self._check_body(at, request_body, body, content_type))
         return details
 
-    def _check_parameter(self, pointer: str, where: str, name: str, raw: str) -> list[Detail]:
-        """A query or path value is text: the first reading of it that the schema accepts wins."""
-        validator = self._validator(pointer)
-        errors = list(validator.iter_errors(raw))
-        if not errors:
-            return []
-        for candidate in _readings(raw):
-            if not any(True for _ in validator.iter_errors(candidate)):
-                return []
-        return [_ninja_detail(_best(errors), [where, name])]
+    def _check_parameter(self, parameter: dict[str, Any], at: str, loc: list[str], values: list[str]) -> list[Detail]:
+        """A query or path value is text: the first reading of it that the schema accepts wins.
 
-    def _check_body(self, operation: Operation, request_body: dict[str, Any], body: bytes | None) -> list[Detail]:
+        An array takes each repeated value (``explode``, the default) or the comma-separated parts of one.
+        """
+        at, schema = located(self.spec, parameter["schema"], at)
+        if isinstance(schema, dict) and schema.get("type") == "array":
+            if parameter.get("explode") is False:
+                values = [part for value in values for part in value.split(",")]
+            items = [self._reading(f"{at}/items", value) for value in values]
+            errors = list(self._validator(at).iter_errors(items))
+            return [_ninja_detail(_best(errors), loc)] if errors else []
+        validator = self._validator(at)
+        errors = list(validator.iter_errors(values[0]))
+        if not errors or validator.is_valid(self._reading(at, values[0])):
+            return []
+        return [_ninja_detail(_best(errors), loc)]
+
+    def _reading(self, at: str, raw: str) -> Any:
+        """``raw`` as the first of its readings (text, number, boolean) that the schema at ``at`` accepts."""
+        validator = self._validator(at)
+        return next((value for value in (raw, *_readings(raw)) if validator.is_valid(value)), raw)
+
+    def _check_body(self, at: str, request_body: dict[str, Any], body: bytes | None, content_type: str) -> list[Detail]:
         if not body:
             if request_body.get("required"):
                 return [{"type": "missing", "loc": ["body"], "msg": "Field required"}]
             return []
+        content = request_body.get("content")
+        content = content if isinstance(content, dict) else {}
+        essence = (content_type or "application/json").split(";", 1)[0].strip().lower()  # none sent: JSON
+        media_type = next((key for key in content if key.lower() == essence), None)
+        if media_type is None and json_media({essence: {}}) is not None:
+            media_type = next(iter(json_media(content) or ()), None)
+        if content and media_type is None:
+            expected = ", ".join(content)
+            return [{"type": "content_type", "loc": ["body"], "msg": f"Content-Type {essence} is not {expected}"}]
+        media = content.get(media_type) if media_type else None
+        if media_type is None or not isinstance(media, dict) or "schema" not in media:
+            return []
+        schema_at = f"{at}/content/{media_type.replace('~', '~0').replace('/', '~1')}/schema"
+        if essence in (_FORM, _MULTIPART):
+            return self._check_fields(schema_at, body, essence, content_type)
         try:
             data = json.loads(body)
         except ValueError:
             return [{"type": "json_invalid", "loc": ["body"], "msg": "JSON decode error"}]
-        content = request_body.get("content", {})
-        if "application/json" not in content or "schema" not in content["application/json"]:
-            return []
-        pointer = f"{operation.pointer}/requestBody/content/application~1json/schema"
-        return [_ninja_detail(error, ["body"]) for error in self._validator(pointer).iter_errors(data)]
+        return [_ninja_detail(error, ["body"]) for error in self._validator(schema_at).iter_errors(data)]
 
-    def answer(self, operation: Operation) -> tuple[int, Any]:
+    def _check_fields(self, at: str, body: bytes, essence: str, content_type: str) -> list[Detail]:
+        """A form or multipart body: every required field is there (their values are text or files)."""
+        schema = deref(self.spec, {"$ref": at})
+        required = schema.get("required", []) if isinstance(schema, dict) else []
+        if essence == _FORM:
+            try:
+                names = set(parse_qs(body.decode(), keep_blank_values=True))
+            except UnicodeDecodeError:
+                return [{"type": "form_invalid", "loc": ["body"], "msg": "Form decode error"}]
+        else:
+            boundary = re.search(r'boundary="?([^";]+)"?', content_type)
+            if boundary is None:
+                return [{"type": "multipart_invalid", "loc": ["body"], "msg": "multipart body without a boundary"}]
+            names = {match.decode(errors="replace") for match in re.findall(rb'name="([^"]*)"', body)}
+        return [
+            {"type": "missing", "loc": ["body", name], "msg": "Field required"}
+            for name in required
+            if isinstance(name, str) and name not in names
+        ]
+
+    def answer(self, operation: Operation) -> SampleAnswer:
         """The first documented 2xx status and a body for it (``None`` when it has no content), built once."""
         answer = self._answers.get(operation.key)
         if answer is None:
             answer = self._answers[operation.key] = self._build_answer(operation)
         return answer
 
-    def _build_answer(self, operation: Operation) -> tuple[int, Any]:
-        responses = operation.node.get("responses", {})
-        statuses = sorted(code for code in responses if str(code).isdigit() and 200 <= int(code) <= 299)
-        if not statuses:
-            return 200, None
-        status = statuses[0]
-        response = self._resolve(responses[status])
-        media = response.get("content", {}).get("application/json") if isinstance(response, dict) else None
-        if not isinstance(media, dict) or int(status) == 204:
-            return int(status), None
+    def _build_answer(self, operation: Operation) -> SampleAnswer:
+        responses = operation.node.get("responses")
+        responses = responses if isinstance(responses, dict) else {}
+        statuses = sorted(code for code in map(str, responses) if code.isdigit() and 200 <= int(code) <= 299)
+        documented = statuses[0] if statuses else next((c for c in ("2XX", "2xx", "default") if c in responses), None)
+        if documented is None:
+            return SampleAnswer(200, None)
+        status = int(documented) if documented.isdigit() else 200
+        response = deref(self.spec, responses[documented])
+        found = json_media(response.get("content")) if isinstance(response, dict) else None
+        if found is None or status == 204:
+            return SampleAnswer(status, None)
+        media_type, media = found
         if "example" in media:
-            return int(status), media["example"]
+            return SampleAnswer(status, media["example"], media_type)
         examples = media.get("examples")
         if isinstance(examples, dict) and examples:
-            first = self._resolve(next(iter(examples.values())))
+            first = deref(self.spec, next(iter(examples.values())))
             if isinstance(first, dict) and "value" in first:
-                return int(status), first["value"]
-        return int(status), self.sample(media.get("schema", {}))
+                return SampleAnswer(status, first["value"], media_type)
+        return SampleAnswer(status, self.sample(media.get("schema", {})), media_type)
 
-    def _resolve(self, node: Any, depth: int = 0) -> Any:
-        while isinstance(node, dict) and isinstance(node.get("$ref"), str) and depth < 32:
-            node = self._registry.resolver(_SPEC_URI).lookup(_SPEC_URI + node["$ref"]).contents
-            depth += 1
-        return node
-
-    def sample(self, schema: Any, name: str = "", depth: int = 0) -> Any:
-        """A deterministic value that fits ``schema``: examples first, then built from the schema.
-
-        Bounded for recursive schemas: past ``_FULL_DEPTH`` levels, or once ``_SAMPLE_NODES``
-        values are built, an object gets its required properties only, an array its
-        ``minItems`` items, and a nullable union ``None``; nothing goes past ``_MAX_DEPTH``.
-        """
-        if depth == 0:
-            self._built = 0
-        self._built += 1
-        schema = self._resolve(schema)
-        if not isinstance(schema, dict) or depth > _MAX_DEPTH or self._built > 10 * _SAMPLE_NODES:
-            return None
-        for keyword in ("const", "example", "default"):
-            # An example or default of another type than its schema's is the spec's slip: built instead.
-            value = schema.get(keyword, _ABSENT)
-            if value is _ABSENT or not _fits_type(value, schema.get("type")):
-                continue
-            if not (keyword == "default" and value is None and "anyOf" in schema):
-                return value
-        if isinstance(schema.get("examples"), list) and schema["examples"]:
-            return schema["examples"][0]
-        if isinstance(schema.get("enum"), list) and schema["enum"]:
-            return schema["enum"][0]
-        for union in ("oneOf", "anyOf"):
-            if isinstance(schema.get(union), list) and schema[union]:
-                branches = [self._resolve(branch) for branch in schema[union]]
-                null = next((b for b in branches if isinstance(b, dict) and b.get("type") == "null"), None)
-                if null is not None and self._minimal(depth):
-                    return None
-                chosen = next((b for b in branches if isinstance(b, dict) and b.get("type") != "null"), branches[0])
-                return self.sample(chosen, name, depth + 1)
-        if isinstance(schema.get("allOf"), list):
-            merged: dict[str, Any] = {}
-            values = [self.sample(part, name, depth + 1) for part in schema["allOf"]]
-            for value in values:
-                if isinstance(value, dict):
-                    merged.update(value)
-            if not merged and any(value is not None and not isinstance(value, dict) for value in values):
-                return next(value for value in values if value is not None)  # allOf [an enum]: a scalar
-            return merged
-        kind = schema.get("type")
-        if isinstance(kind, list):
-            kind = next((k for k in kind if k != "null"), "null")
-        if kind == "object" or (kind is None and "properties" in schema):
-            return self._sample_object(schema, depth)
-        if kind == "array":
-            count = schema.get("minItems", 0 if self._minimal(depth) else 1)
-            return [self.sample(schema.get("items", {}), name, depth + 1) for _ in range(min(int(count), 100))]
-        if kind == "string":
-            return self._sample_string(schema, name)
-        if kind == "integer":
-            return int(schema.get("minimum", schema.get("exclusiveMinimum", -1) + 1))
-        if kind == "number":
-            return float(schema.get("minimum", 0))
-        if kind == "boolean":
-            return False
-        return None
-
-    def _sample_object(self, schema: dict[str, Any], depth: int) -> dict[str, Any]:
-        properties = schema.get("properties", {})
-        if self._minimal(depth):
-            required = schema.get("required", [])
-            properties = {key: sub for key, sub in properties.items() if key in required}
-        value = {key: self.sample(sub, key, depth + 1) for key, sub in properties.items()}
-        # A page answers its own items consistently: {total|count: len(items), items: [...]}.
-        if isinstance(value.get("items"), list):
-            for counter in ("total", "count"):
-                if isinstance(value.get(counter), int):
-                    value[counter] = len(value["items"])
-        return value
-
-    def _minimal(self, depth: int) -> bool:
-        return depth >= _FULL_DEPTH or self._built >= _SAMPLE_NODES
-
-    def _sample_string(self, schema: dict[str, Any], name: str) -> str:
-        fmt = schema.get("format")
-        if fmt == "uuid":
-            return str(uuid.uuid5(_SAMPLE_NAMESPACE, name or "id"))
-        if isinstance(fmt, str) and fmt in _SAMPLE_STRINGS:
-            return _SAMPLE_STRINGS[fmt]
-        text = name or "string"
-        minimum, maximum = schema.get("minLength", 0), schema.get("maxLength")
-        text = text.ljust(minimum, "x")
-        return text[:maximum] if isinstance(maximum, int) else text
+    def sample(self, schema: Any, name: str = "") -> Any:
+        """A deterministic value that fits ``schema`` (see ``_openapi.Sampler.sample``)."""
+        return self._sampler.sample(schema, name)
 
     def path_for(self, operation: Operation, **params: str) -> str:
         """The operation's path with its parameters filled in (quoted)."""
@@ -345,6 +276,14 @@ class SpecRoutes:
 
     def __iter__(self) -> Iterator[Operation]:
         return iter(self.operations.values())
+
+
+def _all(query: Query | Mapping[str, str], name: str) -> list[str]:
+    """Every value of a repeated query parameter."""
+    if hasattr(query, "getall"):
+        return list(query.getall(name, []))
+    value = query.get(name)
+    return [] if value is None else [value]
 
 
 def _readings(raw: str) -> Iterator[Any]:
