@@ -41,7 +41,7 @@ from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 
-import griffe
+import api_surface
 from openapi_python_client import Project
 from openapi_python_client.config import Config, ConfigFile, MetaType
 from openapi_python_client.parser import GeneratorData
@@ -236,38 +236,9 @@ def first_difference(expected: Path, actual: Path) -> str | None:
     return None
 
 
-_ENDPOINT_FUNCTIONS = ("sync_detailed", "sync", "asyncio_detailed", "asyncio")
-
-
 def api_breakages(old: Path, new: Path) -> list[str]:
-    """What code written against the generated package ``old`` would find broken in ``new``.
-
-    griffe reads both packages statically. One line per breakage, paths relative to the
-    package; the generator's four functions of an endpoint share one line.
-    """
-    old_api = griffe.load(old.name, search_paths=[old.parent], allow_inspection=False, store_source=False)
-    new_api = griffe.load(new.name, search_paths=[new.parent], allow_inspection=False, store_source=False)
-    grouped: dict[tuple[str, str, str], list[str]] = {}
-    for breakage in griffe.find_breaking_changes(old_api, new_api):
-        obj = breakage.obj
-        path, function = obj.path.split(".", 1)[-1], ""
-        if obj.name in _ENDPOINT_FUNCTIONS and obj.parent is not None:
-            path, function = obj.parent.path.split(".", 1)[-1], obj.name
-        values = [value for value in (breakage.old_value, breakage.new_value) if value is not None]
-        if isinstance(breakage.old_value, griffe.Parameter | None) and isinstance(
-            breakage.new_value, griffe.Parameter | None
-        ):
-            detail = values[0].name if values else ""
-        elif isinstance(breakage, griffe.ObjectRemovedBreakage):
-            detail = ""
-        else:
-            detail = " -> ".join(str(value) for value in values)
-        grouped.setdefault((path, breakage.kind.value, detail), []).append(function)
-    lines = []
-    for (path, kind, detail), functions in grouped.items():
-        where = f"{path}.{{{', '.join(f for f in _ENDPOINT_FUNCTIONS if f in functions)}}}" if any(functions) else path
-        lines.append(f"{where}: {kind.lower()}" + (f" ({detail})" if detail else ""))
-    return lines
+    """What code written against the generated package ``old`` would find broken in ``new`` (scripts/api_surface.py)."""
+    return api_surface.breakages(api_surface.read(old), api_surface.read(new))
 
 
 def _api_reference(package: Path, generated: Path, spec: bytes, staging: Path) -> bytes:

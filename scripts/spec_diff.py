@@ -261,7 +261,7 @@ def render(
     """A plain-text report: the outcome and a summary first, then breaking changes, then the rest.
 
     ``api_breakages`` are the generated Python API's breaking changes (scripts/regenerate.py
-    finds them with griffe); ``outcome`` is what the run did with the spec.
+    finds them in the generated code, scripts/api_surface.py); ``outcome`` is what the run did with the spec.
     """
     api_breakages = api_breakages or []
     counts: dict[tuple[str, str], int] = {}

@@ -278,13 +278,14 @@ def _breaking_variant(published: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 BREAKING = {
-    "removed-required-field": ["spec: property removed: OwnerOutput.id", "OwnerOutput.id: public object was removed"],
+    "removed-required-field": ["spec: property removed: OwnerOutput.id", "python: OwnerOutput.id: attribute removed"],
     "changed-type": ["spec: property changed: WallboxDetailOutput.phases (type integer -> string)"],
-    "removed-enum-value": ['spec: enum value removed: PriceZone ("UK")', "PriceZone.UK: public object was removed"],
+    "removed-enum-value": ['spec: enum value removed: PriceZone ("UK")', "python: PriceZone.UK: enum member removed"],
     "renamed-path-parameter": [
         "spec: path parameter renamed: GET /api/partners/v2.0/org/{org_id}/users/{user_id}/wallboxes/{device_id}"
         " (wallbox_id -> device_id",
-        "retrieve_wallbox.{sync_detailed, sync, asyncio_detailed, asyncio}: parameter was removed (wallbox_id)",
+        "python: UserWallboxes.retrieve_wallbox: parameter wallbox_id removed",
+        "python: UserWallboxes.retrieve_wallbox: new required parameter device_id",
     ],
 }
 
@@ -338,8 +339,8 @@ def test_allow_breaking_regenerates(
     assert "device_id: UUID" in endpoint
     assert "wallbox_id" not in endpoint
     assert workspace["report"].read_text().splitlines()[1] == (
-        # 7: the spec's rename, the endpoint module's functions, and the two resource classes' methods.
-        "Regenerated: openapi.json and _generated updated, 7 breaking change(s) accepted."
+        # 5: the spec's rename, and wallbox_id -> device_id in both resource classes' methods.
+        "Regenerated: openapi.json and _generated updated, 5 breaking change(s) accepted."
     )
 
 
@@ -475,10 +476,9 @@ def test_same_tag_collision_that_renames_a_module_is_refused(
     arguments: list[str | Path] = ["--spec", source, "--pinned", workspace["pinned"], "--output", workspace["output"]]
     assert _run(*arguments, "--report", workspace["report"]) == 2
     report = workspace["report"].read_text()
-    assert "1 breaking in the spec, 9 in the generated Python API." in report  # 3 for the module, 3 per resource class
+    assert "1 breaking in the spec, 4 in the generated Python API." in report  # 2 per resource class
     assert (
         "  spec: operation renamed: GET /api/partners/v2.0/org/{org_id}/users/{user_id}/wallboxes/{wallbox_id}"
         " (user_wallboxes.retrieve_wallbox -> user_wallboxes.wallboxes_retrieve_wallbox)"
     ) in report
-    retrieve = "  python: api.user_wallboxes.retrieve_wallbox.{sync_detailed, sync, asyncio_detailed, asyncio}"
-    assert f"{retrieve}: parameter was removed (user_id)" in report
+    assert "  python: UserWallboxes.retrieve_wallbox: parameter user_id removed" in report
