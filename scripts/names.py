@@ -9,9 +9,13 @@
   (``Resources``) becomes ``<tag>_api``.
 * Two operations of one tag, or two members of one enum, that would get the same Python
   name fail the run, naming both.
-* The lock (``openapi.lock.json`` beside ``openapi.json``) records each operation's tag
-  attribute and method name; the next regeneration gives every operation still in the spec
-  under the same operationId and tag the same name again (see normalize.shorten_operation_ids).
+* The lock (``openapi.lock.json`` beside ``openapi.json``) records every public name: each
+  operation's tag attribute and method name, each parameter's keyword (by location and wire
+  name), each model attribute (by wire name) and each enum member (by value). The next
+  regeneration gives every item still in the spec the same name again (operations: see
+  normalize.shorten_operation_ids; the rest: ``keep_locked_names``), and a new item never takes
+  a locked name: it gets the next free ``<name>_2``, ``<name>_3``... A name that moves anyway (a
+  renamed operationId, a model renamed by its title) is a breaking change the gate reports.
 """
 
 from __future__ import annotations
@@ -19,13 +23,16 @@ from __future__ import annotations
 import ast
 import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, cast
+from types import MappingProxyType
+from typing import Any, NamedTuple, cast
 
+import attrs
 from openapi_python_client import strings
 from openapi_python_client.parser import GeneratorData
 from openapi_python_client.parser.properties.enum_property import EnumProperty, ValueType
+from openapi_python_client.schema.untrusted_string import UntrustedString
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_SOURCES = (ROOT / "podero_client" / "_client.py", ROOT / "podero_client" / "_polling.py")
@@ -46,6 +53,18 @@ RESOURCE_MEMBERS = frozenset({"with_raw_response"})
 # Names the resource modules (api/__init__.py, api/<tag>/__init__.py) import or define beside
 # the resource classes: a tag whose class would be one of them, or a model's, becomes ``<tag>_api``.
 RESOURCE_MODULE_NAMES = frozenset({"Resources", "Call", "Paginate", "APIResponse", "Unset", "Any", "AsyncIterator"})
+
+
+Names = dict[str, dict[str, str]]  # owner (operation key, model or enum class) -> spec name -> Python name
+
+
+class Locked(NamedTuple):
+    """Every public name the lock holds (read-only: never changed in place)."""
+
+    operations: dict[str, dict[str, str]]  # operation key -> {"tag", "name", "python"}
+    parameters: Mapping[str, dict[str, str]] = MappingProxyType({})  # operation key -> "query:pageSize" -> keyword
+    properties: Mapping[str, dict[str, str]] = MappingProxyType({})  # model class -> wire name -> attribute
+    enums: Mapping[str, dict[str, str]] = MappingProxyType({})  # enum class -> str(value) -> member
 
 
 class NameClashError(Exception):
@@ -88,6 +107,9 @@ def _enum_values(values: list[str] | list[int], class_info: Any, var_names: list
     output: dict[str, ValueType] = {}
     owner: dict[str, object] = {}
     use_var_names = len(var_names) == len(values)
+    locked = _LOCKED_ENUMS.get(str(class_info.name), {})
+    # Locked members first: a new value never takes a member name an old one had.
+    taken = {locked[str(value)] for value in cast(list[Any], values) if str(value) in locked}
     for index, value in enumerate(cast(list[Any], values)):
         if isinstance(value, int):
             if use_var_names:
@@ -101,6 +123,11 @@ def _enum_values(values: list[str] | list[int], class_info: Any, var_names: list
             if not key.isidentifier():
                 key = f"VALUE_{index}"
             stored = strings.in_double_quote_literal(value)
+        if str(value) in locked:
+            key = locked[str(value)]
+        elif key in taken:
+            key = _free(key, taken | output.keys())
+        _SEEN_ENUMS.setdefault(str(class_info.name), {})[str(value)] = key
         if key in output:
             raise NameClashError(
                 f"enum {class_info.name}: values {owner[key]!r} and {value!r} would both be the member {key}"
@@ -109,18 +136,36 @@ def _enum_values(values: list[str] | list[int], class_info: Any, var_names: list
     return output
 
 
+def _free(name: str, taken: set[str] | Any) -> str:
+    """``name``, else the first of ``name_2``, ``name_3``... not in ``taken``."""
+    number = 1
+    candidate = name
+    while candidate in taken:
+        number += 1
+        candidate = f"{name}_{number}"
+    return candidate
+
+
+# For _enum_values while generator_naming is on: the lock's enum members, and the members given.
+_LOCKED_ENUMS: Mapping[str, dict[str, str]] = {}
+_SEEN_ENUMS: Names = {}
+
+
 @contextlib.contextmanager
-def generator_naming() -> Iterator[None]:
-    """Inside: the generator renames template names as it renames keywords, and checks enum members."""
+def generator_naming(locked_enums: Mapping[str, dict[str, str]] | None = None) -> Iterator[None]:
+    """Inside: the generator renames template names as it renames keywords, and checks (and keeps) enum members."""
+    global _LOCKED_ENUMS, _SEEN_ENUMS
     reserved = strings.RESERVED_WORDS
     values_from_list = EnumProperty.__dict__["values_from_list"]
     strings.RESERVED_WORDS = reserved | TEMPLATE_NAMES | RESOURCE_MEMBERS
     EnumProperty.values_from_list = staticmethod(_enum_values)  # type: ignore[method-assign]  # patched for the run
+    _LOCKED_ENUMS, _SEEN_ENUMS = locked_enums or {}, {}
     try:
         yield
     finally:
         strings.RESERVED_WORDS = reserved
         EnumProperty.values_from_list = values_from_list  # type: ignore[method-assign]  # restored
+        _LOCKED_ENUMS = {}
 
 
 def _shown(text: str) -> str:
@@ -184,25 +229,171 @@ def settle(
     data.endpoint_collections_by_tag = renamed
 
 
-def read_lock(path: Path) -> dict[str, dict[str, str]]:
-    """The lock's operations (``key -> {"tag": spec tag, "name": Python name}``); empty when absent or unreadable."""
+def _renamed(prop: Any, name: str, prefix: str) -> Any:
+    """A copy of ``prop`` with the Python name ``name`` (copies: a property object can be shared by models)."""
+    copy = attrs.evolve(prop)
+    copy.set_python_name(UntrustedString(name), config=_PrefixOnly(prefix), skip_snake_case=True)
+    return copy
+
+
+class _PrefixOnly(NamedTuple):
+    field_prefix: str  # all of the generator's Config that set_python_name reads
+
+
+def _keep(props: list[Any], locked: dict[str, str], key_of: Callable[[Any], str], prefix: str) -> list[Any]:
+    """``props`` with their locked Python names back; new ones get a name no locked one has.
+
+    Where the generator parted two names by giving both their raw spelling (``userId`` and
+    ``user_id``), the locked one keeps its name and the new one gets its own snake-cased name, or
+    the next free ``_2``; any other name the generator gave (``client_query``) stays.
+    """
+    taken = {locked[key_of(prop)] for prop in props if key_of(prop) in locked}
+    unlocked = [prop for prop in props if key_of(prop) not in locked]
+    result = []
+    for prop in props:
+        key, current, wire = key_of(prop), str(prop.python_name), _wire(prop)
+        if key in locked:
+            name = locked[key]
+        else:
+            natural = str(strings.PythonIdentifier(wire, prefix=prefix))
+            name = natural if current == wire != natural else current
+            others = {str(other.python_name) for other in unlocked if other is not prop}
+            if name in taken or (name != current and name in others):
+                name = _free(name, taken | others)
+        taken.add(name)
+        result.append(prop if name == str(prop.python_name) else _renamed(prop, name, prefix))
+    return result
+
+
+_LOCATIONS = ("path", "query", "header", "cookie")
+
+
+def keep_locked_names(
+    data: GeneratorData, locked: Locked, operation_key: Callable[[Any], str | None], prefix: str
+) -> None:
+    """Give every model attribute and parameter the lock knows its locked name; new ones never take one.
+
+    ``operation_key(endpoint)`` is the lock's key of an endpoint's operation; ``prefix`` the
+    generator's ``field_prefix`` (for a name that starts with a digit).
+    """
+    for model in data.models:
+        if model.required_properties is None or model.optional_properties is None:
+            continue
+        names = locked.properties.get(str(model.class_info.name), {})
+        every = _keep([*model.required_properties, *model.optional_properties], names, _wire, prefix)
+        model.required_properties = every[: len(model.required_properties)]
+        model.optional_properties = every[len(model.required_properties) :]
+    for collection in data.endpoint_collections_by_tag.values():
+        for endpoint in collection.endpoints:
+            key = operation_key(endpoint)
+            names = locked.parameters.get(key, {}) if key else {}
+            groups = [getattr(endpoint, f"{location}_parameters") for location in _LOCATIONS]
+            every = _keep([prop for group in groups for prop in group], names, _parameter_key(endpoint), prefix)
+            start = 0
+            for location, group in zip(_LOCATIONS, groups, strict=True):
+                renamed = every[start : start + len(group)]
+                start += len(group)
+                if location == "path":  # the generator wrote the Python names into the path template
+                    for old, new in zip(group, renamed, strict=True):
+                        template = endpoint.path.get_untrusted_value().replace(
+                            f"{{{old.python_name}}}", f"{{{new.python_name}}}"
+                        )
+                        endpoint.path = UntrustedString(template)
+                setattr(endpoint, f"{location}_parameters", renamed)
+
+
+def _wire(prop: Any) -> str:
+    return str(prop.name.get_untrusted_value())
+
+
+def _parameter_key(endpoint: Any) -> Callable[[Any], str]:
+    where = {id(prop): location for location in _LOCATIONS for prop in getattr(endpoint, f"{location}_parameters")}
+    return lambda prop: f"{where.get(id(prop), 'query')}:{_wire(prop)}"
+
+
+def locked_names(data: GeneratorData, operation_key: Callable[[Any], str | None]) -> tuple[Names, Names, Names]:
+    """``(parameters, properties, enums)``: the names this generation gives, for the new lock."""
+    properties: Names = {}
+    for model in data.models:
+        every = [*(model.required_properties or []), *(model.optional_properties or [])]
+        properties[str(model.class_info.name)] = {_wire(prop): str(prop.python_name) for prop in every}
+    parameters: Names = {}
+    for collection in data.endpoint_collections_by_tag.values():
+        for endpoint in collection.endpoints:
+            key = operation_key(endpoint)
+            found = {
+                f"{location}:{_wire(prop)}": str(prop.python_name)
+                for location in _LOCATIONS
+                for prop in getattr(endpoint, f"{location}_parameters")
+            }
+            if key and found:
+                parameters[key] = found
+    generated = {str(enum.class_info.name) for enum in data.enums}
+    enums = {name: members for name, members in _SEEN_ENUMS.items() if name in generated}
+    return parameters, properties, enums
+
+
+def moves(old: Locked, new: Locked) -> list[str]:
+    """Every name the old lock gave that the new one gives otherwise: each breaks code that used it."""
+    found = [
+        f"operation {key}: {entry.get('python')} -> {new.operations[key].get('python')} (name moved)"
+        for key, entry in sorted(old.operations.items())
+        if key in new.operations and entry.get("python") and entry.get("python") != new.operations[key].get("python")
+    ]
+    for kind, was, now in (
+        ("parameter", old.parameters, new.parameters),
+        ("attribute", old.properties, new.properties),
+        ("enum member", old.enums, new.enums),
+    ):
+        for owner in sorted(was.keys() & now.keys()):
+            for key, name in sorted(was[owner].items()):
+                if key in now[owner] and now[owner][key] != name:
+                    found.append(f"{kind} {owner} {key}: {name} -> {now[owner][key]} (name moved)")
+    return found
+
+
+def read_lock(path: Path) -> Locked:
+    """Every name the lock holds; empty when absent or unreadable (a lock that says nothing keeps nothing)."""
     try:
         document = json.loads(path.read_text())
     except (OSError, ValueError):
-        return {}
-    operations = document.get("operations") if isinstance(document, dict) else None
-    if not isinstance(operations, dict):
-        return {}
-    return {
-        key: entry
-        for key, entry in operations.items()
-        if isinstance(entry, dict) and isinstance(entry.get("tag"), str) and isinstance(entry.get("name"), str)
-    }
+        return Locked({})
+    if not isinstance(document, dict):
+        return Locked({})
+    operations = document.get("operations")
+    operations = operations if isinstance(operations, dict) else {}
+
+    def table(name: str) -> Names:
+        found = document.get(name)
+        if not isinstance(found, dict):
+            return {}
+        return {
+            owner: {str(k): v for k, v in entries.items() if isinstance(v, str)}
+            for owner, entries in found.items()
+            if isinstance(entries, dict)
+        }
+
+    return Locked(
+        {
+            key: entry
+            for key, entry in operations.items()
+            if isinstance(entry, dict) and isinstance(entry.get("tag"), str) and isinstance(entry.get("name"), str)
+        },
+        table("parameters"),
+        table("properties"),
+        table("enums"),
+    )
 
 
-def render_lock(operations: dict[str, dict[str, str]]) -> str:
+def render_lock(locked: Locked) -> str:
+    def ordered(table: Mapping[str, dict[str, str]]) -> dict[str, Any]:
+        return {key: dict(sorted(value.items())) for key, value in sorted(table.items())}
+
     document = {
-        "about": "Python names of the spec's operations, kept by scripts/regenerate.py; commit it with openapi.json.",
-        "operations": dict(sorted(operations.items())),
+        "about": "The Python name of every item of the spec, kept by scripts/regenerate.py; commit with openapi.json.",
+        "operations": dict(sorted(locked.operations.items())),
+        "parameters": ordered(locked.parameters),
+        "properties": ordered(locked.properties),
+        "enums": ordered(locked.enums),
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

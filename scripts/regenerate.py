@@ -40,6 +40,7 @@ import tempfile
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import api_surface
 from openapi_python_client import Project
@@ -132,8 +133,9 @@ def describe_generator_error(error: GeneratorError, spec: normalize.Spec) -> str
     return f"{where}: {detail or 'no reason given'}"
 
 
-def _run_generator(spec: normalize.Spec, output: Path, lock: normalize.Lock) -> normalize.Lock:
+def _run_generator(spec: normalize.Spec, output: Path, locked: names.Locked) -> names.Locked:
     """openapi-python-client, in process, failing on anything it would leave out; returns the new lock."""
+    lock = locked.operations
     normalized = json.loads(json.dumps(normalize.normalize(spec, lock), sort_keys=True))  # key order shapes the output
     config = Config.from_sources(
         ConfigFile.load_from_path(CONFIG), MetaType.NONE, "openapi.normalized.json", "utf-8", False, output
@@ -141,7 +143,7 @@ def _run_generator(spec: normalize.Spec, output: Path, lock: normalize.Lock) -> 
     by_shape = {
         toolkit.operation_identity(method, path): (path, method, op) for path, method, op in normalize.operations(spec)
     }
-    with _readable_spec_names(), names.generator_naming():
+    with _readable_spec_names(), names.generator_naming(locked.enums):
         data = GeneratorData.from_dict(normalized, config=config)
         if isinstance(data, GeneratorError):
             raise RegenerateError(f"openapi-python-client refuses the spec: {describe_generator_error(data, spec)}")
@@ -150,7 +152,13 @@ def _run_generator(spec: normalize.Spec, output: Path, lock: normalize.Lock) -> 
             found = by_shape.get(toolkit.operation_identity(method, path))
             return str(found[2]["operationId"]) if found and found[2].get("operationId") else None
 
+        def operation_key(endpoint: Any) -> str | None:
+            identity = toolkit.operation_identity(str(endpoint.method), endpoint.path.get_untrusted_value())
+            found = by_shape.get(identity)
+            return toolkit.operation_key(*found) if found else None
+
         names.settle(data, operation_id, names.client_members(), lock)
+        names.keep_locked_names(data, locked, operation_key, config.field_prefix)
         with contextlib.redirect_stdout(io.StringIO()):  # "Generating <dir>"
             errors = list(Project(openapi=data, config=config, custom_template_path=TEMPLATES).build())
         new_lock: normalize.Lock = {}  # computed here: Python names depend on the reserved words
@@ -164,6 +172,7 @@ def _run_generator(spec: normalize.Spec, output: Path, lock: normalize.Lock) -> 
                     "name": name,
                     "python": f"{tag}.{name}",
                 }
+        parameters, properties, enums = names.locked_names(data, operation_key)
     generated = {
         toolkit.operation_identity(str(endpoint.method), endpoint.path.get_untrusted_value())
         for collection in data.endpoint_collections_by_tag.values()
@@ -182,18 +191,16 @@ def _run_generator(spec: normalize.Spec, output: Path, lock: normalize.Lock) -> 
     if problems:
         lines = "\n".join(f"  {problem}" for problem in problems)
         raise RegenerateError(f"openapi-python-client would leave out {len(problems)} piece(s) of the spec:\n{lines}")
-    return new_lock
+    return names.Locked(new_lock, parameters, properties, enums)
 
 
 def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
 
 
-def generate(
-    spec: normalize.Spec, spec_bytes: bytes, output: Path, lock: normalize.Lock | None = None
-) -> normalize.Lock:
+def generate(spec: normalize.Spec, spec_bytes: bytes, output: Path, lock: names.Locked | None = None) -> names.Locked:
     """Generate the client for ``spec`` into ``output`` (which must not exist yet); smoke-run it; return its lock."""
-    new_lock = _run_generator(spec, output, lock or {})
+    new_lock = _run_generator(spec, output, lock or names.Locked({}))
     for file in sorted(output.rglob("*.py")):
         file.write_text(BANNER + file.read_text())
     for command in (["check", "--fix-only", "--select", "I", "--quiet"], ["format", "--quiet"]):
@@ -394,13 +401,15 @@ class _Run:
         changed = spec != pinned
         diffed = changed and pinned is not None
         if pinned is not None and diffed:
-            self.changes = spec_diff.diff(pinned, spec, lock)
+            self.changes = spec_diff.diff(pinned, spec, lock.operations)
         if body.lstrip()[:1] not in (b"{", b"["):  # YAML: pin it in the JSON form Podero serves
             body = (json.dumps(spec, indent=2, ensure_ascii=False) + "\n").encode()
 
         with tempfile.TemporaryDirectory(prefix="podero-generated-") as staging:
             fresh = Path(staging) / args.output.name
             new_lock = generate(spec, body, fresh, lock)
+            if pinned is not None and diffed:  # named as the new code and lock name them
+                self.changes = spec_diff.diff(pinned, spec, lock.operations, new_lock.operations)
             lock_bytes = names.render_lock(new_lock).encode()
             lock_stale = not lock_path.exists() or lock_path.read_bytes() != lock_bytes
             if args.check:
@@ -414,6 +423,7 @@ class _Run:
                 print(f"regenerate: {args.output} matches the generator's output")
                 return 0
             self.api = api_breakages(args.output, fresh) if diffed and args.output.is_dir() else []
+            self.api += names.moves(lock, new_lock)
             breaking = sum(change.breaking for change in self.changes) + len(self.api)
             if diffed and breaking and not args.allow_breaking:
                 report = self.report(

@@ -104,7 +104,8 @@ def _json_body_schema(part: Any) -> Any:
     content: Any = part.get("content") if isinstance(part, dict) else None
     if not isinstance(content, dict) or not content:
         return None
-    media: Any = content.get("application/json") or next(iter(content.values()))
+    found = toolkit.json_media(content)
+    media: Any = found[1] if found else next(iter(content.values()))
     return media.get("schema") if isinstance(media, dict) else None
 
 
@@ -116,26 +117,29 @@ class _Operation(NamedTuple):
     enums: dict[str, list[Any]]
 
 
-def _operations(spec: Spec, lock: Lock | None = None) -> dict[str, _Operation]:
+def _operations(spec: Spec, lock: Lock | None = None, named: Lock | None = None) -> dict[str, _Operation]:
+    """The spec's operations by identity; ``named`` (a lock a generation wrote) gives their Python names."""
     found: dict[str, _Operation] = {}
     short = shorten_operation_ids(spec, lock)
     for (path, method, operation), (_, _, shortened) in zip(operations(spec), operations(short), strict=True):
         facts: dict[str, Any] = {}
         enums: dict[str, list[Any]] = {}
         path_parameters = tuple(toolkit.path_parameter_names(path))
-        for parameter in operation.get("parameters", []):
+        for _, parameter in toolkit.parameters(spec, path, method):
             location, name = parameter.get("in"), parameter.get("name")
             # Path parameters are matched by position: a renamed one is reported once, as a rename.
             key = f"path #{path_parameters.index(name) + 1}" if location == "path" and name in path_parameters else name
             where = f"parameter {location}:{key}"
             facts[where] = (bool(parameter.get("required")), _type_of(parameter.get("schema")))
             enums.update(_enums(f"{method.upper()} {path} {location}:{name}", parameter.get("schema")))
-        body = operation.get("requestBody")
+        body = toolkit.deref(spec, operation.get("requestBody"))
         if isinstance(body, dict):
             facts["request body"] = (bool(body.get("required")), _type_of(_json_body_schema(body)))
-        for code, response in operation.get("responses", {}).items():
-            facts[f"response {code}"] = (False, _type_of(_json_body_schema(response)))
-        name = f"{tag_folder(operation)}.{shortened.get('operationId', '?')}"
+        responses = operation.get("responses")
+        for code, response in responses.items() if isinstance(responses, dict) else ():
+            facts[f"response {code}"] = (False, _type_of(_json_body_schema(toolkit.deref(spec, response))))
+        entry = (named or {}).get(toolkit.operation_key(path, method, operation), {})
+        name = entry.get("python") or f"{tag_folder(operation)}.{shortened.get('operationId', '?')}"
         found[" ".join(toolkit.operation_identity(method, path))] = _Operation(
             f"{method.upper()} {path}", name, path_parameters, facts, enums
         )
@@ -204,10 +208,14 @@ def _compare_operation(old: _Operation, new: _Operation) -> Iterator[Change]:
     yield from _compare_enums(old.enums, new.enums, set())
 
 
-def diff(old: Spec, new: Spec, lock: Lock | None = None) -> list[Change]:
-    """Every change from ``old`` to ``new``, in a stable order; ``lock`` names the operations as generation does."""
+def diff(old: Spec, new: Spec, lock: Lock | None = None, new_lock: Lock | None = None) -> list[Change]:
+    """Every change from ``old`` to ``new``, in a stable order.
+
+    Operations are named as the code has them: ``old``'s by ``lock``, ``new``'s by ``new_lock`` (the
+    lock the generation wrote, e.g. ``retry_.get_thing``); without one, as generation would name them.
+    """
     changes: list[Change] = []
-    was_ops, now_ops = _operations(old, lock), _operations(new, lock)
+    was_ops, now_ops = _operations(old, lock, lock), _operations(new, lock, new_lock)
     for key in sorted(now_ops.keys() - was_ops.keys()):
         changes.append(Change("operation", now_ops[key].label, "added", False, now_ops[key].name))
     for key in sorted(was_ops.keys() - now_ops.keys()):

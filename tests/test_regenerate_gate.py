@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,10 @@ def _patched(spec: dict[str, Any], patch: list[dict[str, Any]]) -> dict[str, Any
         node = spec
         for part in parents:
             node = node[int(part)] if isinstance(node, list) else node[part]
-        node[int(last) if isinstance(node, list) else last] = step["value"]
+        if isinstance(node, list) and last == "-":
+            node.append(step["value"])
+        else:
+            node[int(last) if isinstance(node, list) else last] = step["value"]
     return spec
 
 
@@ -68,3 +73,58 @@ def test_type_change_is_refused_then_accepted(
     assert _run(work, spec, "--allow-breaking") == 0, capsys.readouterr().err
     assert json.loads((work / "openapi.json").read_text()) == spec
     assert names.LOCK_NAME in {path.name for path in work.iterdir()}
+
+
+NAMES: dict[str, dict[str, Any]] = json.loads((CHANGES / "names.json").read_text())
+
+
+@pytest.mark.parametrize("case", NAMES)
+def test_a_new_item_never_takes_a_locked_name(
+    case: str, base_generation: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each case of tests/fixtures/changes/names.json regenerates (exit 0): the old item keeps its name, the new one
+    gets the next free one, and the lock records both."""
+    work = _workspace(base_generation, tmp_path)
+    spec = _patched(json.loads((CHANGES / "base.json").read_text()), NAMES[case]["patch"])
+    assert _run(work, spec) == 0, capsys.readouterr().err
+    locked = names.read_lock(work / names.LOCK_NAME)
+    tables = {**locked.properties, **locked.enums, **locked.parameters}
+    for owner, expected in NAMES[case]["names"].items():
+        assert {key: tables[owner][key] for key in expected} == expected
+    assert "python:" not in (work / "report.txt").read_text(), "nothing breaks"
+
+
+def test_locked_names_keep_reading_and_sending_the_old_wire_names(
+    base_generation: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After userId gains a twin user_id, `thing.user_id` still reads userId; `page_size=` still sends pageSize."""
+    work = _workspace(base_generation, tmp_path)
+    patch = [step for case in NAMES.values() for step in case["patch"]]
+    assert _run(work, _patched(json.loads((CHANGES / "base.json").read_text()), patch)) == 0, capsys.readouterr().err
+    sys.path.insert(0, str(work))
+    try:
+        thing = importlib.import_module("pkg._generated.models.thing").Thing
+        list_things = importlib.import_module("pkg._generated.api.things.list_things")
+        color = importlib.import_module("pkg._generated.models.color").Color
+        parsed = thing.from_dict({"userId": "u-1", "user_id": 7})
+        assert (parsed.user_id, parsed.user_id_2) == ("u-1", 7)
+        assert list_things._get_kwargs(page_size=50, page_size_2=3)["params"] == {"pageSize": 50, "page_size": 3}
+        assert (color.RED.value, color.RED_2.value) == ("red", "RED")
+    finally:
+        sys.path.remove(str(work))
+        for name in [name for name in sys.modules if name == "pkg" or name.startswith("pkg.")]:
+            del sys.modules[name]
+
+
+def test_the_report_names_operations_as_the_new_lock_does(
+    base_generation: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new operation getThing under the tag retry (a PoderoClient member) is reported as retry_.get_thing."""
+    work = _workspace(base_generation, tmp_path)
+    spec = json.loads((CHANGES / "base.json").read_text())
+    spec["paths"]["/retries"] = {
+        "get": {"tags": ["retry"], "operationId": "getThing", "responses": {"204": {"description": "No Content"}}}
+    }
+    assert _run(work, spec) == 0, capsys.readouterr().err
+    assert names.read_lock(work / names.LOCK_NAME).operations["getThing"]["python"] == "retry_.get_thing"
+    assert "  operation added: GET /retries (retry_.get_thing)" in (work / "report.txt").read_text()

@@ -95,7 +95,7 @@ async def test_clashing_names_are_renamed_and_work(hostile: ModuleType) -> None:
 
 def test_lock_names_every_operation(hostile: ModuleType) -> None:
     """The lock beside the pinned spec records each operation's tag and Python name."""
-    lock = names.read_lock(Path(str(hostile.__file__)).parent.parent / names.LOCK_NAME)
+    lock = names.read_lock(Path(str(hostile.__file__)).parent.parent / names.LOCK_NAME).operations
     assert lock["get_thing"] == {"tag": "retry", "name": "get_thing", "python": "retry_.get_thing"}
     assert lock["with_raw_response"]["python"] == "retry_.with_raw_response_"
 
@@ -170,7 +170,7 @@ def test_lock_keeps_an_old_name_when_a_new_operation_wants_it(
     assert status == 0, capsys.readouterr().err
     assert (output / "api" / "user_wallboxes" / "retrieve_wallbox.py").read_bytes() == before
     assert (output / "api" / "user_wallboxes" / "wallboxes_retrieve_wallbox.py").is_file()
-    lock = names.read_lock(tmp_path / names.LOCK_NAME)
+    lock = names.read_lock(tmp_path / names.LOCK_NAME).operations
     assert lock["integrations_api_api_v2_wallboxes_router_retrieve_wallbox"]["name"] == "wallboxes_retrieve_wallbox"
 
 
