@@ -4,7 +4,8 @@
   ``params``, ``quote``...) or a model member (``to_dict``) gets a trailing ``_``, as the
   generator already does for keywords and builtins; the wire name is unchanged.
 * A tag whose attribute would replace a member of the hand-written ``PoderoClient``
-  (``retry``, ``aclose``...; read from the source at generation time) gets a trailing ``_``;
+  (``retry``, ``aclose``, ``watch_wallboxes``...; read from the class and its bases' source at
+  generation time) gets a trailing ``_``;
   one whose resource class would shadow a model or a name of the resource modules
   (``Resources``) becomes ``<tag>_api``.
 * Two operations of one tag, or two members of one enum, that would get the same Python
@@ -35,7 +36,7 @@ from openapi_python_client.parser.properties.enum_property import EnumProperty, 
 from openapi_python_client.schema.untrusted_string import UntrustedString
 
 ROOT = Path(__file__).resolve().parent.parent
-CLIENT_SOURCES = (ROOT / "podero_client" / "_client.py", ROOT / "podero_client" / "_polling.py")
+PACKAGE = ROOT / "podero_client"
 LOCK_NAME = "openapi.lock.json"
 
 # Names the templates use beside a property's or parameter's Python name, in the same scope:
@@ -71,31 +72,55 @@ class NameClashError(Exception):
     """Two spec names that would become one Python name, or a name the lock cannot keep."""
 
 
-def client_members(sources: tuple[Path, ...] = CLIENT_SOURCES) -> frozenset[str]:
-    """Every attribute PoderoClient has of its own: methods, class attributes, ``self.x =`` in its methods.
+def client_members(package: Path = PACKAGE, module: str = "_client", name: str = "PoderoClient") -> frozenset[str]:
+    """Every attribute PoderoClient has: methods, class attributes, ``self.x =`` in its methods, its bases' too.
 
-    Read from the hand-written source, so a member added tomorrow is protected tomorrow.
+    Read with ``ast`` from the hand-written source (never imported: the pipeline does not import
+    the package it regenerates), following each base class through the relative imports of the
+    module that names it, so a member is seen whichever module defines it, today and after a move.
+    The generated ``Resources`` base is skipped: its members are the tags themselves.
     """
     members: set[str] = set()
-    for source in sources:
-        tree = ast.parse(source.read_text())
+    pending, seen = [(module, name)], set()
+    while pending:
+        module, name = pending.pop()
+        path = package / f"{module.replace('.', '/')}.py"
+        if (module, name) in seen or module.startswith("_generated") or not path.is_file():
+            continue
+        seen.add((module, name))
+        tree = ast.parse(path.read_text())
+        imported = {
+            alias.asname or alias.name: (node.module, alias.name)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
+            for alias in node.names
+        }
         for node in tree.body:
-            if not isinstance(node, ast.ClassDef) or node.name not in ("PoderoClient", "WallboxPolling"):
-                continue
-            for item in ast.walk(node):
-                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) and item in node.body:
-                    members.add(item.name)
-                elif isinstance(item, ast.AnnAssign | ast.Assign) and item in node.body:
-                    targets = item.targets if isinstance(item, ast.Assign) else [item.target]
-                    members.update(target.id for target in targets if isinstance(target, ast.Name))
-                elif (
-                    isinstance(item, ast.Attribute)
-                    and isinstance(item.ctx, ast.Store)
-                    and isinstance(item.value, ast.Name)
-                    and item.value.id == "self"
-                ):
-                    members.add(item.attr)
+            if isinstance(node, ast.ClassDef) and node.name == name:
+                members |= _class_members(node)
+                pending += [
+                    imported.get(base.id, (module, base.id)) for base in node.bases if isinstance(base, ast.Name)
+                ]
     return frozenset(members)
+
+
+def _class_members(node: ast.ClassDef) -> set[str]:
+    members: set[str] = set()
+    for item in node.body:
+        if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+            members.add(item.name)
+        elif isinstance(item, ast.AnnAssign | ast.Assign):
+            targets = item.targets if isinstance(item, ast.Assign) else [item.target]
+            members.update(target.id for target in targets if isinstance(target, ast.Name))
+    members.update(
+        item.attr
+        for item in ast.walk(node)
+        if isinstance(item, ast.Attribute)
+        and isinstance(item.ctx, ast.Store)
+        and isinstance(item.value, ast.Name)
+        and item.value.id == "self"
+    )
+    return members
 
 
 def _enum_values(values: list[str] | list[int], class_info: Any, var_names: list[str]) -> dict[str, ValueType]:

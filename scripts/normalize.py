@@ -54,6 +54,45 @@ def stringify_discriminator_mappings(spec: Spec) -> Spec:
     return spec
 
 
+def pin_discriminator_values(spec: Spec) -> Spec:
+    """Honour a ``discriminator.mapping`` whose members declare the discriminator as a plain string.
+
+    The union template dispatches on each member's ``const`` discriminator; a member that
+    declares ``type: string`` only would take every payload (a ``bike`` parsed as a ``Car``).
+    A member the mapping names for exactly one value gets that value as its ``const`` (and the
+    property is required, as OpenAPI says a discriminator is). A member mapped from several
+    values, or used by several unions with different values, is left alone (and refused later,
+    scripts/unsupported.py).
+    """
+    pins: defaultdict[str, set[tuple[str, str]]] = defaultdict(set)  # member ref -> {(property, value)}
+    for node in _walk(spec):
+        discriminator = node.get("discriminator")
+        mapping = discriminator.get("mapping") if isinstance(discriminator, dict) else None
+        field = discriminator.get("propertyName") if isinstance(discriminator, dict) else None
+        if isinstance(mapping, dict) and isinstance(field, str):
+            for value, ref in mapping.items():
+                if isinstance(ref, str):
+                    pins[ref].add((field, str(value)))
+    spec = copy.deepcopy(spec) if pins else spec
+    for ref, wanted in pins.items():
+        member = toolkit.deref(spec, {"$ref": ref})
+        properties = member.get("properties") if isinstance(member, dict) else None
+        if len(wanted) != 1 or not isinstance(properties, dict):
+            continue
+        ((field, value),) = wanted
+        declared = properties.get(field)
+        if (
+            isinstance(declared, dict)
+            and declared.get("type") == "string"
+            and not {"const", "enum", "$ref"} & set(declared)
+        ):
+            declared["const"] = value
+            required = member.setdefault("required", [])
+            if isinstance(required, list) and field not in required:
+                required.append(field)
+    return spec
+
+
 def _pascal_case(text: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", text) if part)
 
@@ -328,6 +367,7 @@ def _accepts_any_value(schema: dict[str, Any], discriminator: str) -> bool:
 
 RULES: tuple[Rule, ...] = (
     stringify_discriminator_mappings,
+    pin_discriminator_values,
     dedupe_schema_titles,
     shorten_operation_ids,
     open_discriminated_unions,

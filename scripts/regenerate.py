@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import api_surface
+import unsupported
 from openapi_python_client import Project
 from openapi_python_client.config import Config, ConfigFile, MetaType
 from openapi_python_client.parser import GeneratorData
@@ -74,7 +75,7 @@ class RegenerateError(Exception):
 
 
 # Every refusal the run prints as one line: its own, the spec reader's, the naming rules'.
-FAILURES = (RegenerateError, spec_source.SpecError, names.NameClashError)
+FAILURES = (RegenerateError, spec_source.SpecError, names.NameClashError, unsupported.UnsupportedError)
 
 
 fetch = spec_source.fetch
@@ -137,6 +138,7 @@ def _run_generator(spec: normalize.Spec, output: Path, locked: names.Locked) -> 
     """openapi-python-client, in process, failing on anything it would leave out; returns the new lock."""
     lock = locked.operations
     normalized = json.loads(json.dumps(normalize.normalize(spec, lock), sort_keys=True))  # key order shapes the output
+    unsupported.check(normalized)
     config = Config.from_sources(
         ConfigFile.load_from_path(CONFIG), MetaType.NONE, "openapi.normalized.json", "utf-8", False, output
     )
@@ -201,6 +203,8 @@ def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 def generate(spec: normalize.Spec, spec_bytes: bytes, output: Path, lock: names.Locked | None = None) -> names.Locked:
     """Generate the client for ``spec`` into ``output`` (which must not exist yet); smoke-run it; return its lock."""
     new_lock = _run_generator(spec, output, lock or names.Locked({}))
+    if duplicates := unsupported.duplicate_methods(output):
+        raise RegenerateError(f"two operations would share the method {duplicates[0]}: rename one (its operationId)")
     for file in sorted(output.rglob("*.py")):
         file.write_text(BANNER + file.read_text())
     for command in (["check", "--fix-only", "--select", "I", "--quiet"], ["format", "--quiet"]):

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
 from conftest import ROOT
 
@@ -101,9 +102,19 @@ def test_lock_names_every_operation(hostile: ModuleType) -> None:
 
 
 def test_client_members_are_read_from_the_source() -> None:
-    """The tag renames follow PoderoClient's own members, methods and attributes alike."""
+    """The tag renames follow PoderoClient's members, its bases' too (watch_wallboxes is _fleet.py's)."""
     members = names.client_members()
-    assert {"retry", "aclose", "get_wallbox", "base_url", "with_options", "watch_wallbox"} <= members
+    assert {"retry", "aclose", "get_wallbox", "base_url", "with_options", "watch_wallbox", "watch_wallboxes"} <= members
+
+
+def test_a_tag_named_like_a_member_of_a_base_class_is_renamed(tmp_path: Path) -> None:
+    """A tag "Watch Wallboxes" becomes podero.watch_wallboxes_, leaving PoderoClient.watch_wallboxes alone."""
+    pinned = tmp_path / "openapi.json"
+    shutil.copyfile(HOSTILE / "tag-watch-wallboxes.json", pinned)
+    assert _run("--pinned", pinned, "--output", tmp_path / "g", "--report", tmp_path / "r") == 0
+    assert names.read_lock(tmp_path / names.LOCK_NAME).operations["list_things"]["python"] == (
+        "watch_wallboxes_.list_things"
+    )
 
 
 @pytest.mark.parametrize(
@@ -117,8 +128,29 @@ def test_client_members_are_read_from_the_source() -> None:
         ),
         ("alias-bomb.yaml", "its YAML aliases expand to more than 2,000,000 nodes"),
         ("not-a-spec.yaml", "is neither JSON nor YAML"),
+        ("query-style-explode-false.json", "query parameter 'ids' has style 'form', explode false; the generated"),
+        ("query-style-deep-object.json", "query parameter 'filter' has style 'deepObject'; the generated code sends"),
+        ("binary-in-json-body.json", "(create_thing): its JSON request body has a binary property (file) JSON cannot"),
+        (
+            "undispatchable-union.json",
+            "its member #/components/schemas/Car declares the discriminator 'type' as a plain string, not a const",
+        ),
+        ("default-only.json", "(list_things): documents only a 'default' answer; the generated code would raise"),
+        ("method-clash.json", "two operations would share the method Items.iter_list_items"),
     ],
-    ids=["operation-clash", "enum-clash", "dangling-ref", "alias-bomb", "not-json-or-yaml"],
+    ids=[
+        "operation-clash",
+        "enum-clash",
+        "dangling-ref",
+        "alias-bomb",
+        "not-json-or-yaml",
+        "query-explode-false",
+        "query-deep-object",
+        "binary-in-json-body",
+        "undispatchable-union",
+        "default-only",
+        "method-clash",
+    ],
 )
 def test_bad_spec_is_refused_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], fixture: str, expected: str
@@ -266,3 +298,22 @@ def test_fetch_is_bounded(
     url = f"{hostile_server.url}{path}"
     line = _refused(tmp_path, capsys, "--url", url, "--allow-http", "--fetch-timeout", "1")
     assert expected in line
+
+
+def test_a_discriminator_mapping_is_honoured(tmp_path: Path) -> None:
+    """Members that declare the discriminator as a plain string get the mapping's value: a bike parses as a Bike."""
+    pinned = tmp_path / "openapi.json"
+    shutil.copyfile(HOSTILE / "discriminator-mapping-plain-members.json", pinned)
+    assert _run("--pinned", pinned, "--output", tmp_path / "vehicles" / "_generated", "--report", tmp_path / "r") == 0
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module("vehicles._generated.api.things.get_vehicle")
+        models = importlib.import_module("vehicles._generated.models")
+        client = importlib.import_module("vehicles._generated.client").Client(base_url="https://x.invalid")
+        for payload, model in (({"type": "bike", "gears": 3}, models.Bike), ({"type": "car", "doors": 5}, models.Car)):
+            answer = httpx.Response(200, json=payload, request=httpx.Request("GET", "https://x.invalid/vehicles"))
+            assert type(module._parse_response(client=client, response=answer)) is model
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [name for name in sys.modules if name.startswith("vehicles")]:
+            del sys.modules[name]
