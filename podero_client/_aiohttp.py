@@ -195,13 +195,17 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             # on a CONNECT, so the proxy's credentials ride on the request itself, as in httpx.
             headers += proxy_headers.items()
             proxy_headers = None
+        try:
+            content = request.content
+        except httpx.RequestNotRead:  # a streaming body (multipart/form-data): read it whole, as httpx would send it
+            content = await request.aread()
         response: aiohttp.ClientResponse | None = None
         try:
             response = await session.request(
                 request.method,
                 self._url(request.url),
                 headers=headers,
-                data=request.content or None,
+                data=content or None,
                 allow_redirects=False,
                 timeout=self._timeout(request.extensions.get("timeout")),
                 proxy=proxy,

@@ -84,3 +84,24 @@ async def test_a_utf8_reason_phrase_is_read(raw_server: RawServer, raw_client: C
     async with raw_client() as podero:
         wallbox = await podero.get_wallbox(*IDS)
     assert str(wallbox.id) == wallbox_payload()["id"]
+
+
+@pytest.mark.parametrize("backend", ["aiohttp", "httpx"])
+async def test_multipart_bodies_go_out_on_both_wires(backend: str) -> None:
+    """A multipart upload (a streaming request body in httpx) is sent whole by either backend."""
+    from pathlib import Path
+
+    from podero_client._transport import DEFAULT_LIMITS, DEFAULT_MAX_RESPONSE_BYTES, build_transport
+    from podero_client.testing import FakePodero
+
+    spec = Path(__file__).parent / "fixtures" / "fake" / "beyond-json.json"
+    wire = build_transport(
+        backend=backend, verify=True, limits=DEFAULT_LIMITS, proxy=None, trust_env=False,
+        max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES,
+    )  # fmt: skip
+    async with FakePodero(spec=spec) as fake, httpx.AsyncClient(transport=wire, base_url=fake.url) as client:
+        response = await client.post("/uploads", files={"file": ("a.txt", b"hello")}, data={"label": "x"})
+        assert response.status_code == 200, response.text
+        assert response.json() == {"stored": False}
+        missing = await client.post("/uploads", files={"other": ("a.txt", b"hello")})
+        assert missing.status_code == 422, "the fake saw the parts, so it tells a missing one"
