@@ -48,7 +48,9 @@ HOSTILE = [
     "a\\b", "a\nb", "a\tb", "{x}", "${x}", "%s", "</script>", "#/components/schemas/Nowhere", "~1", "null",
     "getThing", "get_thing", "GetThing", "retrieve_wallbox", "Resources", "Any", "UNSET", "Unset", "int", "type",
 ]  # fmt: skip
-KINDS = ("property", "enum", "tag", "operation_id", "ref", "property_pair", "operation_pair")
+KINDS = ("property", "enum", "tag", "operation_id", "ref", "property_pair", "operation_pair", "wrong_type")
+# What a node of the wrong JSON type becomes: OpenAPI 3.1 allows true and false as schemas, nothing else here.
+WRONG: tuple[object, ...] = (True, False, 0, "x", [], {}, None)
 ACROSS = ("twin", "retype")
 
 
@@ -109,6 +111,12 @@ def mutate(spec: dict[str, Any], kind: str, word: str, rng: random.Random) -> bo
         first, second = rng.sample(operations, 2)
         first["operationId"], second["operationId"] = word, word.swapcase() if word.swapcase() != word else word
         first["tags"] = second["tags"] = ["pair"]
+    elif kind == "wrong_type":
+        owner = rng.choice(nodes[1:] or nodes)
+        if not owner:
+            return False
+        key = rng.choice(sorted(owner, key=str))
+        owner[key] = rng.choice([value for value in WRONG if type(value) is not type(owner[key])])
     elif kind == "enum":
         owners = [n for n in nodes if isinstance(n.get("enum"), list) and n["enum"] and isinstance(n["enum"][0], str)]
         if not owners:
@@ -312,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     tried, generated, refused = 0, 0, 0
     findings: list[str] = []
     reasons: collections.Counter[str] = collections.Counter()
+    examples: dict[str, str] = {}  # the first mutant refused for each reason
     deadline = time.monotonic() + args.budget
     cache: dict[str, Path] = {}
     across: collections.Counter[str] = collections.Counter()
@@ -332,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
                 elif reason is not None:
                     refused += 1
                     reasons[reason] += 1
+                    examples.setdefault(reason, label)
                 elif kind == "twin" and moved:
                     findings.append(f"{label}: a locked name moved: {moved[0]}")
                 else:
@@ -363,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             elif reason is not None:
                 refused += 1
                 reasons[reason] += 1
+                examples.setdefault(reason, label)
             else:
                 findings.append(f"{label}: exit {status}: {(lines or ['(no output)'])[-1][:200]}")
             shutil.rmtree(folder, ignore_errors=True)
@@ -371,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     for result, count in sorted(across.items()):
         print(f"  across a regeneration, {result}: {count} (as the oracle wants)")
     for reason, count in reasons.most_common(12):
-        print(f"  refused {count}x: {reason}")
+        print(f"  refused {count}x: {reason}  (first: {examples[reason][:120]})")
     print(f"fuzz-spec: {len(findings)} finding(s)")
     for finding in findings:
         print(f"  {finding}")

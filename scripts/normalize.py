@@ -13,8 +13,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from openapi_python_client.schema import OpenAPI
 from openapi_python_client.strings import ClassName, snake_case
 from openapi_toolkit import toolkit
+from pydantic import ValidationError
 
 # The toolkit's reading of operations, re-exported for the scripts that read specs through this module.
 operations = toolkit.operations
@@ -91,6 +93,32 @@ def pin_discriminator_values(spec: Spec) -> Spec:
             if isinstance(required, list) and field not in required:
                 required.append(field)
     return spec
+
+
+class OutlineError(Exception):
+    """A spec whose structure is not OpenAPI's (a node of the wrong JSON type), with a one-line cause."""
+
+
+def check_outline(spec: Spec, source: str) -> None:
+    """Refuse, before any rule or comparison reads it, a spec the generator's OpenAPI model rejects.
+
+    Validated with openapi-python-client's own model, once its one repairable defect (mapping
+    objects) is repaired, so every later step reads nodes of the types OpenAPI gives them.
+    """
+    try:
+        OpenAPI.model_validate(stringify_discriminator_mappings(spec))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        node: Any = spec
+        parts: list[str] = []
+        for part in error["loc"]:  # the model's union branch names are not in the document: skipped
+            key: Any = part if isinstance(node, dict) else int(part) if str(part).isdigit() else None
+            if (isinstance(node, dict) and key in node) or (
+                isinstance(node, list) and isinstance(key, int) and key < len(node)
+            ):
+                node = node[key]
+                parts.append(str(part))
+        raise OutlineError(f"{source}: {toolkit.pointer(*parts)} is not valid OpenAPI: {error['msg']}") from None
 
 
 def _pascal_case(text: str) -> str:

@@ -75,7 +75,13 @@ class RegenerateError(Exception):
 
 
 # Every refusal the run prints as one line: its own, the spec reader's, the naming rules'.
-FAILURES = (RegenerateError, spec_source.SpecError, names.NameClashError, unsupported.UnsupportedError)
+FAILURES = (
+    RegenerateError,
+    spec_source.SpecError,
+    normalize.OutlineError,
+    names.NameClashError,
+    unsupported.UnsupportedError,
+)
 
 
 fetch = spec_source.fetch
@@ -398,6 +404,7 @@ class _Run:
         else:
             body = spec_source.read_file(args.spec or args.pinned)
         spec = parse(body, self.label)
+        normalize.check_outline(spec, self.label)
         lock_path = args.pinned.with_name(names.LOCK_NAME)
         lock = names.read_lock(lock_path)
 

@@ -86,12 +86,14 @@ def test_a_caught_traceback_is_one_line_and_changes_nothing(
     assert "RuntimeError: the generator broke" in outcome
 
 
-def test_boolean_schemas_are_no_traceback(checkout: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """OpenAPI 3.1 boolean schemas (a component, a property) reach the diff and the normalizer without a traceback."""
-    status = _run(checkout, "--spec", HOSTILE / "boolean-schema.json", "--allow-breaking")
-    err = capsys.readouterr().err
-    assert "internal error" not in err
-    assert status == 0 or len(err.strip().splitlines()) == 1, err
+def test_nodes_of_the_wrong_type_are_one_line(checkout: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A boolean schema (valid 3.1, which the generator cannot read) is refused by its place before the diff runs."""
+    line, outcome = _failed(checkout, capsys, "--spec", HOSTILE / "boolean-schema.json", "--allow-breaking")
+    assert line.endswith(
+        "boolean-schema.json: #/components/schemas/Anything is not valid OpenAPI: "
+        "Input should be a valid dictionary or instance of Schema"
+    )
+    assert "is not valid OpenAPI" in outcome
 
 
 def test_an_unchanged_spec_regenerates_the_docs_in_the_same_step(checkout: Path) -> None:
