@@ -281,7 +281,7 @@ async def _changes_command(args: argparse.Namespace) -> int:
     reader = FleetChanges(url=args.redis, name=args.fleet, group=args.group, consumer=consumer)
     loop = asyncio.get_running_loop()
     main_task = asyncio.current_task()
-    assert main_task is not None  # noqa: S101  # asyncio.run runs this as a task
+    assert main_task is not None  # asyncio.run runs this as a task
     terminated = []
 
     def terminate() -> None:

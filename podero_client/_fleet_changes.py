@@ -140,6 +140,20 @@ def _json_object(fields: Mapping[bytes, bytes], name: str) -> dict[str, Any]:
     return value
 
 
+def _change_id(wallbox_id: uuid.UUID, stamp: datetime | None, updated_at: object) -> str:
+    """The wallbox and the two times Podero moves when it has something new: one state, one id.
+
+    ``updated_at`` too, as a change of settings (not of state) moves only that one; times are
+    written back in one form, so "Z" and "+00:00" from two writers give one id.
+    """
+    state = stamp.isoformat() if stamp is not None else ""
+    try:
+        updated = parse_datetime(updated_at).isoformat() if isinstance(updated_at, str) else ""
+    except ValueError:
+        updated = updated_at if isinstance(updated_at, str) else ""
+    return f"{wallbox_id}@{state}@{updated}" if updated and updated != state else f"{wallbox_id}@{state}"
+
+
 def parse_entry(entry_id: str, fields: Mapping[bytes, bytes]) -> FleetChange:
     """A stream entry as a FleetChange; _Malformed saying what does not fit the format."""
     key = (_uuid(fields, "org_id"), _uuid(fields, "user_id"), _uuid(fields, "wallbox_id"))
@@ -162,10 +176,8 @@ def parse_entry(entry_id: str, fields: Mapping[bytes, bytes]) -> FleetChange:
         wallbox: WallboxDetailOutput | None = WallboxDetailOutput.from_dict(data)
     except (KeyError, TypeError, ValueError, AttributeError, RecursionError):
         wallbox = None
-    updated_at = data.get("updated_at")
-    state = f"{stamp_text}@{updated_at}" if isinstance(updated_at, str) and updated_at != stamp_text else stamp_text
     return FleetChange(
-        id=f"{key[2]}@{state}",
+        id=_change_id(key[2], stamp, data.get("updated_at")),
         entry_id=entry_id,
         key=key,
         stamp=stamp,
