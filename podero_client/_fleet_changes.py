@@ -201,6 +201,32 @@ def _seconds(owner: str, value: object, *, optional: bool = False) -> float | No
     return float(value)
 
 
+async def _bounded(call: Awaitable[T], seconds: float) -> T:
+    """``call``'s result within ``seconds`` (TimeoutError after), run as a task of its own.
+
+    redis-py can swallow a cancellation that lands while a blocking read returns
+    (redis/redis-py#2028), and the reader would go on after its task was cancelled: waiting
+    on a task of its own keeps the cancellation with the caller, where asyncio raises it.
+    """
+    task = asyncio.ensure_future(call)
+    task.add_done_callback(_observe)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        raise TimeoutError(f"no answer within {seconds:.1f} s")
+    return task.result()
+
+
+def _observe(task: asyncio.Future[Any]) -> None:
+    """Retrieve the outcome of a call given up on, so asyncio logs no 'exception never retrieved'."""
+    if not task.cancelled():
+        task.exception()
+
+
 def _id(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
@@ -295,8 +321,7 @@ class FleetChanges:
         """One round trip, bounded; ChangeStreamError naming what failed; NOGROUP recreates the group."""
         for attempt in range(2):
             try:
-                async with asyncio.timeout(self._timeout * 2 + self._block):  # connect, then a (blocked) read
-                    return await command()
+                return await _bounded(command(), self._timeout * 2 + self._block)  # connect, then a (blocked) read
             except Exception as exc:
                 if attempt == 0 and "NOGROUP" in str(exc):  # Redis lost the stream (a restart without persistence)
                     logger.warning(
@@ -376,7 +401,7 @@ class FleetChanges:
             await self._ack_ids(list(self._acks))
         if self._own_from is not None:
             await self._read_own()
-        elif time.monotonic() >= self._next_claim:
+        if self._own_from is None and not self._buffer and time.monotonic() >= self._next_claim:
             await self._claim()
         if not self._buffer:
             answer = await self._ask(
