@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio
+from test_doc_examples import snippet
 
 from podero_client import ChangeStreamError, FleetChange, FleetChanges, InvalidArgumentError
 from podero_client._redis import fleet_key
@@ -580,3 +581,40 @@ def test_the_cli_says_when_redis_cannot_be_reached(closed_port_url: str) -> None
     assert result.returncode == 6, result.stderr
     assert "ChangeStreamError" in result.stderr
     assert PASSWORD not in result.stderr
+
+
+# -- the docs -----------------------------------------------------------------------------------
+
+
+async def test_the_docs_reader_prints_each_change_once(
+    redis_url: str, fleet: str, connection: redis.asyncio.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/change-stream.md's ``follow()`` against a real Redis: a duplicate dropped, every entry acknowledged."""
+    namespace: dict[str, Any] = {"__name__": "docs_change_stream"}  # not __main__: define, do not run
+    code = compile(snippet("change-stream.md", "## In Python: `FleetChanges`"), "docs/change-stream.md", "exec")
+    exec(code, namespace)  # noqa: S102  # our docs
+    box = wallbox_ids(1)[0]
+    await write(
+        connection,
+        fleet,
+        entry(box, "2026-12-07T10:00:00Z", initial=True, changes={}),
+        entry(box, "2026-12-07T10:05:00Z", changes={"mode": ["READY", "CHARGING"]}),
+        entry(box, "2026-12-07T10:05:00+00:00", changes={"mode": ["READY", "CHARGING"]}),  # a takeover's duplicate
+    )
+    task = asyncio.create_task(namespace["follow"](redis_url, fleet, set()))
+
+    async def all_acknowledged() -> bool:
+        groups = await connection.xinfo_groups(fleet_key(fleet, "changes"))
+        return bool(groups) and groups[0]["lag"] == 0 and await group_pending(connection, fleet) == 0
+
+    try:
+        await until(all_acknowledged, "the docs' reader to acknowledge every entry")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [
+        f"{box} 2026-12-07 10:00:00+00:00 first seen",
+        f"{box} 2026-12-07 10:05:00+00:00 mode READY -> CHARGING",
+    ]
