@@ -188,14 +188,7 @@ def parse_entry(entry_id: str, fields: Mapping[bytes, bytes]) -> FleetChange:
     )
 
 
-def _name(owner: str, value: object) -> str:
-    # A group's or consumer's name has the rules of a fleet's: printable, short, not empty.
-    return check_fleet_name(owner, value)
-
-
-def _seconds(owner: str, value: object, *, optional: bool = False) -> float | None:
-    if optional and value is None:
-        return None
+def _seconds(owner: str, value: object) -> float:
     if not is_finite_number(value) or value <= 0:
         raise InvalidArgumentError(f"{owner} must be a finite number of seconds > 0, got {value!r}")
     return float(value)
@@ -262,14 +255,15 @@ class FleetChanges:
     ) -> None:
         self._url = check_redis_url("FleetChanges.url", url)
         self.name = check_fleet_name("FleetChanges.name", name)
-        self.group = _name("FleetChanges.group", group)
-        self.consumer = _name("FleetChanges.consumer", consumer)
+        # A group's and a consumer's names have the rules of a fleet's: printable, short, not empty.
+        self.group = check_fleet_name("FleetChanges.group", group)
+        self.consumer = check_fleet_name("FleetChanges.consumer", consumer)
         if start not in ("oldest", "latest"):
             raise InvalidArgumentError(f'FleetChanges.start must be "oldest" or "latest", got {start!r}')
         self._start = "0" if start == "oldest" else "$"
-        self._claim_after = _seconds("FleetChanges.claim_after", claim_after) or 0.0
-        self._timeout = _seconds("FleetChanges.timeout", timeout) or 0.0
-        self._give_up_after = _seconds("FleetChanges.give_up_after", give_up_after, optional=True)
+        self._claim_after = _seconds("FleetChanges.claim_after", claim_after)
+        self._timeout = _seconds("FleetChanges.timeout", timeout)
+        self._give_up_after = None if give_up_after is None else _seconds("FleetChanges.give_up_after", give_up_after)
         self._key = fleet_key(name, "changes")
         self._where = where(url)
         self._block = min(MAX_BLOCK, self._timeout / 2)  # a blocked read ends well inside the socket's timeout
@@ -496,15 +490,14 @@ class FleetChanges:
         while True:
             await asyncio.sleep(self._claim_after / 3)
             held = sorted(self._held)
-            for start in range(0, len(held), BATCH):
-                try:
-                    await self._ask(
-                        lambda part=held[start : start + BATCH]: self._touch_script(  # type: ignore[misc]
-                            keys=[self._key], args=[self.group, self.consumer, *part]
-                        )
-                    )
-                except ChangeStreamError:
-                    break  # the read loop says Redis is gone; the next round tries again
+            try:
+                for start in range(0, len(held), BATCH):
+                    await self._touch(held[start : start + BATCH])
+            except ChangeStreamError:
+                pass  # the read loop tells of Redis being gone; the next round tries again
+
+    async def _touch(self, entry_ids: list[str]) -> None:
+        await self._ask(lambda: self._touch_script(keys=[self._key], args=[self.group, self.consumer, *entry_ids]))
 
     async def stats(self) -> FleetChangesStats:
         """The group's pending and lag from Redis, and this reader's counts; ChangeStreamError if Redis is gone."""
