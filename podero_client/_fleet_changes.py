@@ -72,8 +72,9 @@ class FleetChange:
     ``id`` is the same for every entry that describes the same state of the wallbox (its id,
     ``stamp`` and ``updated_at``): a duplicate after a takeover or a redelivery has the id of
     the first. ``entry_id`` is the stream's own id, which ``ack()`` acknowledges.
-    ``wallbox`` is the parsed model, or None when the stored JSON does not fit the schema
-    (a writer that left out the owner, say); ``wallbox_data`` is that JSON, always.
+    ``wallbox`` is the parsed model (with an owner of only its id when the entry was written
+    without personal data), or None when the stored JSON does not fit the schema;
+    ``wallbox_data`` is that JSON as written, always.
     ``changes`` maps each field that moved to ``(old, new)``, as JSON values.
     """
 
@@ -172,8 +173,11 @@ def parse_entry(entry_id: str, fields: Mapping[bytes, bytes]) -> FleetChange:
             raise _Malformed("changes is not an object of [old, new] pairs")
         changes[field] = (pair[0], pair[1])
     data = _json_object(fields, "wallbox")
+    # Written without personal data, the wallbox has no owner: the model gets one with only its
+    # id, which is the key's user (a wallbox's owner is the user it is listed under).
+    parsed = data if "owner" in data else {**data, "owner": {"id": str(key[1])}}
     try:
-        wallbox: WallboxDetailOutput | None = WallboxDetailOutput.from_dict(data)
+        wallbox: WallboxDetailOutput | None = WallboxDetailOutput.from_dict(parsed)
     except (KeyError, TypeError, ValueError, AttributeError, RecursionError):
         wallbox = None
     return FleetChange(

@@ -27,7 +27,7 @@ import pytest
 import redis.asyncio
 from test_doc_examples import snippet
 
-from podero_client import ChangeStreamError, FleetChange, FleetChanges, InvalidArgumentError
+from podero_client import ChangeStreamError, FleetChange, FleetChanges, InvalidArgumentError, Unset
 from podero_client._redis import fleet_key
 from podero_client.models import WallboxDetailOutput
 from podero_client.testing import ORG_ID, USER_ID, wallbox_payload
@@ -45,7 +45,7 @@ def entry(
     updated_at: str | None = None,
     **overrides: Any,
 ) -> dict[str, str]:
-    """One stream entry in the documented format; the owner cut to its id, as a writer without personal data does."""
+    """One stream entry in the documented format; the owner cut to its id."""
     wallbox = wallbox_payload(
         id=wallbox_id, current_state_last_updated_at=stamp, updated_at=updated_at or stamp, **overrides
     )
@@ -266,20 +266,26 @@ async def test_a_malformed_entry_is_skipped_logged_and_acknowledged(
     assert "CHARGING" not in logged
 
 
-async def test_a_wallbox_that_does_not_fit_the_model_still_comes(
+async def test_a_wallbox_without_personal_data_or_not_fitting_the_model_still_comes(
     redis_url: str, fleet: str, connection: redis.asyncio.Redis
 ) -> None:
-    """A stored wallbox without its owner: ``wallbox`` is None, ``wallbox_data`` the JSON as written."""
+    """No owner: the model's owner is the key's user alone. Not the model's shape: ``wallbox`` None, JSON kept."""
     box = wallbox_ids(1)[0]
-    written = entry(box)
-    data = json.loads(written["wallbox"])
+    without_owner = entry(box)
+    data = json.loads(without_owner["wallbox"])
     del data["owner"]
-    await write(connection, fleet, {**written, "wallbox": json.dumps(data)})
+    without_owner["wallbox"] = json.dumps(data)
+    not_a_wallbox = {**entry(box), "wallbox": json.dumps({**data, "mode": 5})}
+    await write(connection, fleet, without_owner, not_a_wallbox)
     async with reader(redis_url, fleet) as changes:
-        (change,) = await take(changes, 1)
-    assert change.wallbox is None
-    assert change.wallbox_data["id"] == box
-    assert change.changes == {"mode": ("READY", "CHARGING")}
+        first, second = await take(changes, 2)
+    assert first.wallbox is not None
+    assert first.wallbox.owner.id == uuid.UUID(USER_ID)
+    assert isinstance(first.wallbox.owner.email, Unset)
+    assert "owner" not in first.wallbox_data
+    assert second.wallbox is None
+    assert second.wallbox_data["mode"] == 5
+    assert second.changes == {"mode": ("READY", "CHARGING")}
 
 
 @pytest.mark.parametrize("next_reader", ["the same consumer", "another consumer"])
