@@ -48,6 +48,7 @@ T = TypeVar("T")
 BATCH = 100  # entries per read or claim: XAUTOCLAIM's own default
 MAX_BLOCK = 2.0  # seconds one XREADGROUP waits for new entries, at most
 BACKOFF_CAP = 2.0  # seconds between two tries while Redis is gone, at most
+FORGET_AFTER = 10  # a consumer with nothing pending and no read for this many claim_after is removed
 FIELDS = ("org_id", "user_id", "wallbox_id", "stamp", "initial", "changes", "wallbox")
 
 # KEYS[1]: the stream. ARGV: group, consumer, then entry ids. Resets the idle time of each
@@ -62,6 +63,21 @@ for i = 3, #ARGV do
   end
 end
 return touched
+"""
+
+# KEYS[1]: the stream. ARGV: group, idle ms. Removes the consumers that hold no pending entry
+# and have not read for that long; a live reader reads every few seconds.
+_FORGET = """
+local removed = 0
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #consumer, 2 do info[consumer[i]] = consumer[i + 1] end
+  if info['pending'] == 0 and info['idle'] > tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    removed = removed + 1
+  end
+end
+return removed
 """
 
 
@@ -273,6 +289,7 @@ class FleetChanges:
         self._block = min(MAX_BLOCK, self._timeout / 2)  # a blocked read ends well inside the socket's timeout
         self._redis: Any = None
         self._touch_script: Any = None
+        self._forget_script: Any = None
         self._touch_task: asyncio.Task[None] | None = None
         self._buffer: deque[tuple[str, Mapping[bytes, bytes]]] = deque()
         self._held: set[str] = set()  # read by this reader and not acknowledged: kept fresh
@@ -280,6 +297,7 @@ class FleetChanges:
         self._own_from: str | None = "0"  # where the next read of this consumer's own pending starts
         self._claim_from = "0-0"  # XAUTOCLAIM's cursor
         self._next_claim = 0.0
+        self._next_forget = 0.0
         self._down_since: float | None = None
         self._failures = 0  # tries since Redis went away
         self._closed = False
@@ -308,6 +326,7 @@ class FleetChanges:
             return
         self._redis = connect(self._url, timeout=self._timeout, feature="FleetChanges")
         self._touch_script = self._redis.register_script(_TOUCH)
+        self._forget_script = self._redis.register_script(_FORGET)
         try:
             await self._ask(self._create_group)
         except BaseException:
@@ -441,6 +460,7 @@ class FleetChanges:
         self._claim_from = _id(cursor)
         if self._claim_from == "0-0":  # a whole pass over the group's pending entries: the next one later
             self._next_claim = time.monotonic() + self._claim_after / 3
+            await self._forget_stopped_readers()
         if deleted:  # XAUTOCLAIM already removed these from the pending list
             self._trimmed(len(deleted))
         if claimed:
@@ -452,6 +472,25 @@ class FleetChanges:
                 len(claimed),
             )
             self._take([[self._key, claimed]])
+
+    async def _forget_stopped_readers(self) -> None:
+        """Remove the group's consumers that hold nothing and read nothing for ``FORGET_AFTER`` x ``claim_after``.
+
+        Consumer names come and go with pods; without this the group's list of consumers grows
+        at every deploy. One script checks and removes, so no entry read in between is lost.
+        """
+        if time.monotonic() < self._next_forget:
+            return
+        self._next_forget = time.monotonic() + self._claim_after * FORGET_AFTER
+        idle_ms = round(self._claim_after * FORGET_AFTER * 1000)
+        removed = await self._ask(lambda: self._forget_script(keys=[self._key], args=[self.group, idle_ms]))
+        if removed:
+            logger.info(
+                "change stream of fleet %r: removed %d consumers of group %r that had stopped with nothing pending",
+                self.name,
+                removed,
+                self.group,
+            )
 
     def _trimmed(self, count: int) -> None:
         self._counts["trimmed"] += count

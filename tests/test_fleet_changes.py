@@ -341,6 +341,27 @@ async def test_a_slow_live_reader_keeps_its_entries(
     assert change.entry_id == held
 
 
+async def test_stopped_consumers_are_taken_over_then_forgotten(
+    redis_url: str, fleet: str, connection: redis.asyncio.Redis
+) -> None:
+    """Stopped consumers (one with nothing pending, one holding an entry) leave the group, the entry claimed first."""
+    box = wallbox_ids(1)[0]
+    key = fleet_key(fleet, "changes")
+    first, held = await write(connection, fleet, entry(box, "2026-12-07T10:00:00Z"), entry(box, "2026-12-07T10:01:00Z"))
+    await connection.xgroup_create(key, GROUP, id="0")
+    await connection.xreadgroup(GROUP, "done", {key: ">"}, count=1)
+    await connection.xack(key, GROUP, first)
+    await connection.xreadgroup(GROUP, "holding", {key: ">"}, count=1)
+    await asyncio.sleep(2.5)  # both idle past 10 x claim_after
+    async with reader(redis_url, fleet, consumer="live", claim_after=0.2) as changes:
+        (change,) = await take(changes, 1)
+        stats = await changes.stats()
+    consumers = {info["name"].decode() for info in await connection.xinfo_consumers(key, GROUP)}
+    assert change.entry_id == held
+    assert stats.claimed == 1
+    assert consumers == {"live"}
+
+
 # -- readers as processes -----------------------------------------------------------------------
 
 READER = """
