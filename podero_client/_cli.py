@@ -255,9 +255,10 @@ def _stream_line(change: FleetChange) -> str:
     """One change of the stream: the wallbox, its state (when the entry carries a whole one), what moved."""
     fields = "first poll" if change.initial else "changed: " + ", ".join(sorted(change.changes))
     if change.wallbox is not None:
-        return f"{change.key[2]}  {change_line(change.wallbox)}  ({fields})"
-    when = f"{change.stamp:%H:%M:%S}" if change.stamp is not None else "--:--:--"
-    return printable(f"{change.key[2]}  {when}  ({fields})")
+        state = change_line(change.wallbox)
+    else:
+        state = f"{change.stamp:%H:%M:%S}" if change.stamp is not None else "--:--:--"
+    return printable(f"{change.key[2]}  {state}  ({fields})")  # field names come from Redis: escaped
 
 
 def _stream_json(change: FleetChange) -> str:
@@ -273,7 +274,7 @@ def _stream_json(change: FleetChange) -> str:
         "changes": {field: list(pair) for field, pair in change.changes.items()},
         "wallbox": change.wallbox_data,
     }
-    return json.dumps(record, ensure_ascii=False, allow_nan=False)
+    return json.dumps(record, allow_nan=False)  # ASCII: a lone surrogate in the JSON cannot break the terminal
 
 
 async def _changes_command(args: argparse.Namespace) -> int:

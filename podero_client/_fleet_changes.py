@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -40,7 +41,7 @@ from ._errors import ChangeStreamError, InvalidArgumentError
 from ._generated.models import WallboxDetailOutput
 from ._generated.types import parse_datetime, parse_uuid
 from ._redis import check_fleet_name, check_redis_url, connect, fleet_key, redis_failure, where
-from ._utils import is_finite_number, loads_json
+from ._utils import is_finite_number
 
 logger = logging.getLogger("podero_client")
 T = TypeVar("T")
@@ -147,10 +148,14 @@ def _uuid(fields: Mapping[bytes, bytes], name: str) -> uuid.UUID:
         raise _Malformed(f"{name} is not a UUID") from None
 
 
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def _json_object(fields: Mapping[bytes, bytes], name: str) -> dict[str, Any]:
-    try:
-        value = loads_json(_text(fields, name))
-    except ValueError:
+    try:  # strict: NaN and Infinity, which Python's json reads, are not JSON
+        value = json.loads(_text(fields, name), parse_constant=_not_json)
+    except (ValueError, RecursionError):
         raise _Malformed(f"{name} is not JSON") from None
     if not isinstance(value, dict):
         raise _Malformed(f"{name} is not a JSON object")

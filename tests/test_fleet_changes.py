@@ -248,6 +248,7 @@ async def test_a_malformed_entry_is_skipped_logged_and_acknowledged(
         {**good, "org_id": "not-a-uuid"},
         {**good, "changes": "{not json"},
         {**good, "changes": json.dumps({"mode": "CHARGING"})},
+        {**good, "wallbox": '{"charge_rate_w": NaN}'},
         {**good, "initial": "yes"},
         {**good, "stamp": b"\xff\xfe"},
         no_wallbox,
