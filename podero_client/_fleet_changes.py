@@ -14,8 +14,12 @@ reads it as one consumer of a consumer group:
   ``XAUTOCLAIM`` with that min-idle-time takes it over: a dead reader's work moves, a slow
   handler's never does, however long it takes (a min-idle-time alone must guess the
   slowest handler; too short, and it steals from live readers).
+- Consumers that stopped with nothing pending leave the group (after 10 x ``claim_after``
+  without a read), so the list does not grow with every deploy's new pod names.
 - Redis gone while reading: the reader retries with a jittered backoff, logs one warning
   per outage and one line when it is back, and recreates its group if Redis lost it.
+- Every round trip runs in a task of its own, bounded by ``timeout``: redis-py can swallow
+  a cancellation during a blocking read, and a cancelled reader must stop.
 
 redis-py is imported only when a ``FleetChanges`` is built (the ``redis`` extra).
 """
@@ -50,7 +54,6 @@ BATCH = 100  # entries per read or claim: XAUTOCLAIM's own default
 MAX_BLOCK = 2.0  # seconds one XREADGROUP waits for new entries, at most
 BACKOFF_CAP = 2.0  # seconds between two tries while Redis is gone, at most
 FORGET_AFTER = 10  # a consumer with nothing pending and no read for this many claim_after is removed
-FIELDS = ("org_id", "user_id", "wallbox_id", "stamp", "initial", "changes", "wallbox")
 
 # KEYS[1]: the stream. ARGV: group, consumer, then entry ids. Resets the idle time of each
 # entry that this consumer still owns (one another reader took over stays with it).
