@@ -516,11 +516,11 @@ async def test_give_up_after_ends_the_iteration_with_a_typed_error(own_redis: tu
 # -- the command line ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("json_lines", [False, True])
-async def test_the_cli_prints_each_change_and_ends_quietly_on_sigterm(
-    redis_url: str, fleet: str, connection: redis.asyncio.Redis, json_lines: bool
+@pytest.mark.parametrize(("json_lines", "stop", "code"), [(False, signal.SIGTERM, 0), (True, signal.SIGINT, 130)])
+async def test_the_cli_prints_each_change_and_ends_quietly_on_a_signal(
+    redis_url: str, fleet: str, connection: redis.asyncio.Redis, json_lines: bool, stop: signal.Signals, code: int
 ) -> None:
-    """``podero-client changes`` prints a line per change, acknowledges it, and exits 0 on SIGTERM."""
+    """``podero-client changes`` prints a line per change, acknowledges it, and exits 0 on SIGTERM, 130 on Ctrl-C."""
     box = wallbox_ids(1)[0]
     partial = entry(box, "2026-12-07T10:01:00Z", changes={"is_charging": [False, True]})
     partial["wallbox"] = json.dumps({"id": box})
@@ -539,13 +539,13 @@ async def test_the_cli_prints_each_change_and_ends_quietly_on_sigterm(
                 return await group_pending(connection, fleet) == 0
 
             await until(acknowledged, "the printed changes to be acknowledged")
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(stop)
             _, errors = await process.communicate()
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
-    assert process.returncode == 0, errors.decode()
+    assert process.returncode == code, errors.decode()
     assert "Traceback" not in errors.decode()
     if json_lines:
         first, second = (json.loads(line) for line in printed)
