@@ -134,17 +134,19 @@ class _Malformed(Exception):  # a reason, never shown to the caller
     """An entry that is not in the stream's format; the message says why, without its content."""
 
 
-def _text(fields: Mapping[bytes, bytes], name: str) -> str:
-    value = fields.get(name.encode())
+def _text(fields: Mapping[Any, Any], name: str) -> str:
+    value = fields.get(name.encode(), fields.get(name))  # str keys and values: a URL with decode_responses
     if value is None:
         raise _Malformed(f"no {name} field")
+    if isinstance(value, str):
+        return value
     try:
-        return value.decode()
+        return bytes(value).decode()
     except UnicodeDecodeError:
         raise _Malformed(f"{name} is not UTF-8") from None
 
 
-def _uuid(fields: Mapping[bytes, bytes], name: str) -> uuid.UUID:
+def _uuid(fields: Mapping[Any, Any], name: str) -> uuid.UUID:
     try:
         return parse_uuid(_text(fields, name))
     except ValueError:
@@ -155,7 +157,7 @@ def _not_json(constant: str) -> None:
     raise ValueError(f"{constant} is not JSON")
 
 
-def _json_object(fields: Mapping[bytes, bytes], name: str) -> dict[str, Any]:
+def _json_object(fields: Mapping[Any, Any], name: str) -> dict[str, Any]:
     try:  # strict: NaN and Infinity, which Python's json reads, are not JSON
         value = json.loads(_text(fields, name), parse_constant=_not_json)
     except (ValueError, RecursionError):
@@ -179,7 +181,7 @@ def _change_id(wallbox_id: uuid.UUID, stamp: datetime | None, updated_at: object
     return f"{wallbox_id}@{state}@{updated}" if updated and updated != state else f"{wallbox_id}@{state}"
 
 
-def parse_entry(entry_id: str, fields: Mapping[bytes, bytes]) -> FleetChange:
+def parse_entry(entry_id: str, fields: Mapping[Any, Any]) -> FleetChange:
     """A stream entry as a FleetChange; _Malformed saying what does not fit the format."""
     key = (_uuid(fields, "org_id"), _uuid(fields, "user_id"), _uuid(fields, "wallbox_id"))
     stamp_text = _text(fields, "stamp")
@@ -248,6 +250,16 @@ def _observe(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
+def _entries(answer: Any) -> list[tuple[Any, Any]]:
+    """The entries of XREADGROUP's answer for the one stream read, in RESP2's or RESP3's shape."""
+    if not answer:
+        return []
+    if isinstance(answer, dict):  # RESP3 (a URL with protocol=3): {key: [[entries]]}
+        (entries,) = answer.values()
+        return entries[0] if entries and isinstance(entries[0], list) else entries
+    return answer[0][1]  # type: ignore[no-any-return]
+
+
 def _id(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
@@ -299,7 +311,7 @@ class FleetChanges:
         self._touch_script: Any = None
         self._forget_script: Any = None
         self._touch_task: asyncio.Task[None] | None = None
-        self._buffer: deque[tuple[str, Mapping[bytes, bytes]]] = deque()
+        self._buffer: deque[tuple[str, Mapping[Any, Any]]] = deque()
         self._held: set[str] = set()  # read by this reader and not acknowledged: kept fresh
         self._acks: set[str] = set()  # acknowledged while Redis was gone: sent when it is back
         self._own_from: str | None = "0"  # where the next read of this consumer's own pending starts
@@ -434,7 +446,7 @@ class FleetChanges:
                     self.group, self.consumer, {self._key: ">"}, count=BATCH, block=max(1, round(self._block * 1000))
                 )
             )
-            self._take(answer)
+            self._take(_entries(answer))
 
     async def _read_own(self) -> None:
         """This consumer's pending entries, oldest first: what it read before a restart and never acknowledged."""
@@ -442,7 +454,7 @@ class FleetChanges:
         answer = await self._ask(
             lambda: self._redis.xreadgroup(self.group, self.consumer, {self._key: start}, count=BATCH)
         )
-        entries = answer[0][1] if answer else []
+        entries = _entries(answer)
         if not entries:
             self._own_from = None
             return
@@ -451,7 +463,7 @@ class FleetChanges:
         if trimmed:  # in the pending list, but the stream's cap took the entry itself
             self._trimmed(len(trimmed))
             await self._ack_ids(trimmed)
-        self._take(answer)
+        self._take(entries)
 
     async def _claim(self) -> None:
         """Take over entries idle for ``claim_after``: their reader stopped keeping them fresh."""
@@ -479,7 +491,7 @@ class FleetChanges:
                 self.consumer,
                 len(claimed),
             )
-            self._take([[self._key, claimed]])
+            self._take(claimed)
 
     async def _forget_stopped_readers(self) -> None:
         """Remove the group's consumers that hold nothing and read nothing for ``FORGET_AFTER`` x ``claim_after``.
@@ -508,13 +520,12 @@ class FleetChanges:
             count,
         )
 
-    def _take(self, answer: Any) -> None:
-        for _, entries in answer or []:
-            for raw_id, fields in entries:
-                if fields:  # an empty one was trimmed: counted where it was read
-                    entry_id = _id(raw_id)
-                    self._held.add(entry_id)
-                    self._buffer.append((entry_id, fields))
+    def _take(self, entries: list[tuple[Any, Any]]) -> None:
+        for raw_id, fields in entries:
+            if fields:  # an empty one was trimmed: counted where it was read
+                entry_id = _id(raw_id)
+                self._held.add(entry_id)
+                self._buffer.append((entry_id, fields))
 
     async def ack(self, change: FleetChange) -> None:
         """Acknowledge ``change``: the group will not deliver it again.

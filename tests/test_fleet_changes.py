@@ -33,6 +33,8 @@ from podero_client.models import WallboxDetailOutput
 from podero_client.testing import ORG_ID, USER_ID, wallbox_payload
 
 GROUP = "billing"
+# redis-py's URL options that change the answers' shape: str instead of bytes, RESP3's dicts.
+SHAPES = pytest.mark.parametrize("query", ["", "?decode_responses=True", "?protocol=3"])
 PASSWORD = "s3cret-redis-pass"  # a test's own server
 
 
@@ -160,8 +162,9 @@ async def test_the_url_is_never_shown(closed_port_url: str) -> None:
 # -- reading ------------------------------------------------------------------------------------
 
 
+@SHAPES
 async def test_changes_come_parsed_and_in_order_per_wallbox(
-    redis_url: str, fleet: str, connection: redis.asyncio.Redis
+    redis_url: str, fleet: str, connection: redis.asyncio.Redis, query: str
 ) -> None:
     """Five changes of three wallboxes, interleaved: each arrives parsed, and each wallbox's in its order."""
     boxes = wallbox_ids(3)
@@ -171,7 +174,7 @@ async def test_changes_come_parsed_and_in_order_per_wallbox(
         for box in boxes
     ]
     entry_ids = await write(connection, fleet, *written)
-    async with reader(redis_url, fleet) as changes:
+    async with reader(redis_url + query, fleet) as changes:
         taken = await take(changes, 15)
     assert [change.entry_id for change in taken] == entry_ids
     for box in boxes:
@@ -289,9 +292,10 @@ async def test_a_wallbox_without_personal_data_or_not_fitting_the_model_still_co
     assert second.changes == {"mode": ("READY", "CHARGING")}
 
 
+@SHAPES
 @pytest.mark.parametrize("next_reader", ["the same consumer", "another consumer"])
 async def test_pending_entries_trimmed_away_are_counted_and_cleared(
-    redis_url: str, fleet: str, connection: redis.asyncio.Redis, next_reader: str
+    redis_url: str, fleet: str, connection: redis.asyncio.Redis, next_reader: str, query: str
 ) -> None:
     """Entries read, never acknowledged, then trimmed: the restarted reader, or another claiming, never yields them."""
     box = wallbox_ids(1)[0]
@@ -301,7 +305,7 @@ async def test_pending_entries_trimmed_away_are_counted_and_cleared(
     await connection.xtrim(fleet_key(fleet, "changes"), maxlen=0)
     fresh = await write(connection, fleet, entry(box, "2026-12-07T11:00:00Z"))
     consumer = "first" if next_reader == "the same consumer" else "second"
-    async with reader(redis_url, fleet, consumer=consumer) as changes:
+    async with reader(redis_url + query, fleet, consumer=consumer) as changes:
         (change,) = await take(changes, 1)
         stats = await changes.stats()
     assert change.entry_id == fresh[0]
@@ -342,8 +346,9 @@ async def test_a_slow_live_reader_keeps_its_entries(
     assert change.entry_id == held
 
 
+@SHAPES
 async def test_stopped_consumers_are_taken_over_then_forgotten(
-    redis_url: str, fleet: str, connection: redis.asyncio.Redis
+    redis_url: str, fleet: str, connection: redis.asyncio.Redis, query: str
 ) -> None:
     """Stopped consumers (one with nothing pending, one holding an entry) leave the group, the entry claimed first."""
     box = wallbox_ids(1)[0]
@@ -354,7 +359,7 @@ async def test_stopped_consumers_are_taken_over_then_forgotten(
     await connection.xack(key, GROUP, first)
     await connection.xreadgroup(GROUP, "holding", {key: ">"}, count=1)
     await asyncio.sleep(2.5)  # both idle past 10 x claim_after
-    async with reader(redis_url, fleet, consumer="live", claim_after=0.2) as changes:
+    async with reader(redis_url + query, fleet, consumer="live", claim_after=0.2) as changes:
         (change,) = await take(changes, 1)
         stats = await changes.stats()
     consumers = {info["name"].decode() for info in await connection.xinfo_consumers(key, GROUP)}
