@@ -18,6 +18,7 @@ from ._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ChangeStreamError,
     ClientClosedError,
     ConflictError,
     InternalServerError,
@@ -32,6 +33,7 @@ from ._errors import (
     UnprocessableEntityError,
 )
 from ._fleet import FleetEvent, FleetStats, FleetWatch, WallboxChanged, WallboxFailed
+from ._fleet_changes import FleetChange, FleetChanges, FleetChangesStats
 from ._generated.types import UNSET, APIResponse, Unset
 from ._redis_budget import RedisRateLimit
 from ._retry import RetryPolicy
@@ -47,10 +49,14 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BearerToken",
+    "ChangeStreamError",
     "ClientClosedError",
     "ClientCredentials",
     "ConflictError",
     "Credentials",
+    "FleetChange",
+    "FleetChanges",
+    "FleetChangesStats",
     "FleetEvent",
     "FleetStats",
     "FleetWatch",

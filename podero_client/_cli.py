@@ -9,6 +9,8 @@ import json
 import logging
 import math
 import os
+import signal
+import socket
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +22,7 @@ from ._errors import (
     APIConnectionError,
     APIStatusError,
     AuthenticationError,
+    ChangeStreamError,
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
@@ -27,6 +30,7 @@ from ._errors import (
     ResponseValidationError,
 )
 from ._fleet import FleetEvent, FleetStats, WallboxChanged, WallboxFailed
+from ._fleet_changes import FleetChange, FleetChanges
 from ._render import change_line, printable, summary
 
 EXIT_OK = 0
@@ -72,6 +76,7 @@ examples:
   podero-client wallbox ORG_ID USER_ID WALLBOX_ID --json
   podero-client watch ORG_ID USER_ID WALLBOX_ID --interval 60
   podero-client watch --keys-file keys.txt --rate-limit 50   a fleet, one "ORG_ID USER_ID WALLBOX_ID" a line
+  podero-client changes --redis redis://127.0.0.1:6379/0 --fleet partner-42   tail a fleet's change stream
 """
 
 
@@ -88,7 +93,7 @@ def _token_request(error: PoderoError) -> bool:
 def _exit_code(error: PoderoError) -> int:
     if isinstance(error, InvalidArgumentError):
         return EXIT_BAD_ARGUMENTS
-    if isinstance(error, APIConnectionError):
+    if isinstance(error, APIConnectionError | ChangeStreamError):
         return EXIT_CONNECTION
     if isinstance(error, APIStatusError | ResponseValidationError) and _token_request(error):
         return EXIT_TOKEN_ENDPOINT
@@ -246,6 +251,64 @@ async def _watch_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _stream_line(change: FleetChange) -> str:
+    """One change of the stream: the wallbox, its state (when the entry carries a whole one), what moved."""
+    fields = "first poll" if change.initial else "changed: " + ", ".join(sorted(change.changes))
+    if change.wallbox is not None:
+        state = change_line(change.wallbox)
+    else:
+        state = f"{change.stamp:%H:%M:%S}" if change.stamp is not None else "--:--:--"
+    return printable(f"{change.key[2]}  {state}  ({fields})")  # field names come from Redis: escaped
+
+
+def _stream_json(change: FleetChange) -> str:
+    org_id, user_id, wallbox_id = (str(part) for part in change.key)
+    record = {
+        "id": change.id,
+        "entry_id": change.entry_id,
+        "org_id": org_id,
+        "user_id": user_id,
+        "wallbox_id": wallbox_id,
+        "stamp": change.stamp.isoformat() if change.stamp is not None else None,
+        "initial": change.initial,
+        "changes": {field: list(pair) for field, pair in change.changes.items()},
+        "wallbox": change.wallbox_data,
+    }
+    return json.dumps(record, allow_nan=False)  # ASCII: a lone surrogate in the JSON cannot break the terminal
+
+
+async def _changes_command(args: argparse.Namespace) -> int:
+    consumer = args.consumer or socket.gethostname()
+    reader = FleetChanges(url=args.redis, name=args.fleet, group=args.group, consumer=consumer)
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    assert main_task is not None  # asyncio.run runs this as a task
+    terminated = []
+
+    def terminate() -> None:
+        terminated.append(True)
+        main_task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, terminate)  # a quiet end: exit 0 (Ctrl-C: asyncio.run's own, 130)
+    try:
+        async with reader as changes:
+            print(
+                f"reading fleet {args.fleet!r}'s changes as {consumer!r} of group {args.group!r} (Ctrl-C to stop)",
+                file=sys.stderr,
+                flush=True,
+            )
+            async for change in changes:
+                print(_stream_json(change) if args.json else _stream_line(change), flush=True)
+                await changes.ack(change)  # after printing: a change cut off by the end is printed again next time
+    except asyncio.CancelledError:
+        if terminated:
+            return EXIT_OK
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+    return EXIT_OK  # pragma: no cover  # the stream has no end
+
+
 def _write_keys(path: str, keys: list[tuple[str, str, str]]) -> None:
     with open(path, "w", encoding="utf-8") as file:
         file.writelines(" ".join(key) + "\n" for key in keys)
@@ -389,6 +452,32 @@ def _parser() -> argparse.ArgumentParser:
         help="with --keys-file: print the fleet's figures on stderr every S seconds (default 10)",
     )
 
+    changes = command(
+        "changes",
+        "print each change of a fleet's change stream as it comes (a consumer of a group)",
+        epilog=f"""\
+each change is printed, then acknowledged: a change printed just before the end may be printed
+again next time (at-least-once). A new group starts at the oldest change the stream holds.
+
+exit codes:
+  {EXIT_OK}  ended by SIGTERM
+  {EXIT_BAD_ARGUMENTS}  bad arguments: a URL, fleet, group or consumer name that cannot be used
+  {EXIT_CONNECTION}  Redis could not be reached
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+""",
+    )
+    changes.add_argument(
+        "--redis", required=True, metavar="URL", help="the fleet's Redis: redis://, rediss:// or unix://"
+    )
+    changes.add_argument("--fleet", required=True, metavar="NAME", help="the fleet's name, as its replicas name it")
+    changes.add_argument(
+        "--group", default="podero-client", metavar="G", help="the consumer group (default podero-client)"
+    )
+    changes.add_argument(
+        "--consumer", metavar="C", help="this reader's name in the group; it resumes by it (default: the host name)"
+    )
+    changes.add_argument("--json", action="store_true", help="one JSON object a line")
+
     demo = command(
         "demo",
         "run the SDK against an embedded fake Podero: no credentials, no network",
@@ -471,6 +560,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_wallbox_command(args))
         if args.command == "watch":
             return asyncio.run(_watch_command(args))
+        if args.command == "changes":
+            return asyncio.run(_changes_command(args))
         if args.command == "demo":
             from ._demo import run_demo
 

@@ -4,6 +4,7 @@
     ├── InvalidArgumentError (also ValueError)   bad argument or setting, raised before any I/O
     ├── ClientClosedError (also RuntimeError)    the client was closed before or during the call
     ├── RateLimitBackendError                    RedisRateLimit: Redis unreachable or its answer makes no sense
+    ├── ChangeStreamError                        FleetChanges: Redis unreachable (past give_up_after), or closed
     ├── APIConnectionError                       no response: connect, read or protocol failure
     │   └── APITimeoutError                      ... because a timeout ran out
     ├── APIStatusError                           a non-2xx response, after retries
@@ -93,6 +94,12 @@ class RateLimitBackendError(PoderoError):
     """The shared request budget (``RedisRateLimit``) could not be asked: Redis is unreachable,
     timed out, or answered something that makes no sense. No request was sent.
     ``RedisRateLimit(on_redis_error="local")`` falls back to a local budget instead."""
+
+
+class ChangeStreamError(PoderoError):
+    """A fleet's change stream (``FleetChanges``) could not be read: Redis is unreachable or
+    refused the command, or the reader is closed. While iterating, the reader retries a Redis
+    that went away; this comes only past ``give_up_after``."""
 
 
 class APIConnectionError(PoderoError):

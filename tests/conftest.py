@@ -274,6 +274,15 @@ def _redis_answers(url: str) -> bool:
         return False
 
 
+@pytest.fixture
+def closed_port_url() -> str:
+    """A redis:// URL on 127.0.0.1 where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Redis: REDIS_URL (default redis://127.0.0.1:6379/0), else a redis-server started here, else skip."""

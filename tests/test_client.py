@@ -450,8 +450,9 @@ def test_public_names() -> None:
     """__all__ is the whole public surface: every name resolves, nothing private leaks."""
     assert sorted(podero_client.__all__) == sorted(
         ["PRODUCTION_URL", "SANDBOX_URL", "APIConnectionError", "APIResponse", "APIStatusError", "APITimeoutError",
-         "AuthenticationError", "BadRequestError", "BearerToken", "ClientClosedError", "ClientCredentials",
-         "ConflictError", "Credentials", "FleetEvent", "FleetStats", "FleetWatch",
+         "AuthenticationError", "BadRequestError", "BearerToken", "ChangeStreamError", "ClientClosedError",
+         "ClientCredentials", "ConflictError", "Credentials", "FleetChange", "FleetChanges", "FleetChangesStats",
+         "FleetEvent", "FleetStats", "FleetWatch",
          "InternalServerError", "InvalidArgumentError", "NotFoundError",
          "PasswordCredentials", "PermissionDeniedError", "PoderoClient", "PoderoError", "RateLimit",
          "RateLimitBackendError", "RateLimitError", "RateLimitState", "RedisRateLimit", "ResponseTooLargeError",

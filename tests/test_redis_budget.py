@@ -45,15 +45,6 @@ async def key(redis_url: str) -> AsyncIterator[str]:
     await connection.aclose()
 
 
-@pytest.fixture
-def closed_port_url() -> str:
-    """A redis:// URL on 127.0.0.1 where nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"redis://127.0.0.1:{port}/0"
-
-
 @pytest.mark.parametrize(
     ("changes", "match"),
     [
