@@ -13,7 +13,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__
 from ._budget import RateLimit
 from ._client import PRODUCTION_URL, SANDBOX_URL, PoderoClient
 from ._errors import (
@@ -28,6 +27,7 @@ from ._errors import (
 )
 from ._fleet import FleetEvent, FleetStats, WallboxChanged, WallboxFailed
 from ._render import change_line, printable, summary
+from ._version import __version__
 
 EXIT_OK = 0
 EXIT_BAD_ARGUMENTS = 2

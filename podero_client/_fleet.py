@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import heapq
 import itertools
 import logging
@@ -35,7 +36,7 @@ from ._errors import (
     PoderoError,
 )
 from ._generated.models import WallboxDetailOutput
-from ._polling import WallboxPolling
+from ._polling import GetWallbox
 from ._settings import as_uuid
 from ._utils import is_finite_number
 
@@ -166,14 +167,14 @@ class FleetWatch:
 
     def __init__(
         self,
-        client: WallboxPolling,
+        get_wallbox: GetWallbox,
         keys: Iterable[object],
         *,
         interval: float,
         fast_interval: float,
         concurrency: int,
         include_deleted: bool,
-        registry: weakref.WeakSet[FleetWatch] | None = None,
+        registry: Fleets | None = None,
     ) -> None:
         for name, value in (("interval", interval), ("fast_interval", fast_interval)):
             if not is_finite_number(value) or value <= 0:
@@ -184,7 +185,7 @@ class FleetWatch:
             raise InvalidArgumentError(
                 f"keys must be an iterable of (org_id, user_id, wallbox_id) triples, got {keys!r:.80}"
             )
-        self._client = client
+        self._get_wallbox = get_wallbox
         self.interval = float(interval)
         self.fast_interval = min(float(fast_interval), self.interval)
         self.concurrency = concurrency
@@ -209,6 +210,8 @@ class FleetWatch:
         self._in_flight = 0
         self._polls = self._failures = self._changes = 0
         self._achieved: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._snapshot: FleetStats | None = None  # for readers on other threads
 
     def __repr__(self) -> str:
         return f"FleetWatch(size={len(self)}, interval={self.interval:g}, fast_interval={self.fast_interval:g})"
@@ -235,8 +238,10 @@ class FleetWatch:
     async def __aenter__(self) -> Self:
         if self._started:
             raise RuntimeError("a FleetWatch runs once; call watch_wallboxes again for another")
+        if self._registry is not None:
+            self._registry.started(self)  # ClientClosedError on a closed client
         self._started = True
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         now = loop.time()
         count = len(self._initial)
         # First polls spread evenly over one interval, each jittered inside its slot.
@@ -245,8 +250,7 @@ class FleetWatch:
             entry.due = now + (number + self._random.random()) * self.interval / count
             self._push(entry, entry.due)
         self._initial = {}
-        if self._registry is not None:
-            self._registry.add(self)
+        self._snapshot = self.stats
         self._tasks = [loop.create_task(self._worker(), name="podero-fleet-worker") for _ in range(self.concurrency)]
         return self
 
@@ -264,7 +268,7 @@ class FleetWatch:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         if self._registry is not None:
-            self._registry.discard(self)
+            self._registry.ended(self)
 
     def _finish(self, error: BaseException | None) -> None:
         if not self._ended:
@@ -348,6 +352,31 @@ class FleetWatch:
             changes=self._changes,
         )
 
+    def latest_stats(self) -> FleetStats | None:
+        """``stats`` from any thread, without waiting: on the watch's loop, fresh; elsewhere, the snapshot
+        the loop took when last asked (at most one reading old), and a new one is asked for.
+
+        None once the watch has ended. A metric reader's thread must never wait for the loop: the
+        loop may be the one blocked in ``MeterProvider.shutdown()``.
+        """
+        loop = self._loop
+        if loop is None or self._ended:
+            return None
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._snapshot = self.stats
+        else:
+            with contextlib.suppress(RuntimeError):  # a loop closed meanwhile: the snapshot stays
+                loop.call_soon_threadsafe(self._take_snapshot)
+        return self._snapshot
+
+    def _take_snapshot(self) -> None:
+        if not self._ended:
+            self._snapshot = self.stats
+
     # ------------------------------------------------------------------ scheduling
     def _push(self, entry: _Entry, due: float) -> None:
         heapq.heappush(self._heap, (due, next(self._order), entry))
@@ -405,7 +434,7 @@ class FleetWatch:
         # Late by more than the jitter explains (or than a fast poll's gap) is behind: a busy loop is not.
         keeping_up = started - entry.due < max(self.fast_interval, 2 * JITTER * self.interval)
         try:
-            wallbox = await self._client.get_wallbox(*entry.key, include_deleted=self.include_deleted)
+            wallbox = await self._get_wallbox(*entry.key, include_deleted=self.include_deleted)
         except ClientClosedError:
             self._finish(None)
             return
@@ -461,53 +490,38 @@ class FleetWatch:
             await self._emit(event)
 
 
-class FleetWatching(WallboxPolling):
-    """Mixed into PoderoClient: the fleet watch, through its ``get_wallbox`` like every caller."""
+class Fleets:
+    """The fleet watches of one client (and its views): built, closed with it, read by telemetry.
 
-    _fleet_watches: weakref.WeakSet[FleetWatch]
+    ``stats()`` may be called from any thread (a metric reader's): it never waits for the loop.
+    """
 
-    def watch_wallboxes(
-        self,
-        keys: Iterable[tuple[uuid.UUID | str, uuid.UUID | str, uuid.UUID | str]] = (),
-        *,
-        interval: float = 60.0,
-        fast_interval: float = 3.0,
-        concurrency: int = 100,
-        include_deleted: bool = False,
-    ) -> FleetWatch:
-        """Watch many wallboxes: ``async with podero.watch_wallboxes(keys) as fleet: async for event in fleet``.
+    def __init__(self) -> None:
+        self._watches: weakref.WeakSet[FleetWatch] = weakref.WeakSet()
+        self.closed = False
 
-        ``keys`` are (org_id, user_id, wallbox_id) triples, checked here (InvalidArgumentError,
-        before any I/O); ``fleet.add(key)`` and ``fleet.remove(key)`` work while it runs.
-        Each wallbox is polled about every ``interval`` seconds (+-5 % jitter), the first polls
-        spread evenly over the first interval; every ``fast_interval`` seconds while a boost is
-        requested (``boost_state``, where the spec has it) and, while the watch keeps up, for 3
-        polls after a change.
-        A poll whose ``current_state_last_updated_at`` and ``updated_at`` did not move yields
-        nothing, and ``fleet.wallbox(key)`` stays the wallbox of the last change. Events:
+    def watch(self, get_wallbox: GetWallbox, keys: Iterable[object], **options: Any) -> FleetWatch:
+        """A FleetWatch polling through ``get_wallbox``; ``options`` are ``PoderoClient.watch_wallboxes``'."""
+        return FleetWatch(get_wallbox, keys, registry=self, **options)
 
-        - ``WallboxChanged``: the first poll of each wallbox (``initial=True``, no changes),
-          then each change, with ``changes`` = {field: (old, new)};
-        - ``WallboxFailed``: one poll failed (after the client's retries) and the others go
-          on; a 404 removes that wallbox (``removed=True``).
+    def stats(self) -> list[FleetStats]:
+        """The stats of each running watch, at once from any thread (see ``FleetWatch.latest_stats``)."""
+        try:
+            watches = list(self._watches)
+        except RuntimeError:  # the set changed under another thread's copy: nothing this time
+            return []
+        return [stats for watch in watches if (stats := watch.latest_stats()) is not None]
 
-        A 401 or 403 that a new token did not cure ends the watch: iteration raises it.
-        Closing the client, ``fleet.aclose()`` or leaving the ``async with`` ends it and
-        cancels the polls in flight. At most ``concurrency`` polls are in flight; with
-        ``PoderoClient(rate_limit=...)`` they queue in its budget, most overdue first, so a
-        short budget makes every wallbox equally stale (``fleet.stats``).
-        """
-        return FleetWatch(
-            self,
-            keys,
-            interval=interval,
-            fast_interval=fast_interval,
-            concurrency=concurrency,
-            include_deleted=include_deleted,
-            registry=self._fleet_watches,
-        )
+    def started(self, watch: FleetWatch) -> None:
+        if self.closed:
+            raise ClientClosedError("this PoderoClient is closed; create a new one")
+        self._watches.add(watch)
 
-    async def _close_watches(self) -> None:
-        """Called by ``aclose`` before the pool closes: no poll outlives the client."""
-        watches = list(self._fleet_watches)
+    def ended(self, watch: FleetWatch) -> None:
+        self._watches.discard(watch)
+
+    async def aclose(self) -> None:
+        """Called by the client's ``aclose`` before the pool closes: no poll outlives the client."""
+        self.closed = True
+        watches = list(self._watches)
         await asyncio.gather(*(watch.aclose() for watch in watches), return_exceptions=True)
