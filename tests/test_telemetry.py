@@ -20,6 +20,7 @@ from opentelemetry.sdk.metrics.export import (
     MetricExporter,
     MetricExportResult,
     MetricsData,
+    NumberDataPoint,
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -379,7 +380,7 @@ async def test_a_meter_provider_shut_down_on_the_loop_exports_the_fleet_gauges_a
         await anext(aiter(fleet))
         meter_provider.shutdown()  # blocks this loop's thread until the reader's last export
     exported = {
-        metric.name: [point.value for point in metric.data.data_points]
+        metric.name: [point.value for point in metric.data.data_points if isinstance(point, NumberDataPoint)]
         for data in exporter.exported
         for resource in data.resource_metrics
         for scope in resource.scope_metrics
