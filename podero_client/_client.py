@@ -420,14 +420,20 @@ class PoderoClient(Resources):
         - ``WallboxChanged``: the first poll of each wallbox (``initial=True``, no changes),
           then each change, with ``changes`` = {field: (old, new)};
         - ``WallboxFailed``: one poll failed (after the client's retries) and the others go
-          on; a 404 removes that wallbox (``removed=True``).
+          on; a 404 removes that wallbox (``removed=True``); a 401 or 403 concerns that key.
 
-        A 401 or 403 that a new token did not cure ends the watch: iteration raises it.
+        Only the token endpoint refusing the credentials ends the watch: iteration raises that
+        AuthenticationError. Events not yet read are kept one per wallbox (a second change
+        merges into the first, from its old values to the latest), so a slow reader, or none
+        (a watch used as a cache through ``fleet.wallbox(key)``), never stops the polls.
         Closing the client, ``fleet.aclose()`` or leaving the ``async with`` ends it and
-        cancels the polls in flight. At most ``concurrency`` polls are in flight; with
-        ``PoderoClient(rate_limit=...)`` they queue in its budget, most overdue first, so a
+        cancels the polls in flight; a watch on a closed client raises ClientClosedError.
+        At most ``concurrency`` polls are in flight; with ``PoderoClient(rate_limit=...)`` they
+        wait their turn in its budget, most overdue first (the pool timeout does not bound that
+        wait: only Podero's answer, or the retry policy's ``deadline``, fails a poll), so a
         short budget makes every wallbox equally stale (``fleet.stats``).
         """
+        self._ensure_open()
         return self._fleets.watch(
             self._fleet_view().get_wallbox,
             keys,
@@ -438,8 +444,15 @@ class PoderoClient(Resources):
         )
 
     def _fleet_view(self) -> Self:
-        """The view every poll of a fleet watch goes through: the one place its calls are set up."""
-        return self
+        """The view every poll of a fleet watch goes through: the one place its calls are set up.
+
+        Without a pool timeout: a poll waits its turn for the budget (and a connection) however
+        long the queue; its connect, read and write timeouts and the retry deadline still hold.
+        """
+        timeout = self._options.timeout if self._options is not None and self._options.timeout else self._http.timeout
+        return self.with_options(
+            timeout=httpx.Timeout(connect=timeout.connect, read=timeout.read, write=timeout.write, pool=None)
+        )
 
     def _prepare(
         self, endpoint: ModuleType, arguments: tuple[tuple[str, Any], ...], headers: tuple[tuple[str, str], ...]

@@ -32,7 +32,6 @@ from ._errors import (
     ClientClosedError,
     InvalidArgumentError,
     NotFoundError,
-    PermissionDeniedError,
     PoderoError,
 )
 from ._generated.models import WallboxDetailOutput
@@ -46,7 +45,6 @@ logger = logging.getLogger("podero_client")
 # Quiet polls at fast_interval after a change before the wallbox goes back to the interval.
 FAST_POLLS = 3
 JITTER = 0.05  # each due time moves by up to +-5 % of its interval, so replicas drift apart
-MAX_PENDING_EVENTS = 1000  # workers wait when the consumer is this far behind
 
 
 @attrs.frozen
@@ -81,7 +79,9 @@ class FleetStats:
 
     ``achieved_interval``: seconds between two regular polls of a wallbox, averaged over about
     the last round (None before any); above ``interval`` when the budget is short.
-    ``slowest_age``: seconds since the stalest wallbox was last polled (or added).
+    ``slowest_age``: the age of the stalest data held: seconds since the last good answer for
+    the wallbox that has waited longest for one (or since it was added); failed polls do not
+    make it younger, so a fleet cut off from Podero shows it.
     ``waiting``: wallboxes due and not yet polled; ``in_flight``: polls under way.
     """
 
@@ -99,13 +99,14 @@ class FleetStats:
 class _Entry:
     """One watched wallbox: the last one seen and its schedule (about 150 bytes beside it)."""
 
-    __slots__ = ("due", "fast", "key", "polled_at", "removed", "wallbox")
+    __slots__ = ("due", "fast", "good_at", "key", "polled_at", "removed", "wallbox")
 
     def __init__(self, key: FleetKey, now: float) -> None:
         self.key = key
         self.wallbox: WallboxDetailOutput | None = None
         self.due = now  # the schedule's own time, before jitter
         self.polled_at = now  # when the last poll's answer came (or when added)
+        self.good_at = now  # when the last wallbox came (or when added): the age of what is held
         self.fast = 0  # fast polls left
         self.removed = False
 
@@ -147,6 +148,38 @@ def _extra(wallbox: WallboxDetailOutput) -> dict[str, Any]:
     """
     extra: dict[str, Any] | None = getattr(wallbox, "_additional_properties", None)
     return extra or {}
+
+
+def _credentials_refused(error: PoderoError) -> bool:
+    """The token endpoint refused the client's credentials: the one error that ends a watch.
+
+    A 401 or 403 to a wallbox's own request (it carried a Bearer token) concerns that key: a
+    403 may be about one customer, and a 401 may follow a token revoked meanwhile. A token
+    request never carries a Bearer token.
+    """
+    if not isinstance(error, AuthenticationError):
+        return False
+    authorization = error.response.request.headers.get("authorization", "")
+    return not authorization.startswith("Bearer ")
+
+
+def _coalesce(pending: FleetEvent, new: FleetEvent) -> FleetEvent | None:
+    """What a reader gets for a wallbox whose ``pending`` event it has not read when ``new`` comes.
+
+    Two changes are one, from the first's old values to the second's new ones (None when they
+    cancel out); a change outlives a failed poll, unless a 404 removed the wallbox; else the newer.
+    """
+    if isinstance(new, WallboxChanged) and isinstance(pending, WallboxChanged):
+        merged = dict(pending.changes)
+        for name, (old, value) in new.changes.items():
+            merged[name] = (merged[name][0] if name in merged else old, value)
+        kept = {name: (old, value) for name, (old, value) in merged.items() if old != value}
+        if not kept and not pending.initial:
+            return None
+        return WallboxChanged(new.key, new.wallbox, {} if pending.initial else kept, initial=pending.initial)
+    if isinstance(new, WallboxFailed) and isinstance(pending, WallboxChanged) and not new.removed:
+        return pending
+    return new
 
 
 def _boost_requested(wallbox: WallboxDetailOutput) -> bool:
@@ -197,10 +230,9 @@ class FleetWatch:
         self._heap: list[tuple[float, int, _Entry]] = []
         self._order = itertools.count()
         self._random = random.Random()  # noqa: S311  # spreads polls, not secrets
-        self._events: collections.deque[FleetEvent] = collections.deque()
+        # One pending event per wallbox, oldest first: a slow reader (or none) never stops the polls.
+        self._pending: collections.OrderedDict[FleetKey, FleetEvent] = collections.OrderedDict()
         self._event_ready = asyncio.Event()
-        self._room = asyncio.Event()
-        self._room.set()
         self._take_lock = asyncio.Lock()
         self._wakeup: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -275,7 +307,6 @@ class FleetWatch:
             self._ended = True
             self._error = error
         self._event_ready.set()
-        self._room.set()
         self._wake()
 
     # ------------------------------------------------------------------ keys
@@ -304,6 +335,7 @@ class FleetWatch:
         if entry is None:
             return False
         entry.removed = True  # its heap item is skipped when it comes up
+        self._pending.pop(checked, None)
         return True
 
     # ------------------------------------------------------------------ iteration
@@ -313,23 +345,23 @@ class FleetWatch:
     async def __anext__(self) -> FleetEvent:
         if not self._started:
             raise RuntimeError("iterate a FleetWatch inside `async with podero.watch_wallboxes(...) as fleet`")
-        while not self._events:
+        while not self._pending:
             if self._ended:
                 if self._error is not None:
                     raise self._error
                 raise StopAsyncIteration
             self._event_ready.clear()
             await self._event_ready.wait()
-        event = self._events.popleft()
-        if len(self._events) < MAX_PENDING_EVENTS:
-            self._room.set()
-        return event
+        return self._pending.popitem(last=False)[1]
 
-    async def _emit(self, event: FleetEvent) -> None:
-        while len(self._events) >= MAX_PENDING_EVENTS and not self._ended:
-            self._room.clear()
-            await self._room.wait()
-        self._events.append(event)
+    def _emit(self, event: FleetEvent) -> None:
+        """Queue ``event``; one not yet read for the same wallbox is merged with it (``_coalesce``)."""
+        pending = self._pending.get(event.key)
+        merged = event if pending is None else _coalesce(pending, event)
+        if merged is None:
+            del self._pending[event.key]
+        else:
+            self._pending[event.key] = merged  # a merged event keeps the older one's place
         self._event_ready.set()
 
     # ------------------------------------------------------------------ stats
@@ -338,7 +370,7 @@ class FleetWatch:
         """A snapshot; it looks at every wallbox, so read it now and then, not per event."""
         now = asyncio.get_running_loop().time() if self._started else 0.0
         entries = self._entries.values()
-        oldest = min((entry.polled_at for entry in entries), default=now)
+        oldest = min((entry.good_at for entry in entries), default=now)
         waiting = sum(1 for due, _, entry in self._heap if due <= now and not entry.removed)
         return FleetStats(
             size=len(self),
@@ -438,11 +470,10 @@ class FleetWatch:
         except ClientClosedError:
             self._finish(None)
             return
-        except (AuthenticationError, PermissionDeniedError) as error:
-            # PoderoAuth already fetched a new token and replayed once: nothing more will cure it.
-            self._finish(error)
-            return
         except PoderoError as error:
+            if _credentials_refused(error):  # no call of this client can succeed any more
+                self._finish(error)
+                return
             if entry.removed:
                 return
             self._polls += 1
@@ -453,7 +484,7 @@ class FleetWatch:
                 self.remove(entry.key)
             else:
                 self._reschedule(entry, keeping_up, started)
-            await self._emit(WallboxFailed(entry.key, error, removed=gone))
+            self._emit(WallboxFailed(entry.key, error, removed=gone))
             return
         if entry.removed:
             return
@@ -463,7 +494,7 @@ class FleetWatch:
             gap = done - entry.polled_at
             weight = 2 / (min(len(self._entries), 2000) + 1)
             self._achieved = gap if self._achieved is None else self._achieved + weight * (gap - self._achieved)
-        entry.polled_at = done
+        entry.polled_at = entry.good_at = done
         previous = entry.wallbox
         event: WallboxChanged | None = None
         if previous is None:
@@ -487,7 +518,7 @@ class FleetWatch:
         self._reschedule(entry, keeping_up, started)
         if event is not None:
             self._changes += not event.initial
-            await self._emit(event)
+            self._emit(event)
 
 
 class Fleets:
