@@ -30,6 +30,7 @@ from ._errors import (
     UnprocessableEntityError,
 )
 from ._fleet import FleetEvent, FleetStats, FleetWatch, WallboxChanged, WallboxFailed
+from ._fleet_shared import FleetBackendError, RedisFleet
 from ._generated.types import UNSET, APIResponse, Unset
 from ._redis_budget import RedisRateLimit
 from ._retry import RetryPolicy
@@ -50,6 +51,7 @@ __all__ = [
     "ClientCredentials",
     "ConflictError",
     "Credentials",
+    "FleetBackendError",
     "FleetEvent",
     "FleetStats",
     "FleetWatch",
@@ -64,6 +66,7 @@ __all__ = [
     "RateLimitBackendError",
     "RateLimitError",
     "RateLimitState",
+    "RedisFleet",
     "RedisRateLimit",
     "ResponseTooLargeError",
     "ResponseValidationError",

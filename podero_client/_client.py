@@ -40,6 +40,7 @@ from ._errors import (
     transport_error,
 )
 from ._fleet import Fleets, FleetWatch
+from ._fleet_shared import RedisFleet
 from ._generated.api import Resources
 from ._generated.client import AuthenticatedClient
 from ._generated.models import WallboxDetailOutput
@@ -405,6 +406,7 @@ class PoderoClient(Resources):
         fast_interval: float = 3.0,
         concurrency: int = 100,
         include_deleted: bool = False,
+        shared: RedisFleet | None = None,
     ) -> FleetWatch:
         """Watch many wallboxes: ``async with podero.watch_wallboxes(keys) as fleet: async for event in fleet``.
 
@@ -432,6 +434,13 @@ class PoderoClient(Resources):
         wait their turn in its budget, most overdue first (the pool timeout does not bound that
         wait: only Podero's answer, or the retry policy's ``deadline``, fails a poll), so a
         short budget makes every wallbox equally stale (``fleet.stats``).
+
+        ``shared=RedisFleet(url=..., name=...)`` shares the watch with every replica that names
+        the same fleet on the same Redis (docs/fleets.md): each polls the wallboxes it owns,
+        a wallbox taken over or polled after a restart is compared with the last state the
+        fleet wrote (``initial`` only for one it never saw), and each change also goes to the
+        fleet's Redis stream. Entering such a watch raises FleetBackendError when Redis cannot
+        be reached; later, Redis going away only holds the stream's entries back.
         """
         self._ensure_open()
         return self._fleets.watch(
@@ -441,6 +450,7 @@ class PoderoClient(Resources):
             fast_interval=fast_interval,
             concurrency=concurrency,
             include_deleted=include_deleted,
+            shared=shared,
         )
 
     def _fleet_view(self) -> Self:

@@ -34,6 +34,7 @@ from ._errors import (
     NotFoundError,
     PoderoError,
 )
+from ._fleet_shared import RedisFleet, SharedFleet
 from ._generated.models import WallboxDetailOutput
 from ._polling import GetWallbox
 from ._settings import as_uuid
@@ -83,6 +84,9 @@ class FleetStats:
     the wallbox that has waited longest for one (or since it was added); failed polls do not
     make it younger, so a fleet cut off from Podero shows it.
     ``waiting``: wallboxes due and not yet polled; ``in_flight``: polls under way.
+    ``owned``: the wallboxes this watch polls (``size`` unless shared); ``replicas``: the
+    live members of a shared fleet (1 alone); ``stream_held``: changes not yet written to
+    the stream (Redis slow or away); ``stream_dropped``: changes dropped from a full buffer.
     """
 
     size: int
@@ -94,12 +98,16 @@ class FleetStats:
     polls: int
     failures: int
     changes: int
+    owned: int = 0
+    replicas: int = 1
+    stream_held: int = 0
+    stream_dropped: int = 0
 
 
 class _Entry:
     """One watched wallbox: the last one seen and its schedule (about 150 bytes beside it)."""
 
-    __slots__ = ("due", "fast", "good_at", "key", "polled_at", "removed", "wallbox")
+    __slots__ = ("baseline", "due", "fast", "good_at", "key", "polled_at", "removed", "wallbox")
 
     def __init__(self, key: FleetKey, now: float) -> None:
         self.key = key
@@ -109,6 +117,8 @@ class _Entry:
         self.good_at = now  # when the last wallbox came (or when added): the age of what is held
         self.fast = 0  # fast polls left
         self.removed = False
+        # Shared fleets: the last state Redis held when this replica took the wallbox (None: never seen).
+        self.baseline: dict[str, Any] | None = None
 
 
 def as_key(key: object) -> FleetKey:
@@ -148,6 +158,9 @@ def _extra(wallbox: WallboxDetailOutput) -> dict[str, Any]:
     """
     extra: dict[str, Any] | None = getattr(wallbox, "_additional_properties", None)
     return extra or {}
+
+
+_STAMP_FIELDS = ("current_state_last_updated_at", "updated_at")
 
 
 def _credentials_refused(error: PoderoError) -> bool:
@@ -208,6 +221,7 @@ class FleetWatch:
         concurrency: int,
         include_deleted: bool,
         registry: Fleets | None = None,
+        shared: RedisFleet | None = None,
     ) -> None:
         for name, value in (("interval", interval), ("fast_interval", fast_interval)):
             if not is_finite_number(value) or value <= 0:
@@ -218,7 +232,11 @@ class FleetWatch:
             raise InvalidArgumentError(
                 f"keys must be an iterable of (org_id, user_id, wallbox_id) triples, got {keys!r:.80}"
             )
+        if shared is not None and not isinstance(shared, RedisFleet):
+            raise InvalidArgumentError(f"shared must be a RedisFleet or None, got {type(shared).__name__}")
         self._get_wallbox = get_wallbox
+        self._shared = SharedFleet(shared) if shared is not None else None
+        self._coordinator: asyncio.Task[None] | None = None
         self.interval = float(interval)
         self.fast_interval = min(float(fast_interval), self.interval)
         self.concurrency = concurrency
@@ -246,23 +264,30 @@ class FleetWatch:
         self._snapshot: FleetStats | None = None  # for readers on other threads
 
     def __repr__(self) -> str:
-        return f"FleetWatch(size={len(self)}, interval={self.interval:g}, fast_interval={self.fast_interval:g})"
+        shared = f", shared={self._shared.config!r}" if self._shared is not None else ""
+        return f"FleetWatch(size={len(self)}, interval={self.interval:g}, fast_interval={self.fast_interval:g}{shared})"
 
     def __len__(self) -> int:
-        return len(self._entries) if self._started else len(self._initial)
+        return len(self._all_keys())
+
+    def _all_keys(self) -> Mapping[FleetKey, object] | set[FleetKey]:
+        """The fleet's keys: those given until it starts; then the shared set, or those polled here."""
+        if not self._started:
+            return self._initial
+        return self._shared.keys if self._shared is not None else self._entries
 
     def __contains__(self, key: object) -> bool:
         try:
             checked = as_key(key)
         except InvalidArgumentError:
             return False
-        return checked in self._entries if self._started else checked in self._initial
+        return checked in self._all_keys()
 
     def keys(self) -> list[FleetKey]:
-        return list(self._entries) if self._started else list(self._initial)
+        return list(self._all_keys())
 
     def wallbox(self, key: object) -> WallboxDetailOutput | None:
-        """The wallbox of ``key``'s last change (or first poll); None before it or when not watched."""
+        """The wallbox of ``key``'s last change (or first poll); None before it, or when not watched here."""
         entry = self._entries.get(as_key(key))
         return entry.wallbox if entry is not None else None
 
@@ -272,19 +297,60 @@ class FleetWatch:
             raise RuntimeError("a FleetWatch runs once; call watch_wallboxes again for another")
         if self._registry is not None:
             self._registry.started(self)  # ClientClosedError on a closed client
+        loop = asyncio.get_running_loop()
+        owned: Mapping[FleetKey, dict[str, Any] | None] = dict.fromkeys(self._initial)
+        if self._shared is not None:
+            try:
+                owned = await self._shared.start(self._initial)  # FleetBackendError: Redis unreachable
+            except BaseException:
+                if self._registry is not None:
+                    self._registry.ended(self)
+                await self._shared.aclose()
+                raise
         self._started = True
-        loop = self._loop = asyncio.get_running_loop()
-        now = loop.time()
-        count = len(self._initial)
-        # First polls spread evenly over one interval, each jittered inside its slot.
-        for number, key in enumerate(self._initial):
-            entry = self._entries[key] = _Entry(key, now)
-            entry.due = now + (number + self._random.random()) * self.interval / count
-            self._push(entry, entry.due)
+        self._loop = loop
         self._initial = {}
+        self._take_over(owned, self.interval)
         self._snapshot = self.stats
         self._tasks = [loop.create_task(self._worker(), name="podero-fleet-worker") for _ in range(self.concurrency)]
+        if self._shared is not None:
+            self._coordinator = loop.create_task(self._coordinate(self._shared), name="podero-fleet-coordinator")
         return self
+
+    def _take_over(self, keys: Mapping[FleetKey, dict[str, Any] | None], window: float) -> None:
+        """Watch ``keys`` here, their first polls spread evenly over ``window`` s, each jittered in its slot.
+
+        A key's value is the last state the shared fleet holds (compared with its first poll), or None.
+        """
+        now = asyncio.get_running_loop().time()
+        count = len(keys)
+        for number, (key, baseline) in enumerate(keys.items()):
+            if key in self._entries:
+                continue
+            entry = self._entries[key] = _Entry(key, now)
+            entry.baseline = baseline
+            entry.due = now + (number + self._random.random()) * window / count
+            self._push(entry, entry.due)
+
+    async def _coordinate(self, shared: SharedFleet) -> None:
+        """Renew this replica's membership every ``lease / 3``; take and hand over wallboxes as owners change."""
+        # A wallbox taken from a replica that died was last polled before its lease ran out: its
+        # first poll here comes within an interval of that, renewal delay included.
+        window = max(0.0, self.interval - shared.renew_every)
+        while not self._ended:
+            await asyncio.sleep(shared.renew_every * self._random.uniform(0.9, 1.1))
+            try:
+                handover = await shared.renew()
+            except Exception as exc:
+                if not shared.failed(exc, "renewing its membership"):
+                    self._finish(exc)
+                    return
+                continue
+            for key in handover.lost:
+                entry = self._entries.pop(key, None)
+                if entry is not None:
+                    entry.removed = True
+            self._take_over(handover.taken, window)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -292,13 +358,22 @@ class FleetWatch:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop polling: cancel the polls in flight and wait for them. Iteration then ends."""
+        """Stop polling: cancel the polls in flight and wait for them. Iteration then ends.
+
+        A shared watch writes the changes it holds and leaves the fleet: the others take its
+        wallboxes at their next renewal.
+        """
         self._finish(None)
         tasks, self._tasks = self._tasks, []
+        if self._coordinator is not None:
+            tasks.append(self._coordinator)
+            self._coordinator = None
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._shared is not None and self._started:
+            await self._shared.aclose()
         if self._registry is not None:
             self._registry.ended(self)
 
@@ -319,6 +394,9 @@ class FleetWatch:
         if not self._started:
             self._initial[checked] = None
             return
+        if self._shared is not None:
+            self._shared.add(checked)  # its owner, maybe this replica, takes it at the next renewal
+            return
         if checked in self._entries or self._ended:
             return
         now = asyncio.get_running_loop().time()
@@ -331,9 +409,12 @@ class FleetWatch:
         checked = as_key(key)
         if not self._started:
             return self._initial.pop(checked, False) is None
+        watched = checked in self._all_keys()
+        if self._shared is not None:
+            self._shared.remove(checked)
         entry = self._entries.pop(checked, None)
         if entry is None:
-            return False
+            return watched
         entry.removed = True  # its heap item is skipped when it comes up
         self._pending.pop(checked, None)
         return True
@@ -382,6 +463,10 @@ class FleetWatch:
             polls=self._polls,
             failures=self._failures,
             changes=self._changes,
+            owned=len(self._entries),
+            replicas=max(1, shared.replicas) if (shared := self._shared) is not None else 1,
+            stream_held=shared.held() if shared is not None else 0,
+            stream_dropped=shared.dropped if shared is not None else 0,
         )
 
     def latest_stats(self) -> FleetStats | None:
@@ -497,7 +582,13 @@ class FleetWatch:
         entry.polled_at = entry.good_at = done
         previous = entry.wallbox
         event: WallboxChanged | None = None
-        if previous is None:
+        shared = self._shared
+        if shared is not None and (previous is None or _stamps(wallbox) != _stamps(previous)):
+            entry.wallbox = wallbox
+            event = self._shared_change(shared, entry, wallbox, previous)
+        elif shared is not None:
+            pass  # the state did not move
+        elif previous is None:
             entry.wallbox = wallbox
             event = WallboxChanged(entry.key, wallbox, {}, initial=True)
         else:
@@ -519,6 +610,45 @@ class FleetWatch:
         if event is not None:
             self._changes += not event.initial
             self._emit(event)
+
+    def _shared_change(
+        self, shared: SharedFleet, entry: _Entry, wallbox: WallboxDetailOutput, previous: WallboxDetailOutput | None
+    ) -> WallboxChanged | None:
+        """A shared fleet's event for this poll, written to Redis (the stream and the last state) when there is one.
+
+        ``previous``: what this replica last held; else the last state the fleet held (a wallbox
+        taken over, or a restart), compared with this poll: a change only if it moved meanwhile.
+        """
+        after = shared.state_of(wallbox.to_dict())
+        if previous is not None:
+            before: dict[str, Any] | None = shared.state_of(previous.to_dict())
+        else:
+            before, entry.baseline = entry.baseline, None
+        if before is None:
+            event = WallboxChanged(entry.key, wallbox, {}, initial=True)
+            shared.publish(entry.key, after, {}, initial=True)
+            return event
+        stamps = [before.get(name) for name in _STAMP_FIELDS]
+        if previous is None and any(stamps) and stamps == [after.get(name) for name in _STAMP_FIELDS]:
+            return None  # Podero's own test: the state did not move while nobody watched it here
+        moved = {
+            name: [before.get(name), after.get(name)]
+            for name in before.keys() | after.keys()
+            if before.get(name) != after.get(name)
+        }
+        if not moved:
+            return None
+        if previous is not None:
+            found = changes(previous, wallbox)
+        else:
+            try:  # both as models, blanked alike: changes name fields as every other event does
+                found = changes(WallboxDetailOutput.from_dict(before), WallboxDetailOutput.from_dict(after))
+            except Exception:  # a state written under another spec: as JSON instead
+                found = {name: (old, new) for name, (old, new) in moved.items()}
+        if not found:
+            return None
+        shared.publish(entry.key, after, moved, initial=False)
+        return WallboxChanged(entry.key, wallbox, found)
 
 
 class Fleets:

@@ -451,10 +451,10 @@ def test_public_names() -> None:
     assert sorted(podero_client.__all__) == sorted(
         ["PRODUCTION_URL", "SANDBOX_URL", "APIConnectionError", "APIResponse", "APIStatusError", "APITimeoutError",
          "AuthenticationError", "BadRequestError", "BearerToken", "ClientClosedError", "ClientCredentials",
-         "ConflictError", "Credentials", "FleetEvent", "FleetStats", "FleetWatch",
+         "ConflictError", "Credentials", "FleetBackendError", "FleetEvent", "FleetStats", "FleetWatch",
          "InternalServerError", "InvalidArgumentError", "NotFoundError",
          "PasswordCredentials", "PermissionDeniedError", "PoderoClient", "PoderoError", "RateLimit",
-         "RateLimitBackendError", "RateLimitError", "RateLimitState", "RedisRateLimit", "ResponseTooLargeError",
+         "RateLimitBackendError", "RateLimitError", "RateLimitState", "RedisFleet", "RedisRateLimit", "ResponseTooLargeError",
          "ResponseValidationError", "RetryPolicy", "UnprocessableEntityError", "UNSET", "Unset",
          "WallboxChanged", "WallboxFailed"]
     )  # fmt: skip
