@@ -454,9 +454,9 @@ def test_public_names() -> None:
          "ConflictError", "Credentials", "FleetBackendError", "FleetEvent", "FleetStats", "FleetWatch",
          "InternalServerError", "InvalidArgumentError", "NotFoundError",
          "PasswordCredentials", "PermissionDeniedError", "PoderoClient", "PoderoError", "RateLimit",
-         "RateLimitBackendError", "RateLimitError", "RateLimitState", "RedisFleet", "RedisRateLimit", "ResponseTooLargeError",
-         "ResponseValidationError", "RetryPolicy", "UnprocessableEntityError", "UNSET", "Unset",
-         "WallboxChanged", "WallboxFailed"]
+         "RateLimitBackendError", "RateLimitError", "RateLimitState", "RedisFleet", "RedisRateLimit",
+         "ResponseTooLargeError", "ResponseValidationError", "RetryPolicy", "UnprocessableEntityError", "UNSET",
+         "Unset", "WallboxChanged", "WallboxFailed"]
     )  # fmt: skip
     public = {name for name in vars(podero_client) if name[0] not in "_@"}  # @: pytest's assert rewriting
     assert public - set(podero_client.__all__) <= {"models", "testing"}, "submodules only"
