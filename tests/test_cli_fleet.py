@@ -91,3 +91,53 @@ def test_a_failed_poll_line_escapes_the_servers_text() -> None:
     line = _fleet_line(WallboxFailed((uuid.uuid4(), uuid.uuid4(), uuid.uuid4()), error))
     assert "\x1b" not in line
     assert "\\x1b[2Jgone" in line
+
+
+async def test_watch_with_redis_runs_a_replica_of_a_shared_fleet(tmp_path: Path, redis_url: str) -> None:
+    """watch --redis --fleet: the replica polls the fleet, its stream gets the changes, its figures name the replicas."""
+    import redis.asyncio
+
+    name = f"cli-{uuid.uuid4().hex}"
+    async with FakePodero(wallboxes=4) as server:
+        keys = tmp_path / "keys.txt"
+        keys.write_text("".join(" ".join(key) + "\n" for key in server.wallbox_keys()))
+        code, out, err = await _cli(
+            "watch", "--keys-file", str(keys), "--interval", "0.2", "--count", "4", "--rate-limit", "100",
+            "--redis", redis_url, "--fleet", name, "--lease", "3",
+            env=_env(server),
+        )  # fmt: skip
+    client = redis.asyncio.Redis.from_url(redis_url)
+    written: list[bytes] = []
+    try:
+        entries = await client.xlen(f"podero:fleet:{{{name}}}:changes")
+        written = [key async for key in client.scan_iter(match=f"*{name}*")]
+    finally:
+        for key in written:
+            await client.delete(key)
+        await client.aclose()
+    assert code == 0, err
+    assert sum("(first poll)" in line for line in out.splitlines()) == 4
+    assert entries == 4
+    assert any(b"budget" in key for key in written)  # --rate-limit became the fleet's shared budget
+    assert f"with fleet {name!r} on redis://127.0.0.1:" in err
+    assert "1 replicas" in err
+
+
+async def test_redis_options_go_together(tmp_path: Path) -> None:
+    """--redis without --fleet, --fleet without --redis, or --redis without --keys-file: one line, exit 2."""
+    keys = tmp_path / "keys.txt"
+    async with FakePodero(wallboxes=1) as server:
+        keys.write_text(" ".join(server.wallbox_keys()[0]) + "\n")
+        no_fleet = await _cli("watch", "--keys-file", str(keys), "--redis", "redis://127.0.0.1", env=_env(server))
+        no_redis = await _cli("watch", "--keys-file", str(keys), "--fleet", "f", env=_env(server))
+        one = await _cli("watch", *server.wallbox_keys()[0], "--redis", "redis://127.0.0.1", env=_env(server))
+        bad_url = await _cli(
+            "watch", "--keys-file", str(keys), "--redis", "redis://:pw@h?db=abc", "--fleet", "f", env=_env(server)
+        )
+    assert no_fleet[0] == no_redis[0] == one[0] == bad_url[0] == 2
+    assert "--redis needs --fleet" in no_fleet[2]
+    assert "--fleet and --lease need --redis" in no_redis[2]
+    assert "give --keys-file" in one[2]
+    assert "RedisFleet.url cannot be parsed" in bad_url[2]
+    assert "pw" not in bad_url[2]
+    assert server.wallbox_requests == 0
