@@ -94,7 +94,7 @@ def test_a_failed_poll_line_escapes_the_servers_text() -> None:
 
 
 async def test_watch_with_redis_runs_a_replica_of_a_shared_fleet(tmp_path: Path, redis_url: str) -> None:
-    """watch --redis --fleet: the replica polls the fleet, its stream gets the changes, its figures name the replicas."""
+    """watch --redis --fleet: a replica polls the fleet, writes the stream, and its figures count the replicas."""
     import redis.asyncio
 
     name = f"cli-{uuid.uuid4().hex}"
