@@ -582,24 +582,17 @@ class FleetWatch:
         entry.polled_at = entry.good_at = done
         previous = entry.wallbox
         event: WallboxChanged | None = None
-        shared = self._shared
-        if shared is not None and (previous is None or _stamps(wallbox) != _stamps(previous)):
+        stamps = _stamps(wallbox)
+        # Else the state did not move (Podero's own test): the wallbox held stays, and the new
+        # copy dies young, which spares the garbage collector and the heap's fragmentation.
+        if previous is None or stamps is None or stamps != _stamps(previous):
             entry.wallbox = wallbox
-            event = self._shared_change(shared, entry, wallbox, previous)
-        elif shared is not None:
-            pass  # the state did not move
-        elif previous is None:
-            entry.wallbox = wallbox
-            event = WallboxChanged(entry.key, wallbox, {}, initial=True)
-        else:
-            stamps = _stamps(wallbox)
-            if stamps is None or stamps != _stamps(previous):
-                entry.wallbox = wallbox
-                found = changes(previous, wallbox)
-                if found:
-                    event = WallboxChanged(entry.key, wallbox, found)
-            # Else the state did not move (Podero's own test): the wallbox held stays, and the new
-            # copy dies young, which spares the garbage collector and the heap's fragmentation.
+            if self._shared is not None:
+                event = self._shared_change(self._shared, entry, wallbox, previous)
+            elif previous is None:
+                event = WallboxChanged(entry.key, wallbox, {}, initial=True)
+            elif found := changes(previous, wallbox):
+                event = WallboxChanged(entry.key, wallbox, found)
         # Following a change fast only pays while the watch keeps up: behind (a short budget),
         # those polls would come as late as the rest and take slots from the stalest wallboxes.
         if _boost_requested(wallbox) or (event is not None and not event.initial and keeping_up):
@@ -625,9 +618,8 @@ class FleetWatch:
         else:
             before, entry.baseline = entry.baseline, None
         if before is None:
-            event = WallboxChanged(entry.key, wallbox, {}, initial=True)
             shared.publish(entry.key, after, {}, initial=True)
-            return event
+            return WallboxChanged(entry.key, wallbox, {}, initial=True)
         stamps = [before.get(name) for name in _STAMP_FIELDS]
         if previous is None and any(stamps) and stamps == [after.get(name) for name in _STAMP_FIELDS]:
             return None  # Podero's own test: the state did not move while nobody watched it here
@@ -636,19 +628,18 @@ class FleetWatch:
             for name in before.keys() | after.keys()
             if before.get(name) != after.get(name)
         }
-        if not moved:
-            return None
+        if moved:  # else only what stays out of Redis moved (the owner's data, a link)
+            shared.publish(entry.key, after, moved, initial=False)
         if previous is not None:
             found = changes(previous, wallbox)
+        elif not moved:
+            return None
         else:
             try:  # both as models, blanked alike: changes name fields as every other event does
                 found = changes(WallboxDetailOutput.from_dict(before), WallboxDetailOutput.from_dict(after))
             except Exception:  # a state written under another spec: as JSON instead
                 found = {name: (old, new) for name, (old, new) in moved.items()}
-        if not found:
-            return None
-        shared.publish(entry.key, after, moved, initial=False)
-        return WallboxChanged(entry.key, wallbox, found)
+        return WallboxChanged(entry.key, wallbox, found) if found else None
 
 
 class Fleets:

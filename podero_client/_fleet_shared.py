@@ -282,6 +282,7 @@ class SharedFleet:
             failure = redis_failure(exc)
             if failure is None:
                 raise
+            self._away = True  # aclose() then skips its goodbye: nobody would hear it
             raise FleetBackendError(f"RedisFleet {self.config.name!r}: Redis at {self._where} {failure}") from exc
         self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="podero-fleet-writer")
         return dict(handover.taken)
@@ -294,11 +295,12 @@ class SharedFleet:
             await asyncio.gather(writer, return_exceptions=True)
         if self._redis is None:
             return
-        with contextlib.suppress(Exception):  # a Redis gone: the others notice after a lease
-            await self._write()
-            await self._bounded(
-                self._renew_script(keys=[self._members_key, self._version_key], args=self._args("leave"))
-            )
+        if not self._away:  # with Redis gone, each try would wait its timeout: the others notice after a lease
+            with contextlib.suppress(Exception):
+                await self._write()
+                await self._bounded(
+                    self._renew_script(keys=[self._members_key, self._version_key], args=self._args("leave"))
+                )
         with contextlib.suppress(Exception):
             await self._redis.aclose()
 
@@ -321,6 +323,9 @@ class SharedFleet:
         if keys_moved:
             raw = await self._bounded(self._redis.smembers(self._keys_key))
             self.keys = {key for text in raw if (key := key_of(text)) is not None}
+            for text, add in self._edits.items():  # this replica's edits not written yet
+                if (key := key_of(text)) is not None:
+                    (self.keys.add if add else self.keys.discard)(key)
             self._version = version
         self._back()
         if not keys_moved and members == self._members:
