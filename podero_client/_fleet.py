@@ -86,7 +86,8 @@ class FleetStats:
     ``waiting``: wallboxes due and not yet polled; ``in_flight``: polls under way.
     ``owned``: the wallboxes this watch polls (``size`` unless shared); ``replicas``: the
     live members of a shared fleet (1 alone); ``stream_held``: changes not yet written to
-    the stream (Redis slow or away); ``stream_dropped``: changes dropped from a full buffer.
+    the stream (Redis slow or away); ``stream_dropped``: changes dropped from a full buffer;
+    ``redis_round_trips``: the shared fleet's round trips to Redis so far (its budget's apart).
     """
 
     size: int
@@ -102,6 +103,7 @@ class FleetStats:
     replicas: int = 1
     stream_held: int = 0
     stream_dropped: int = 0
+    redis_round_trips: int = 0
 
 
 class _Entry:
@@ -467,6 +469,7 @@ class FleetWatch:
             replicas=max(1, shared.replicas) if (shared := self._shared) is not None else 1,
             stream_held=shared.held() if shared is not None else 0,
             stream_dropped=shared.dropped if shared is not None else 0,
+            redis_round_trips=shared.round_trips if shared is not None else 0,
         )
 
     def latest_stats(self) -> FleetStats | None:

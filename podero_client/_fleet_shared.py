@@ -221,6 +221,7 @@ class SharedFleet:
         self._edits: dict[str, bool] = {}  # key text -> True: add, False: remove
         self._forget: set[str] = set()  # removed keys whose state goes
         self.dropped = 0
+        self.round_trips = 0
         self._away = False  # Redis did not answer the latest round trip (one warning per outage)
         self._wrote = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -236,6 +237,8 @@ class SharedFleet:
         return self._redis
 
     async def _bounded(self, awaitable: Any) -> Any:
+        """One round trip to Redis (a command, a script or a pipeline), counted, and bounded by the timeout."""
+        self.round_trips += 1
         async with asyncio.timeout(self.config.timeout * 2):  # connect, then read: each bounded
             return await awaitable
 
