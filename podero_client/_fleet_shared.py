@@ -46,6 +46,7 @@ STREAM_BUFFER = 10_000  # stream entries a replica holds while Redis is away; ol
 _FLUSH_GAP = 0.2  # seconds between two writes of changes: round trips bounded, not one per change
 _RETRY_GAP = 1.0  # seconds between two tries while Redis is away
 _CHUNK = 2000  # keys per command in a pipeline: no single reply of megabytes
+_SETTLE = 3.0  # seconds a starting replica waits for the others of a deploy to join, at most
 _FORGET_AFTER = 10  # leases after which a silent member leaves the sorted set
 
 # KEYS[1]: the members (sorted set, score = last heartbeat, ms on Redis's clock); KEYS[2]: the
@@ -280,6 +281,10 @@ class SharedFleet:
                 added = await self._bounded(pipe.execute())
             if any(added):
                 await self._bounded(redis.incr(self._version_key))
+            await self._beat()  # joined: the others see this member from their next renewal on
+            # Replicas started together (a deploy) would each poll every wallbox until they saw one
+            # another: wait for them to join first, as Kafka's initial rebalance delay (3 s) does.
+            await asyncio.sleep(min(self.renew_every, _SETTLE))
             handover = await self.renew()
         except Exception as exc:
             failure = redis_failure(exc)
@@ -316,6 +321,22 @@ class SharedFleet:
 
         Raises what Redis raised; the caller keeps the ownership it has.
         """
+        members, keys_moved = await self._beat()
+        self._back()
+        if not keys_moved and members == self._members:
+            return Handover({}, frozenset())
+        self._members = members
+        self.replicas = len(members)
+        texts = {key_text(key): key for key in self.keys}
+        mine = {texts[text] for text, member in owners(texts, members).items() if member == self.member}
+        taken = mine - self.owned
+        lost = frozenset(self.owned - mine)
+        states = await self._states_of(taken)
+        self.owned = mine
+        return Handover(states, lost)
+
+    async def _beat(self) -> tuple[tuple[str, ...], bool]:
+        """Heartbeat; the live members, and whether the key set moved (then it is read again)."""
         self._client()
         answer = await self._bounded(
             self._renew_script(keys=[self._members_key, self._version_key], args=self._args("beat"))
@@ -330,18 +351,8 @@ class SharedFleet:
                 if (key := key_of(text)) is not None:
                     (self.keys.add if add else self.keys.discard)(key)
             self._version = version
-        self._back()
-        if not keys_moved and members == self._members:
-            return Handover({}, frozenset())
-        self._members = members
         self.replicas = len(members)
-        texts = {key_text(key): key for key in self.keys}
-        mine = {texts[text] for text, member in owners(texts, members).items() if member == self.member}
-        taken = mine - self.owned
-        lost = frozenset(self.owned - mine)
-        states = await self._states_of(taken)
-        self.owned = mine
-        return Handover(states, lost)
+        return members, keys_moved
 
     async def _states_of(self, keys: Iterable[FleetKey]) -> dict[FleetKey, dict[str, Any] | None]:
         """The last state Redis holds of each key (None: the fleet never saw it); one pipeline."""

@@ -228,7 +228,7 @@ async def test_stream_entries_carry_the_documented_fields(
 ) -> None:
     """One entry per change: ids, the stamp, initial 0/1, changes as {field: [old, new]}, the wallbox as JSON."""
     keys = server.wallbox_keys()[:3]
-    shared = RedisFleet(url=redis_url, name=name)
+    shared = RedisFleet(url=redis_url, name=name, lease=1.0)
     async with server.client() as podero, podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
         [event async for event in _take(fleet, 3)]
         server.advance(300)
@@ -258,7 +258,7 @@ async def test_no_personal_data_reaches_redis_unless_asked(
 ) -> None:
     """Every key of the fleet, read after a run: no owner email, name or external id, no link secret by default."""
     keys = server.wallbox_keys()[:5]
-    shared = RedisFleet(url=redis_url, name=name, include_personal_data=include_personal_data)
+    shared = RedisFleet(url=redis_url, name=name, lease=1.0, include_personal_data=include_personal_data)
     async with server.client() as podero, podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
         [event async for event in _take(fleet, 5)]
         server.advance(300)
