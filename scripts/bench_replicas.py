@@ -342,8 +342,8 @@ def section(result: dict[str, Any], smoke: bool) -> str:
         f"{result['stream_duplicates']} duplicates in all. Redis round trips per replica per second (the fleet's, "
         f"not the budget's): {trips}. SDK CPU per poll: {cpu:.0f} µs in a replica, "
         f"{result['alone_cpu_us']:.0f} µs in one process watching alone without Redis (ratio {ratio:.2f}). "
-        f"Live members before the kill, after it, after the restart: {result['members']}. Load average (1 min) at the end: "
-        f"{result['load_average']:.1f} on {os.cpu_count()} cores.",
+        f"Live members before the kill, after it, after the restart: {result['members']}. "
+        f"Load average (1 min) at the end: {result['load_average']:.1f} on {os.cpu_count()} cores.",
         "",
         "```sh",
         "python scripts/bench_replicas.py          # this section (make bench)",
