@@ -226,6 +226,7 @@ class SharedFleet:
         self._away = False  # Redis did not answer the latest round trip (one warning per outage)
         self._wrote = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return f"SharedFleet(name={self.config.name!r}, redis={self._where}, member={self.member})"
@@ -296,7 +297,15 @@ class SharedFleet:
         return dict(handover.taken)
 
     async def aclose(self) -> None:
-        """Write what is held (bounded by the timeout), leave the members, close the connection."""
+        """Write what is held (bounded by the timeout), leave the members, close the connection.
+
+        Called again (the watch and its client both close it), it waits for the first call to end.
+        """
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.cancel()
@@ -310,7 +319,8 @@ class SharedFleet:
                     self._renew_script(keys=[self._members_key, self._version_key], args=self._args("leave"))
                 )
         with contextlib.suppress(Exception):
-            await self._redis.aclose()
+            async with asyncio.timeout(self.config.timeout):
+                await self._redis.aclose()
 
     # ------------------------------------------------------------------ membership
     def _args(self, mode: str) -> list[str]:
