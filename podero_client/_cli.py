@@ -291,7 +291,7 @@ async def _watch_command(args: argparse.Namespace) -> int:
             keys.append((args.org_id, args.user_id, args.wallbox_id))
         if not keys:
             raise InvalidArgumentError(f"no keys in {args.keys_file}: one 'ORG_ID USER_ID WALLBOX_ID' a line")
-        return await _until_sigterm(_watch_fleet(args, keys))
+        return await _watch_fleet(args, keys)
     if not all(given):
         raise InvalidArgumentError("watch needs ORG_ID USER_ID WALLBOX_ID, or --keys-file FILE")
     if args.redis is not None:
@@ -548,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "wallbox":
             return asyncio.run(_wallbox_command(args))
         if args.command == "watch":
-            return asyncio.run(_watch_command(args))
+            return asyncio.run(_until_sigterm(_watch_command(args)))
         if args.command == "demo":
             from ._demo import run_demo
 

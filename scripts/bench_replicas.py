@@ -1,6 +1,6 @@
 """The replicas benchmark: three processes share one fleet (RedisFleet) and one budget (RedisRateLimit).
 
-    python scripts/bench_replicas.py            # full run (about 6 minutes); writes its section of BENCHMARKS.md
+    python scripts/bench_replicas.py            # full run (about 10 minutes); writes its section of BENCHMARKS.md
     python scripts/bench_replicas.py --smoke    # tiny counts, writes into build/ (CI)
 
 Every part is a process of its own: the fake Podero (which logs every poll it serves), each
@@ -372,7 +372,7 @@ def main() -> int:
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--rate", type=float, default=500.0, help="the shared budget, requests per second")
     parser.add_argument("--burst", type=int, default=10)
-    parser.add_argument("--interval", type=float, default=60.0)
+    parser.add_argument("--interval", type=float, default=90.0, help="with headroom: a takeover needs spare budget")
     parser.add_argument("--lease", type=float, default=15.0)
     parser.add_argument("--share", type=float, default=0.05, help="of the wallboxes changing per interval")
     parser.add_argument("--seconds", type=float, default=60.0, help="the steady window")

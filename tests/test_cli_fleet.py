@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import sys
 import uuid
 from pathlib import Path
+
+import pytest
 
 from podero_client.testing import FakePodero
 
@@ -141,3 +144,22 @@ async def test_redis_options_go_together(tmp_path: Path) -> None:
     assert "RedisFleet.url cannot be parsed" in bad_url[2]
     assert "pw" not in bad_url[2]
     assert server.wallbox_requests == 0
+
+
+@pytest.mark.parametrize(("stop", "code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+async def test_sigterm_and_ctrl_c_end_a_watch_quietly(tmp_path: Path, stop: signal.Signals, code: int) -> None:
+    """SIGTERM (a deploy) ends watch --keys-file with exit 0, Ctrl-C with 130; no traceback either way."""
+    async with FakePodero(wallboxes=3) as server:
+        keys = tmp_path / "keys.txt"
+        keys.write_text("".join(" ".join(key) + "\n" for key in server.wallbox_keys()))
+        clean = {key: value for key, value in os.environ.items() if not key.startswith("PODERO_")}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "podero_client", "watch", "--keys-file", str(keys), "--interval", "0.2",
+            env={**clean, **_env(server)}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert process.stdout is not None
+        await asyncio.wait_for(process.stdout.readline(), 30)  # watching: its first poll is printed
+        process.send_signal(stop)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == code, err.decode()
+    assert b"Traceback" not in err
