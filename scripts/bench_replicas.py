@@ -6,7 +6,10 @@
 Every part is a process of its own: the fake Podero (which logs every poll it serves), each
 replica, and Redis (REDIS_URL, default redis://127.0.0.1:6379/0; the fleet's name is unique
 to the run). The fake changes a share of its wallboxes per interval: each takes a new reading
-every 300 fake seconds, phases spread evenly, so ``speed = share x 300 / interval``. The run:
+every 300 fake seconds, phases spread evenly, so ``speed = share x 300 / interval``. The
+interval (90 s: 333 requests/s of the 500/s budget) leaves headroom: a dead replica's wallboxes
+are polled by the others on top of their own, and with the budget already used up they queue
+behind every overdue wallbox (at 60 s, 1,860 of them took longer than lease + interval). The run:
 a steady window (duplicates, the rate in every 1 s window); ``kill -9`` of one replica (how
 long until each of its wallboxes is polled again); its restart (how many wallboxes change
 owner, from the live member lists and the replicas' own hash); SIGTERM to all; then the
