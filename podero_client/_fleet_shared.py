@@ -442,6 +442,7 @@ class SharedFleet:
     async def _write(self) -> None:
         """One pipeline (MULTI/EXEC): key-set edits, stream entries and their states; forgotten once written."""
         entries = list(self._entries)
+        dropped = self.dropped
         states = dict(self._states)
         edits = dict(self._edits)
         forget = set(self._forget)
@@ -465,8 +466,9 @@ class SharedFleet:
                 pipe.hset(self._state_key, mapping=states)
             await self._bounded(pipe.execute())
         self._back()
-        # Written: drop what was written, keep what came meanwhile.
-        for _ in range(min(len(entries), len(self._entries))):
+        # Written: forget it, keep what came meanwhile. A full buffer dropped its oldest meanwhile:
+        # those were among the written ones.
+        for _ in range(max(0, len(entries) - (self.dropped - dropped))):
             self._entries.popleft()
         for text, value in states.items():
             if self._states.get(text) == value:

@@ -29,7 +29,7 @@ from podero_client import (
     WallboxChanged,
 )
 from podero_client._fleet import as_key
-from podero_client._fleet_shared import STREAM_BUFFER, owners
+from podero_client._fleet_shared import STREAM_BUFFER, SharedFleet, owners
 from podero_client._redis import fleet_key
 from podero_client.testing import FakePodero
 
@@ -323,6 +323,15 @@ async def test_a_redis_gone_mid_watch_holds_the_changes_and_writes_them_when_bac
     warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1, [record.getMessage() for record in warnings]
     assert str(STREAM_BUFFER) in warnings[0].getMessage()
+
+
+def test_a_full_buffer_drops_its_oldest_entries_and_counts_them() -> None:
+    """Past STREAM_BUFFER entries held (Redis away), the oldest go, and stats count them."""
+    shared = SharedFleet(RedisFleet(url="redis://127.0.0.1:6379/0", name="buffer"))
+    key = as_key((uuid.uuid4(), uuid.uuid4(), uuid.uuid4()))
+    for number in range(STREAM_BUFFER + 3):
+        shared.publish(key, {"id": str(key[2]), "updated_at": f"stamp-{number}"}, {}, initial=False)
+    assert (shared.held(), shared.dropped) == (STREAM_BUFFER, 3)
 
 
 # ---------------------------------------------------------------------------------------------- processes
