@@ -156,6 +156,8 @@ async def test_sigterm_and_ctrl_c_end_a_watch_quietly(tmp_path: Path, stop: sign
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "podero_client", "watch", "--keys-file", str(keys), "--interval", "0.2",
             env={**clean, **_env(server)}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            # A shell's background job (make test &) ignores SIGINT, and a child inherits that: not here.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )  # fmt: skip
         assert process.stdout is not None
         await asyncio.wait_for(process.stdout.readline(), 30)  # watching: its first poll is printed
