@@ -337,13 +337,13 @@ class Telemetry:
         self.gauge(
             "podero.client.fleet.size",
             "{wallbox}",
-            "Wallboxes the fleet watches poll.",
-            lambda: total([stats.size for stats in fleets()]),
+            "Wallboxes the fleet watches poll (of a shared fleet, those this process owns).",
+            lambda: total([stats.owned for stats in fleets()]),
         )
         self.gauge(
             "podero.client.fleet.slowest_age",
             "s",
-            "Seconds since the stalest watched wallbox was polled.",
+            "Seconds since the last good answer of the stalest watched wallbox.",
             lambda: most([stats.slowest_age for stats in fleets()]),
         )
 
