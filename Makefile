@@ -41,8 +41,8 @@ help:
 	@echo "make docs             write docs/api.md (the API reference) from the spec and the code; check-docs fails if it is stale"
 	@echo "make lint, typecheck  ruff; mypy --strict on the hand-written code"
 	@echo "make dist             build the sdist and the wheel into dist/ (build and hatchling only, in $(DIST_VENV))"
-	@echo "make bench            benchmarks against raw httpx and raw aiohttp, the request budget, the fleet and"
-	@echo "                      telemetry; writes BENCHMARKS.md"
+	@echo "make bench            benchmarks against raw httpx and raw aiohttp, the request budget, the fleet,"
+	@echo "                      telemetry and replicas sharing a fleet (Redis); writes BENCHMARKS.md"
 	@echo "make bench-smoke      the benchmark at tiny counts: proves it still runs"
 	@echo "make soak             20,000 calls against a fake server that misbehaves on ~10 % of them"
 	@echo "make fuzz-spec        mutated specs through normalize, generate and the smoke run (FUZZ_BUDGET s)"
@@ -115,6 +115,7 @@ bench: $(INSTALLED)
 	$(PY) scripts/bench_budget.py
 	$(PY) scripts/bench_fleet.py
 	$(PY) scripts/bench_telemetry.py
+	$(PY) scripts/bench_replicas.py
 
 # Tiny counts, output into build/, no assertion on time: proves the benchmark still runs.
 bench-smoke: $(INSTALLED)
@@ -122,6 +123,7 @@ bench-smoke: $(INSTALLED)
 	$(PY) scripts/bench_budget.py --smoke > /dev/null
 	$(PY) scripts/bench_fleet.py --smoke > /dev/null
 	$(PY) scripts/bench_telemetry.py --smoke > /dev/null
+	$(PY) scripts/bench_replicas.py --smoke > /dev/null
 
 soak: $(INSTALLED)
 	$(PY) scripts/soak.py

@@ -7,8 +7,6 @@ The models are in ``podero_client.models``; the fake server for tests in
 ``podero_client.testing``. ``UNSET`` marks a field the payload did not carry.
 """
 
-__version__ = "0.1.0"  # the one place the version is written; pyproject.toml reads it
-
 from ._auth import BearerToken, ClientCredentials, Credentials, PasswordCredentials
 from ._budget import RateLimit, RateLimitState
 from ._client import PRODUCTION_URL, SANDBOX_URL, PoderoClient
@@ -34,9 +32,11 @@ from ._errors import (
 )
 from ._fleet import FleetEvent, FleetStats, FleetWatch, WallboxChanged, WallboxFailed
 from ._fleet_changes import FleetChange, FleetChanges, FleetChangesStats
+from ._fleet_shared import FleetBackendError, RedisFleet
 from ._generated.types import UNSET, APIResponse, Unset
 from ._redis_budget import RedisRateLimit
 from ._retry import RetryPolicy
+from ._version import __version__ as __version__
 
 __all__ = [
     "PRODUCTION_URL",
@@ -57,6 +57,7 @@ __all__ = [
     "FleetChange",
     "FleetChanges",
     "FleetChangesStats",
+    "FleetBackendError",
     "FleetEvent",
     "FleetStats",
     "FleetWatch",
@@ -71,6 +72,7 @@ __all__ = [
     "RateLimitBackendError",
     "RateLimitError",
     "RateLimitState",
+    "RedisFleet",
     "RedisRateLimit",
     "ResponseTooLargeError",
     "ResponseValidationError",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
 import logging
@@ -12,10 +13,9 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from . import __version__
 from ._budget import RateLimit
 from ._client import PRODUCTION_URL, SANDBOX_URL, PoderoClient
 from ._errors import (
@@ -31,7 +31,11 @@ from ._errors import (
 )
 from ._fleet import FleetEvent, FleetStats, WallboxChanged, WallboxFailed
 from ._fleet_changes import FleetChange, FleetChanges
+from ._fleet_shared import RedisFleet
+from ._redis import fleet_key, where
+from ._redis_budget import RedisRateLimit
 from ._render import change_line, printable, summary
+from ._version import __version__
 
 EXIT_OK = 0
 EXIT_BAD_ARGUMENTS = 2
@@ -116,10 +120,12 @@ def _one_line(error: PoderoError) -> str:
     return line
 
 
-def _client(args: argparse.Namespace) -> PoderoClient:
+def _client(args: argparse.Namespace, rate_limit: RedisRateLimit | None = None) -> PoderoClient:
     base_url = SANDBOX_URL if args.sandbox else args.base_url
     kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
-    if getattr(args, "rate_limit", None):
+    if rate_limit is not None:
+        kwargs["rate_limit"] = rate_limit
+    elif getattr(args, "rate_limit", None):
         # A burst of 2 % of a second's budget: a little slack, so that a late timer loses no slots.
         kwargs["rate_limit"] = RateLimit(per_second=args.rate_limit, burst=max(1, round(args.rate_limit / 50)))
     return PoderoClient.from_env(**kwargs)
@@ -157,21 +163,77 @@ def _fleet_line(event: FleetEvent) -> str:
     return f"{event.key[2]}  {change_line(event.wallbox)}  ({fields})"
 
 
-def _stats_line(stats: FleetStats) -> str:
+def _stats_line(stats: FleetStats, shared: bool = False) -> str:
     achieved = f"{stats.achieved_interval:.1f} s" if stats.achieved_interval is not None else "-"
-    return (
+    line = (
         f"fleet: {stats.size} wallboxes, interval {stats.interval:g} s, achieved {achieved}, "
         f"slowest age {stats.slowest_age:.1f} s, {stats.waiting} waiting, {stats.polls} polls, "
         f"{stats.failures} failed"
     )
+    if shared:
+        line += (
+            f"; {stats.owned} owned here of {stats.replicas} replicas, {stats.stream_dropped} stream entries dropped"
+        )
+    return line
+
+
+async def _until_sigterm(work: Coroutine[Any, Any, int]) -> int:
+    """``work``, ended quietly (exit 0) by SIGTERM, as a deploy stops a replica; its ``async with`` blocks unwind."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated = False
+
+    def stop() -> None:
+        nonlocal terminated
+        terminated = True
+        if task is not None:
+            task.cancel()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # no signal handlers here: SIGTERM as usual
+        loop.add_signal_handler(signal.SIGTERM, stop)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if terminated:
+            return EXIT_OK
+        raise
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)
+
+
+def _shared_fleet(args: argparse.Namespace) -> tuple[RedisFleet | None, RedisRateLimit | None]:
+    """--redis, --fleet and --lease: the RedisFleet, and --rate-limit as one budget shared by the fleet's replicas."""
+    if args.redis is None:
+        if args.fleet is not None or args.lease is not None:
+            raise InvalidArgumentError("--fleet and --lease need --redis URL")
+        return None, None
+    if args.fleet is None:
+        raise InvalidArgumentError("--redis needs --fleet NAME: the replicas that name the same fleet share it")
+    fleet = RedisFleet(url=args.redis, name=args.fleet, lease=15.0 if args.lease is None else args.lease)
+    budget = None
+    if args.rate_limit:
+        budget = RedisRateLimit(
+            url=args.redis,
+            key=fleet_key(args.fleet, "budget"),
+            per_second=args.rate_limit,
+            burst=max(1, round(args.rate_limit / 50)),
+        )
+    return fleet, budget
 
 
 async def _watch_fleet(args: argparse.Namespace, keys: list[tuple[str, str, str]]) -> int:
-    async with _client(args) as podero:
+    shared, budget = _shared_fleet(args)
+    async with _client(args, budget) as podero:
         watch = podero.watch_wallboxes(
-            keys, interval=args.interval, fast_interval=args.fast_interval, include_deleted=args.include_deleted
+            keys,
+            interval=args.interval,
+            fast_interval=args.fast_interval,
+            include_deleted=args.include_deleted,
+            shared=shared,
         )
-        print(f"watching {len(keys)} wallboxes every {args.interval:g} s (Ctrl-C to stop)", file=sys.stderr)
+        joined = f" with fleet {args.fleet!r} on {where(args.redis)}" if shared is not None else ""
+        print(f"watching {len(keys)} wallboxes every {args.interval:g} s{joined} (Ctrl-C to stop)", file=sys.stderr)
         async with watch as fleet:
             loop = asyncio.get_running_loop()
             next_stats = loop.time() + args.stats_every
@@ -179,12 +241,12 @@ async def _watch_fleet(args: argparse.Namespace, keys: list[tuple[str, str, str]
             async for event in fleet:
                 print(_fleet_line(event), flush=True)
                 if loop.time() >= next_stats:
-                    print(_stats_line(fleet.stats), file=sys.stderr, flush=True)
+                    print(_stats_line(fleet.stats, shared is not None), file=sys.stderr, flush=True)
                     next_stats = loop.time() + args.stats_every
                 seen += isinstance(event, WallboxChanged)
                 if args.count is not None and seen >= args.count:
                     break
-            print(_stats_line(fleet.stats), file=sys.stderr, flush=True)
+            print(_stats_line(fleet.stats, shared is not None), file=sys.stderr, flush=True)
     return EXIT_OK
 
 
@@ -236,6 +298,8 @@ async def _watch_command(args: argparse.Namespace) -> int:
         return await _watch_fleet(args, keys)
     if not all(given):
         raise InvalidArgumentError("watch needs ORG_ID USER_ID WALLBOX_ID, or --keys-file FILE")
+    if args.redis is not None:
+        raise InvalidArgumentError("--redis shares a fleet: give --keys-file FILE")
     async with _client(args) as podero:
         changes = podero.watch_wallbox(
             args.org_id, args.user_id, args.wallbox_id, interval=args.interval, include_deleted=args.include_deleted
@@ -280,32 +344,15 @@ def _stream_json(change: FleetChange) -> str:
 async def _changes_command(args: argparse.Namespace) -> int:
     consumer = args.consumer or socket.gethostname()
     reader = FleetChanges(url=args.redis, name=args.fleet, group=args.group, consumer=consumer)
-    loop = asyncio.get_running_loop()
-    main_task = asyncio.current_task()
-    assert main_task is not None  # asyncio.run runs this as a task
-    terminated = []
-
-    def terminate() -> None:
-        terminated.append(True)
-        main_task.cancel()
-
-    loop.add_signal_handler(signal.SIGTERM, terminate)  # a quiet end: exit 0 (Ctrl-C: asyncio.run's own, 130)
-    try:
-        async with reader as changes:
-            print(
-                f"reading fleet {args.fleet!r}'s changes as {consumer!r} of group {args.group!r} (Ctrl-C to stop)",
-                file=sys.stderr,
-                flush=True,
-            )
-            async for change in changes:
-                print(_stream_json(change) if args.json else _stream_line(change), flush=True)
-                await changes.ack(change)  # after printing: a change cut off by the end is printed again next time
-    except asyncio.CancelledError:
-        if terminated:
-            return EXIT_OK
-        raise
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+    async with reader as changes:
+        print(
+            f"reading fleet {args.fleet!r}'s changes as {consumer!r} of group {args.group!r} (Ctrl-C to stop)",
+            file=sys.stderr,
+            flush=True,
+        )
+        async for change in changes:
+            print(_stream_json(change) if args.json else _stream_line(change), flush=True)
+            await changes.ack(change)  # after printing: a change cut off by the end is printed again next time
     return EXIT_OK  # pragma: no cover  # the stream has no end
 
 
@@ -445,6 +492,19 @@ def _parser() -> argparse.ArgumentParser:
         help="with --keys-file: seconds between polls of a wallbox in a transition (default 3)",
     )
     watch.add_argument(
+        "--redis",
+        metavar="URL",
+        help="with --keys-file and --fleet: share the watch with every replica of the fleet through this Redis "
+        "(redis://, rediss:// or unix://); --rate-limit is then one budget for all of them",
+    )
+    watch.add_argument("--fleet", metavar="NAME", help="with --redis: the fleet's name, the same in every replica")
+    watch.add_argument(
+        "--lease",
+        type=_number(0, math.inf, low_open=True, high_open=True),
+        metavar="S",
+        help="with --redis: seconds after which a silent replica's wallboxes go to the others (default 15)",
+    )
+    watch.add_argument(
         "--stats-every",
         type=_number(0, math.inf),
         default=10.0,
@@ -559,9 +619,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "wallbox":
             return asyncio.run(_wallbox_command(args))
         if args.command == "watch":
-            return asyncio.run(_watch_command(args))
+            return asyncio.run(_until_sigterm(_watch_command(args)))
         if args.command == "changes":
-            return asyncio.run(_changes_command(args))
+            return asyncio.run(_until_sigterm(_changes_command(args)))
         if args.command == "demo":
             from ._demo import run_demo
 

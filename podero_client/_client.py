@@ -17,20 +17,21 @@ import logging
 import os
 import ssl
 import uuid
-import weakref
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Mapping
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import attrs
 import httpx
 
+from . import _polling
 from ._auth import BearerToken, ClientCredentials, Credentials, PasswordCredentials, PoderoAuth, TokenManager
 from ._body import ACCEPT_ENCODING
 from ._budget import Budget, LocalBudget, RateLimit, RateLimitState
 from ._errors import (
     ClientClosedError,
     InvalidArgumentError,
+    PoderoError,
     ResponseTooLargeError,
     ResponseValidationError,
     redact,
@@ -38,7 +39,8 @@ from ._errors import (
     status_error,
     transport_error,
 )
-from ._fleet import FleetWatch, FleetWatching
+from ._fleet import Fleets, FleetWatch
+from ._fleet_shared import RedisFleet
 from ._generated.api import Resources
 from ._generated.client import AuthenticatedClient
 from ._generated.models import WallboxDetailOutput
@@ -135,7 +137,7 @@ class _NoCookies(httpx.Cookies):
         pass
 
 
-class PoderoClient(Resources, FleetWatching):
+class PoderoClient(Resources):
     """An async client for the Podero Partner API; use it as ``async with PoderoClient(...) as podero``.
 
     Every operation of the spec is a method of one attribute per tag:
@@ -227,9 +229,9 @@ class PoderoClient(Resources, FleetWatching):
         self._options: _Options | None = None
         self._telemetry = _load_telemetry(self.base_url, telemetry, tracer_provider, meter_provider)
         self._transport.telemetry = self._tokens.telemetry = self._telemetry
-        if self._telemetry is not None:
-            self._telemetry.observe(self)  # the budget and fleet gauges, where this client has them
-        self._fleet_watches: weakref.WeakSet[FleetWatch] = weakref.WeakSet()  # shared by with_options views
+        self._fleets = Fleets()  # shared by with_options views
+        if self._telemetry is not None:  # the budget and fleet gauges read these two parts, nothing else
+            self._telemetry.observe(budget, self._fleets)
         # The generated resources (podero.<tag>) send every operation through the one core below.
         self._bind_resources(self._call, self._paginate)
 
@@ -324,7 +326,7 @@ class PoderoClient(Resources, FleetWatching):
     async def aclose(self) -> None:
         """Close the connection pool. Calls in flight and calls made afterwards raise ClientClosedError."""
         self._closed = True
-        await self._close_watches()  # first: their polls are cancelled, not cut off by the pool
+        await self._fleets.aclose()  # first: their polls are cancelled, not cut off by the pool
         await self._tokens.aclose()  # first: a token request in flight is cancelled, not cut off
         await self._http.aclose()
 
@@ -356,6 +358,111 @@ class PoderoClient(Resources, FleetWatching):
         """Like ``get_wallbox``, with the status, headers and raw body beside the model."""
         raw = self.user_wallboxes.with_raw_response
         return await raw.retrieve_wallbox(org_id, user_id, wallbox_id, include_deleted=include_deleted)
+
+    async def get_wallboxes(
+        self, keys: Iterable[_polling.WallboxKey], *, concurrency: int = 10, include_deleted: bool = False
+    ) -> list[WallboxDetailOutput | PoderoError]:
+        """Many wallboxes, at most ``concurrency`` requests at a time, results in input order.
+
+        ``keys`` are (org_id, user_id, wallbox_id) triples. Each result is the wallbox or the
+        PoderoError for that key (a malformed key gives InvalidArgumentError): one failure
+        never fails the batch. Cancelling the call cancels the requests still in flight.
+        """
+        return await _polling.get_wallboxes(
+            self.get_wallbox, keys, concurrency=concurrency, include_deleted=include_deleted
+        )
+
+    def watch_wallbox(
+        self,
+        org_id: uuid.UUID | str,
+        user_id: uuid.UUID | str,
+        wallbox_id: uuid.UUID | str,
+        *,
+        interval: float = 60.0,
+        include_deleted: bool = False,
+    ) -> AsyncGenerator[WallboxDetailOutput, None]:
+        """Poll one wallbox every ``interval`` seconds (+-10 %), yielding it when it changed.
+
+        The first poll always yields. A change is a new ``current_state_last_updated_at``
+        or ``updated_at`` (the payload, when neither is set). Transient errors (no answer,
+        5xx, 429, a garbled body) are logged and polled again after a backoff, capped at
+        ``interval``; AuthenticationError, NotFoundError and other 4xx are raised. Stop with
+        ``break`` or by cancelling the task. Podero refreshes device state every 5 to 15
+        minutes, so an interval under a minute mostly yields nothing new.
+        """
+        return _polling.watch_wallbox(
+            self.get_wallbox,
+            self.retry,
+            (org_id, user_id, wallbox_id),
+            interval=interval,
+            include_deleted=include_deleted,
+        )
+
+    def watch_wallboxes(
+        self,
+        keys: Iterable[_polling.WallboxKey] = (),
+        *,
+        interval: float = 60.0,
+        fast_interval: float = 3.0,
+        concurrency: int = 100,
+        include_deleted: bool = False,
+        shared: RedisFleet | None = None,
+    ) -> FleetWatch:
+        """Watch many wallboxes: ``async with podero.watch_wallboxes(keys) as fleet: async for event in fleet``.
+
+        ``keys`` are (org_id, user_id, wallbox_id) triples, checked here (InvalidArgumentError,
+        before any I/O); ``fleet.add(key)`` and ``fleet.remove(key)`` work while it runs.
+        Each wallbox is polled about every ``interval`` seconds (+-5 % jitter), the first polls
+        spread evenly over the first interval; every ``fast_interval`` seconds while a boost is
+        requested (``boost_state``, where the spec has it) and, while the watch keeps up, for 3
+        polls after a change.
+        A poll whose ``current_state_last_updated_at`` and ``updated_at`` did not move yields
+        nothing, and ``fleet.wallbox(key)`` stays the wallbox of the last change. Events:
+
+        - ``WallboxChanged``: the first poll of each wallbox (``initial=True``, no changes),
+          then each change, with ``changes`` = {field: (old, new)};
+        - ``WallboxFailed``: one poll failed (after the client's retries) and the others go
+          on; a 404 removes that wallbox (``removed=True``); a 401 or 403 concerns that key.
+
+        Only the token endpoint refusing the credentials ends the watch: iteration raises that
+        AuthenticationError. Events not yet read are kept one per wallbox (a second change
+        merges into the first, from its old values to the latest), so a slow reader, or none
+        (a watch used as a cache through ``fleet.wallbox(key)``), never stops the polls.
+        Closing the client, ``fleet.aclose()`` or leaving the ``async with`` ends it and
+        cancels the polls in flight; a watch on a closed client raises ClientClosedError.
+        At most ``concurrency`` polls are in flight; with ``PoderoClient(rate_limit=...)`` they
+        wait their turn in its budget, most overdue first (the pool timeout does not bound that
+        wait: only Podero's answer, or the retry policy's ``deadline``, fails a poll), so a
+        short budget makes every wallbox equally stale (``fleet.stats``).
+
+        ``shared=RedisFleet(url=..., name=...)`` shares the watch with every replica that names
+        the same fleet on the same Redis (docs/fleets.md): each polls the wallboxes it owns,
+        a wallbox taken over or polled after a restart is compared with the last state the
+        fleet wrote (``initial`` only for one it never saw), and each change also goes to the
+        fleet's Redis stream. Entering such a watch raises FleetBackendError when Redis cannot
+        be reached; later, Redis going away only holds the stream's entries back.
+        """
+        self._ensure_open()
+        return self._fleets.watch(
+            self._fleet_view().get_wallbox,
+            keys,
+            interval=interval,
+            fast_interval=fast_interval,
+            concurrency=concurrency,
+            include_deleted=include_deleted,
+            shared=shared,
+        )
+
+    def _fleet_view(self) -> Self:
+        """The view every poll of a fleet watch goes through: the one place its calls are set up.
+
+        Without a pool timeout: a poll waits its turn for the budget (and a connection) however
+        long the queue; its connect, read and write timeouts and the retry deadline still hold.
+        """
+        timeout = self._options.timeout if self._options is not None and self._options.timeout else self._http.timeout
+        return self.with_options(
+            timeout=httpx.Timeout(connect=timeout.connect, read=timeout.read, write=timeout.write, pool=None)
+        )
 
     def _prepare(
         self, endpoint: ModuleType, arguments: tuple[tuple[str, Any], ...], headers: tuple[tuple[str, str], ...]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import heapq
 import itertools
 import logging
@@ -31,11 +32,11 @@ from ._errors import (
     ClientClosedError,
     InvalidArgumentError,
     NotFoundError,
-    PermissionDeniedError,
     PoderoError,
 )
+from ._fleet_shared import RedisFleet, SharedFleet
 from ._generated.models import WallboxDetailOutput
-from ._polling import WallboxPolling
+from ._polling import GetWallbox
 from ._settings import as_uuid
 from ._utils import is_finite_number
 
@@ -45,7 +46,6 @@ logger = logging.getLogger("podero_client")
 # Quiet polls at fast_interval after a change before the wallbox goes back to the interval.
 FAST_POLLS = 3
 JITTER = 0.05  # each due time moves by up to +-5 % of its interval, so replicas drift apart
-MAX_PENDING_EVENTS = 1000  # workers wait when the consumer is this far behind
 
 
 @attrs.frozen
@@ -80,8 +80,14 @@ class FleetStats:
 
     ``achieved_interval``: seconds between two regular polls of a wallbox, averaged over about
     the last round (None before any); above ``interval`` when the budget is short.
-    ``slowest_age``: seconds since the stalest wallbox was last polled (or added).
+    ``slowest_age``: the age of the stalest data held: seconds since the last good answer for
+    the wallbox that has waited longest for one (or since it was added); failed polls do not
+    make it younger, so a fleet cut off from Podero shows it.
     ``waiting``: wallboxes due and not yet polled; ``in_flight``: polls under way.
+    ``owned``: the wallboxes this watch polls (``size`` unless shared); ``replicas``: the
+    live members of a shared fleet (1 alone); ``stream_held``: changes not yet written to
+    the stream (Redis slow or away); ``stream_dropped``: changes dropped from a full buffer;
+    ``redis_round_trips``: the shared fleet's round trips to Redis so far (its budget's apart).
     """
 
     size: int
@@ -93,20 +99,28 @@ class FleetStats:
     polls: int
     failures: int
     changes: int
+    owned: int = 0
+    replicas: int = 1
+    stream_held: int = 0
+    stream_dropped: int = 0
+    redis_round_trips: int = 0
 
 
 class _Entry:
     """One watched wallbox: the last one seen and its schedule (about 150 bytes beside it)."""
 
-    __slots__ = ("due", "fast", "key", "polled_at", "removed", "wallbox")
+    __slots__ = ("baseline", "due", "fast", "good_at", "key", "polled_at", "removed", "wallbox")
 
     def __init__(self, key: FleetKey, now: float) -> None:
         self.key = key
         self.wallbox: WallboxDetailOutput | None = None
         self.due = now  # the schedule's own time, before jitter
         self.polled_at = now  # when the last poll's answer came (or when added)
+        self.good_at = now  # when the last wallbox came (or when added): the age of what is held
         self.fast = 0  # fast polls left
         self.removed = False
+        # Shared fleets: the last state Redis held when this replica took the wallbox (None: never seen).
+        self.baseline: dict[str, Any] | None = None
 
 
 def as_key(key: object) -> FleetKey:
@@ -148,6 +162,41 @@ def _extra(wallbox: WallboxDetailOutput) -> dict[str, Any]:
     return extra or {}
 
 
+_STAMP_FIELDS = ("current_state_last_updated_at", "updated_at")
+
+
+def _credentials_refused(error: PoderoError) -> bool:
+    """The token endpoint refused the client's credentials: the one error that ends a watch.
+
+    A 401 or 403 to a wallbox's own request (it carried a Bearer token) concerns that key: a
+    403 may be about one customer, and a 401 may follow a token revoked meanwhile. A token
+    request never carries a Bearer token.
+    """
+    if not isinstance(error, AuthenticationError):
+        return False
+    authorization = error.response.request.headers.get("authorization", "")
+    return not authorization.startswith("Bearer ")
+
+
+def _coalesce(pending: FleetEvent, new: FleetEvent) -> FleetEvent | None:
+    """What a reader gets for a wallbox whose ``pending`` event it has not read when ``new`` comes.
+
+    Two changes are one, from the first's old values to the second's new ones (None when they
+    cancel out); a change outlives a failed poll, unless a 404 removed the wallbox; else the newer.
+    """
+    if isinstance(new, WallboxChanged) and isinstance(pending, WallboxChanged):
+        merged = dict(pending.changes)
+        for name, (old, value) in new.changes.items():
+            merged[name] = (merged[name][0] if name in merged else old, value)
+        kept = {name: (old, value) for name, (old, value) in merged.items() if old != value}
+        if not kept and not pending.initial:
+            return None
+        return WallboxChanged(new.key, new.wallbox, {} if pending.initial else kept, initial=pending.initial)
+    if isinstance(new, WallboxFailed) and isinstance(pending, WallboxChanged) and not new.removed:
+        return pending
+    return new
+
+
 def _boost_requested(wallbox: WallboxDetailOutput) -> bool:
     """A boost asked for and not yet running (``boost_state``, where the spec has it)."""
     state = getattr(wallbox, "boost_state", None)
@@ -166,14 +215,15 @@ class FleetWatch:
 
     def __init__(
         self,
-        client: WallboxPolling,
+        get_wallbox: GetWallbox,
         keys: Iterable[object],
         *,
         interval: float,
         fast_interval: float,
         concurrency: int,
         include_deleted: bool,
-        registry: weakref.WeakSet[FleetWatch] | None = None,
+        registry: Fleets | None = None,
+        shared: RedisFleet | None = None,
     ) -> None:
         for name, value in (("interval", interval), ("fast_interval", fast_interval)):
             if not is_finite_number(value) or value <= 0:
@@ -184,7 +234,11 @@ class FleetWatch:
             raise InvalidArgumentError(
                 f"keys must be an iterable of (org_id, user_id, wallbox_id) triples, got {keys!r:.80}"
             )
-        self._client = client
+        if shared is not None and not isinstance(shared, RedisFleet):
+            raise InvalidArgumentError(f"shared must be a RedisFleet or None, got {type(shared).__name__}")
+        self._get_wallbox = get_wallbox
+        self._shared = SharedFleet(shared) if shared is not None else None
+        self._coordinator: asyncio.Task[None] | None = None
         self.interval = float(interval)
         self.fast_interval = min(float(fast_interval), self.interval)
         self.concurrency = concurrency
@@ -196,10 +250,9 @@ class FleetWatch:
         self._heap: list[tuple[float, int, _Entry]] = []
         self._order = itertools.count()
         self._random = random.Random()  # noqa: S311  # spreads polls, not secrets
-        self._events: collections.deque[FleetEvent] = collections.deque()
+        # One pending event per wallbox, oldest first: a slow reader (or none) never stops the polls.
+        self._pending: collections.OrderedDict[FleetKey, FleetEvent] = collections.OrderedDict()
         self._event_ready = asyncio.Event()
-        self._room = asyncio.Event()
-        self._room.set()
         self._take_lock = asyncio.Lock()
         self._wakeup: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -209,25 +262,34 @@ class FleetWatch:
         self._in_flight = 0
         self._polls = self._failures = self._changes = 0
         self._achieved: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._snapshot: FleetStats | None = None  # for readers on other threads
 
     def __repr__(self) -> str:
-        return f"FleetWatch(size={len(self)}, interval={self.interval:g}, fast_interval={self.fast_interval:g})"
+        shared = f", shared={self._shared.config!r}" if self._shared is not None else ""
+        return f"FleetWatch(size={len(self)}, interval={self.interval:g}, fast_interval={self.fast_interval:g}{shared})"
 
     def __len__(self) -> int:
-        return len(self._entries) if self._started else len(self._initial)
+        return len(self._all_keys())
+
+    def _all_keys(self) -> Mapping[FleetKey, object] | set[FleetKey]:
+        """The fleet's keys: those given until it starts; then the shared set, or those polled here."""
+        if not self._started:
+            return self._initial
+        return self._shared.keys if self._shared is not None else self._entries
 
     def __contains__(self, key: object) -> bool:
         try:
             checked = as_key(key)
         except InvalidArgumentError:
             return False
-        return checked in self._entries if self._started else checked in self._initial
+        return checked in self._all_keys()
 
     def keys(self) -> list[FleetKey]:
-        return list(self._entries) if self._started else list(self._initial)
+        return list(self._all_keys())
 
     def wallbox(self, key: object) -> WallboxDetailOutput | None:
-        """The wallbox of ``key``'s last change (or first poll); None before it or when not watched."""
+        """The wallbox of ``key``'s last change (or first poll); None before it, or when not watched here."""
         entry = self._entries.get(as_key(key))
         return entry.wallbox if entry is not None else None
 
@@ -235,20 +297,62 @@ class FleetWatch:
     async def __aenter__(self) -> Self:
         if self._started:
             raise RuntimeError("a FleetWatch runs once; call watch_wallboxes again for another")
-        self._started = True
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        count = len(self._initial)
-        # First polls spread evenly over one interval, each jittered inside its slot.
-        for number, key in enumerate(self._initial):
-            entry = self._entries[key] = _Entry(key, now)
-            entry.due = now + (number + self._random.random()) * self.interval / count
-            self._push(entry, entry.due)
-        self._initial = {}
         if self._registry is not None:
-            self._registry.add(self)
+            self._registry.started(self)  # ClientClosedError on a closed client
+        loop = asyncio.get_running_loop()
+        owned: Mapping[FleetKey, dict[str, Any] | None] = dict.fromkeys(self._initial)
+        if self._shared is not None:
+            try:
+                owned = await self._shared.start(self._initial)  # FleetBackendError: Redis unreachable
+            except BaseException:
+                if self._registry is not None:
+                    self._registry.ended(self)
+                await self._shared.aclose()
+                raise
+        self._started = True
+        self._loop = loop
+        self._initial = {}
+        self._take_over(owned, self.interval)
+        self._snapshot = self.stats
         self._tasks = [loop.create_task(self._worker(), name="podero-fleet-worker") for _ in range(self.concurrency)]
+        if self._shared is not None:
+            self._coordinator = loop.create_task(self._coordinate(self._shared), name="podero-fleet-coordinator")
         return self
+
+    def _take_over(self, keys: Mapping[FleetKey, dict[str, Any] | None], window: float) -> None:
+        """Watch ``keys`` here, their first polls spread evenly over ``window`` s, each jittered in its slot.
+
+        A key's value is the last state the shared fleet holds (compared with its first poll), or None.
+        """
+        now = asyncio.get_running_loop().time()
+        count = len(keys)
+        for number, (key, baseline) in enumerate(keys.items()):
+            if key in self._entries:
+                continue
+            entry = self._entries[key] = _Entry(key, now)
+            entry.baseline = baseline
+            entry.due = now + (number + self._random.random()) * window / count
+            self._push(entry, entry.due)
+
+    async def _coordinate(self, shared: SharedFleet) -> None:
+        """Renew this replica's membership every ``lease / 3``; take and hand over wallboxes as owners change."""
+        # A wallbox taken from a replica that died was last polled before its lease ran out: its
+        # first poll here comes within an interval of that, renewal delay included.
+        window = max(0.0, self.interval - shared.renew_every)
+        while not self._ended:
+            await asyncio.sleep(shared.renew_every * self._random.uniform(0.9, 1.1))
+            try:
+                handover = await shared.renew()
+            except Exception as exc:
+                if not shared.failed(exc, "renewing its membership"):
+                    self._finish(exc)
+                    return
+                continue
+            for key in handover.lost:
+                entry = self._entries.pop(key, None)
+                if entry is not None:
+                    entry.removed = True
+            self._take_over(handover.taken, window)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -256,22 +360,30 @@ class FleetWatch:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop polling: cancel the polls in flight and wait for them. Iteration then ends."""
+        """Stop polling: cancel the polls in flight and wait for them. Iteration then ends.
+
+        A shared watch writes the changes it holds and leaves the fleet: the others take its
+        wallboxes at their next renewal.
+        """
         self._finish(None)
         tasks, self._tasks = self._tasks, []
+        if self._coordinator is not None:
+            tasks.append(self._coordinator)
+            self._coordinator = None
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._shared is not None and self._started:
+            await self._shared.aclose()
         if self._registry is not None:
-            self._registry.discard(self)
+            self._registry.ended(self)
 
     def _finish(self, error: BaseException | None) -> None:
         if not self._ended:
             self._ended = True
             self._error = error
         self._event_ready.set()
-        self._room.set()
         self._wake()
 
     # ------------------------------------------------------------------ keys
@@ -283,6 +395,9 @@ class FleetWatch:
         checked = as_key(key)
         if not self._started:
             self._initial[checked] = None
+            return
+        if self._shared is not None:
+            self._shared.add(checked)  # its owner, maybe this replica, takes it at the next renewal
             return
         if checked in self._entries or self._ended:
             return
@@ -296,10 +411,14 @@ class FleetWatch:
         checked = as_key(key)
         if not self._started:
             return self._initial.pop(checked, False) is None
+        watched = checked in self._all_keys()
+        if self._shared is not None:
+            self._shared.remove(checked)
         entry = self._entries.pop(checked, None)
         if entry is None:
-            return False
+            return watched
         entry.removed = True  # its heap item is skipped when it comes up
+        self._pending.pop(checked, None)
         return True
 
     # ------------------------------------------------------------------ iteration
@@ -309,23 +428,23 @@ class FleetWatch:
     async def __anext__(self) -> FleetEvent:
         if not self._started:
             raise RuntimeError("iterate a FleetWatch inside `async with podero.watch_wallboxes(...) as fleet`")
-        while not self._events:
+        while not self._pending:
             if self._ended:
                 if self._error is not None:
                     raise self._error
                 raise StopAsyncIteration
             self._event_ready.clear()
             await self._event_ready.wait()
-        event = self._events.popleft()
-        if len(self._events) < MAX_PENDING_EVENTS:
-            self._room.set()
-        return event
+        return self._pending.popitem(last=False)[1]
 
-    async def _emit(self, event: FleetEvent) -> None:
-        while len(self._events) >= MAX_PENDING_EVENTS and not self._ended:
-            self._room.clear()
-            await self._room.wait()
-        self._events.append(event)
+    def _emit(self, event: FleetEvent) -> None:
+        """Queue ``event``; one not yet read for the same wallbox is merged with it (``_coalesce``)."""
+        pending = self._pending.get(event.key)
+        merged = event if pending is None else _coalesce(pending, event)
+        if merged is None:
+            del self._pending[event.key]
+        else:
+            self._pending[event.key] = merged  # a merged event keeps the older one's place
         self._event_ready.set()
 
     # ------------------------------------------------------------------ stats
@@ -334,7 +453,7 @@ class FleetWatch:
         """A snapshot; it looks at every wallbox, so read it now and then, not per event."""
         now = asyncio.get_running_loop().time() if self._started else 0.0
         entries = self._entries.values()
-        oldest = min((entry.polled_at for entry in entries), default=now)
+        oldest = min((entry.good_at for entry in entries), default=now)
         waiting = sum(1 for due, _, entry in self._heap if due <= now and not entry.removed)
         return FleetStats(
             size=len(self),
@@ -346,7 +465,37 @@ class FleetWatch:
             polls=self._polls,
             failures=self._failures,
             changes=self._changes,
+            owned=len(self._entries),
+            replicas=max(1, shared.replicas) if (shared := self._shared) is not None else 1,
+            stream_held=shared.held() if shared is not None else 0,
+            stream_dropped=shared.dropped if shared is not None else 0,
+            redis_round_trips=shared.round_trips if shared is not None else 0,
         )
+
+    def latest_stats(self) -> FleetStats | None:
+        """``stats`` from any thread, without waiting: on the watch's loop, fresh; elsewhere, the snapshot
+        the loop took when last asked (at most one reading old), and a new one is asked for.
+
+        None once the watch has ended. A metric reader's thread must never wait for the loop: the
+        loop may be the one blocked in ``MeterProvider.shutdown()``.
+        """
+        loop = self._loop
+        if loop is None or self._ended:
+            return None
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._snapshot = self.stats
+        else:
+            with contextlib.suppress(RuntimeError):  # a loop closed meanwhile: the snapshot stays
+                loop.call_soon_threadsafe(self._take_snapshot)
+        return self._snapshot
+
+    def _take_snapshot(self) -> None:
+        if not self._ended:
+            self._snapshot = self.stats
 
     # ------------------------------------------------------------------ scheduling
     def _push(self, entry: _Entry, due: float) -> None:
@@ -405,15 +554,14 @@ class FleetWatch:
         # Late by more than the jitter explains (or than a fast poll's gap) is behind: a busy loop is not.
         keeping_up = started - entry.due < max(self.fast_interval, 2 * JITTER * self.interval)
         try:
-            wallbox = await self._client.get_wallbox(*entry.key, include_deleted=self.include_deleted)
+            wallbox = await self._get_wallbox(*entry.key, include_deleted=self.include_deleted)
         except ClientClosedError:
             self._finish(None)
             return
-        except (AuthenticationError, PermissionDeniedError) as error:
-            # PoderoAuth already fetched a new token and replayed once: nothing more will cure it.
-            self._finish(error)
-            return
         except PoderoError as error:
+            if _credentials_refused(error):  # no call of this client can succeed any more
+                self._finish(error)
+                return
             if entry.removed:
                 return
             self._polls += 1
@@ -424,7 +572,7 @@ class FleetWatch:
                 self.remove(entry.key)
             else:
                 self._reschedule(entry, keeping_up, started)
-            await self._emit(WallboxFailed(entry.key, error, removed=gone))
+            self._emit(WallboxFailed(entry.key, error, removed=gone))
             return
         if entry.removed:
             return
@@ -434,21 +582,20 @@ class FleetWatch:
             gap = done - entry.polled_at
             weight = 2 / (min(len(self._entries), 2000) + 1)
             self._achieved = gap if self._achieved is None else self._achieved + weight * (gap - self._achieved)
-        entry.polled_at = done
+        entry.polled_at = entry.good_at = done
         previous = entry.wallbox
         event: WallboxChanged | None = None
-        if previous is None:
+        stamps = _stamps(wallbox)
+        # Else the state did not move (Podero's own test): the wallbox held stays, and the new
+        # copy dies young, which spares the garbage collector and the heap's fragmentation.
+        if previous is None or stamps is None or stamps != _stamps(previous):
             entry.wallbox = wallbox
-            event = WallboxChanged(entry.key, wallbox, {}, initial=True)
-        else:
-            stamps = _stamps(wallbox)
-            if stamps is None or stamps != _stamps(previous):
-                entry.wallbox = wallbox
-                found = changes(previous, wallbox)
-                if found:
-                    event = WallboxChanged(entry.key, wallbox, found)
-            # Else the state did not move (Podero's own test): the wallbox held stays, and the new
-            # copy dies young, which spares the garbage collector and the heap's fragmentation.
+            if self._shared is not None:
+                event = self._shared_change(self._shared, entry, wallbox, previous)
+            elif previous is None:
+                event = WallboxChanged(entry.key, wallbox, {}, initial=True)
+            elif found := changes(previous, wallbox):
+                event = WallboxChanged(entry.key, wallbox, found)
         # Following a change fast only pays while the watch keeps up: behind (a short budget),
         # those polls would come as late as the rest and take slots from the stalest wallboxes.
         if _boost_requested(wallbox) or (event is not None and not event.initial and keeping_up):
@@ -458,56 +605,78 @@ class FleetWatch:
         self._reschedule(entry, keeping_up, started)
         if event is not None:
             self._changes += not event.initial
-            await self._emit(event)
+            self._emit(event)
 
+    def _shared_change(
+        self, shared: SharedFleet, entry: _Entry, wallbox: WallboxDetailOutput, previous: WallboxDetailOutput | None
+    ) -> WallboxChanged | None:
+        """A shared fleet's event for this poll, written to Redis (the stream and the last state) when there is one.
 
-class FleetWatching(WallboxPolling):
-    """Mixed into PoderoClient: the fleet watch, through its ``get_wallbox`` like every caller."""
-
-    _fleet_watches: weakref.WeakSet[FleetWatch]
-
-    def watch_wallboxes(
-        self,
-        keys: Iterable[tuple[uuid.UUID | str, uuid.UUID | str, uuid.UUID | str]] = (),
-        *,
-        interval: float = 60.0,
-        fast_interval: float = 3.0,
-        concurrency: int = 100,
-        include_deleted: bool = False,
-    ) -> FleetWatch:
-        """Watch many wallboxes: ``async with podero.watch_wallboxes(keys) as fleet: async for event in fleet``.
-
-        ``keys`` are (org_id, user_id, wallbox_id) triples, checked here (InvalidArgumentError,
-        before any I/O); ``fleet.add(key)`` and ``fleet.remove(key)`` work while it runs.
-        Each wallbox is polled about every ``interval`` seconds (+-5 % jitter), the first polls
-        spread evenly over the first interval; every ``fast_interval`` seconds while a boost is
-        requested (``boost_state``, where the spec has it) and, while the watch keeps up, for 3
-        polls after a change.
-        A poll whose ``current_state_last_updated_at`` and ``updated_at`` did not move yields
-        nothing, and ``fleet.wallbox(key)`` stays the wallbox of the last change. Events:
-
-        - ``WallboxChanged``: the first poll of each wallbox (``initial=True``, no changes),
-          then each change, with ``changes`` = {field: (old, new)};
-        - ``WallboxFailed``: one poll failed (after the client's retries) and the others go
-          on; a 404 removes that wallbox (``removed=True``).
-
-        A 401 or 403 that a new token did not cure ends the watch: iteration raises it.
-        Closing the client, ``fleet.aclose()`` or leaving the ``async with`` ends it and
-        cancels the polls in flight. At most ``concurrency`` polls are in flight; with
-        ``PoderoClient(rate_limit=...)`` they queue in its budget, most overdue first, so a
-        short budget makes every wallbox equally stale (``fleet.stats``).
+        ``previous``: what this replica last held; else the last state the fleet held (a wallbox
+        taken over, or a restart), compared with this poll: a change only if it moved meanwhile.
         """
-        return FleetWatch(
-            self,
-            keys,
-            interval=interval,
-            fast_interval=fast_interval,
-            concurrency=concurrency,
-            include_deleted=include_deleted,
-            registry=self._fleet_watches,
-        )
+        after = shared.state_of(wallbox.to_dict())
+        if previous is not None:
+            before: dict[str, Any] | None = shared.state_of(previous.to_dict())
+        else:
+            before, entry.baseline = entry.baseline, None
+        if before is None:
+            shared.publish(entry.key, after, {}, initial=True)
+            return WallboxChanged(entry.key, wallbox, {}, initial=True)
+        stamps = [before.get(name) for name in _STAMP_FIELDS]
+        if previous is None and any(stamps) and stamps == [after.get(name) for name in _STAMP_FIELDS]:
+            return None  # Podero's own test: the state did not move while nobody watched it here
+        moved = {
+            name: [before.get(name), after.get(name)]
+            for name in before.keys() | after.keys()
+            if before.get(name) != after.get(name)
+        }
+        if moved:  # else only what stays out of Redis moved (the owner's data, a link)
+            shared.publish(entry.key, after, moved, initial=False)
+        if previous is not None:
+            found = changes(previous, wallbox)
+        elif not moved:
+            return None
+        else:
+            try:  # both as models, blanked alike: changes name fields as every other event does
+                found = changes(WallboxDetailOutput.from_dict(before), WallboxDetailOutput.from_dict(after))
+            except Exception:  # a state written under another spec: as JSON instead
+                found = {name: (old, new) for name, (old, new) in moved.items()}
+        return WallboxChanged(entry.key, wallbox, found) if found else None
 
-    async def _close_watches(self) -> None:
-        """Called by ``aclose`` before the pool closes: no poll outlives the client."""
-        watches = list(self._fleet_watches)
+
+class Fleets:
+    """The fleet watches of one client (and its views): built, closed with it, read by telemetry.
+
+    ``stats()`` may be called from any thread (a metric reader's): it never waits for the loop.
+    """
+
+    def __init__(self) -> None:
+        self._watches: weakref.WeakSet[FleetWatch] = weakref.WeakSet()
+        self.closed = False
+
+    def watch(self, get_wallbox: GetWallbox, keys: Iterable[object], **options: Any) -> FleetWatch:
+        """A FleetWatch polling through ``get_wallbox``; ``options`` are ``PoderoClient.watch_wallboxes``'."""
+        return FleetWatch(get_wallbox, keys, registry=self, **options)
+
+    def stats(self) -> list[FleetStats]:
+        """The stats of each running watch, at once from any thread (see ``FleetWatch.latest_stats``)."""
+        try:
+            watches = list(self._watches)
+        except RuntimeError:  # the set changed under another thread's copy: nothing this time
+            return []
+        return [stats for watch in watches if (stats := watch.latest_stats()) is not None]
+
+    def started(self, watch: FleetWatch) -> None:
+        if self.closed:
+            raise ClientClosedError("this PoderoClient is closed; create a new one")
+        self._watches.add(watch)
+
+    def ended(self, watch: FleetWatch) -> None:
+        self._watches.discard(watch)
+
+    async def aclose(self) -> None:
+        """Called by the client's ``aclose`` before the pool closes: no poll outlives the client."""
+        self.closed = True
+        watches = list(self._watches)
         await asyncio.gather(*(watch.aclose() for watch in watches), return_exceptions=True)

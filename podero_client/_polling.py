@@ -1,4 +1,7 @@
-"""The conveniences over ``get_wallbox``: a bounded batch, and change-only polling."""
+"""The conveniences over ``get_wallbox``: a bounded batch, and change-only polling.
+
+Plain functions of the ``get_wallbox`` they are handed: the facade binds them to its own.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import cast
 
@@ -25,6 +28,8 @@ from ._settings import as_uuid
 from ._utils import is_finite_number
 
 WallboxKey = tuple[uuid.UUID | str, uuid.UUID | str, uuid.UUID | str]
+# PoderoClient.get_wallbox, or a view's: (org_id, user_id, wallbox_id, *, include_deleted).
+GetWallbox = Callable[..., Awaitable[WallboxDetailOutput]]
 logger = logging.getLogger("podero_client")
 
 
@@ -43,91 +48,67 @@ def _fingerprint(wallbox: WallboxDetailOutput) -> object:
     return wallbox.to_dict()
 
 
-class WallboxPolling:
-    """Mixed into PoderoClient: everything here goes through its ``get_wallbox``."""
+async def get_wallboxes(
+    get_wallbox: GetWallbox, keys: Iterable[WallboxKey], *, concurrency: int, include_deleted: bool
+) -> list[WallboxDetailOutput | PoderoError]:
+    """``PoderoClient.get_wallboxes``: each key through ``get_wallbox``, at most ``concurrency`` at a time."""
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise InvalidArgumentError(f"concurrency must be an int >= 1, got {concurrency!r}")
+    pending = list(keys)
+    results: list[WallboxDetailOutput | PoderoError | None] = [None] * len(pending)
+    queue = iter(enumerate(pending))
 
-    retry: RetryPolicy
+    async def worker() -> None:
+        for index, key in queue:  # one shared iterator: each key is taken once
+            results[index] = await _wallbox_or_error(get_wallbox, key, include_deleted)
 
-    async def get_wallbox(
-        self,
-        org_id: uuid.UUID | str,
-        user_id: uuid.UUID | str,
-        wallbox_id: uuid.UUID | str,
-        *,
-        include_deleted: bool = False,
-    ) -> WallboxDetailOutput:
-        raise NotImplementedError  # pragma: no cover  # PoderoClient's
+    async with asyncio.TaskGroup() as group:
+        for _ in range(min(concurrency, len(pending))):
+            group.create_task(worker())
+    # Every slot is filled: the TaskGroup waited for every worker, and workers only store.
+    return cast(list[WallboxDetailOutput | PoderoError], results)
 
-    async def get_wallboxes(
-        self, keys: Iterable[WallboxKey], *, concurrency: int = 10, include_deleted: bool = False
-    ) -> list[WallboxDetailOutput | PoderoError]:
-        """Many wallboxes, at most ``concurrency`` requests at a time, results in input order.
 
-        ``keys`` are (org_id, user_id, wallbox_id) triples. Each result is the wallbox or the
-        PoderoError for that key (a malformed key gives InvalidArgumentError): one failure
-        never fails the batch. Cancelling the call cancels the requests still in flight.
-        """
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise InvalidArgumentError(f"concurrency must be an int >= 1, got {concurrency!r}")
-        pending = list(keys)
-        results: list[WallboxDetailOutput | PoderoError | None] = [None] * len(pending)
-        queue = iter(enumerate(pending))
+async def _wallbox_or_error(
+    get_wallbox: GetWallbox, key: object, include_deleted: bool
+) -> WallboxDetailOutput | PoderoError:
+    if not isinstance(key, tuple | list) or len(key) != 3:
+        return InvalidArgumentError(f"a key must be an (org_id, user_id, wallbox_id) triple, got {key!r}")
+    try:
+        return await get_wallbox(*key, include_deleted=include_deleted)
+    except PoderoError as error:
+        return error
 
-        async def worker() -> None:
-            for index, key in queue:  # one shared iterator: each key is taken once
-                results[index] = await self._wallbox_or_error(key, include_deleted)
 
-        async with asyncio.TaskGroup() as group:
-            for _ in range(min(concurrency, len(pending))):
-                group.create_task(worker())
-        # Every slot is filled: the TaskGroup waited for every worker, and workers only store.
-        return cast(list[WallboxDetailOutput | PoderoError], results)
-
-    async def _wallbox_or_error(self, key: object, include_deleted: bool) -> WallboxDetailOutput | PoderoError:
-        if not isinstance(key, tuple | list) or len(key) != 3:
-            return InvalidArgumentError(f"a key must be an (org_id, user_id, wallbox_id) triple, got {key!r}")
+async def watch_wallbox(
+    get_wallbox: GetWallbox,
+    retry: RetryPolicy,
+    key: WallboxKey,
+    *,
+    interval: float,
+    include_deleted: bool,
+) -> AsyncGenerator[WallboxDetailOutput, None]:
+    """``PoderoClient.watch_wallbox``: ``get_wallbox`` every ``interval``, transient errors backed off by ``retry``."""
+    if not is_finite_number(interval) or interval <= 0:
+        raise InvalidArgumentError(f"interval must be a finite number of seconds > 0, got {interval!r}")
+    org_id, user_id, wallbox_id = key
+    ids = as_uuid("org_id", org_id), as_uuid("user_id", user_id), as_uuid("wallbox_id", wallbox_id)
+    last: object = None
+    failures = 0
+    while True:
         try:
-            return await self.get_wallbox(*key, include_deleted=include_deleted)
+            wallbox = await get_wallbox(*ids, include_deleted=include_deleted)
         except PoderoError as error:
-            return error
-
-    async def watch_wallbox(
-        self,
-        org_id: uuid.UUID | str,
-        user_id: uuid.UUID | str,
-        wallbox_id: uuid.UUID | str,
-        *,
-        interval: float = 60.0,
-        include_deleted: bool = False,
-    ) -> AsyncGenerator[WallboxDetailOutput, None]:
-        """Poll one wallbox every ``interval`` seconds (+-10 %), yielding it when it changed.
-
-        The first poll always yields. A change is a new ``current_state_last_updated_at``
-        or ``updated_at`` (the payload, when neither is set). Transient errors (no answer,
-        5xx, 429, a garbled body) are logged and polled again after a backoff, capped at
-        ``interval``; AuthenticationError, NotFoundError and other 4xx are raised. Stop with
-        ``break`` or by cancelling the task. Podero refreshes device state every 5 to 15
-        minutes, so an interval under a minute mostly yields nothing new.
-        """
-        if not is_finite_number(interval) or interval <= 0:
-            raise InvalidArgumentError(f"interval must be a finite number of seconds > 0, got {interval!r}")
-        ids = as_uuid("org_id", org_id), as_uuid("user_id", user_id), as_uuid("wallbox_id", wallbox_id)
-        last: object = None
+            if not _transient(error):
+                raise
+            failures += 1
+            delay = min(interval, max(retry.backoff(failures), getattr(error, "retry_after", None) or 0.0))
+            logger.warning("watch_wallbox: %s; polling again in %.1fs", error, delay)
+            await asyncio.sleep(delay)
+            continue
         failures = 0
-        while True:
-            try:
-                wallbox = await self.get_wallbox(*ids, include_deleted=include_deleted)
-            except PoderoError as error:
-                if not _transient(error):
-                    raise
-                failures += 1
-                delay = min(interval, max(self.retry.backoff(failures), getattr(error, "retry_after", None) or 0.0))
-                logger.warning("watch_wallbox: %s; polling again in %.1fs", error, delay)
-                await asyncio.sleep(delay)
-                continue
-            failures = 0
-            fingerprint = _fingerprint(wallbox)
-            if fingerprint != last:
-                last = fingerprint
-                yield wallbox
-            await asyncio.sleep(interval * random.uniform(0.9, 1.1))  # noqa: S311  # spreads pollers out
+        fingerprint = _fingerprint(wallbox)
+        if fingerprint != last:
+            last = fingerprint
+            yield wallbox
+        await asyncio.sleep(interval * random.uniform(0.9, 1.1))  # noqa: S311  # spreads pollers out

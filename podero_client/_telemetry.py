@@ -18,10 +18,7 @@ so do exception messages (they name the path), hence no exception events.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextvars
-import functools
 import time
 import weakref
 from collections.abc import Callable, Coroutine, Iterable
@@ -36,6 +33,8 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, ObservableGauge, Observation
     from opentelemetry.trace import Span, TracerProvider
 
+    from ._budget import Budget, RateLimitState
+    from ._fleet import Fleets, FleetStats
     from ._generated.types import APIResponse
 
 T = TypeVar("T")
@@ -81,7 +80,7 @@ class Telemetry:
     def __init__(
         self, base_url: str, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None
     ) -> None:
-        from . import __version__
+        from ._version import __version__
 
         self._base_url = base_url.rstrip("/")
         url = httpx.URL(self._base_url)
@@ -294,28 +293,28 @@ class Telemetry:
 
     # -- gauges: the rate budget and the fleet report into these --------------------------------
 
-    def observe(self, client: object) -> None:
-        """Report ``client``'s request budget and fleet watches in the gauges of this meter.
+    def observe(self, budget: Budget | None, fleets: Fleets) -> None:
+        """Report a client's request budget and fleet watches in the gauges of this meter.
 
-        The gauges are made once per meter and read every client observed through it; the
-        client is held weakly. They read public state: ``client.rate_limit_state`` (calls
-        waiting, cooldown seconds) and the ``stats`` of each of its fleet watches (size,
-        age of the stalest wallbox), on the client's event loop.
+        The gauges are made once per meter and read every part observed through it, held
+        weakly. A metric reader collects from its own thread; both parts answer it at once
+        (``Budget.state()``, ``Fleets.stats()``), never waiting for the client's event loop,
+        which may be the very thread blocked in ``MeterProvider.shutdown()``.
         """
         instruments = self._instruments
         if not instruments.gauges:  # the first client of this meter provider: make its gauges
             instruments.gauges = True
-            self._gauges(instruments.clients)
-        instruments.clients.add(client)
+            self._gauges(instruments.budgets, instruments.fleets)
+        if budget is not None:
+            instruments.budgets.add(budget)
+        instruments.fleets.add(fleets)
 
-    def _gauges(self, clients: weakref.WeakSet[Any]) -> None:
-        def budgets() -> list[Any]:
-            return [state for client in list(clients) if (state := getattr(client, "rate_limit_state", None))]
+    def _gauges(self, budgets_seen: weakref.WeakSet[Budget], fleets_seen: weakref.WeakSet[Fleets]) -> None:
+        def budgets() -> list[RateLimitState]:
+            return [budget.state() for budget in list(budgets_seen)]
 
-        def fleets() -> list[Any]:
-            watches = [(watch, client) for client in list(clients) for watch in getattr(client, "_fleet_watches", ())]
-            read = [(client, functools.partial(getattr, watch, "stats")) for watch, client in watches]
-            return [stats for client, stats_of in read if (stats := _on_loop(client, stats_of))]
+        def fleets() -> list[FleetStats]:
+            return [stats for part in list(fleets_seen) for stats in part.stats()]
 
         def total(values: list[float]) -> Iterable[tuple[float, dict[str, Any]]]:
             return [(sum(values), {})] if values else []
@@ -338,13 +337,13 @@ class Telemetry:
         self.gauge(
             "podero.client.fleet.size",
             "{wallbox}",
-            "Wallboxes the fleet watches poll.",
-            lambda: total([stats.size for stats in fleets()]),
+            "Wallboxes the fleet watches poll (of a shared fleet, those this process owns).",
+            lambda: total([stats.owned for stats in fleets()]),
         )
         self.gauge(
             "podero.client.fleet.slowest_age",
             "s",
-            "Seconds since the stalest watched wallbox was polled.",
+            "Seconds since the last good answer of the stalest watched wallbox.",
             lambda: most([stats.slowest_age for stats in fleets()]),
         )
 
@@ -387,7 +386,8 @@ class _Instruments:
         self.refreshes = meter.create_counter(
             "podero.client.token.refreshes", unit="{request}", description="Token requests, by grant type and outcome."
         )
-        self.clients: weakref.WeakSet[Any] = weakref.WeakSet()  # the clients the gauges read
+        self.budgets: weakref.WeakSet[Budget] = weakref.WeakSet()  # what the gauges read
+        self.fleets: weakref.WeakSet[Fleets] = weakref.WeakSet()
         self.gauges = False
 
 
@@ -395,44 +395,13 @@ _INSTRUMENTS: weakref.WeakKeyDictionary[Any, _Instruments] = weakref.WeakKeyDict
 
 
 def _instruments(meter_provider: MeterProvider | None) -> _Instruments:
-    from . import __version__
+    from ._version import __version__
 
     provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
     instruments = _INSTRUMENTS.get(provider)
     if instruments is None:
         instruments = _INSTRUMENTS[provider] = _Instruments(provider.get_meter(SCOPE, __version__))
     return instruments
-
-
-def _on_loop(client: object, read: Callable[[], T]) -> T | None:
-    """``read()`` on the client's event loop: a periodic reader collects from its own thread.
-
-    On the loop's thread (an in-memory reader called from async code), it runs at once;
-    from another thread it waits up to a second; with no loop alive, it reads nothing.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        return read()
-    tokens = getattr(client, "_tokens", None)
-    loop: asyncio.AbstractEventLoop | None = getattr(tokens, "_loop", None)
-    if loop is None or loop.is_closed() or not loop.is_running():
-        return None
-    future: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-    def run() -> None:
-        try:
-            future.set_result(read())
-        except Exception as exc:  # handed to the reader's thread, which drops it
-            future.set_exception(exc)
-
-    loop.call_soon_threadsafe(run)
-    try:
-        return future.result(timeout=1.0)
-    except Exception:  # a gauge that cannot be read reports nothing this time
-        return None
 
 
 def _fail(span: Span, exc: BaseException) -> None:

@@ -11,8 +11,10 @@ import logging
 import re
 import shutil
 import socket
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -287,8 +289,6 @@ def closed_port_url() -> str:
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Redis: REDIS_URL (default redis://127.0.0.1:6379/0), else a redis-server started here, else skip."""
     import os
-    import subprocess
-    import time
 
     url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     if _redis_answers(url):
@@ -314,6 +314,34 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         else:
             pytest.skip(f"redis-server did not answer on port {port}: set REDIS_URL")
         yield url
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def start_redis_server(port: int, folder: Path) -> subprocess.Popen[bytes]:
+    """A redis-server of the caller's own on ``port``, answering PING when returned; stop it by its PID."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("no redis-server binary: install redis-server")
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603  # the binary found on PATH
+    for _ in range(200):
+        if _redis_answers(f"redis://127.0.0.1:{port}/0"):
+            break
+        time.sleep(0.02)
+    return process
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server of this test's own, on a free port, which the test may stop."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = start_redis_server(port, tmp_path)
+    try:
+        yield f"redis://127.0.0.1:{port}/0", process
     finally:
         process.terminate()
         process.wait()

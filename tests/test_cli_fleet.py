@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import sys
 import uuid
 from pathlib import Path
+
+import pytest
 
 from podero_client.testing import FakePodero
 
@@ -91,3 +94,74 @@ def test_a_failed_poll_line_escapes_the_servers_text() -> None:
     line = _fleet_line(WallboxFailed((uuid.uuid4(), uuid.uuid4(), uuid.uuid4()), error))
     assert "\x1b" not in line
     assert "\\x1b[2Jgone" in line
+
+
+async def test_watch_with_redis_runs_a_replica_of_a_shared_fleet(tmp_path: Path, redis_url: str) -> None:
+    """watch --redis --fleet: a replica polls the fleet, writes the stream, and its figures count the replicas."""
+    import redis.asyncio
+
+    name = f"cli-{uuid.uuid4().hex}"
+    async with FakePodero(wallboxes=4) as server:
+        keys = tmp_path / "keys.txt"
+        keys.write_text("".join(" ".join(key) + "\n" for key in server.wallbox_keys()))
+        code, out, err = await _cli(
+            "watch", "--keys-file", str(keys), "--interval", "0.2", "--count", "4", "--rate-limit", "100",
+            "--redis", redis_url, "--fleet", name, "--lease", "3",
+            env=_env(server),
+        )  # fmt: skip
+    client = redis.asyncio.Redis.from_url(redis_url)
+    written: list[bytes] = []
+    try:
+        entries = await client.xlen(f"podero:fleet:{{{name}}}:changes")
+        written = [key async for key in client.scan_iter(match=f"*{name}*")]
+    finally:
+        for key in written:
+            await client.delete(key)
+        await client.aclose()
+    assert code == 0, err
+    assert sum("(first poll)" in line for line in out.splitlines()) == 4
+    assert entries == 4
+    assert any(b"budget" in key for key in written)  # --rate-limit became the fleet's shared budget
+    assert f"with fleet {name!r} on redis://127.0.0.1:" in err
+    assert "1 replicas" in err
+
+
+async def test_redis_options_go_together(tmp_path: Path) -> None:
+    """--redis without --fleet, --fleet without --redis, or --redis without --keys-file: one line, exit 2."""
+    keys = tmp_path / "keys.txt"
+    async with FakePodero(wallboxes=1) as server:
+        keys.write_text(" ".join(server.wallbox_keys()[0]) + "\n")
+        no_fleet = await _cli("watch", "--keys-file", str(keys), "--redis", "redis://127.0.0.1", env=_env(server))
+        no_redis = await _cli("watch", "--keys-file", str(keys), "--fleet", "f", env=_env(server))
+        one = await _cli("watch", *server.wallbox_keys()[0], "--redis", "redis://127.0.0.1", env=_env(server))
+        bad_url = await _cli(
+            "watch", "--keys-file", str(keys), "--redis", "redis://:pw@h?db=abc", "--fleet", "f", env=_env(server)
+        )
+    assert no_fleet[0] == no_redis[0] == one[0] == bad_url[0] == 2
+    assert "--redis needs --fleet" in no_fleet[2]
+    assert "--fleet and --lease need --redis" in no_redis[2]
+    assert "give --keys-file" in one[2]
+    assert "RedisFleet.url cannot be parsed" in bad_url[2]
+    assert "pw" not in bad_url[2]
+    assert server.wallbox_requests == 0
+
+
+@pytest.mark.parametrize(("stop", "code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+async def test_sigterm_and_ctrl_c_end_a_watch_quietly(tmp_path: Path, stop: signal.Signals, code: int) -> None:
+    """SIGTERM (a deploy) ends watch --keys-file with exit 0, Ctrl-C with 130; no traceback either way."""
+    async with FakePodero(wallboxes=3) as server:
+        keys = tmp_path / "keys.txt"
+        keys.write_text("".join(" ".join(key) + "\n" for key in server.wallbox_keys()))
+        clean = {key: value for key, value in os.environ.items() if not key.startswith("PODERO_")}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "podero_client", "watch", "--keys-file", str(keys), "--interval", "0.2",
+            env={**clean, **_env(server)}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            # A shell's background job (make test &) ignores SIGINT, and a child inherits that: not here.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+        assert process.stdout is not None
+        await asyncio.wait_for(process.stdout.readline(), 30)  # watching: its first poll is printed
+        process.send_signal(stop)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == code, err.decode()
+    assert b"Traceback" not in err

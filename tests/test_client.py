@@ -451,13 +451,13 @@ def test_public_names() -> None:
     assert sorted(podero_client.__all__) == sorted(
         ["PRODUCTION_URL", "SANDBOX_URL", "APIConnectionError", "APIResponse", "APIStatusError", "APITimeoutError",
          "AuthenticationError", "BadRequestError", "BearerToken", "ChangeStreamError", "ClientClosedError",
-         "ClientCredentials", "ConflictError", "Credentials", "FleetChange", "FleetChanges", "FleetChangesStats",
-         "FleetEvent", "FleetStats", "FleetWatch",
+         "ClientCredentials", "ConflictError", "Credentials", "FleetBackendError", "FleetChange", "FleetChanges",
+         "FleetChangesStats", "FleetEvent", "FleetStats", "FleetWatch",
          "InternalServerError", "InvalidArgumentError", "NotFoundError",
          "PasswordCredentials", "PermissionDeniedError", "PoderoClient", "PoderoError", "RateLimit",
-         "RateLimitBackendError", "RateLimitError", "RateLimitState", "RedisRateLimit", "ResponseTooLargeError",
-         "ResponseValidationError", "RetryPolicy", "UnprocessableEntityError", "UNSET", "Unset",
-         "WallboxChanged", "WallboxFailed"]
+         "RateLimitBackendError", "RateLimitError", "RateLimitState", "RedisFleet", "RedisRateLimit",
+         "ResponseTooLargeError", "ResponseValidationError", "RetryPolicy", "UnprocessableEntityError", "UNSET",
+         "Unset", "WallboxChanged", "WallboxFailed"]
     )  # fmt: skip
     public = {name for name in vars(podero_client) if name[0] not in "_@"}  # @: pytest's assert rewriting
     assert public - set(podero_client.__all__) <= {"models", "testing"}, "submodules only"

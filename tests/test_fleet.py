@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import math
 import statistics
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from podero_client import (
     AuthenticationError,
+    ClientClosedError,
     FleetEvent,
     FleetWatch,
     InternalServerError,
@@ -21,6 +23,7 @@ from podero_client import (
     PermissionDeniedError,
     PoderoClient,
     RateLimit,
+    RetryPolicy,
     WallboxChanged,
     WallboxFailed,
 )
@@ -123,21 +126,130 @@ async def test_a_404_removes_the_wallbox_and_says_so(fleet_server: FakePodero) -
     assert polls(fleet_server, gone, after) == []
 
 
-@pytest.mark.parametrize("status", [401, 403])
-async def test_an_incurable_auth_error_ends_the_watch(fleet_server: FakePodero, status: int) -> None:
-    """A 401 that a new token does not cure, or a 403, ends the watch by raising it."""
+async def test_credentials_refused_by_the_token_endpoint_end_the_watch(fleet_server: FakePodero) -> None:
+    """The token endpoint refusing the credentials ends the watch: iteration raises its AuthenticationError."""
     keys = fleet_server.wallbox_keys()[:3]
     async with fleet_server.client() as podero:
         async with podero.watch_wallboxes(keys, interval=0.1) as fleet:
             await events_until(fleet, lambda seen: len(initial_keys(seen)) == 3)
-            if status == 401:
-                fleet_server.client_secret = "rotated"  # the next grant is refused
-                fleet_server.expire_tokens()
-            else:
-                fleet_server.inject_wallbox(keys[2], Fault(status=403, json={"detail": "Forbidden"}))
-            with pytest.raises(AuthenticationError if status == 401 else PermissionDeniedError):
+            fleet_server.client_secret = "rotated"  # the next grant is refused
+            fleet_server.expire_tokens()
+            with pytest.raises(AuthenticationError, match="token endpoint refused"):
                 await events_until(fleet, lambda seen: False)
         assert not [task for task in asyncio.all_tasks() if task.get_name() == "podero-fleet-worker"]
+
+
+@pytest.mark.parametrize(("status", "error"), [(401, AuthenticationError), (403, PermissionDeniedError)])
+async def test_a_401_or_403_on_one_wallbox_fails_that_wallbox_only(
+    fleet_server: FakePodero, status: int, error: type[Exception]
+) -> None:
+    """A 401 or 403 to one wallbox's poll (a token that works for the others) is a WallboxFailed of that key."""
+    keys = fleet_server.wallbox_keys()[:3]
+    denied = keys[2]
+    async with fleet_server.client() as podero, podero.watch_wallboxes(keys, interval=0.05) as fleet:
+        await events_until(fleet, lambda seen: len(initial_keys(seen)) == 3)
+        fleet_server.inject_wallbox(denied, *[Fault(status=status, json={"detail": "Denied"})] * 2)
+        events = await events_until(fleet, lambda seen: any(isinstance(event, WallboxFailed) for event in seen))
+        after = asyncio.get_running_loop().time()
+        await fleet_server.wait_until(lambda: len(polls(fleet_server, denied, after)) >= 2)  # still watched
+    (failed,) = [event for event in events if isinstance(event, WallboxFailed)]
+    assert failed.key == as_key(denied)
+    assert isinstance(failed.error, error)
+    assert not failed.removed
+
+
+async def test_the_fakes_own_chaos_does_not_end_the_watch() -> None:
+    """chaos=0.1 (revoked tokens among its faults): the watch goes on, every failure one wallbox's."""
+    async with FakePodero(wallboxes=30, chaos=0.1, seed=7) as server:
+        keys = server.wallbox_keys()
+        retry = RetryPolicy(initial_backoff=0.0, max_backoff=0.0)
+        async with (
+            server.client(retry=retry, timeout=0.5) as podero,
+            podero.watch_wallboxes(keys, interval=0.05, concurrency=30) as fleet,
+        ):
+            events: list[FleetEvent] = []
+
+            async def read() -> None:
+                async for event in fleet:
+                    events.append(event)
+
+            reader = asyncio.create_task(read())
+            await server.wait_until(lambda: server.wallbox_requests >= 1500 or reader.done())
+            assert not reader.done(), reader.exception()
+            reader.cancel()
+    assert server.requests["oauth2"] >= 2  # tokens were revoked and fetched again meanwhile
+    assert any(isinstance(event, WallboxFailed) for event in events)
+
+
+async def test_waiting_for_the_budget_never_fails_a_wallbox_and_none_starves() -> None:
+    """concurrency far above per_second x the pool timeout: polls wait their turn, every wallbox is polled."""
+    async with FakePodero(wallboxes=20) as server:
+        keys = server.wallbox_keys()
+        async with (
+            server.client(timeout=0.5, rate_limit=RateLimit(per_second=10)) as podero,
+            podero.watch_wallboxes(keys, interval=1.0, concurrency=30) as fleet,
+        ):
+            events = await events_until(fleet, lambda seen: len(initial_keys(seen)) == len(keys))
+    assert [event for event in events if isinstance(event, WallboxFailed)] == []
+
+
+async def test_slowest_age_counts_from_the_last_good_answer(fleet_server: FakePodero) -> None:
+    """Failed polls do not make the data younger: slowest_age grows through an outage."""
+    key = fleet_server.wallbox_keys()[0]
+    loop = asyncio.get_running_loop()
+    async with (
+        fleet_server.client(retry=RetryPolicy(max_attempts=1)) as podero,
+        podero.watch_wallboxes([key], interval=0.05) as fleet,
+    ):
+        await events_until(fleet, lambda seen: len(initial_keys(seen)) == 1)
+        good = loop.time()  # after the answer came
+        fleet_server.inject_wallbox(key, *[Fault(status=503, json={"detail": "down"})] * 50)
+        await events_until(fleet, lambda seen: len(seen) == 3)  # three failed polls since
+        now = loop.time()
+        assert fleet.stats.slowest_age >= now - good
+
+
+async def test_a_watch_nobody_reads_keeps_polling() -> None:
+    """No reader, far more changes than wallboxes: polling goes on, fleet.wallbox() follows, one event per wallbox."""
+    async with FakePodero(wallboxes=50, speed=6000.0) as server:  # a new reading every 0.05 s
+        keys = server.wallbox_keys()
+        async with server.client() as podero, podero.watch_wallboxes(keys, interval=0.02, concurrency=20) as fleet:
+            await server.wait_until(lambda: server.wallbox_requests >= 2000)  # some 1,000 changes
+            assert fleet.stats.changes > 1000
+            assert all(fleet.wallbox(key) is not None for key in keys)
+            events = [await anext(aiter(fleet)) for _ in keys]
+    assert {event.key for event in events} == {as_key(key) for key in keys}  # one each, merged
+    assert all(isinstance(event, WallboxChanged) and event.initial for event in events)  # merged into the first
+
+
+def test_merged_changes_run_from_the_first_old_to_the_last_new() -> None:
+    """Two unread changes of one wallbox are one event: each field from its first old value to its last new one."""
+    from podero_client._fleet import _coalesce
+
+    key = as_key((uuid.uuid4(), uuid.uuid4(), uuid.uuid4()))
+    box: Any = object()
+    first = WallboxChanged(key, box, {"mode": ("A", "B"), "power": (1, 2)})
+    second = WallboxChanged(key, box, {"mode": ("B", "C"), "power": (2, 1)})
+    merged = _coalesce(first, second)
+    assert merged == WallboxChanged(key, box, {"mode": ("A", "C")})
+    assert (
+        _coalesce(WallboxChanged(key, box, {"mode": ("A", "B")}), WallboxChanged(key, box, {"mode": ("B", "A")}))
+        is None
+    )
+    failed = WallboxFailed(key, InvalidArgumentError("a failed poll"))
+    assert _coalesce(first, failed) is first
+
+
+async def test_a_watch_on_a_closed_client_raises_client_closed_error(fleet_server: FakePodero) -> None:
+    """watch_wallboxes on a closed client, or entering a watch built before the client closed: ClientClosedError."""
+    podero = fleet_server.client()
+    early = podero.watch_wallboxes(fleet_server.wallbox_keys()[:2])
+    await podero.aclose()
+    with pytest.raises(ClientClosedError):
+        podero.watch_wallboxes(fleet_server.wallbox_keys()[:2])
+    with pytest.raises(ClientClosedError):
+        async with early:
+            pass
 
 
 async def test_a_short_budget_makes_every_wallbox_equally_stale() -> None:

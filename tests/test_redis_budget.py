@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-import shutil
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -249,29 +246,6 @@ async def test_a_shared_pause_longer_than_the_timeout_fails_fast(
     assert state.cooldown_remaining > 20
     assert fake_podero.token_requests == 1
     assert fake_podero.wallbox_requests == 1
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A redis-server of this test's own, on a free port, which the test may stop."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("no redis-server binary: install redis-server")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603  # the binary found on PATH
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        for _ in range(200):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            time.sleep(0.02)
-        yield url, process
-    finally:
-        process.terminate()
-        process.wait()
 
 
 @pytest.mark.parametrize("on_redis_error", ["raise", "local"])

@@ -15,7 +15,14 @@ import pytest
 from conftest import SPAN_LEAKS
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import (
+    InMemoryMetricReader,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    NumberDataPoint,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -336,6 +343,52 @@ async def test_a_fleet_watch_reports_its_size_and_its_slowest_wallbox(fake_poder
         [age] = await asyncio.to_thread(_gauge, otel, "podero.client.fleet.slowest_age")
         assert 0 <= age < 60
     assert _gauge(otel, "podero.client.fleet.size") == []
+
+
+class _KeptMetrics(MetricExporter):
+    """A push exporter that keeps what it is given (the SDK has an in-memory reader, not exporter)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exported: list[MetricsData] = []
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        self.exported.append(metrics_data)
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        pass
+
+
+async def test_a_meter_provider_shut_down_on_the_loop_exports_the_fleet_gauges_at_once(fake_podero: FakePodero) -> None:
+    """MeterProvider.shutdown() called on the watch's loop: its reader thread gets the fleet gauges without the loop.
+
+    The final collection runs on the periodic reader's thread while the loop is blocked in
+    shutdown(); a gauge that waited for the loop would time out and export nothing.
+    """
+    exporter = _KeptMetrics()
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    meter_provider = MeterProvider(metric_readers=[reader])
+    keys = [(ORG_ID, USER_ID, WALLBOX_ID)]
+    async with (
+        fake_podero.client(meter_provider=meter_provider) as podero,
+        podero.watch_wallboxes(keys, interval=0.2) as fleet,
+    ):
+        await anext(aiter(fleet))
+        meter_provider.shutdown()  # blocks this loop's thread until the reader's last export
+    exported = {
+        metric.name: [point.value for point in metric.data.data_points if isinstance(point, NumberDataPoint)]
+        for data in exporter.exported
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name.startswith("podero.client.fleet.")
+    }
+    assert exported["podero.client.fleet.size"] == [1]
+    assert len(exported["podero.client.fleet.slowest_age"]) == 1
 
 
 async def test_a_no_op_tracer_still_measures_every_attempt(fake_podero: FakePodero, otel: Otel) -> None:

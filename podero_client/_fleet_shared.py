@@ -1,0 +1,483 @@
+"""One fleet watch shared by replicas through Redis: membership, ownership, the last state, the stream.
+
+Ownership is rendezvous (highest random weight) hashing over heartbeated members, not a lease
+per wallbox. Each replica heartbeats into one sorted set (score: Redis's own clock) every
+``lease / 3`` and reads it back in the same script; a wallbox belongs to the live member with
+the highest hash of (member, wallbox). Every replica computes the same owners from the same
+list, with no assigner; a member that leaves (or stops heartbeating for a ``lease``) hands
+over only its own wallboxes, and one that joins takes about its share, as Grafana Alloy's
+clustering does. Per-wallbox leases (RedBeat, Quartz) would cost 30,000 lease renewals per
+lease period; a Kafka-style assigner stops everyone at each rebalance. What it costs: for
+up to one renewal (``lease / 3``) after a join, the joiner and the old owner may both poll
+a wallbox; a dead member's wallboxes wait up to ``lease + lease / 3`` for a new owner.
+
+Redis round trips of a replica: one script per renewal (three per lease), the key set only
+when its version moved, the last states of the wallboxes it takes over, and the changes:
+at most one pipeline (stream entries, last states, key-set edits) every ``_FLUSH_GAP`` s,
+however many polls. A Redis that is gone leaves ownership as it was: the replica keeps
+polling what it owned, holds up to ``STREAM_BUFFER`` stream entries (the oldest dropped and
+counted beyond), logs one warning, and writes what it holds when Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from ._errors import InvalidArgumentError, PoderoError
+from ._redis import check_fleet_name, check_redis_url, connect, fleet_key, redis_asyncio, redis_failure, where
+
+logger = logging.getLogger("podero_client")
+
+FleetKey = tuple[uuid.UUID, uuid.UUID, uuid.UUID]
+
+STREAM_MAXLEN = 100_000  # entries the change stream keeps, about (XADD MAXLEN ~)
+STREAM_BUFFER = 10_000  # stream entries a replica holds while Redis is away; older ones are dropped
+_FLUSH_GAP = 0.2  # seconds between two writes of changes: round trips bounded, not one per change
+_RETRY_GAP = 1.0  # seconds between two tries while Redis is away
+_CHUNK = 2000  # keys per command in a pipeline: no single reply of megabytes
+_SETTLE = 3.0  # seconds a starting replica waits for the others of a deploy to join, at most
+_FORGET_AFTER = 10  # leases after which a silent member leaves the sorted set
+
+# KEYS[1]: the members (sorted set, score = last heartbeat, ms on Redis's clock); KEYS[2]: the
+# key set's version. ARGV: the member, the lease in ms, "leave" to leave. Answers
+# {now ms, {member, score, ...} of the live members, version}.
+_RENEW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[2])
+if ARGV[3] == 'leave' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], now, ARGV[1])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - lease * %d)
+redis.call('PEXPIRE', KEYS[1], lease * %d)
+local live = redis.call('ZRANGEBYSCORE', KEYS[1], now - lease, '+inf')
+return {now, live, redis.call('GET', KEYS[2]) or '0'}
+""" % (_FORGET_AFTER, _FORGET_AFTER)  # noqa: UP031  # Lua's own braces would clash with str.format
+
+
+def _check_url(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    check_redis_url("RedisFleet.url", value)
+
+
+def _check_name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    check_fleet_name("RedisFleet.name", value)
+
+
+def _check_seconds(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise InvalidArgumentError(f"RedisFleet.{attribute.name} must be a finite number of seconds > 0, got {value!r}")
+
+
+def _check_bool(instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:
+    if not isinstance(value, bool):
+        raise InvalidArgumentError(f"RedisFleet.{attribute.name} must be True or False, got {type(value).__name__}")
+
+
+@attrs.frozen(kw_only=True)
+class RedisFleet:
+    """A fleet watch shared by replicas: ``podero.watch_wallboxes(keys, shared=RedisFleet(url=..., name=...))``.
+
+    Every watch, in any process, that names the same ``name`` on the same Redis watches one
+    set of keys (each may pass the full set; ``add``/``remove`` reach all within ``lease / 3``),
+    and each wallbox is polled by one of them. A replica that stops heartbeating loses its
+    wallboxes to the others after ``lease`` seconds. Each change is written to the stream
+    ``podero:fleet:{name}:changes`` (docs/fleets.md) with the wallbox's new state, which a
+    replica that takes the wallbox over compares its first poll with. Without
+    ``include_personal_data``, the owner's email, names and external id and the link URLs
+    are blanked before anything reaches Redis. ``timeout`` bounds each Redis round trip.
+    The URL is never shown: it may carry a password.
+    """
+
+    url: str = attrs.field(validator=_check_url, repr=False)
+    name: str = attrs.field(validator=_check_name)
+    lease: float = attrs.field(default=15.0, validator=_check_seconds)
+    include_personal_data: bool = attrs.field(default=False, validator=_check_bool)
+    timeout: float = attrs.field(default=2.0, validator=_check_seconds)
+
+    def __attrs_post_init__(self) -> None:
+        redis_asyncio("RedisFleet")  # at construction: a missing extra is found before the watch starts
+
+
+class FleetBackendError(PoderoError, ConnectionError):
+    """The Redis behind a ``RedisFleet`` could not be reached when the watch started.
+
+    Once a watch runs, Redis going away is not an error: it keeps polling what it owned.
+    """
+
+
+def _blank_personal(wallbox: dict[str, Any]) -> dict[str, Any]:
+    """The wallbox without its owner's personal data and link URLs (they may carry one-time secrets).
+
+    Blanked, not removed, so that the state still fits the schema and can be read back as a model.
+    """
+    state = dict(wallbox)
+    owner = state.get("owner")
+    if isinstance(owner, dict):
+        state["owner"] = {
+            name: ("" if isinstance(value, str) else None) if name != "id" else value for name, value in owner.items()
+        }
+    for name in ("embeddable_url", "authorization_url"):
+        if isinstance(state.get(name), str):
+            state[name] = ""
+    actions = state.get("actions")
+    if isinstance(actions, list):
+        state["actions"] = [_blank_link(action) for action in actions]
+    return state
+
+
+def _blank_link(action: object) -> object:
+    if not isinstance(action, dict) or not isinstance(action.get("resolution_link"), dict):
+        return action
+    return {**action, "resolution_link": {**action["resolution_link"], "url": ""}}
+
+
+def _hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+def _mix(value: int) -> int:
+    """splitmix64's finalizer: a well-spread 64-bit score from a key's and a member's hash."""
+    value = (value ^ (value >> 30)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+    value = (value ^ (value >> 27)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
+    return value ^ (value >> 31)
+
+
+def owners(keys: Iterable[str], members: Iterable[str]) -> dict[str, str]:
+    """Rendezvous hashing: each key's owner, the member with the highest score of (member, key)."""
+    hashed = [(_hash(member), member) for member in sorted(members)]
+    if not hashed:
+        return {}
+    found: dict[str, str] = {}
+    for key in keys:
+        key_hash = _hash(key)
+        best = -1
+        for member_hash, member in hashed:
+            score = _mix(key_hash ^ member_hash)
+            if score > best:
+                best, found[key] = score, member
+    return found
+
+
+def key_text(key: FleetKey) -> str:
+    """A key as Redis holds it: ``org_id:user_id:wallbox_id``."""
+    return f"{key[0]}:{key[1]}:{key[2]}"
+
+
+def key_of(text: str | bytes) -> FleetKey | None:
+    """The key of ``key_text``; None for a field that is not one (written by something else)."""
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    parts = text.split(":")
+    if len(parts) != 3:
+        return None
+    try:
+        return uuid.UUID(parts[0]), uuid.UUID(parts[1]), uuid.UUID(parts[2])
+    except ValueError:
+        return None
+
+
+@attrs.frozen
+class Handover:
+    """What a renewal changed for this replica: the keys it now owns (with their last state), those it lost."""
+
+    taken: Mapping[FleetKey, dict[str, Any] | None]
+    lost: frozenset[FleetKey]
+
+
+class SharedFleet:
+    """The runtime of a RedisFleet inside one watch: heartbeats, the key set, owners, and the writes."""
+
+    def __init__(self, config: RedisFleet) -> None:
+        self.config = config
+        self.member = uuid.uuid4().hex
+        self.renew_every = config.lease / 3
+        self._where = where(config.url)
+        self._members_key = fleet_key(config.name, "members")
+        self._version_key = fleet_key(config.name, "keys-version")
+        self._keys_key = fleet_key(config.name, "keys")
+        self._state_key = fleet_key(config.name, "state")
+        self._stream_key = fleet_key(config.name, "changes")
+        self._redis: Any = None
+        self._renew_script: Any = None
+        self.keys: set[FleetKey] = set()  # the fleet's keys, as last read
+        self.owned: set[FleetKey] = set()
+        self.replicas = 0
+        self._members: tuple[str, ...] = ()
+        self._version: bytes | None = None
+        self._entries: collections.deque[dict[str, str]] = collections.deque()
+        self._states: dict[str, str] = {}  # key text -> the state to write with its entries
+        self._edits: dict[str, bool] = {}  # key text -> True: add, False: remove
+        self._forget: set[str] = set()  # removed keys whose state goes
+        self.dropped = 0
+        self.round_trips = 0
+        self._away = False  # Redis did not answer the latest round trip (one warning per outage)
+        self._wrote = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"SharedFleet(name={self.config.name!r}, redis={self._where}, member={self.member})"
+
+    # ------------------------------------------------------------------ Redis
+    def _client(self) -> Any:
+        if self._redis is None:
+            self._redis = connect(self.config.url, timeout=self.config.timeout, feature="RedisFleet")
+            self._renew_script = self._redis.register_script(_RENEW)
+        return self._redis
+
+    async def _bounded(self, awaitable: Any) -> Any:
+        """One round trip to Redis (a command, a script or a pipeline), counted, and bounded by the timeout."""
+        self.round_trips += 1
+        async with asyncio.timeout(self.config.timeout * 2):  # connect, then read: each bounded
+            return await awaitable
+
+    def failed(self, exc: BaseException, doing: str) -> bool:
+        """True when ``exc`` is Redis failing (one warning per outage); anything else is a bug, raised."""
+        failure = redis_failure(exc)
+        if failure is None:
+            return False
+        if not self._away:
+            self._away = True
+            logger.warning(
+                "RedisFleet %r: Redis at %s %s while %s; polling goes on with the wallboxes owned, "
+                "up to %d changes are held for the stream",
+                self.config.name,
+                self._where,
+                failure,
+                doing,
+                STREAM_BUFFER,
+            )
+        return True
+
+    def _back(self) -> None:
+        if self._away:
+            self._away = False
+            logger.info("RedisFleet %r: Redis at %s answers again", self.config.name, self._where)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self, keys: Iterable[FleetKey]) -> dict[FleetKey, dict[str, Any] | None]:
+        """Join: add ``keys`` to the fleet, read it, and return the keys owned with their last state.
+
+        FleetBackendError when Redis cannot be reached.
+        """
+        texts = [key_text(key) for key in keys]
+        try:
+            redis = self._client()
+            async with redis.pipeline(transaction=False) as pipe:
+                for start in range(0, len(texts), _CHUNK):
+                    pipe.sadd(self._keys_key, *texts[start : start + _CHUNK])
+                added = await self._bounded(pipe.execute())
+            if any(added):
+                await self._bounded(redis.incr(self._version_key))
+            await self._beat()  # joined: the others see this member from their next renewal on
+            # Replicas started together (a deploy) would each poll every wallbox until they saw one
+            # another: wait for them to join first, as Kafka's initial rebalance delay (3 s) does.
+            await asyncio.sleep(min(self.renew_every, _SETTLE))
+            handover = await self.renew()
+        except Exception as exc:
+            failure = redis_failure(exc)
+            if failure is None:
+                raise
+            self._away = True  # aclose() then skips its goodbye: nobody would hear it
+            raise FleetBackendError(f"RedisFleet {self.config.name!r}: Redis at {self._where} {failure}") from exc
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="podero-fleet-writer")
+        return dict(handover.taken)
+
+    async def aclose(self) -> None:
+        """Write what is held (bounded by the timeout), leave the members, close the connection.
+
+        Called again (the watch and its client both close it), it waits for the first call to end.
+        """
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+        if self._redis is None:
+            return
+        if not self._away:  # with Redis gone, each try would wait its timeout: the others notice after a lease
+            with contextlib.suppress(Exception):
+                await self._write()
+                await self._bounded(
+                    self._renew_script(keys=[self._members_key, self._version_key], args=self._args("leave"))
+                )
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self.config.timeout):
+                await self._redis.aclose()
+
+    # ------------------------------------------------------------------ membership
+    def _args(self, mode: str) -> list[str]:
+        return [self.member, str(int(self.config.lease * 1000)), mode]
+
+    async def renew(self) -> Handover:
+        """Heartbeat and read who is live; re-read the key set if it moved; work out what this replica owns.
+
+        Raises what Redis raised; the caller keeps the ownership it has.
+        """
+        members, keys_moved = await self._beat()
+        self._back()
+        if not keys_moved and members == self._members:
+            return Handover({}, frozenset())
+        self._members = members
+        self.replicas = len(members)
+        texts = {key_text(key): key for key in self.keys}
+        mine = {texts[text] for text, member in owners(texts, members).items() if member == self.member}
+        taken = mine - self.owned
+        lost = frozenset(self.owned - mine)
+        states = await self._states_of(taken)
+        self.owned = mine
+        return Handover(states, lost)
+
+    async def _beat(self) -> tuple[tuple[str, ...], bool]:
+        """Heartbeat; the live members, and whether the key set moved (then it is read again)."""
+        self._client()
+        answer = await self._bounded(
+            self._renew_script(keys=[self._members_key, self._version_key], args=self._args("beat"))
+        )
+        members = tuple(sorted(member.decode() if isinstance(member, bytes) else str(member) for member in answer[1]))
+        version = answer[2] if isinstance(answer[2], bytes) else str(answer[2]).encode()
+        keys_moved = version != self._version
+        if keys_moved:
+            raw = await self._bounded(self._redis.smembers(self._keys_key))
+            self.keys = {key for text in raw if (key := key_of(text)) is not None}
+            for text, add in self._edits.items():  # this replica's edits not written yet
+                if (key := key_of(text)) is not None:
+                    (self.keys.add if add else self.keys.discard)(key)
+            self._version = version
+        self.replicas = len(members)
+        return members, keys_moved
+
+    async def _states_of(self, keys: Iterable[FleetKey]) -> dict[FleetKey, dict[str, Any] | None]:
+        """The last state Redis holds of each key (None: the fleet never saw it); one pipeline."""
+        ordered = list(keys)
+        if not ordered:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(ordered), _CHUNK):
+                pipe.hmget(self._state_key, [key_text(key) for key in ordered[start : start + _CHUNK]])
+            replies = await self._bounded(pipe.execute())
+        found: dict[FleetKey, dict[str, Any] | None] = {}
+        values = [value for reply in replies for value in reply]
+        for key, value in zip(ordered, values, strict=True):
+            try:
+                state = json.loads(value) if value is not None else None
+            except ValueError:  # garbled: as if never seen, the first poll is its initial
+                state = None
+            found[key] = state if isinstance(state, dict) else None
+        return found
+
+    # ------------------------------------------------------------------ keys
+    def add(self, key: FleetKey) -> None:
+        self.keys.add(key)
+        self._edits[key_text(key)] = True
+        self._forget.discard(key_text(key))
+        self._wrote.set()
+
+    def remove(self, key: FleetKey) -> None:
+        self.keys.discard(key)
+        self.owned.discard(key)
+        text = key_text(key)
+        self._edits[text] = False
+        self._forget.add(text)
+        self._states.pop(text, None)
+        self._wrote.set()
+
+    # ------------------------------------------------------------------ changes
+    def state_of(self, wallbox: dict[str, Any]) -> dict[str, Any]:
+        """The wallbox as it goes to Redis: without personal data unless the fleet asked for it."""
+        return wallbox if self.config.include_personal_data else _blank_personal(wallbox)
+
+    def publish(self, key: FleetKey, state: dict[str, Any], changes: Mapping[str, Any], initial: bool) -> None:
+        """Queue one stream entry, and ``state`` as the wallbox's last; written within ``_FLUSH_GAP``."""
+        stamp = state.get("current_state_last_updated_at") or state.get("updated_at") or ""
+        text = key_text(key)
+        if len(self._entries) >= STREAM_BUFFER:
+            self._entries.popleft()
+            self.dropped += 1
+        self._entries.append(
+            {
+                "org_id": str(key[0]),
+                "user_id": str(key[1]),
+                "wallbox_id": str(key[2]),
+                "stamp": stamp if isinstance(stamp, str) else "",
+                "initial": "1" if initial else "0",
+                "changes": json.dumps(changes, default=str),
+                "wallbox": json.dumps(state, default=str),
+            }
+        )
+        self._states[text] = json.dumps(state, default=str)
+        self._wrote.set()
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wrote.wait()
+            self._wrote.clear()
+            try:
+                await self._write()
+            except Exception as exc:
+                if not self.failed(exc, "writing changes"):
+                    raise
+                self._wrote.set()  # still held: tried again
+                await asyncio.sleep(_RETRY_GAP)
+                continue
+            await asyncio.sleep(_FLUSH_GAP)
+
+    async def _write(self) -> None:
+        """One pipeline (MULTI/EXEC): key-set edits, stream entries and their states; forgotten once written."""
+        entries = list(self._entries)
+        dropped = self.dropped
+        states = dict(self._states)
+        edits = dict(self._edits)
+        forget = set(self._forget)
+        if not (entries or states or edits):
+            return
+        redis = self._client()
+        async with redis.pipeline(transaction=True) as pipe:
+            added = [text for text, add in edits.items() if add]
+            removed = [text for text, add in edits.items() if not add]
+            if added:
+                pipe.sadd(self._keys_key, *added)
+            if removed:
+                pipe.srem(self._keys_key, *removed)
+            if forget:
+                pipe.hdel(self._state_key, *forget)
+            if edits:
+                pipe.incr(self._version_key)
+            for entry in entries:
+                pipe.xadd(self._stream_key, entry, maxlen=STREAM_MAXLEN, approximate=True)
+            if states:
+                pipe.hset(self._state_key, mapping=states)
+            await self._bounded(pipe.execute())
+        self._back()
+        # Written: forget it, keep what came meanwhile. A full buffer dropped its oldest meanwhile:
+        # those were among the written ones.
+        for _ in range(max(0, len(entries) - (self.dropped - dropped))):
+            self._entries.popleft()
+        for text, value in states.items():
+            if self._states.get(text) == value:
+                del self._states[text]
+        for text, add in edits.items():
+            if self._edits.get(text) == add:
+                del self._edits[text]
+        self._forget -= forget
+
+    def held(self) -> int:
+        """Stream entries not yet written."""
+        return len(self._entries)

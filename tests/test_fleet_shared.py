@@ -1,0 +1,376 @@
+"""A fleet watch shared by replicas through a real Redis (RedisFleet), against the fake's fleet on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio
+from conftest import start_redis_server
+
+from podero_client import (
+    FleetBackendError,
+    FleetEvent,
+    FleetWatch,
+    InvalidArgumentError,
+    RedisFleet,
+    WallboxChanged,
+)
+from podero_client._fleet import as_key
+from podero_client._fleet_shared import STREAM_BUFFER, SharedFleet, owners
+from podero_client._redis import fleet_key
+from podero_client.testing import FakePodero
+
+Key = tuple[str, str, str]
+STREAM_FIELDS = {"org_id", "user_id", "wallbox_id", "stamp", "initial", "changes", "wallbox"}
+
+
+@pytest.fixture
+def name() -> str:
+    """A fleet name of this test's own: others run tests on the same Redis."""
+    return f"test-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+async def redis_client(redis_url: str, name: str) -> AsyncIterator[Any]:
+    client = redis.asyncio.Redis.from_url(redis_url)
+    yield client
+    keys = [key async for key in client.scan_iter(match=f"podero:fleet:{{{name}}}:*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakePodero]:
+    """A fake with a fleet of 20 wallboxes, their clock stopped."""
+    async with FakePodero(wallboxes=20) as fake:
+        yield fake
+
+
+def polled_after(server: FakePodero, since: float) -> set[Key]:
+    return {key for at, key in server.wallbox_log if at >= since}
+
+
+def reading(fleet: FleetWatch) -> tuple[asyncio.Task[None], list[FleetEvent]]:
+    """A task that reads ``fleet``'s events into the list, until cancelled."""
+    seen: list[FleetEvent] = []
+
+    async def read() -> None:
+        async for event in fleet:
+            seen.append(event)
+
+    return asyncio.create_task(read()), seen
+
+
+async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
+    """Wait until ``condition()`` holds, polling every 20 ms; TimeoutError after ``within`` s rather than a hang."""
+    async with asyncio.timeout(within):
+        while not condition():  # noqa: ASYNC110  # the state of other objects (several), with no event to wait on
+            await asyncio.sleep(0.02)
+
+
+async def stream(redis_client: Any, name: str) -> list[dict[str, str]]:
+    entries = await redis_client.xrange(fleet_key(name, "changes"))
+    return [{field.decode(): value.decode() for field, value in fields.items()} for _, fields in entries]
+
+
+# ---------------------------------------------------------------------------------------------- settings
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"name": ""}, "RedisFleet.name"),
+        ({"name": "a\nb"}, "RedisFleet.name"),
+        ({"name": 7}, "RedisFleet.name"),
+        ({"lease": float("nan")}, "RedisFleet.lease"),
+        ({"lease": 0}, "RedisFleet.lease"),
+        ({"lease": -1.0}, "RedisFleet.lease"),
+        ({"lease": float("inf")}, "RedisFleet.lease"),
+        ({"lease": True}, "RedisFleet.lease"),
+        ({"url": "http://127.0.0.1:6379"}, "RedisFleet.url"),
+        ({"url": "redis://127.0.0.1:6379/0?socket_timeout=abc"}, "RedisFleet.url cannot be parsed"),
+        ({"url": "redis://[::1"}, "RedisFleet.url"),
+        ({"include_personal_data": "yes"}, "include_personal_data"),
+    ],
+)
+def test_bad_settings_are_refused(changes: dict[str, object], match: str) -> None:
+    """Each bad setting is an InvalidArgumentError at construction, before any I/O."""
+    settings: dict[str, Any] = {"url": "redis://127.0.0.1:6379/0", "name": "fleet", **changes}
+    with pytest.raises(InvalidArgumentError, match=match):
+        RedisFleet(**settings)
+
+
+def test_shared_must_be_a_redis_fleet(server: FakePodero) -> None:
+    """watch_wallboxes(shared=...) takes a RedisFleet or None."""
+    podero = server.client()
+    with pytest.raises(InvalidArgumentError, match="shared must be a RedisFleet"):
+        podero.watch_wallboxes(server.wallbox_keys(), shared="redis://127.0.0.1")  # type: ignore[arg-type]
+
+
+async def test_no_password_in_a_repr_a_log_or_an_error(server: FakePodero, caplog: pytest.LogCaptureFixture) -> None:
+    """A Redis that cannot be reached: FleetBackendError at the start; the password is nowhere."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once this block ends: nothing listens there
+    fleet = RedisFleet(url=f"redis://:hunter2@127.0.0.1:{port}/0", name="f", timeout=0.5)
+    caplog.set_level(logging.DEBUG)
+    async with server.client() as podero:
+        watch = podero.watch_wallboxes(server.wallbox_keys(), shared=fleet)
+        with pytest.raises(FleetBackendError) as raised:
+            await watch.__aenter__()
+    assert f"127.0.0.1:{port}" in str(raised.value)
+    for text in (repr(fleet), repr(watch), str(raised.value), repr(raised.value), caplog.text):
+        assert "hunter2" not in text
+
+
+# ---------------------------------------------------------------------------------------------- sharing
+def test_rendezvous_moves_only_the_share_of_a_member_that_joins() -> None:
+    """A third member takes about a third of the keys, all from the other two; nothing moves between them."""
+    keys = [f"key-{number}" for number in range(3000)]
+    before = owners(keys, ["a", "b"])
+    after = owners(keys, ["a", "b", "c"])
+    moved = [key for key in keys if before[key] != after[key]]
+    assert all(after[key] == "c" for key in moved)
+    assert 900 <= len(moved) <= 1100
+
+
+async def test_two_replicas_share_the_keys_each_wallbox_polled_by_one(
+    server: FakePodero, redis_url: str, name: str, redis_client: Any
+) -> None:
+    """Each passes part of the keys: both watch the union, each polls its share, every wallbox has one owner."""
+    keys = server.wallbox_keys()
+    shared = RedisFleet(url=redis_url, name=name, lease=1.0)
+    async with (
+        server.client() as first_client,
+        server.client() as second_client,
+        first_client.watch_wallboxes(keys[:12], interval=0.2, shared=shared) as first,
+        second_client.watch_wallboxes(keys[8:], interval=0.2, shared=shared) as second,
+    ):
+        await until(lambda: first.stats.replicas == second.stats.replicas == 2)
+        await until(lambda: len(first) == len(second) == 20)
+        await until(lambda: first.stats.owned + second.stats.owned == 20)
+        mine = {key for key in keys if first.wallbox(key) is not None}
+        await until(lambda: all((first.wallbox(key) is None) != (second.wallbox(key) is None) for key in keys))
+        assert mine  # both have a share
+        assert {as_key(key) for key in keys} == set(first.keys()) == set(second.keys())
+
+
+async def test_add_and_remove_reach_every_replica(server: FakePodero, redis_url: str, name: str) -> None:
+    """A key added in one replica is polled by its owner; removed in another, it is polled no more."""
+    keys = server.wallbox_keys()
+    shared = RedisFleet(url=redis_url, name=name, lease=1.0)
+    async with (
+        server.client() as first_client,
+        server.client() as second_client,
+        first_client.watch_wallboxes(keys[:10], interval=0.1, shared=shared) as first,
+        second_client.watch_wallboxes([], interval=0.1, shared=shared) as second,
+    ):
+        first.add(keys[15])
+        await until(lambda: as_key(keys[15]) in second)
+        await until(lambda: keys[15] in polled_after(server, 0.0))
+        assert second.remove(keys[15])
+        await until(lambda: as_key(keys[15]) not in first)
+        await asyncio.sleep(0.5)  # any poll already under way ends
+        since = time.monotonic()
+        await until(lambda: len(polled_after(server, since)) >= 10)
+        assert keys[15] not in polled_after(server, since)
+
+
+# ---------------------------------------------------------------------------------------------- memory
+async def test_a_restart_compares_with_the_last_state(
+    server: FakePodero, redis_url: str, name: str, redis_client: Any
+) -> None:
+    """Restarted with no change meanwhile: nothing; after a change meanwhile: real changes, never initial."""
+    keys = server.wallbox_keys()
+    shared = RedisFleet(url=redis_url, name=name, lease=1.0)
+    async with server.client() as podero:
+        async with podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
+            first = [event async for event in _take(fleet, len(keys))]
+        assert all(isinstance(event, WallboxChanged) and event.initial for event in first)
+
+        async with podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
+            reader, seen = reading(fleet)
+            await until(lambda: fleet.stats.polls >= 2 * len(keys))  # every wallbox's answer is in
+            reader.cancel()
+            assert seen == []
+
+        server.advance(300)  # a new reading for every wallbox while nobody watches
+        async with podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
+            after = [event async for event in _take(fleet, len(keys))]
+    assert {event.key for event in after} == {as_key(key) for key in keys}
+    assert all(isinstance(event, WallboxChanged) and not event.initial and event.changes for event in after)
+    changed = [event for event in after if isinstance(event, WallboxChanged)]
+    assert all("current_state_last_updated_at" in event.changes for event in changed)
+    entries = await stream(redis_client, name)
+    assert [entry["initial"] for entry in entries].count("1") == len(keys)  # one first poll each, ever
+
+
+async def _take(fleet: FleetWatch, count: int) -> AsyncIterator[FleetEvent]:
+    async with asyncio.timeout(10):
+        for _ in range(count):
+            yield await anext(fleet)
+
+
+async def test_stream_entries_carry_the_documented_fields(
+    server: FakePodero, redis_url: str, name: str, redis_client: Any
+) -> None:
+    """One entry per change: ids, the stamp, initial 0/1, changes as {field: [old, new]}, the wallbox as JSON."""
+    keys = server.wallbox_keys()[:3]
+    shared = RedisFleet(url=redis_url, name=name, lease=1.0)
+    async with server.client() as podero, podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
+        [event async for event in _take(fleet, 3)]
+        server.advance(300)
+        [event async for event in _take(fleet, 3)]
+        await until(lambda: fleet.stats.stream_held == 0)
+        await asyncio.sleep(0.3)  # the writer's pipeline returns
+    entries = await stream(redis_client, name)
+    assert len(entries) == 6
+    assert all(set(entry) == STREAM_FIELDS for entry in entries)
+    assert sorted(entry["initial"] for entry in entries) == ["0", "0", "0", "1", "1", "1"]
+    for entry in entries:
+        wallbox = json.loads(entry["wallbox"])
+        assert (entry["org_id"], entry["user_id"], entry["wallbox_id"]) in keys
+        assert wallbox["id"] == entry["wallbox_id"]
+        assert entry["stamp"] == wallbox["current_state_last_updated_at"]
+        changes = json.loads(entry["changes"])
+        if entry["initial"] == "1":
+            assert changes == {}
+        else:
+            old, new = changes["current_state_last_updated_at"]
+            assert old < new == entry["stamp"]
+
+
+@pytest.mark.parametrize("include_personal_data", [False, True])
+async def test_no_personal_data_reaches_redis_unless_asked(
+    server: FakePodero, redis_url: str, name: str, redis_client: Any, include_personal_data: bool
+) -> None:
+    """Every key of the fleet, read after a run: no owner email, name or external id, no link secret by default."""
+    keys = server.wallbox_keys()[:5]
+    shared = RedisFleet(url=redis_url, name=name, lease=1.0, include_personal_data=include_personal_data)
+    async with server.client() as podero, podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
+        [event async for event in _take(fleet, 5)]
+        server.advance(300)
+        [event async for event in _take(fleet, 5)]
+    dump = []
+    async for key in redis_client.scan_iter(match=f"podero:fleet:{{{name}}}:*"):
+        kind = (await redis_client.type(key)).decode()
+        if kind == "stream":
+            dump.append(repr(await redis_client.xrange(key)))
+        elif kind == "hash":
+            dump.append(repr(await redis_client.hgetall(key)))
+        elif kind == "set":
+            dump.append(repr(await redis_client.smembers(key)))
+        else:
+            dump.append(repr(await redis_client.dump(key)))
+    text = "\n".join(dump)
+    personal = ["anna.huber@example.com", "Huber", "CUST-", "secret=c2lnbmVk"]
+    assert "current_state_last_updated_at" in text  # the state is there
+    if include_personal_data:
+        assert all(value in text for value in personal)
+    else:
+        assert [value for value in personal if value in text] == []
+
+
+# ---------------------------------------------------------------------------------------------- faults
+async def test_a_redis_gone_mid_watch_holds_the_changes_and_writes_them_when_back(
+    server: FakePodero,
+    own_redis: tuple[str, subprocess.Popen[bytes]],
+    name: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis stops: polling goes on, changes are held (one warning); Redis back: they reach the stream."""
+    url, process = own_redis
+    keys = server.wallbox_keys()[:5]
+    shared = RedisFleet(url=url, name=name, lease=1.0, timeout=0.3)
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    caplog.set_level(logging.WARNING, logger="podero_client")
+    async with server.client() as podero, podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
+        [event async for event in _take(fleet, 5)]
+        await until(lambda: fleet.stats.stream_held == 0)
+        process.kill()
+        process.wait()
+        server.advance(300)
+        [event async for event in _take(fleet, 5)]  # polled and found changed, Redis or not
+        since = time.monotonic()
+        await until(lambda: polled_after(server, since) == set(keys))
+        await until(lambda: fleet.stats.stream_held == 5)
+        assert fleet.stats.owned == 5  # what it owned, it keeps
+        restarted = start_redis_server(port, tmp_path)
+        try:
+            await until(lambda: fleet.stats.stream_held == 0)
+            await asyncio.sleep(0.3)
+            client = redis.asyncio.Redis.from_url(url)
+            entries = await stream(client, name)
+            await client.aclose()
+        finally:
+            await fleet.aclose()
+            restarted.kill()
+            restarted.wait()
+    assert [entry["initial"] for entry in entries] == ["0"] * 5  # the five held while Redis was away
+    warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1, [record.getMessage() for record in warnings]
+    assert str(STREAM_BUFFER) in warnings[0].getMessage()
+
+
+def test_a_full_buffer_drops_its_oldest_entries_and_counts_them() -> None:
+    """Past STREAM_BUFFER entries held (Redis away), the oldest go, and stats count them."""
+    shared = SharedFleet(RedisFleet(url="redis://127.0.0.1:6379/0", name="buffer"))
+    key = as_key((uuid.uuid4(), uuid.uuid4(), uuid.uuid4()))
+    for number in range(STREAM_BUFFER + 3):
+        shared.publish(key, {"id": str(key[2]), "updated_at": f"stamp-{number}"}, {}, initial=False)
+    assert (shared.held(), shared.dropped) == (STREAM_BUFFER, 3)
+
+
+# ---------------------------------------------------------------------------------------------- processes
+def _replica(
+    server: FakePodero, keys_file: Path, redis_url: str, name: str, lease: float, log: Path
+) -> subprocess.Popen[bytes]:
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith("PODERO_")
+    } | {"PODERO_CLIENT_ID": server.client_id, "PODERO_CLIENT_SECRET": server.client_secret,
+         "PODERO_BASE_URL": server.url}  # fmt: skip
+    command = [sys.executable, "-m", "podero_client", "watch", "--keys-file", str(keys_file), "--interval", "1",
+               "--redis", redis_url, "--fleet", name, "--lease", str(lease)]  # fmt: skip
+    with log.open("ab") as stderr:
+        return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)  # noqa: S603
+
+
+async def test_a_killed_replicas_wallboxes_are_polled_again_within_a_lease_and_an_interval(
+    server: FakePodero, redis_url: str, name: str, redis_client: Any, tmp_path: Path
+) -> None:
+    """Two replica processes; kill -9 of one: every wallbox is polled again within lease + interval + 2 s."""
+    keys_file = tmp_path / "keys.txt"
+    keys_file.write_text("".join(" ".join(key) + "\n" for key in server.wallbox_keys()))
+    lease, interval = 1.5, 1.0
+    replicas = [_replica(server, keys_file, redis_url, name, lease, tmp_path / f"{number}.log") for number in range(2)]
+    try:
+        members = fleet_key(name, "members")
+        async with asyncio.timeout(20):
+            while await redis_client.zcard(members) < 2:  # noqa: ASYNC110  # Redis's state: no event here
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(lease)  # both have seen each other: ownership settled
+        replicas[0].kill()
+        killed = time.monotonic()
+        await until(lambda: polled_after(server, killed) == set(server.wallbox_keys()), within=lease + interval + 2)
+        replicas[1].send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(replicas[1].wait, 10)
+        assert code == 0, (tmp_path / "1.log").read_text()  # SIGTERM: a quiet exit
+        assert await redis_client.zcard(members) == 1  # it left the fleet; the killed one's heartbeat is stale
+    finally:
+        for process in replicas:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
