@@ -28,8 +28,8 @@ import httpx
 from ._auth import BearerToken, ClientCredentials, Credentials, PasswordCredentials, PoderoAuth, TokenManager
 from ._body import ACCEPT_ENCODING
 from ._budget import Budget, LocalBudget, RateLimit, RateLimitState
+from ._context import CONTEXT_EXTENSION, PRIORITIES, CallContext, Priority
 from ._errors import (
-    ClientClosedError,
     InvalidArgumentError,
     ResponseTooLargeError,
     ResponseValidationError,
@@ -43,9 +43,10 @@ from ._generated.api import Resources
 from ._generated.client import AuthenticatedClient
 from ._generated.models import WallboxDetailOutput
 from ._generated.types import UNSET, APIResponse
+from ._lifecycle import Lifecycle, closed_error
 from ._pages import paginate
 from ._redis_budget import RedisBudget, RedisRateLimit
-from ._retry import RETRY_POLICY_EXTENSION, RetryPolicy, RetryTransport
+from ._retry import RetryPolicy, RetryTransport
 from ._settings import as_uuid as _as_uuid
 from ._settings import check_headers, check_leeway, check_timeout, check_url, warn_of_other_credentials
 from ._transport import DEFAULT_BACKEND, DEFAULT_LIMITS, DEFAULT_MAX_RESPONSE_BYTES, Backend, build_transport
@@ -77,11 +78,19 @@ def _wrong_type(value: object, types: tuple[type, ...]) -> bool:
 
 @attrs.frozen
 class _Options:
-    """Per-call settings of a ``with_options`` view, applied to each request it sends."""
+    """Per-call settings of a ``with_options`` view, applied to each request it sends.
+
+    ``context`` is what its requests carry below the facade (its retry policy and its
+    lane), built once here, not per call.
+    """
 
     timeout: httpx.Timeout | None = None
     retry: RetryPolicy | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    priority: Priority = "interactive"
+    context: CallContext = attrs.field(
+        default=attrs.Factory(lambda self: CallContext(policy=self.retry, priority=self.priority), takes_self=True)
+    )
 
 
 def _copy_request(prepared: httpx.Request, extensions: dict[str, Any]) -> httpx.Request:
@@ -115,14 +124,14 @@ def _load_telemetry(
     return Telemetry(base_url, tracer_provider, meter_provider)
 
 
-def _budget_for(rate_limit: object) -> Budget | None:
+def _budget_for(rate_limit: object, lifecycle: Lifecycle) -> Budget | None:
     """The runtime budget of a ``rate_limit`` setting; InvalidArgumentError for anything else."""
     if rate_limit is None:
         return None
     if isinstance(rate_limit, RateLimit):
-        return LocalBudget(rate_limit)
+        return LocalBudget(rate_limit, lifecycle=lifecycle)
     if isinstance(rate_limit, RedisRateLimit):
-        return RedisBudget(rate_limit)
+        return RedisBudget(rate_limit, lifecycle=lifecycle)
     raise InvalidArgumentError(
         f"rate_limit must be a RateLimit, a RedisRateLimit or None, got {type(rate_limit).__name__}"
     )
@@ -187,7 +196,8 @@ class PoderoClient(Resources, FleetWatching):
         leeway = check_leeway(leeway)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidArgumentError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
-        budget = _budget_for(rate_limit)
+        lifecycle = Lifecycle()  # one for the client, its views and every part below
+        budget = _budget_for(rate_limit, lifecycle)
 
         self.base_url = str(url).rstrip("/")
         self.retry = retry or RetryPolicy()
@@ -201,7 +211,8 @@ class PoderoClient(Resources, FleetWatching):
         )
         # Kept here too: _send drives the auth flow and this transport itself.
         self.rate_limit = rate_limit
-        self._transport = RetryTransport(transport, self.retry, budget)
+        self._lifecycle = lifecycle
+        self._transport = RetryTransport(transport, self.retry, budget, lifecycle=self._lifecycle)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=self._transport,
@@ -218,12 +229,11 @@ class PoderoClient(Resources, FleetWatching):
         # No public switch: the jar httpx builds from ``cookies=`` is always a plain one.
         self._http._cookies = _NoCookies()
         self._prepared = functools.lru_cache(maxsize=4096)(self._prepare)
-        self._tokens = TokenManager(credentials, self._http, leeway=leeway)
+        self._tokens = TokenManager(credentials, self._http, leeway=leeway, lifecycle=self._lifecycle)
         self._auth = PoderoAuth(self._tokens, self.retry)
         self._http.auth = self._auth
         # The generated client only carries our httpx client; auth lives in PoderoAuth.
         self._api = AuthenticatedClient(base_url=self.base_url, token="").set_async_httpx_client(self._http)
-        self._closed = False
         self._options: _Options | None = None
         self._telemetry = _load_telemetry(self.base_url, telemetry, tracer_provider, meter_provider)
         self._transport.telemetry = self._tokens.telemetry = self._telemetry
@@ -275,9 +285,9 @@ class PoderoClient(Resources, FleetWatching):
         return cls(credentials=credentials, **kwargs)
 
     def _ensure_open(self) -> None:
-        # The pool's own flag too: a with_options view shares the pool of the client it came from.
-        if self._closed or self._http.is_closed:
-            raise ClientClosedError("this PoderoClient is closed; create a new one")
+        # The pool's own flag too: closed by hand (``podero._http``), it says so first.
+        if self._lifecycle.closed or self._http.is_closed:
+            raise closed_error()
 
     def with_options(
         self,
@@ -285,17 +295,23 @@ class PoderoClient(Resources, FleetWatching):
         timeout: float | httpx.Timeout | None = None,
         retry: RetryPolicy | None = None,
         headers: Mapping[str, str] | None = None,
+        priority: Priority | None = None,
     ) -> Self:
-        """A view of this client whose calls use other settings; it shares the pool and the token.
+        """A view of this client whose calls use other settings; it shares the pool, the token and the budget.
 
         ``timeout`` and ``retry`` replace the client's for the view's calls; ``headers`` are
         added to each of its requests (a view of a view keeps its parent's and adds its own).
+        ``priority`` is the lane its calls wait in for the request budget (``rate_limit``):
+        ``"interactive"`` (the default: served first) or ``"background"`` (bulk work, which
+        keeps a share of the budget; ``get_wallboxes`` and ``watch_wallbox`` use it).
         Closing a view closes the shared pool: close the client instead, once, when done.
         """
         if timeout is not None:
             check_timeout(timeout)  # the constructor's check: nan, 0 and -1 are refused here too
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidArgumentError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        if priority is not None and priority not in PRIORITIES:
+            raise InvalidArgumentError(f'priority must be "interactive" or "background", got {priority!r}')
         current = self._options or _Options()
         extra = {**dict(current.headers), **check_headers(headers)}
         if any(name.lower() == "authorization" for name in extra):
@@ -304,6 +320,7 @@ class PoderoClient(Resources, FleetWatching):
             timeout=httpx.Timeout(timeout) if timeout is not None else current.timeout,
             retry=retry or current.retry,
             headers=tuple(extra.items()),
+            priority=priority or current.priority,
         )
         view = copy.copy(self)
         view._options = options
@@ -323,7 +340,7 @@ class PoderoClient(Resources, FleetWatching):
 
     async def aclose(self) -> None:
         """Close the connection pool. Calls in flight and calls made afterwards raise ClientClosedError."""
-        self._closed = True
+        self._lifecycle.close()
         await self._close_watches()  # first: their polls are cancelled, not cut off by the pool
         await self._tokens.aclose()  # first: a token request in flight is cancelled, not cut off
         await self._http.aclose()
@@ -406,8 +423,7 @@ class PoderoClient(Resources, FleetWatching):
         if options is not None:
             if options.timeout is not None:
                 extensions["timeout"] = options.timeout.as_dict()
-            if options.retry is not None:
-                extensions[RETRY_POLICY_EXTENSION] = options.retry
+            extensions[CONTEXT_EXTENSION] = options.context
         return _copy_request(prepared, extensions)
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
@@ -467,7 +483,7 @@ class PoderoClient(Resources, FleetWatching):
             exc.body = redact_head(exc.body, self._tokens.secrets())
             raise
         except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: a pool closed under the call
-            closed = self._closed or self._http.is_closed  # a view's own flag stays False
+            closed = self._lifecycle.closed or self._http.is_closed
             raise transport_error(exc, closed=closed, secrets=self._tokens.secrets()) from exc
         status = response.status_code
         if status in endpoint.SUCCESS_STATUSES:

@@ -168,8 +168,9 @@ async def test_a_pause_longer_than_the_timeout_fails_waiting_calls_at_once(fake_
             await podero.get_wallbox(*IDS)  # a new call: no slot before its timeout, fails now
         state = podero.rate_limit_state
     assert state is not None
-    assert state.cooldown_remaining > 20
-    assert state.last_cooldown == 30.0
+    assert state.cooldown_remaining > 3
+    assert state.last_cooldown == 5.0  # the policy's max_retry_after: the server's 30 s is beside it
+    assert state.last_retry_after == 30.0
     assert fake_podero.wallbox_requests == 1
 
 
@@ -262,3 +263,75 @@ def test_a_late_wake_up_serves_the_slot_that_was_due() -> None:
     assert budget._take(100.15, lag=budget.interval) == pytest.approx(0.05)  # the next at 100.2, not 100.25
     assert budget._take(100.5) == 0.0  # a caller with no one queued starts from now
     assert budget._take(100.5) == pytest.approx(0.1)
+
+
+FAR_DATE = "Tue, 07 Dec 2027 13:00:00 GMT"  # a year ahead of the response's own Date below
+
+
+@pytest.mark.parametrize(
+    ("headers", "asked"),
+    [
+        ({"Retry-After": "86400"}, 86400.0),
+        ({"Retry-After": FAR_DATE, "Date": "Mon, 07 Dec 2026 13:00:00 GMT"}, 31536000.0),
+    ],
+    ids=["seconds", "http-date"],
+)
+async def test_a_retry_after_past_the_cap_pauses_for_the_cap_only(
+    fake_podero: FakePodero, caplog: pytest.LogCaptureFixture, headers: dict[str, str], asked: float
+) -> None:
+    """Retry-After of a day (or a year): RateLimitError at once, one WARNING, a pause of max_retry_after only."""
+    fake_podero.inject("wallbox", Fault(status=429, json={"detail": "slow"}, headers=headers))
+    retry = RetryPolicy(max_retry_after=0.3)
+    async with fake_podero.client(rate_limit=RateLimit(per_second=100), retry=retry) as podero:
+        with pytest.raises(RateLimitError) as caught:
+            await podero.get_wallbox(*IDS)
+        state = podero.rate_limit_state
+        assert state is not None
+        assert state.last_cooldown == 0.3
+        assert state.last_retry_after == asked
+        assert 0 < state.cooldown_remaining <= 0.3
+        await until(lambda: podero.rate_limit_state is not None and podero.rate_limit_state.cooldown_remaining == 0)
+        await podero.get_wallbox(*IDS)  # the probe: the pause was the cap, not a day
+    assert caught.value.retry_after == asked
+    warnings = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert f"{asked:.0f}" in warnings[0].getMessage()
+    assert "0.3" in warnings[0].getMessage()
+    assert fake_podero.wallbox_requests == 2
+
+
+async def test_a_token_endpoint_429_past_the_cap_pauses_for_the_cap_only(fake_podero: FakePodero) -> None:
+    """The token endpoint's 429 with Retry-After: 86400 fails that call at once and pauses the client for the cap."""
+    fake_podero.inject("oauth2", Fault(status=429, json={"detail": "slow"}, headers={"Retry-After": "86400"}))
+    retry = RetryPolicy(max_retry_after=0.3)
+    async with fake_podero.client(rate_limit=RateLimit(per_second=100), retry=retry) as podero:
+        with pytest.raises(RateLimitError) as caught:
+            await podero.get_wallbox(*IDS)
+        state = podero.rate_limit_state
+        assert state is not None
+        assert state.last_cooldown == 0.3
+        await until(lambda: podero.rate_limit_state is not None and podero.rate_limit_state.cooldown_remaining == 0)
+        await podero.get_wallbox(*IDS)
+    assert caught.value.retry_after == 86400.0
+    assert fake_podero.token_requests == 2
+    assert fake_podero.wallbox_requests == 1
+
+
+async def test_a_known_pause_fails_queued_calls_it_would_outlast_at_once(fake_podero: FakePodero) -> None:
+    """Calls queued behind a 429 whose pause outlasts their 60 s pool timeout fail at once, not after 60 s."""
+    hold = asyncio.Event()
+    fake_podero.inject("wallbox", Fault(status=429, json={"detail": "slow"}, headers={"Retry-After": "30"}, hold=hold))
+    retry = RetryPolicy(max_attempts=1, max_retry_after=120.0)  # the 429 is the first call's answer, not retried
+    timeout = httpx.Timeout(5.0, pool=20.0)
+    async with fake_podero.client(rate_limit=RateLimit(per_second=1), retry=retry, timeout=timeout) as podero:
+        first = asyncio.create_task(podero.get_wallbox(*IDS))
+        await fake_podero.wait_until(lambda: fake_podero.wallbox_requests == 1)
+        queued = [asyncio.create_task(podero.get_wallbox(*IDS)) for _ in range(3)]
+        await until(lambda: podero.rate_limit_state is not None and podero.rate_limit_state.waiting == 3)
+        hold.set()
+        with pytest.raises(RateLimitError):
+            await first
+        async with asyncio.timeout(10):  # a guard, not a measure: without the fix they wait 20 s
+            results = await asyncio.gather(*queued, return_exceptions=True)
+    assert all(isinstance(result, APITimeoutError) for result in results), results
+    assert fake_podero.wallbox_requests == 1

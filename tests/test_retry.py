@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from podero_client import InvalidArgumentError, RetryPolicy
-from podero_client._retry import IDEMPOTENT_EXTENSION, RetryTransport
+from podero_client._context import CONTEXT_EXTENSION, TOKEN_GRANT
+from podero_client._retry import RetryTransport
 from podero_client._utils import parse_retry_after
 
 
@@ -203,7 +204,7 @@ async def test_post_is_retried_only_when_it_cannot_have_been_sent() -> None:
 
 async def test_a_request_can_declare_itself_idempotent() -> None:
     """A token grant (POST) marks itself safe to repeat."""
-    assert await _attempts("POST", 503, extensions={IDEMPOTENT_EXTENSION: True}) == 3
+    assert await _attempts("POST", 503, extensions={CONTEXT_EXTENSION: TOKEN_GRANT}) == 3
 
 
 async def test_deadline_stops_waiting() -> None:
