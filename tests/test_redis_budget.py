@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import math
 import os
-import signal
 import shutil
+import signal
 import socket
 import subprocess
 import sys
