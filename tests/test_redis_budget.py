@@ -240,7 +240,7 @@ async def test_closing_the_client_wakes_calls_waiting_on_redis(
 async def test_a_shared_pause_longer_than_the_timeout_fails_fast(
     fake_podero: FakePodero, redis_url: str, key: str
 ) -> None:
-    """Another client met a 429 with Retry-After: 30: the pause key lives max_retry_after, a call that it outlasts fails."""
+    """Another client met a 429 with Retry-After: 30: the pause key lives max_retry_after; a call it outlasts fails."""
     limit = RedisRateLimit(url=redis_url, key=key, per_second=10)
     fake_podero.inject("wallbox", Fault(status=429, json={"detail": "slow"}, headers={"Retry-After": "30"}))
     connection = redis.asyncio.Redis.from_url(redis_url)
