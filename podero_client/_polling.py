@@ -8,8 +8,9 @@ import random
 import uuid
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
-from typing import cast
+from typing import Self, cast
 
+from ._context import Priority
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -58,6 +59,9 @@ class WallboxPolling:
     ) -> WallboxDetailOutput:
         raise NotImplementedError  # pragma: no cover  # PoderoClient's
 
+    def with_options(self, *, priority: Priority | None = None) -> Self:
+        raise NotImplementedError  # pragma: no cover  # PoderoClient's
+
     async def get_wallboxes(
         self, keys: Iterable[WallboxKey], *, concurrency: int = 10, include_deleted: bool = False
     ) -> list[WallboxDetailOutput | PoderoError]:
@@ -66,16 +70,18 @@ class WallboxPolling:
         ``keys`` are (org_id, user_id, wallbox_id) triples. Each result is the wallbox or the
         PoderoError for that key (a malformed key gives InvalidArgumentError): one failure
         never fails the batch. Cancelling the call cancels the requests still in flight.
+        With a ``rate_limit``, its calls wait in the budget's background lane.
         """
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidArgumentError(f"concurrency must be an int >= 1, got {concurrency!r}")
         pending = list(keys)
         results: list[WallboxDetailOutput | PoderoError | None] = [None] * len(pending)
         queue = iter(enumerate(pending))
+        background = self.with_options(priority="background")
 
         async def worker() -> None:
             for index, key in queue:  # one shared iterator: each key is taken once
-                results[index] = await self._wallbox_or_error(key, include_deleted)
+                results[index] = await background._wallbox_or_error(key, include_deleted)
 
         async with asyncio.TaskGroup() as group:
             for _ in range(min(concurrency, len(pending))):
@@ -107,16 +113,18 @@ class WallboxPolling:
         5xx, 429, a garbled body) are logged and polled again after a backoff, capped at
         ``interval``; AuthenticationError, NotFoundError and other 4xx are raised. Stop with
         ``break`` or by cancelling the task. Podero refreshes device state every 5 to 15
-        minutes, so an interval under a minute mostly yields nothing new.
+        minutes, so an interval under a minute mostly yields nothing new. With a
+        ``rate_limit``, its polls wait in the budget's background lane.
         """
         if not is_finite_number(interval) or interval <= 0:
             raise InvalidArgumentError(f"interval must be a finite number of seconds > 0, got {interval!r}")
         ids = as_uuid("org_id", org_id), as_uuid("user_id", user_id), as_uuid("wallbox_id", wallbox_id)
         last: object = None
         failures = 0
+        background = self.with_options(priority="background")
         while True:
             try:
-                wallbox = await self.get_wallbox(*ids, include_deleted=include_deleted)
+                wallbox = await background.get_wallbox(*ids, include_deleted=include_deleted)
             except PoderoError as error:
                 if not _transient(error):
                     raise

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis.asyncio
-from test_budget import after, max_in_window, until
+from test_budget import after, assert_interactive_first, lanes_at_the_server, max_in_window, until
 
 from podero_client import (
     APITimeoutError,
@@ -408,3 +408,10 @@ async def test_an_unexpected_redis_py_error_reaches_the_caller(
         else:
             await podero.get_wallbox(*IDS)
     assert fake_podero.wallbox_requests == (0 if on_redis_error == "raise" else 1)
+
+
+async def test_interactive_calls_go_first_through_redis_too(fake_podero: FakePodero, redis_url: str, key: str) -> None:
+    """The lanes work the same with RedisRateLimit: 8 interactive calls pass 30 waiting background ones."""
+    async with fake_podero.client(rate_limit=RedisRateLimit(url=redis_url, key=key, per_second=40)) as podero:
+        seen = await lanes_at_the_server(fake_podero, podero, background=30, interactive=8)
+    assert_interactive_first(seen)
