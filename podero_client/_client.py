@@ -208,6 +208,7 @@ class PoderoClient(Resources, FleetWatching):
             proxy=proxy,
             trust_env=trust_env,
             max_response_bytes=max_response_bytes,
+            lifecycle=lifecycle,
         )
         # Kept here too: _send drives the auth flow and this transport itself.
         self.rate_limit = rate_limit
