@@ -209,7 +209,16 @@ class RetryTransport(httpx.AsyncBaseTransport):
         while True:
             if budget is not None:  # outside the try: a wait that timed out is not retried
                 await budget.acquire(request, deadline)
-            outcome = await self._outcome(request, deadline)
+            outcome: httpx.Response | httpx.TransportError
+            try:  # inline, not a helper: a coroutine frame per attempt is measurable on the hot path
+                if self.telemetry is None:
+                    outcome = await self._attempt(request, deadline)
+                else:
+                    outcome = await self.telemetry.attempt(self._attempt, request, deadline)
+            except httpx.TransportError as exc:
+                if self._lifecycle.closed:
+                    raise closed_error("was in flight") from exc
+                outcome = exc
             decision = decide(attempt, outcome, policy, idempotent=idempotent, now=time.monotonic(), deadline=deadline)
             if decision.pause is not None:
                 self._pause(request, decision, policy)
@@ -218,32 +227,33 @@ class RetryTransport(httpx.AsyncBaseTransport):
                     return outcome
                 raise outcome
             attempt += 1
-            if self.telemetry is not None:
-                error = None if isinstance(outcome, httpx.Response) else outcome
-                response = outcome if isinstance(outcome, httpx.Response) else None
-                self.telemetry.retrying(error, response, decision.retry_in, decision.retry_after is not None)
-            logger.info(
-                "retrying %s %s in %.2fs (attempt %d of %d) after %s",
-                request.method,
-                request.url.path,
-                decision.retry_in,
-                attempt,
-                policy.max_attempts,
-                decision.cause,
-                extra={"podero_attempt": attempt, "podero_delay": decision.retry_in, "podero_cause": decision.cause},
-            )
+            self._retrying(request, outcome, decision, attempt, policy)
             await self._lifecycle.sleep(decision.retry_in, during="waited to retry")
 
-    async def _outcome(self, request: httpx.Request, deadline: float | None) -> httpx.Response | httpx.TransportError:
-        """One attempt's response, or the transport error it ended in; ClientClosedError if the client closed."""
-        try:
-            if self.telemetry is None:
-                return await self._attempt(request, deadline)
-            return await self.telemetry.attempt(self._attempt, request, deadline)
-        except httpx.TransportError as exc:
-            if self._lifecycle.closed:
-                raise closed_error("was in flight") from exc
-            return exc
+    def _retrying(
+        self,
+        request: httpx.Request,
+        outcome: httpx.Response | httpx.TransportError,
+        decision: Decision,
+        attempt: int,
+        policy: RetryPolicy,
+    ) -> None:
+        """Say so (log, telemetry) before the wait for attempt number ``attempt``."""
+        assert decision.retry_in is not None  # a retry: mypy cannot see it through the caller
+        if self.telemetry is not None:
+            error = None if isinstance(outcome, httpx.Response) else outcome
+            response = outcome if isinstance(outcome, httpx.Response) else None
+            self.telemetry.retrying(error, response, decision.retry_in, decision.retry_after is not None)
+        logger.info(
+            "retrying %s %s in %.2fs (attempt %d of %d) after %s",
+            request.method,
+            request.url.path,
+            decision.retry_in,
+            attempt,
+            policy.max_attempts,
+            decision.cause,
+            extra={"podero_attempt": attempt, "podero_delay": decision.retry_in, "podero_cause": decision.cause},
+        )
 
     def _pause(self, request: httpx.Request, decision: Decision, policy: RetryPolicy) -> None:
         """A 429: the whole client stops for ``decision.pause``; a longer Retry-After is said once, loudly."""

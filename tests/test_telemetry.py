@@ -304,7 +304,7 @@ def _gauge(otel: Otel, name: str) -> list[float]:
 
 
 async def test_the_rate_budget_reports_calls_waiting_and_its_cooldown(fake_podero: FakePodero, otel: Otel) -> None:
-    """With rate_limit: the gauges read the budget's state (one call waiting; a 429's pause, capped), from any thread."""
+    """With rate_limit: the gauges read the budget's state (one call waiting; a 429's capped pause), from any thread."""
     budget = RateLimit(per_second=0.5, burst=1)
     async with fake_podero.client(rate_limit=budget, meter_provider=otel.meter_provider) as podero:
         assert _gauge(otel, "podero.client.rate_limit.waiting") == [0]
