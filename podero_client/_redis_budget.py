@@ -26,6 +26,7 @@ import attrs
 import httpx
 
 from ._budget import (
+    INTERACTIVE,
     MAX_COOLDOWN,
     LocalBudget,
     RateLimit,
@@ -53,8 +54,12 @@ SETTINGS_TTL_MS = 60_000
 # KEYS[1]: the GCRA theoretical arrival time (µs, Redis clock); KEYS[2]: the end of the
 # 429 pause (µs); KEYS[3]: the settings ("interval tolerance", µs) the key's budget runs at.
 # ARGV: mode ("take" or "pause"), this client's interval µs and tolerance µs, the slots
-# wanted ("take") or the pause in µs ("pause"), and SETTINGS_TTL_MS. Answers {granted, wait µs, paused µs,
-# the stored settings when they differ from this client's, else 0}.
+# wanted ("take") or the pause in µs ("pause"), SETTINGS_TTL_MS, and "1" when only
+# background calls wait in this process (else "0").
+# Lanes across processes: a background ask conforms half an interval later than an
+# interactive one, so a slot goes to a process with a user's call waiting before one with
+# only the fleet's, even when the latter asks a little earlier; the rate is unchanged.
+# Answers {granted, wait µs, paused µs, the stored settings when they differ from ours, else 0}.
 # The stored settings win while clients holding them use the key (each use renews them);
 # SETTINGS_TTL_MS after the last such use they lapse and the next client's are stored.
 # The pause key lives exactly as long as the pause: never longer than the pause asked for.
@@ -93,11 +98,13 @@ end
 if now < paused then
   return {0, math.ceil(paused - now), math.ceil(paused - now), other}
 end
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
 local wanted = tonumber(ARGV[4])
+local lag = 0
+if ARGV[6] == '1' then lag = interval / 2 end
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now - lag then tat = now - lag end
 local granted = 0
-while granted < wanted and tat - tolerance <= now do
+while granted < wanted and tat - tolerance + lag <= now do
   tat = tat + interval
   granted = granted + 1
 end
@@ -105,7 +112,7 @@ if granted > 0 then
   redis.call('SET', KEYS[1], string.format('%.17g', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
 end
 local wait = 0
-if granted < wanted then wait = math.ceil(tat - tolerance - now) end
+if granted < wanted then wait = math.ceil(tat - tolerance + lag - now) end
 return {granted, wait, 0, other}
 """
 
@@ -185,14 +192,16 @@ class RedisBudget:
         self._script: Any = None
         self._paused_until = 0.0  # as this process last heard it
         self._other_settings: bytes | None = None  # the key's settings, when they differ from ours (warned once)
+        self._wake = asyncio.Event()  # a user's call came while the dispatcher waits on the fleet's behalf
+        self._asked_for_background = False  # the dispatcher's last question was for background calls only
 
-    async def _ask(self, mode: str, amount: float) -> tuple[int, float, float]:
+    async def _ask(self, mode: str, amount: float, *, background: bool = False) -> tuple[int, float, float]:
         """One run of the script: (granted, wait s, paused s); RateLimitBackendError for any failure.
 
         Any: this runs in background tasks, where an exception nobody awaits would vanish
         and leave the callers waiting for ever.
         """
-        args = [mode, repr(self._interval_us), repr(self._tolerance_us), repr(amount), SETTINGS_TTL_MS]
+        args = [mode, repr(self._interval_us), repr(self._tolerance_us), repr(amount), SETTINGS_TTL_MS, int(background)]
         try:
             if self._redis is None:  # one try: the dispatcher decides what comes next
                 self._redis = connect(self._limit.url, timeout=self._limit.timeout, feature="RedisRateLimit")
@@ -236,6 +245,8 @@ class RedisBudget:
         waiter = self._waiters.add(request, end)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
+        elif waiter.lane == INTERACTIVE and self._asked_for_background:
+            self._wake.set()  # ask again now, as interactive: its slot may come before the background's
         if not await self._waiters.wait(waiter):
             await self._local.acquire(request, deadline)  # Redis failed, and the user asked for this
 
@@ -248,7 +259,11 @@ class RedisBudget:
                     await asyncio.sleep(pause)
                     continue
                 try:
-                    granted, wait, paused = await self._ask("take", min(self._waiters.live, _BATCH))
+                    waiters = self._waiters
+                    self._asked_for_background = not waiters.waiting[INTERACTIVE]
+                    granted, wait, paused = await self._ask(
+                        "take", min(waiters.live, _BATCH), background=self._asked_for_background
+                    )
                 except RateLimitBackendError as error:
                     self._failed(error)
                     continue
@@ -258,9 +273,18 @@ class RedisBudget:
                         break
                     self._waiters.grant()
                 if wait > 0 and self._waiters.head() is not None:
-                    await asyncio.sleep(wait)
+                    await self._nap(wait)
         finally:
             self._task = None
+
+    async def _nap(self, seconds: float) -> None:
+        """Sleep until the next slot, or until a user's call wants the slot the fleet waits for."""
+        if not self._asked_for_background:
+            await asyncio.sleep(seconds)
+            return
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
 
     def _failed(self, error: RateLimitBackendError) -> None:
         """Redis could not be asked: the waiters get the error, or (``on_redis_error="local"``) the local budget."""

@@ -270,23 +270,29 @@ async def priority_worker(url: str, key: str | None, rate: float, seconds: float
 
         async def poller() -> None:
             nonlocal fleet_calls
-            while time.monotonic() < stop:
+            while True:
                 await fleet.get_wallbox(*IDS)
-                fleet_calls += 1
+                if time.monotonic() < stop:  # the calls still queued at the end are cancelled, not counted
+                    fleet_calls += 1
 
         async def click() -> None:
             started = time.perf_counter()
             await podero.get_wallbox(*IDS)
             waits.append(max(0.0, time.perf_counter() - started - round_trip))
 
+        started = time.monotonic()
         pollers = [asyncio.create_task(poller()) for _ in range(100)]
         await asyncio.sleep(1.0)  # the fleet fills the queue first
         clicks_made = []
         while time.monotonic() < stop - 1.0:
             clicks_made.append(asyncio.create_task(click()))
             await asyncio.sleep(1.0 / clicks)
-        await asyncio.gather(*clicks_made, *pollers)
-    return {"fleet": fleet_calls, "waits": waits, "round_trip": round_trip, "seconds": seconds}
+        await asyncio.gather(*clicks_made)
+        await asyncio.sleep(stop - time.monotonic())
+        for task in pollers:
+            task.cancel()
+        await asyncio.gather(*pollers, return_exceptions=True)
+    return {"fleet": fleet_calls, "waits": waits, "round_trip": round_trip, "started": started}
 
 
 def measure_priority(server: Server, rate: int, seconds: float, clicks: int, shared: bool) -> dict[str, Any]:
@@ -299,7 +305,8 @@ def measure_priority(server: Server, rate: int, seconds: float, clicks: int, sha
     results = [json.loads(worker.communicate(timeout=seconds + 120)[0]) for worker in workers]
     waits = sorted(wait for result in results for wait in result["waits"])
     fleet = sum(result["fleet"] for result in results)
-    times = [at for at, _ in server.ask("log")["log"]]
+    started = max(result["started"] for result in results)  # both clocks are the machine's monotonic one
+    times = [at for at, _ in server.ask("log")["log"] if started <= at < started + seconds]
     return {
         "clicks": len(waits),
         "p50": statistics.median(waits) * 1e3,
