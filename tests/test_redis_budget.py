@@ -32,7 +32,7 @@ from podero_client import (
     RedisRateLimit,
     RetryPolicy,
 )
-from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault
+from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault, wallbox_payload
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
 
@@ -415,3 +415,49 @@ async def test_interactive_calls_go_first_through_redis_too(fake_podero: FakePod
     async with fake_podero.client(rate_limit=RedisRateLimit(url=redis_url, key=key, per_second=40)) as podero:
         seen = await lanes_at_the_server(fake_podero, podero, background=30, interactive=8)
     assert_interactive_first(seen)
+
+
+_FLEET_PROCESS = (
+    """
+import asyncio, sys, time
+from podero_client import ClientCredentials, PoderoClient, RedisRateLimit
+
+async def main(url, client_id, secret, redis_url, key, seconds):
+    limit = RedisRateLimit(url=redis_url, key=key, per_second=40)
+    async with PoderoClient(credentials=ClientCredentials(client_id, secret), base_url=url, rate_limit=limit) as podero:
+        fleet = podero.with_options(priority="background")
+        stop = time.monotonic() + float(seconds)
+        ids = ("{org}", "{user}", "{wallbox}")
+
+        async def poller():
+            while time.monotonic() < stop:
+                await fleet.get_wallbox(*ids)
+
+        await asyncio.gather(*[poller() for _ in range(30)])
+
+asyncio.run(main(*sys.argv[1:]))
+""".replace("{org}", ORG_ID)
+    .replace("{user}", USER_ID)
+    .replace("{wallbox}", WALLBOX_ID)
+)
+
+
+async def test_a_users_call_in_one_process_goes_before_the_fleet_of_another(
+    fake_podero: FakePodero, redis_url: str, key: str
+) -> None:
+    """A fleet process keeps a 40/s key busy in the background lane: 8 interactive calls here take the next slots."""
+    user = str(uuid.uuid4())
+    fake_podero.add_wallbox(ORG_ID, user, WALLBOX_ID, wallbox_payload())
+    arguments = [fake_podero.url, fake_podero.client_id, fake_podero.client_secret, redis_url, key, "4"]
+    fleet = await asyncio.create_subprocess_exec(sys.executable, "-c", _FLEET_PROCESS, *arguments)
+    try:
+        async with fake_podero.client(rate_limit=RedisRateLimit(url=redis_url, key=key, per_second=40)) as app:
+            await fake_podero.wait_until(lambda: fake_podero.wallbox_requests >= 40)  # the fleet runs
+            await app.get_wallbox(*IDS)  # the token (and one slot, raced for like any)
+            since = len(fake_podero.request_log)
+            await asyncio.gather(*[app.get_wallbox(ORG_ID, user, WALLBOX_ID) for _ in range(8)])
+    finally:
+        await fleet.wait()
+    seen = [entry.path.split("/")[-3] for entry in list(fake_podero.request_log)[since:]]
+    last_click = max(index for index, who in enumerate(seen) if who == user)
+    assert last_click <= 8 + 3, seen  # racing the fleet slot for slot: about 16
