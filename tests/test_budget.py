@@ -269,18 +269,19 @@ FAR_DATE = "Tue, 07 Dec 2027 13:00:00 GMT"  # a year ahead of the response's own
 
 
 @pytest.mark.parametrize(
-    ("headers", "asked"),
+    ("route", "headers", "asked"),
     [
-        ({"Retry-After": "86400"}, 86400.0),
-        ({"Retry-After": FAR_DATE, "Date": "Mon, 07 Dec 2026 13:00:00 GMT"}, 31536000.0),
+        ("wallbox", {"Retry-After": "86400"}, 86400.0),
+        ("wallbox", {"Retry-After": FAR_DATE, "Date": "Mon, 07 Dec 2026 13:00:00 GMT"}, 31536000.0),
+        ("oauth2", {"Retry-After": "86400"}, 86400.0),
     ],
-    ids=["seconds", "http-date"],
+    ids=["seconds", "http-date", "token-endpoint"],
 )
 async def test_a_retry_after_past_the_cap_pauses_for_the_cap_only(
-    fake_podero: FakePodero, caplog: pytest.LogCaptureFixture, headers: dict[str, str], asked: float
+    fake_podero: FakePodero, caplog: pytest.LogCaptureFixture, route: str, headers: dict[str, str], asked: float
 ) -> None:
-    """Retry-After of a day (or a year): RateLimitError at once, one WARNING, a pause of max_retry_after only."""
-    fake_podero.inject("wallbox", Fault(status=429, json={"detail": "slow"}, headers=headers))
+    """Retry-After of a day (or a year), API or token endpoint: RateLimitError, one WARNING, the cap's pause only."""
+    fake_podero.inject(route, Fault(status=429, json={"detail": "slow"}, headers=headers))
     retry = RetryPolicy(max_retry_after=0.3)
     async with fake_podero.client(rate_limit=RateLimit(per_second=100), retry=retry) as podero:
         with pytest.raises(RateLimitError) as caught:
@@ -297,24 +298,7 @@ async def test_a_retry_after_past_the_cap_pauses_for_the_cap_only(
     assert len(warnings) == 1
     assert f"{asked:.0f}" in warnings[0].getMessage()
     assert "0.3" in warnings[0].getMessage()
-    assert fake_podero.wallbox_requests == 2
-
-
-async def test_a_token_endpoint_429_past_the_cap_pauses_for_the_cap_only(fake_podero: FakePodero) -> None:
-    """The token endpoint's 429 with Retry-After: 86400 fails that call at once and pauses the client for the cap."""
-    fake_podero.inject("oauth2", Fault(status=429, json={"detail": "slow"}, headers={"Retry-After": "86400"}))
-    retry = RetryPolicy(max_retry_after=0.3)
-    async with fake_podero.client(rate_limit=RateLimit(per_second=100), retry=retry) as podero:
-        with pytest.raises(RateLimitError) as caught:
-            await podero.get_wallbox(*IDS)
-        state = podero.rate_limit_state
-        assert state is not None
-        assert state.last_cooldown == 0.3
-        await until(lambda: podero.rate_limit_state is not None and podero.rate_limit_state.cooldown_remaining == 0)
-        await podero.get_wallbox(*IDS)
-    assert caught.value.retry_after == 86400.0
-    assert fake_podero.token_requests == 2
-    assert fake_podero.wallbox_requests == 1
+    assert fake_podero.token_requests + fake_podero.wallbox_requests == 3  # the refused one, the token, the probe
 
 
 async def test_a_known_pause_fails_queued_calls_it_would_outlast_at_once(fake_podero: FakePodero) -> None:
