@@ -11,8 +11,8 @@ whenever both wait (``next_lane``). One timer (``loop.call_later``) wakes the he
 slot comes: no busy loop, no task per waiter. A 429 pauses the whole budget (``cooldown``,
 never longer than the retry policy's ``max_retry_after``): nothing leaves until the pause
 ends, calls whose timeout comes first fail at once, and then the bucket starts empty, one
-request per interval, so the first request after the pause goes alone (the probe). Without a budget the retry transport
-skips all this: an ``is None`` test per attempt and one per 429.
+request per interval, so the first request after the pause goes alone (the probe). Without
+a budget the retry transport skips all this: an ``is None`` test per attempt.
 """
 
 from __future__ import annotations

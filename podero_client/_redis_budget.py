@@ -160,9 +160,12 @@ class RedisRateLimit:
 
 
 def _settings(stored: bytes) -> str:
-    """Stored settings ("interval tolerance", µs) as a RedisRateLimit would say them."""
-    interval, tolerance = (float(part) for part in stored.split())
-    return f"per_second={1e6 / interval:g}, burst={round(tolerance / interval) + 1}"
+    """Stored settings ("interval tolerance", µs) as a RedisRateLimit would say them; as stored if unreadable."""
+    try:
+        interval, tolerance = (float(part) for part in stored.split())
+        return f"per_second={1e6 / interval:g}, burst={round(tolerance / interval) + 1}"
+    except (ValueError, ZeroDivisionError, OverflowError):  # Lua reads more number forms than Python
+        return repr(stored.decode("ascii", "replace")[:60])
 
 
 class RedisBudget:
