@@ -56,8 +56,10 @@ class RateLimit:
 
     At most ``per_second`` requests a second on average, at most ``burst`` at once after a
     quiet spell; every attempt and every token grant counts. Callers over it wait their
-    turn, first come first served. A 429 pauses the whole client for its Retry-After (or the
-    retry policy's backoff without one); then the budget restarts at one request per interval.
+    turn, first come first served in their lane: interactive calls first, background ones
+    (``with_options(priority="background")``) with one slot in five while both wait. A 429
+    pauses the whole client for its Retry-After (or the retry policy's backoff without one),
+    at most ``RetryPolicy.max_retry_after``; then the budget restarts at one request per interval.
     """
 
     per_second: float = attrs.field(validator=_per_second)

@@ -141,11 +141,13 @@ class RedisRateLimit:
     """A request budget shared through Redis: ``PoderoClient(rate_limit=RedisRateLimit(url=..., key=...))``.
 
     Every client, in any process, that names the same ``key`` on the same Redis shares one
-    budget of ``per_second`` (``burst`` at once) and one 429 pause. ``timeout`` bounds each
-    round trip to Redis (connect and read). When Redis cannot be asked, a call raises
-    RateLimitBackendError, or with ``on_redis_error="local"`` takes its slot from a local
-    budget of the same size (so N processes may then send N times the budget) and Redis is
-    asked again a second later. The URL is never shown: it may carry a password.
+    budget of ``per_second`` (``burst`` at once) and one 429 pause; the settings the key
+    was first used with win over a client's other ones (with a warning) while they are in
+    use. ``timeout`` bounds each round trip to Redis (connect and read). When Redis cannot
+    be asked, a call raises RateLimitBackendError, or with ``on_redis_error="local"`` takes
+    its slot from a local budget of the same size (so N processes may then send N times the
+    budget) while Redis is asked again, every second, beside the callers. The URL is never
+    shown: it may carry a password.
     """
 
     url: str = attrs.field(validator=_check_url, repr=False)
