@@ -314,7 +314,7 @@ class RedisBudget:
                     continue
                 self._heard_pause(paused)
                 self._local_only = False
-                logger.warning("Redis at %s answers again; the shared request budget is back", self._where)
+                logger.info("Redis at %s answers again; the shared request budget is back", self._where)
                 return
         finally:
             self._probe = None

@@ -3,7 +3,7 @@
 What happens after an attempt is one pure function, ``decide``, of the attempt number, its
 outcome, the policy and the clock; it answers with a ``Decision`` (retry after so long,
 or give up; and whether to pause the client, a 429). It is built from three small
-questions: may this failure be retried (``_retryable_error``, ``_retryable_response``),
+questions: may this failure be retried (``_retryable_error``, ``RETRYABLE_STATUSES``),
 what does the server's Retry-After say (``parse_retry_after``, in the leaf module
 ``_utils`` that the error mapping reads too), and how long do we wait
 (``RetryPolicy.backoff``). ``RetryTransport.handle_async_request`` is the loop around it.
