@@ -54,8 +54,10 @@ SETTINGS_TTL_MS = 60_000
 # KEYS[1]: the GCRA theoretical arrival time (µs, Redis clock); KEYS[2]: the end of the
 # 429 pause (µs); KEYS[3]: the settings ("interval tolerance", µs) the key's budget runs at.
 # ARGV: mode ("take" or "pause"), this client's interval µs and tolerance µs, the slots
-# wanted ("take") or the pause in µs ("pause"), SETTINGS_TTL_MS, and "1" when only
-# background calls wait in this process (else "0").
+# wanted ("take") or the pause in µs ("pause"), SETTINGS_TTL_MS, "1" when only background
+# calls wait in this process (else "0"), and how late (µs) a slot may be served: an
+# interval when the process was told to wait for it, so a late wake-up (the dispatcher,
+# the network) costs no slot, as in the local budget; else 0.
 # Lanes across processes: a background ask conforms half an interval later than an
 # interactive one, so a slot goes to a process with a user's call waiting before one with
 # only the fleet's, even when the latter asks a little earlier; the rate is unchanged.
@@ -102,7 +104,8 @@ local wanted = tonumber(ARGV[4])
 local lag = 0
 if ARGV[6] == '1' then lag = interval / 2 end
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now - lag then tat = now - lag end
+local late = tonumber(ARGV[7])
+if tat < now - lag - late then tat = now - lag - late end
 local granted = 0
 while granted < wanted and tat - tolerance + lag <= now do
   tat = tat + interval
@@ -200,13 +203,16 @@ class RedisBudget:
         self._wake = asyncio.Event()  # a user's call came while the dispatcher waits on the fleet's behalf
         self._asked_for_background = False  # the dispatcher's last question was for background calls only
 
-    async def _ask(self, mode: str, amount: float, *, background: bool = False) -> tuple[int, float, float]:
+    async def _ask(
+        self, mode: str, amount: float, *, background: bool = False, late: float = 0.0
+    ) -> tuple[int, float, float]:
         """One run of the script: (granted, wait s, paused s); RateLimitBackendError for any failure.
 
         Any: this runs in background tasks, where an exception nobody awaits would vanish
         and leave the callers waiting for ever.
         """
-        args = [mode, repr(self._interval_us), repr(self._tolerance_us), repr(amount), SETTINGS_TTL_MS, int(background)]
+        interval, tolerance = repr(self._interval_us), repr(self._tolerance_us)
+        args = [mode, interval, tolerance, repr(amount), SETTINGS_TTL_MS, int(background), repr(late)]
         try:
             if self._redis is None:  # one try: the dispatcher decides what comes next
                 self._redis = connect(self._limit.url, timeout=self._limit.timeout, feature="RedisRateLimit")
@@ -257,6 +263,7 @@ class RedisBudget:
 
     async def _run(self) -> None:
         """Ask Redis for the waiters' slots, in order, until none waits."""
+        napped = False  # the last answer said "wait": the next question may come a little late for its slot
         try:
             while self._waiters.head() is not None:
                 pause = self._paused_until - time.monotonic()
@@ -267,7 +274,10 @@ class RedisBudget:
                     waiters = self._waiters
                     self._asked_for_background = not waiters.waiting[INTERACTIVE]
                     granted, wait, paused = await self._ask(
-                        "take", min(waiters.live, _BATCH), background=self._asked_for_background
+                        "take",
+                        min(waiters.live, _BATCH),
+                        background=self._asked_for_background,
+                        late=self._interval_us if napped else 0.0,
                     )
                 except RateLimitBackendError as error:
                     self._failed(error)
@@ -277,7 +287,8 @@ class RedisBudget:
                     if self._waiters.head() is None:
                         break
                     self._waiters.grant()
-                if wait > 0 and self._waiters.head() is not None:
+                napped = wait > 0 and self._waiters.head() is not None
+                if napped:
                     await self._nap(wait)
         finally:
             self._task = None
