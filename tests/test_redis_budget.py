@@ -138,6 +138,23 @@ async def test_two_clients_on_one_key_share_the_budget(fake_podero: FakePodero, 
     assert max(times) - min(times) >= (302 - 5) / rate * 0.9, "one budget, not one each"
 
 
+async def test_two_clients_on_burst_one_keep_the_whole_rate(fake_podero: FakePodero, redis_url: str, key: str) -> None:
+    """Two clients racing for every slot of a 100/s key, burst 1: a late wake-up costs no slot (about 80/s lost it)."""
+    limit = RedisRateLimit(url=redis_url, key=key, per_second=100)
+    password = PasswordCredentials(fake_podero.username, fake_podero.password)
+    async with (
+        fake_podero.client(rate_limit=limit) as one,
+        fake_podero.client(rate_limit=limit, credentials=password) as two,
+    ):
+        await asyncio.gather(one.get_wallbox(*IDS), two.get_wallbox(*IDS))  # the tokens
+        since = len(fake_podero.request_log)
+        await asyncio.gather(*[client.get_wallbox(*IDS) for client in (one, two) for _ in range(100)])
+    times = [entry.at for entry in list(fake_podero.request_log)[since:]]
+    assert len(times) == 200
+    assert (len(times) - 1) / (max(times) - min(times)) >= 100 * 0.9, "the server's count over the run"
+    assert max_in_window(times, 1.0) <= (1 + 100) * 1.2, "and never more than the budget"
+
+
 async def test_a_429_to_one_client_pauses_the_other(fake_podero: FakePodero, redis_url: str, key: str) -> None:
     """Client one meets a 429 with Retry-After: 1; client two, busy on the same key, sends nothing for that second."""
     limit = RedisRateLimit(url=redis_url, key=key, per_second=100, burst=5)
