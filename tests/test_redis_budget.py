@@ -280,6 +280,32 @@ async def test_a_shared_pause_longer_than_the_timeout_fails_fast(
     assert fake_podero.wallbox_requests == 1
 
 
+async def test_a_day_long_retry_after_silences_no_replica_past_the_cap(
+    fake_podero: FakePodero, redis_url: str, key: str
+) -> None:
+    """Retry-After: 86400 to one client: the shared pause key lives 0.5 s (its cap); a later client then calls."""
+    fake_podero.inject("wallbox", Fault(status=429, json={"detail": "slow"}, headers={"Retry-After": "86400"}))
+    limit = RedisRateLimit(url=redis_url, key=key, per_second=10)
+    connection = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        async with fake_podero.client(rate_limit=limit, retry=RetryPolicy(max_retry_after=0.5)) as hit:
+            with pytest.raises(RateLimitError) as caught:
+                await hit.get_wallbox(*IDS)
+            assert caught.value.retry_after == 86400.0
+            async with asyncio.timeout(10):  # the pause is written in the background
+                while not await connection.exists(f"{{{key}}}:pause"):  # noqa: ASYNC110  # Redis has no event to await
+                    await asyncio.sleep(0.01)
+            assert 0 < await connection.pttl(f"{{{key}}}:pause") <= 500
+        async with fake_podero.client(rate_limit=limit) as later:
+            async with asyncio.timeout(10):
+                while await connection.exists(f"{{{key}}}:pause"):  # noqa: ASYNC110  # as above
+                    await asyncio.sleep(0.05)
+            await later.get_wallbox(*IDS)
+    finally:
+        await connection.aclose()
+    assert fake_podero.wallbox_requests == 2
+
+
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A redis-server of this test's own, on a free port, which the test may stop."""
