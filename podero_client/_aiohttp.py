@@ -25,7 +25,7 @@ import httpx
 import yarl
 
 from ._body import codings, read_bounded, too_large
-from ._errors import ClientClosedError
+from ._lifecycle import Lifecycle, closed_error
 from ._pool import acquire, slots
 from ._utils import certificate_failure
 
@@ -100,6 +100,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         limits: httpx.Limits,
         route: Callable[[httpx.URL], str | None],
         max_response_bytes: int,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         self._ssl = ssl_context
         self._limits = limits
@@ -107,7 +108,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._limit = max_response_bytes
         self._session: aiohttp.ClientSession | None = None
         self._slots = slots(limits)
-        self._closed = False
+        self._lifecycle = lifecycle or Lifecycle()  # the client's: closed when it is
         self._timeouts: dict[tuple[Any, ...], aiohttp.ClientTimeout] = {}
         self._urls: dict[int, tuple[httpx.URL, yarl.URL]] = {}
         self._proxies: dict[str, tuple[yarl.URL, dict[str, str] | None]] = {}
@@ -185,8 +186,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._slots.release()
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        if self._closed:
-            raise ClientClosedError("this PoderoClient is closed; create a new one")
+        self._lifecycle.check()
         session = self._session or self._start()
         headers = [(key.decode("latin-1"), value.decode("latin-1")) for key, value in request.headers.raw]
         proxy, proxy_headers = self._proxy(request.url)
@@ -215,8 +215,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except (TimeoutError, aiohttp.ClientError, ValueError, RuntimeError) as exc:
             if response is not None:
                 response.close()
-            if self._closed or session.closed:  # aiohttp's "Session is closed": aclose() ran meanwhile
-                raise ClientClosedError("the PoderoClient was closed while this call was in flight") from exc
+            if self._lifecycle.closed or session.closed:  # aiohttp's "Session is closed": aclose() ran meanwhile
+                raise closed_error("was in flight") from exc
             raise as_httpx_error(exc) from exc
         except BaseException:
             if response is not None:
@@ -243,6 +243,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return await read_bounded(response.content.iter_any(), inflaters, self._limit)
 
     async def aclose(self) -> None:
-        self._closed = True
+        self._lifecycle.close()
         if self._session is not None:
             await self._session.close()

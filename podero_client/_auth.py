@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Literal
 import attrs
 import httpx
 
+from ._context import CONTEXT_EXTENSION, TOKEN_GRANT, context_of
 from ._errors import (
     AuthenticationError,
-    ClientClosedError,
     InvalidArgumentError,
     PoderoError,
     ResponseTooLargeError,
@@ -36,7 +36,8 @@ from ._errors import (
     redact_head,
     status_error,
 )
-from ._retry import IDEMPOTENT_EXTENSION, RETRY_POLICY_EXTENSION, RetryPolicy, start_deadline
+from ._lifecycle import Lifecycle, closed_error
+from ._retry import RetryPolicy, start_deadline
 from ._utils import loads_json
 
 if TYPE_CHECKING:
@@ -128,7 +129,14 @@ def _secret_forms(secret: str) -> Iterable[str]:
 class TokenManager:
     """Fetches, caches and refreshes the access token for one set of credentials."""
 
-    def __init__(self, credentials: Credentials, http: httpx.AsyncClient, *, leeway: float = 60.0) -> None:
+    def __init__(
+        self,
+        credentials: Credentials,
+        http: httpx.AsyncClient,
+        *,
+        leeway: float = 60.0,
+        lifecycle: Lifecycle | None = None,
+    ) -> None:
         self._credentials = credentials
         self._http = http  # the PoderoClient's own client: same pool, retries and timeouts
         self._leeway = leeway
@@ -138,7 +146,7 @@ class TokenManager:
             self._token = _Token(credentials.token, refresh_after=float("inf"))
         self._refresh: asyncio.Task[_Token] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._closed = False
+        self._lifecycle = lifecycle or Lifecycle()  # the client's: closed when it is
         self.telemetry: Telemetry | None = None  # set by PoderoClient when telemetry is on
 
     def __repr__(self) -> str:
@@ -193,8 +201,8 @@ class TokenManager:
         token = self.fresh()
         if token is not None:
             return token
-        if self._closed or self._http.is_closed:
-            raise ClientClosedError("the PoderoClient was closed while this call was in flight")
+        if self._lifecycle.closed or self._http.is_closed:
+            raise closed_error("was in flight")
         first = self._refresh is None
         if first:
             self._refresh = asyncio.get_running_loop().create_task(self._fetch())
@@ -210,8 +218,8 @@ class TokenManager:
         except TimeoutError:
             raise httpx.PoolTimeout("the RetryPolicy deadline ran out waiting for an access token") from None
         except asyncio.CancelledError:
-            if refresh.cancelled() and self._closed:  # aclose() cancelled it, not our caller
-                raise ClientClosedError("the PoderoClient was closed while this call was in flight") from None
+            if refresh.cancelled() and self._lifecycle.closed:  # aclose() cancelled it, not our caller
+                raise closed_error("was in flight") from None
             raise
 
     async def aclose(self) -> None:
@@ -219,7 +227,7 @@ class TokenManager:
 
         Its waiters, if any, end with ClientClosedError rather than hang or leak its connection.
         """
-        self._closed = True
+        self._lifecycle.close()
         refresh = self._refresh
         if refresh is not None and not refresh.done():
             refresh.cancel()
@@ -273,7 +281,7 @@ class TokenManager:
             headers=headers,
             data=body if form else None,
             json=None if form else body,
-            extensions={IDEMPOTENT_EXTENSION: True},  # a token grant is safe to repeat
+            extensions={CONTEXT_EXTENSION: TOKEN_GRANT},  # a token grant is safe to repeat
         )
         logger.info("requesting an access token (grant_type=%s) from %s", body["grant_type"], request.url.path)
         try:
@@ -284,7 +292,7 @@ class TokenManager:
         except RuntimeError as exc:  # httpx: "the client has been closed"
             if isinstance(exc, PoderoError) or not self._http.is_closed:
                 raise
-            raise ClientClosedError("the PoderoClient was closed while this call was in flight") from exc
+            raise closed_error("was in flight") from exc
         if response.is_error:
             raise status_error(response, token_endpoint=True, secrets=self.secrets())
         return self._parse_token(response)
@@ -342,7 +350,7 @@ class PoderoAuth(httpx.Auth):
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         self._tokens.check_loop()
-        deadline = start_deadline(request, request.extensions.get(RETRY_POLICY_EXTENSION) or self._policy)
+        deadline = start_deadline(request, context_of(request).policy or self._policy)
         # A fresh token, the usual case, costs no coroutine: no lock, no task, no await.
         token = self._tokens.fresh() or await self._tokens.get_token(deadline)
         request.headers["Authorization"] = f"Bearer {token.access_token}"

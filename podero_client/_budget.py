@@ -5,11 +5,14 @@ a request conforms when ``now >= tat - tolerance``, and then moves ``tat`` (the 
 arrival time) on by ``1 / per_second``; ``tolerance = (burst - 1) / per_second`` lets
 ``burst`` requests through at once after a quiet spell. One float of state, O(1) per request.
 
-Callers over the budget wait in a FIFO of futures; one timer (``loop.call_later``) wakes the
-head when its slot comes: no busy loop, no task per waiter. A 429 pauses the whole budget
-(``cooldown``): nothing leaves until the pause ends, and then the bucket starts empty, one
-request per interval, so the restart is not a burst. Without a budget the retry transport
-skips all this: an ``is None`` test per attempt and one per 429.
+Callers over the budget wait in two FIFOs of futures, one per lane: interactive calls first,
+background ones (the fleet, ``get_wallboxes``, ``watch_wallbox``) with one slot in five
+whenever both wait (``next_lane``). One timer (``loop.call_later``) wakes the head when its
+slot comes: no busy loop, no task per waiter. A 429 pauses the whole budget (``cooldown``,
+never longer than the retry policy's ``max_retry_after``): nothing leaves until the pause
+ends, calls whose timeout comes first fail at once, and then the bucket starts empty, one
+request per interval, so the first request after the pause goes alone (the probe). Without
+a budget the retry transport skips all this: an ``is None`` test per attempt.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from typing import Protocol
 import attrs
 import httpx
 
-from ._errors import ClientClosedError, InvalidArgumentError
+from ._context import context_of
+from ._errors import InvalidArgumentError
+from ._lifecycle import Lifecycle, closed_error
 
 # A Retry-After of 10**400 seconds parses to inf; no pause is kept longer than a day.
 MAX_COOLDOWN = 86400.0
@@ -51,8 +56,10 @@ class RateLimit:
 
     At most ``per_second`` requests a second on average, at most ``burst`` at once after a
     quiet spell; every attempt and every token grant counts. Callers over it wait their
-    turn, first come first served. A 429 pauses the whole client for its Retry-After (or the
-    retry policy's backoff without one); then the budget restarts at one request per interval.
+    turn, first come first served in their lane: interactive calls first, background ones
+    (``with_options(priority="background")``) with one slot in five while both wait. A 429
+    pauses the whole client for its Retry-After (or the retry policy's backoff without one),
+    at most ``RetryPolicy.max_retry_after``; then the budget restarts at one request per interval.
     """
 
     per_second: float = attrs.field(validator=_per_second)
@@ -65,13 +72,16 @@ class RateLimitState:
 
     ``waiting``: calls waiting for a slot; ``cooldown_remaining``: seconds until a 429's
     pause ends (0.0 when none is on); ``last_cooldown``: the length of the latest pause in
-    seconds (None before the first); ``cooldowns``: how many pauses so far.
+    seconds (None before the first), never more than ``RetryPolicy.max_retry_after``;
+    ``cooldowns``: how many pauses so far; ``last_retry_after``: the wait the server asked
+    for with that pause (its Retry-After, which may be longer; None without one).
     """
 
     waiting: int
     cooldown_remaining: float
     last_cooldown: float | None
     cooldowns: int
+    last_retry_after: float | None = None
 
 
 class BudgetTimeout(httpx.PoolTimeout):
@@ -83,7 +93,7 @@ class Budget(Protocol):
 
     async def acquire(self, request: httpx.Request, deadline: float | None) -> None: ...
 
-    def cooldown(self, seconds: float) -> None: ...
+    def cooldown(self, seconds: float, *, retry_after: float | None = None) -> None: ...
 
     def state(self) -> RateLimitState: ...
 
@@ -112,66 +122,142 @@ def too_late(request: httpx.Request, end: float | None, ready: float) -> None:
         )
 
 
+# When both lanes wait, every BACKGROUND_TURN-th slot goes to the background lane: 1 in 5, 20 %.
+BACKGROUND_TURN = 5
+INTERACTIVE, BACKGROUND = 0, 1
+
+
+def next_lane(interactive_waiting: bool, background_waiting: bool, contended: int) -> int:
+    """The lane the next slot goes to; ``contended``: slots given so far while both lanes waited.
+
+    Interactive first, except that every ``BACKGROUND_TURN``-th contended slot is the
+    background lane's, so bulk work keeps 20 % of a budget that clicks would otherwise fill.
+    """
+    if not background_waiting:
+        return INTERACTIVE
+    if not interactive_waiting:
+        return BACKGROUND
+    return BACKGROUND if contended % BACKGROUND_TURN == BACKGROUND_TURN - 1 else INTERACTIVE
+
+
+def lane_of(request: httpx.Request) -> int:
+    return BACKGROUND if context_of(request).priority == "background" else INTERACTIVE
+
+
+@attrs.define(eq=False)
+class Waiter:
+    """One caller waiting for its slot: woken with True (a slot) or False (take it from the local budget)."""
+
+    future: asyncio.Future[bool]
+    request: httpx.Request
+    end: float | None  # when its wait must end (monotonic), None: never
+    lane: int
+
+
 class Waiters:
-    """A FIFO of futures, each a caller waiting for its slot; done ones (given up) are skipped lazily."""
+    """Two FIFOs of waiting callers, interactive and background; done ones (given up) are skipped lazily."""
 
     def __init__(self) -> None:
-        self.queue: collections.deque[asyncio.Future[bool]] = collections.deque()
-        self.live = 0  # futures not done yet: callers still waiting for a slot
+        self.lanes: tuple[collections.deque[Waiter], collections.deque[Waiter]] = (
+            collections.deque(),
+            collections.deque(),
+        )
+        self.waiting = [0, 0]  # per lane: callers still waiting (their future not done)
+        self.live = 0  # both lanes
+        self._contended = 0  # slots given while both lanes waited: the background lane's turn comes from it
+        self._next = INTERACTIVE  # the lane of the head, as ``head()`` chose it
+        self._both = False  # both lanes waited when ``head()`` chose
 
-    def add(self) -> asyncio.Future[bool]:
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.queue.append(future)
+    def add(self, request: httpx.Request, end: float | None) -> Waiter:
+        lane = lane_of(request)
+        waiter = Waiter(asyncio.get_running_loop().create_future(), request, end, lane)
+        self.lanes[lane].append(waiter)
+        self.waiting[lane] += 1
         self.live += 1
-        return future
+        return waiter
 
-    def head(self) -> asyncio.Future[bool] | None:
-        queue = self.queue
-        while queue and queue[0].done():
-            queue.popleft()
-        return queue[0] if queue else None
+    def ahead(self, request: httpx.Request) -> int:
+        """How many are served before a new caller of ``request``'s lane, at least."""
+        return self.waiting[INTERACTIVE] if lane_of(request) == INTERACTIVE else self.live
+
+    def head(self) -> Waiter | None:
+        """The caller the next slot goes to; ``grant`` wakes it."""
+        for queue in self.lanes:
+            while queue and queue[0].future.done():
+                queue.popleft()
+        interactive, background = self.lanes
+        if not interactive and not background:
+            return None
+        self._both = bool(interactive) and bool(background)
+        self._next = next_lane(bool(interactive), bool(background), self._contended)
+        return self.lanes[self._next][0]
 
     def grant(self, value: bool = True) -> None:
         """Wake the head (``head()`` was not None just before)."""
-        self.queue.popleft().set_result(value)
+        waiter = self.lanes[self._next].popleft()
+        self._contended += self._both
+        waiter.future.set_result(value)
+        self._gone(waiter)
+
+    def _gone(self, waiter: Waiter) -> None:
+        self.waiting[waiter.lane] -= 1
         self.live -= 1
 
     def fail(self, error: BaseException) -> None:
-        while self.queue:
-            future = self.queue.popleft()
-            if not future.done():
-                future.set_exception(error)
-                self.live -= 1
+        for queue in self.lanes:
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.future.done():
+                    waiter.future.set_exception(error)
+                    self._gone(waiter)
 
-    async def wait(self, future: asyncio.Future[bool], request: httpx.Request, end: float | None) -> bool:
-        """The future's value; BudgetTimeout at ``end``; given up (timeout, cancel) it is skipped later."""
+    def outlasted(self, until: float) -> None:
+        """Fail now every caller whose wait must end before ``until`` (a pause's end): it would only wait to fail."""
+        away = until - time.monotonic()
+        for queue in self.lanes:
+            for waiter in queue:
+                if waiter.end is not None and waiter.end < until and not waiter.future.done():
+                    waiter.future.set_exception(
+                        BudgetTimeout(
+                            f"the request budget is paused for {away:.2f}s, past this call's timeout",
+                            request=waiter.request,
+                        )
+                    )
+                    self._gone(waiter)
+
+    async def wait(self, waiter: Waiter) -> bool:
+        """The waiter's value; BudgetTimeout at its end; given up (timeout, cancel) it is skipped later."""
+        future, end = waiter.future, waiter.end
         try:
             if end is None:
                 return await future
             async with asyncio.timeout(end - time.monotonic()):
                 return await future
         except TimeoutError:
-            raise BudgetTimeout("the call's timeout ran out waiting for the request budget", request=request) from None
+            raise BudgetTimeout(
+                "the call's timeout ran out waiting for the request budget", request=waiter.request
+            ) from None
         finally:
             # Given up before its slot came (a cancelled task cancels the future it awaits):
             # skipped when it reaches the head.
             if future.cancelled() or not future.done():
                 future.cancel()
-                self.live -= 1
+                self._gone(waiter)
 
 
 class LocalBudget:
-    """One process's budget: GCRA on the monotonic clock, FIFO waiters, one timer."""
+    """One process's budget: GCRA on the monotonic clock, two lanes of FIFO waiters, one timer."""
 
-    def __init__(self, limit: RateLimit) -> None:
+    def __init__(self, limit: RateLimit, *, lifecycle: Lifecycle | None = None) -> None:
         self.interval = 1.0 / limit.per_second
         self.tolerance = (limit.burst - 1) * self.interval
         self._tat = 0.0  # the bucket starts full: ``burst`` requests may go at once
         self._paused_until = 0.0
         self._waiters = Waiters()
         self._timer: asyncio.TimerHandle | None = None
-        self._closed = False
+        self._lifecycle = lifecycle or Lifecycle()
         self._last_cooldown: float | None = None
+        self._last_retry_after: float | None = None
         self._cooldowns = 0
 
     def _take(self, now: float, lag: float = 0.0) -> float:
@@ -195,17 +281,16 @@ class LocalBudget:
         return max(self._paused_until, earliest)
 
     async def acquire(self, request: httpx.Request, deadline: float | None) -> None:
-        if self._closed:
-            raise ClientClosedError("this PoderoClient is closed; create a new one")
+        self._lifecycle.check()
         now = time.monotonic()
         if not self._waiters.live and self._take(now) == 0.0:
             return
         end = wait_deadline(request, deadline)
-        too_late(request, end, self.ready_at(now, self._waiters.live))
-        future = self._waiters.add()
+        too_late(request, end, self.ready_at(now, self._waiters.ahead(request)))
+        waiter = self._waiters.add(request, end)
         if self._timer is None:
             self._dispatch()
-        await self._waiters.wait(future, request, end)
+        await self._waiters.wait(waiter)
 
     def _dispatch(self) -> None:
         """Wake every waiter whose slot has come, in order; then sleep until the next slot."""
@@ -220,20 +305,27 @@ class LocalBudget:
                 return
             self._waiters.grant()
 
-    def cooldown(self, seconds: float) -> None:
-        """Pause every request for ``seconds`` (a 429's Retry-After); the bucket is empty afterwards."""
-        seconds = min(seconds, MAX_COOLDOWN)
-        now = time.monotonic()
+    def cooldown(self, seconds: float, *, retry_after: float | None = None) -> None:
+        """Pause every request for ``seconds`` (a 429's wait, capped by the retry policy); empty afterwards.
+
+        ``retry_after``: what the server asked for, kept for ``state()``. Waiting calls whose
+        timeout comes before the pause's end fail now.
+        """
         self._cooldowns += 1
         self._last_cooldown = seconds
-        until = now + seconds
+        self._last_retry_after = retry_after
+        self.pause_until(time.monotonic() + min(seconds, MAX_COOLDOWN))
+
+    def pause_until(self, until: float) -> None:
+        """Nothing leaves before ``until`` (monotonic); the bucket is empty then, so the first request goes alone."""
         if until <= self._paused_until:
             return
         self._paused_until = until
         self._tat = until + self.tolerance  # empty: the first request at ``until``, then one per interval
+        self._waiters.outlasted(until)
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = asyncio.get_running_loop().call_later(seconds, self._dispatch)
+            self._timer = asyncio.get_running_loop().call_later(until - time.monotonic(), self._dispatch)
 
     def state(self) -> RateLimitState:
         return RateLimitState(
@@ -241,12 +333,13 @@ class LocalBudget:
             cooldown_remaining=max(0.0, self._paused_until - time.monotonic()),
             last_cooldown=self._last_cooldown,
             cooldowns=self._cooldowns,
+            last_retry_after=self._last_retry_after,
         )
 
     async def aclose(self) -> None:
         """Wake every waiter with ClientClosedError; later acquires raise it too."""
-        self._closed = True
+        self._lifecycle.close()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._waiters.fail(ClientClosedError("the PoderoClient was closed while this call waited for its budget"))
+        self._waiters.fail(closed_error("waited for its budget"))

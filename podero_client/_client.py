@@ -28,8 +28,8 @@ from . import _polling
 from ._auth import BearerToken, ClientCredentials, Credentials, PasswordCredentials, PoderoAuth, TokenManager
 from ._body import ACCEPT_ENCODING
 from ._budget import Budget, LocalBudget, RateLimit, RateLimitState
+from ._context import CONTEXT_EXTENSION, PRIORITIES, CallContext, Priority
 from ._errors import (
-    ClientClosedError,
     InvalidArgumentError,
     PoderoError,
     ResponseTooLargeError,
@@ -45,9 +45,10 @@ from ._generated.api import Resources
 from ._generated.client import AuthenticatedClient
 from ._generated.models import WallboxDetailOutput
 from ._generated.types import UNSET, APIResponse
+from ._lifecycle import Lifecycle, closed_error
 from ._pages import paginate
 from ._redis_budget import RedisBudget, RedisRateLimit
-from ._retry import RETRY_POLICY_EXTENSION, RetryPolicy, RetryTransport
+from ._retry import RetryPolicy, RetryTransport
 from ._settings import as_uuid as _as_uuid
 from ._settings import check_headers, check_leeway, check_timeout, check_url, warn_of_other_credentials
 from ._transport import DEFAULT_BACKEND, DEFAULT_LIMITS, DEFAULT_MAX_RESPONSE_BYTES, Backend, build_transport
@@ -79,11 +80,19 @@ def _wrong_type(value: object, types: tuple[type, ...]) -> bool:
 
 @attrs.frozen
 class _Options:
-    """Per-call settings of a ``with_options`` view, applied to each request it sends."""
+    """Per-call settings of a ``with_options`` view, applied to each request it sends.
+
+    ``context`` is what its requests carry below the facade (its retry policy and its
+    lane), built once here, not per call.
+    """
 
     timeout: httpx.Timeout | None = None
     retry: RetryPolicy | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    priority: Priority = "interactive"
+    context: CallContext = attrs.field(
+        default=attrs.Factory(lambda self: CallContext(policy=self.retry, priority=self.priority), takes_self=True)
+    )
 
 
 def _copy_request(prepared: httpx.Request, extensions: dict[str, Any]) -> httpx.Request:
@@ -117,14 +126,14 @@ def _load_telemetry(
     return Telemetry(base_url, tracer_provider, meter_provider)
 
 
-def _budget_for(rate_limit: object) -> Budget | None:
+def _budget_for(rate_limit: object, lifecycle: Lifecycle) -> Budget | None:
     """The runtime budget of a ``rate_limit`` setting; InvalidArgumentError for anything else."""
     if rate_limit is None:
         return None
     if isinstance(rate_limit, RateLimit):
-        return LocalBudget(rate_limit)
+        return LocalBudget(rate_limit, lifecycle=lifecycle)
     if isinstance(rate_limit, RedisRateLimit):
-        return RedisBudget(rate_limit)
+        return RedisBudget(rate_limit, lifecycle=lifecycle)
     raise InvalidArgumentError(
         f"rate_limit must be a RateLimit, a RedisRateLimit or None, got {type(rate_limit).__name__}"
     )
@@ -189,7 +198,8 @@ class PoderoClient(Resources):
         leeway = check_leeway(leeway)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidArgumentError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
-        budget = _budget_for(rate_limit)
+        lifecycle = Lifecycle()  # one for the client, its views and every part below
+        budget = _budget_for(rate_limit, lifecycle)
 
         self.base_url = str(url).rstrip("/")
         self.retry = retry or RetryPolicy()
@@ -200,10 +210,12 @@ class PoderoClient(Resources):
             proxy=proxy,
             trust_env=trust_env,
             max_response_bytes=max_response_bytes,
+            lifecycle=lifecycle,
         )
         # Kept here too: _send drives the auth flow and this transport itself.
         self.rate_limit = rate_limit
-        self._transport = RetryTransport(transport, self.retry, budget)
+        self._lifecycle = lifecycle
+        self._transport = RetryTransport(transport, self.retry, budget, lifecycle=self._lifecycle)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=self._transport,
@@ -220,16 +232,15 @@ class PoderoClient(Resources):
         # No public switch: the jar httpx builds from ``cookies=`` is always a plain one.
         self._http._cookies = _NoCookies()
         self._prepared = functools.lru_cache(maxsize=4096)(self._prepare)
-        self._tokens = TokenManager(credentials, self._http, leeway=leeway)
+        self._tokens = TokenManager(credentials, self._http, leeway=leeway, lifecycle=self._lifecycle)
         self._auth = PoderoAuth(self._tokens, self.retry)
         self._http.auth = self._auth
         # The generated client only carries our httpx client; auth lives in PoderoAuth.
         self._api = AuthenticatedClient(base_url=self.base_url, token="").set_async_httpx_client(self._http)
-        self._closed = False
         self._options: _Options | None = None
         self._telemetry = _load_telemetry(self.base_url, telemetry, tracer_provider, meter_provider)
         self._transport.telemetry = self._tokens.telemetry = self._telemetry
-        self._fleets = Fleets()  # shared by with_options views
+        self._fleets = Fleets(self._lifecycle)  # shared by with_options views
         if self._telemetry is not None:  # the budget and fleet gauges read these two parts, nothing else
             self._telemetry.observe(budget, self._fleets)
         # The generated resources (podero.<tag>) send every operation through the one core below.
@@ -277,9 +288,9 @@ class PoderoClient(Resources):
         return cls(credentials=credentials, **kwargs)
 
     def _ensure_open(self) -> None:
-        # The pool's own flag too: a with_options view shares the pool of the client it came from.
-        if self._closed or self._http.is_closed:
-            raise ClientClosedError("this PoderoClient is closed; create a new one")
+        # The pool's own flag too: closed by hand (``podero._http``), it says so first.
+        if self._lifecycle.closed or self._http.is_closed:
+            raise closed_error()
 
     def with_options(
         self,
@@ -287,17 +298,23 @@ class PoderoClient(Resources):
         timeout: float | httpx.Timeout | None = None,
         retry: RetryPolicy | None = None,
         headers: Mapping[str, str] | None = None,
+        priority: Priority | None = None,
     ) -> Self:
-        """A view of this client whose calls use other settings; it shares the pool and the token.
+        """A view of this client whose calls use other settings; it shares the pool, the token and the budget.
 
         ``timeout`` and ``retry`` replace the client's for the view's calls; ``headers`` are
         added to each of its requests (a view of a view keeps its parent's and adds its own).
+        ``priority`` is the lane its calls wait in for the request budget (``rate_limit``):
+        ``"interactive"`` (the default: served first) or ``"background"`` (bulk work, which
+        keeps a share of the budget; ``get_wallboxes`` and ``watch_wallbox`` use it).
         Closing a view closes the shared pool: close the client instead, once, when done.
         """
         if timeout is not None:
             check_timeout(timeout)  # the constructor's check: nan, 0 and -1 are refused here too
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidArgumentError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        if priority is not None and priority not in PRIORITIES:
+            raise InvalidArgumentError(f'priority must be "interactive" or "background", got {priority!r}')
         current = self._options or _Options()
         extra = {**dict(current.headers), **check_headers(headers)}
         if any(name.lower() == "authorization" for name in extra):
@@ -306,6 +323,7 @@ class PoderoClient(Resources):
             timeout=httpx.Timeout(timeout) if timeout is not None else current.timeout,
             retry=retry or current.retry,
             headers=tuple(extra.items()),
+            priority=priority or current.priority,
         )
         view = copy.copy(self)
         view._options = options
@@ -325,7 +343,7 @@ class PoderoClient(Resources):
 
     async def aclose(self) -> None:
         """Close the connection pool. Calls in flight and calls made afterwards raise ClientClosedError."""
-        self._closed = True
+        self._lifecycle.close()
         await self._fleets.aclose()  # first: their polls are cancelled, not cut off by the pool
         await self._tokens.aclose()  # first: a token request in flight is cancelled, not cut off
         await self._http.aclose()
@@ -367,9 +385,11 @@ class PoderoClient(Resources):
         ``keys`` are (org_id, user_id, wallbox_id) triples. Each result is the wallbox or the
         PoderoError for that key (a malformed key gives InvalidArgumentError): one failure
         never fails the batch. Cancelling the call cancels the requests still in flight.
+        With a ``rate_limit``, its calls wait in the budget's background lane.
         """
+        background = self.with_options(priority="background")
         return await _polling.get_wallboxes(
-            self.get_wallbox, keys, concurrency=concurrency, include_deleted=include_deleted
+            background.get_wallbox, keys, concurrency=concurrency, include_deleted=include_deleted
         )
 
     def watch_wallbox(
@@ -388,10 +408,11 @@ class PoderoClient(Resources):
         5xx, 429, a garbled body) are logged and polled again after a backoff, capped at
         ``interval``; AuthenticationError, NotFoundError and other 4xx are raised. Stop with
         ``break`` or by cancelling the task. Podero refreshes device state every 5 to 15
-        minutes, so an interval under a minute mostly yields nothing new.
+        minutes, so an interval under a minute mostly yields nothing new. With a
+        ``rate_limit``, its polls wait in the budget's background lane.
         """
         return _polling.watch_wallbox(
-            self.get_wallbox,
+            self.with_options(priority="background").get_wallbox,
             self.retry,
             (org_id, user_id, wallbox_id),
             interval=interval,
@@ -456,12 +477,14 @@ class PoderoClient(Resources):
     def _fleet_view(self) -> Self:
         """The view every poll of a fleet watch goes through: the one place its calls are set up.
 
+        In the budget's background lane: a user's call made meanwhile goes first.
         Without a pool timeout: a poll waits its turn for the budget (and a connection) however
         long the queue; its connect, read and write timeouts and the retry deadline still hold.
         """
         timeout = self._options.timeout if self._options is not None and self._options.timeout else self._http.timeout
         return self.with_options(
-            timeout=httpx.Timeout(connect=timeout.connect, read=timeout.read, write=timeout.write, pool=None)
+            timeout=httpx.Timeout(connect=timeout.connect, read=timeout.read, write=timeout.write, pool=None),
+            priority="background",
         )
 
     def _prepare(
@@ -513,8 +536,7 @@ class PoderoClient(Resources):
         if options is not None:
             if options.timeout is not None:
                 extensions["timeout"] = options.timeout.as_dict()
-            if options.retry is not None:
-                extensions[RETRY_POLICY_EXTENSION] = options.retry
+            extensions[CONTEXT_EXTENSION] = options.context
         return _copy_request(prepared, extensions)
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
@@ -574,7 +596,7 @@ class PoderoClient(Resources):
             exc.body = redact_head(exc.body, self._tokens.secrets())
             raise
         except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: a pool closed under the call
-            closed = self._closed or self._http.is_closed  # a view's own flag stays False
+            closed = self._lifecycle.closed or self._http.is_closed
             raise transport_error(exc, closed=closed, secrets=self._tokens.secrets()) from exc
         status = response.status_code
         if status in endpoint.SUCCESS_STATUSES:

@@ -36,6 +36,7 @@ from ._errors import (
 )
 from ._fleet_shared import RedisFleet, SharedFleet
 from ._generated.models import WallboxDetailOutput
+from ._lifecycle import Lifecycle
 from ._polling import GetWallbox
 from ._settings import as_uuid
 from ._utils import is_finite_number
@@ -651,9 +652,9 @@ class Fleets:
     ``stats()`` may be called from any thread (a metric reader's): it never waits for the loop.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lifecycle: Lifecycle) -> None:
         self._watches: weakref.WeakSet[FleetWatch] = weakref.WeakSet()
-        self.closed = False
+        self._lifecycle = lifecycle
 
     def watch(self, get_wallbox: GetWallbox, keys: Iterable[object], **options: Any) -> FleetWatch:
         """A FleetWatch polling through ``get_wallbox``; ``options`` are ``PoderoClient.watch_wallboxes``'."""
@@ -668,15 +669,13 @@ class Fleets:
         return [stats for watch in watches if (stats := watch.latest_stats()) is not None]
 
     def started(self, watch: FleetWatch) -> None:
-        if self.closed:
-            raise ClientClosedError("this PoderoClient is closed; create a new one")
+        self._lifecycle.check()
         self._watches.add(watch)
 
     def ended(self, watch: FleetWatch) -> None:
         self._watches.discard(watch)
 
     async def aclose(self) -> None:
-        """Called by the client's ``aclose`` before the pool closes: no poll outlives the client."""
-        self.closed = True
+        """Called by the client's ``aclose`` (its lifecycle closed) before the pool closes: no poll outlives it."""
         watches = list(self._watches)
         await asyncio.gather(*(watch.aclose() for watch in watches), return_exceptions=True)

@@ -1,9 +1,12 @@
 """Retry as an httpx transport wrapper, so that every generated endpoint gets it.
 
-Three small decisions, each its own function: may this failure be retried
-(``_retryable_error``, ``_retryable_response``), what does the server's Retry-After say
-(``parse_retry_after``, in the leaf module ``_utils`` that the error mapping reads too),
-and how long do we wait (``RetryPolicy.backoff``).
+What happens after an attempt is one pure function, ``decide``, of the attempt number, its
+outcome, the policy and the clock; it answers with a ``Decision`` (retry after so long,
+or give up; and whether to pause the client, a 429). It is built from three small
+questions: may this failure be retried (``_retryable_error``, ``RETRYABLE_STATUSES``),
+what does the server's Retry-After say (``parse_retry_after``, in the leaf module
+``_utils`` that the error mapping reads too), and how long do we wait
+(``RetryPolicy.backoff``). ``RetryTransport.handle_async_request`` is the loop around it.
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ import asyncio
 import logging
 import random
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 import httpx
 
 from ._budget import Budget
-from ._errors import ClientClosedError, InvalidArgumentError
+from ._context import context_of, with_context
+from ._errors import InvalidArgumentError
+from ._lifecycle import Lifecycle, closed_error
 from ._utils import certificate_failure, is_finite_number, parse_retry_after
 
 if TYPE_CHECKING:
@@ -30,15 +35,6 @@ logger = logging.getLogger("podero_client")
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504, *range(520, 528)})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-# A request that is safe to repeat although its method is not (a token grant) says so here.
-IDEMPOTENT_EXTENSION = "podero_idempotent"
-# A with_options view's RetryPolicy rides on its requests under this key, over the client's own.
-RETRY_POLICY_EXTENSION = "podero_retry_policy"
-# When the whole call must be over (time.monotonic()), set by whoever starts the call
-# (the auth flow), so that the token wait, every attempt and the 401 replay share it.
-DEADLINE_EXTENSION = "podero_deadline"
-# The request's own timeouts, kept while each attempt's are shrunk to the time left.
-_BASE_TIMEOUT_EXTENSION = "podero_base_timeout"
 # Failures that happen before the request can have reached the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # 2 ** 64 times any sane initial_backoff is past any max_backoff; the exponent stops there.
@@ -70,7 +66,9 @@ class RetryPolicy:
 
     unless the response carries a valid ``Retry-After``, whose value is used as it is. A
     Retry-After longer than ``max_retry_after`` stops the retries at once: the caller gets
-    the error, with ``retry_after`` set, instead of a task asleep for an hour.
+    the error, with ``retry_after`` set, instead of a task asleep for an hour, and a
+    warning is logged. With a ``rate_limit``, a 429 pauses the whole client for its wait,
+    but never longer than ``max_retry_after``.
     ``max_attempts`` counts the first try; ``RetryPolicy(max_attempts=1)`` turns retries off
     and ``initial_backoff=0`` makes them instant (tests). ``deadline`` bounds one call as a
     whole: the wait for a token, every attempt (its timeouts shrink to the time left, its
@@ -93,20 +91,69 @@ class RetryPolicy:
         return ceiling * random.uniform(0.5, 1.0)  # noqa: S311  # jitter, not cryptography
 
 
+@attrs.frozen
+class Decision:
+    """What follows an attempt: ``retry_in`` seconds (None: give up, the outcome is the caller's).
+
+    ``pause``: a 429 asks the whole client to stop for this long (already capped at
+    ``max_retry_after``); ``retry_after``: the server's own Retry-After, if it gave one;
+    ``cause``: why, for the log.
+    """
+
+    retry_in: float | None
+    pause: float | None = None
+    retry_after: float | None = None
+    cause: str = ""
+
+
+GIVE_UP = Decision(None)
+
+
+def decide(
+    attempt: int,
+    outcome: httpx.Response | httpx.TransportError,
+    policy: RetryPolicy,
+    *,
+    idempotent: bool,
+    now: float,
+    deadline: float | None,
+) -> Decision:
+    """What happens after attempt number ``attempt`` (1-based) ended in ``outcome``; no I/O.
+
+    A response that is not worth a second look (a 2xx, a 404) gives up at once, before any
+    header is read. A 429 pauses the client for its Retry-After (or the backoff) capped at
+    ``max_retry_after``, retried or not. A Retry-After past that cap gives up; so does a
+    wait that would end after ``deadline``.
+    """
+    if isinstance(outcome, httpx.Response):
+        status = outcome.status_code
+        retryable = attempt < policy.max_attempts and status in RETRYABLE_STATUSES and idempotent
+        if status != 429 and not retryable:
+            return GIVE_UP
+        retry_after = parse_retry_after(outcome.headers)
+        delay = policy.backoff(attempt) if retry_after is None else retry_after
+        pause = min(delay, policy.max_retry_after) if status == 429 else None
+        if not retryable or (retry_after is not None and retry_after > policy.max_retry_after):
+            return Decision(None, pause, retry_after)
+        cause = f"HTTP {status}"
+    else:
+        if attempt >= policy.max_attempts or not _retryable_error(outcome, idempotent=idempotent):
+            return GIVE_UP
+        delay, pause, retry_after, cause = policy.backoff(attempt), None, None, type(outcome).__name__
+    if deadline is not None and now + delay >= deadline:
+        return Decision(None, pause, retry_after)
+    return Decision(delay, pause, retry_after, cause)
+
+
 def start_deadline(request: httpx.Request, policy: RetryPolicy) -> float | None:
     """The call's deadline on ``request``, set now unless an earlier step already set it."""
-    deadline: float | None = request.extensions.get(DEADLINE_EXTENSION)
-    if deadline is None and policy.deadline is not None:
-        deadline = time.monotonic() + policy.deadline
-        request.extensions[DEADLINE_EXTENSION] = deadline
-    return deadline
+    context = context_of(request)
+    if context.deadline is None and policy.deadline is not None:
+        context = with_context(request, attrs.evolve(context, deadline=time.monotonic() + policy.deadline))
+    return context.deadline
 
 
-def _idempotent(request: httpx.Request) -> bool:
-    return request.method in IDEMPOTENT_METHODS or bool(request.extensions.get(IDEMPOTENT_EXTENSION))
-
-
-def _retryable_error(error: httpx.TransportError, request: httpx.Request) -> bool:
+def _retryable_error(error: httpx.TransportError, *, idempotent: bool) -> bool:
     """A failure to connect is retried for any method; a later one only when repeating is safe.
 
     An untrusted certificate is not transient, and a request we could not even write
@@ -114,19 +161,18 @@ def _retryable_error(error: httpx.TransportError, request: httpx.Request) -> boo
     """
     if isinstance(error, httpx.LocalProtocolError) or certificate_failure(error):
         return False
-    return isinstance(error, _NOT_SENT) or _idempotent(request)
-
-
-def _retryable_response(response: httpx.Response, request: httpx.Request) -> bool:
-    return response.status_code in RETRYABLE_STATUSES and _idempotent(request)
+    return isinstance(error, _NOT_SENT) or idempotent
 
 
 def _shrink_timeout(request: httpx.Request, remaining: float) -> None:
     """Cap each of this attempt's timeouts (connect, read, write, pool) at the time left."""
-    base: dict[str, Any] = request.extensions.setdefault(_BASE_TIMEOUT_EXTENSION, request.extensions.get("timeout", {}))
+    context = context_of(request)
+    base = context.base_timeout
+    if base is None:
+        base = request.extensions.get("timeout") or dict.fromkeys(("connect", "read", "write", "pool"))
+        with_context(request, attrs.evolve(context, base_timeout=base))
     request.extensions["timeout"] = {
-        part: remaining if value is None else min(value, remaining)
-        for part, value in (base or dict.fromkeys(("connect", "read", "write", "pool"))).items()
+        part: remaining if value is None else min(value, remaining) for part, value in base.items()
     }
 
 
@@ -139,73 +185,96 @@ class RetryTransport(httpx.AsyncBaseTransport):
     pauses the whole budget: this is the one place every request of the client passes.
     """
 
-    def __init__(self, wrapped: httpx.AsyncBaseTransport, policy: RetryPolicy, budget: Budget | None = None) -> None:
+    def __init__(
+        self,
+        wrapped: httpx.AsyncBaseTransport,
+        policy: RetryPolicy,
+        budget: Budget | None = None,
+        *,
+        lifecycle: Lifecycle | None = None,
+    ) -> None:
         self._wrapped = wrapped
         self._policy = policy
         self.budget = budget
-        self._closed = False
-        self._closing: asyncio.Event | None = None  # made on the first sleep, in the loop that sleeps
+        self._lifecycle = lifecycle or Lifecycle()
         self.telemetry: Telemetry | None = None  # set by PoderoClient when telemetry is on
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        policy = request.extensions.get(RETRY_POLICY_EXTENSION) or self._policy
+        context = context_of(request)
+        policy = context.policy or self._policy
         deadline = start_deadline(request, policy)
+        idempotent = context.idempotent or request.method in IDEMPOTENT_METHODS
         budget = self.budget
         attempt = 1
-        telemetry = self.telemetry
         while True:
-            error: httpx.TransportError | None = None
-            response = None
-            retry_after: float | None = None
             if budget is not None:  # outside the try: a wait that timed out is not retried
                 await budget.acquire(request, deadline)
-            try:
-                if telemetry is None:
-                    response = await self._attempt(request, deadline)
+            outcome: httpx.Response | httpx.TransportError
+            try:  # inline, not a helper: a coroutine frame per attempt is measurable on the hot path
+                if self.telemetry is None:
+                    outcome = await self._attempt(request, deadline)
                 else:
-                    response = await telemetry.attempt(self._attempt, request, deadline)
+                    outcome = await self.telemetry.attempt(self._attempt, request, deadline)
             except httpx.TransportError as exc:
-                if self._closed:
-                    raise ClientClosedError("the PoderoClient was closed while this call was in flight") from exc
-                if attempt >= policy.max_attempts or not _retryable_error(exc, request):
-                    raise
-                error, delay, cause = exc, policy.backoff(attempt), type(exc).__name__
-            else:
-                final = attempt >= policy.max_attempts or not _retryable_response(response, request)
-                pausing = response.status_code == 429 and budget is not None
-                if final and not pausing:
-                    return response
-                retry_after = parse_retry_after(response.headers)
-                delay = policy.backoff(attempt) if retry_after is None else retry_after
-                if pausing and budget is not None:  # Podero asked this client to stop: every request waits
-                    budget.cooldown(delay)
-                if final or (retry_after is not None and retry_after > policy.max_retry_after):
-                    return response
-                cause = f"HTTP {response.status_code}"
-            if deadline is not None and time.monotonic() + delay >= deadline:
-                if error is not None:
-                    raise error
-                assert response is not None
-                return response
+                if self._lifecycle.closed:
+                    raise closed_error("was in flight") from exc
+                outcome = exc
+            decision = decide(attempt, outcome, policy, idempotent=idempotent, now=time.monotonic(), deadline=deadline)
+            if decision.pause is not None:
+                self._pause(request, decision, policy)
+            if decision.retry_in is None:
+                if isinstance(outcome, httpx.Response):
+                    return outcome
+                raise outcome
             attempt += 1
-            if telemetry is not None:
-                telemetry.retrying(error, response, delay, retry_after is not None)
-            logger.info(
-                "retrying %s %s in %.2fs (attempt %d of %d) after %s",
+            self._retrying(request, outcome, decision, attempt, policy)
+            await self._lifecycle.sleep(decision.retry_in, during="waited to retry")
+
+    def _retrying(
+        self,
+        request: httpx.Request,
+        outcome: httpx.Response | httpx.TransportError,
+        decision: Decision,
+        attempt: int,
+        policy: RetryPolicy,
+    ) -> None:
+        """Say so (log, telemetry) before the wait for attempt number ``attempt``."""
+        assert decision.retry_in is not None  # a retry: mypy cannot see it through the caller
+        if self.telemetry is not None:
+            error = None if isinstance(outcome, httpx.Response) else outcome
+            response = outcome if isinstance(outcome, httpx.Response) else None
+            self.telemetry.retrying(error, response, decision.retry_in, decision.retry_after is not None)
+        logger.info(
+            "retrying %s %s in %.2fs (attempt %d of %d) after %s",
+            request.method,
+            request.url.path,
+            decision.retry_in,
+            attempt,
+            policy.max_attempts,
+            decision.cause,
+            extra={"podero_attempt": attempt, "podero_delay": decision.retry_in, "podero_cause": decision.cause},
+        )
+
+    def _pause(self, request: httpx.Request, decision: Decision, policy: RetryPolicy) -> None:
+        """A 429: the whole client stops for ``decision.pause``; a longer Retry-After is said once, loudly."""
+        asked = decision.retry_after
+        if asked is not None and asked > policy.max_retry_after:
+            logger.warning(
+                "%s %s: the server asked to wait %.0fs (Retry-After), past RetryPolicy.max_retry_after=%gs: "
+                "this call fails now%s",
                 request.method,
                 request.url.path,
-                delay,
-                attempt,
-                policy.max_attempts,
-                cause,
-                extra={"podero_attempt": attempt, "podero_delay": delay, "podero_cause": cause},
+                asked,
+                policy.max_retry_after,
+                "" if self.budget is None else f" and the client pauses for {policy.max_retry_after:g}s only",
+                extra={"podero_retry_after": asked, "podero_max_retry_after": policy.max_retry_after},
             )
-            await self._sleep(delay)
+        if self.budget is not None and decision.pause is not None:
+            self.budget.cooldown(decision.pause, retry_after=asked)
 
     async def _attempt(self, request: httpx.Request, deadline: float | None) -> httpx.Response:
         """One attempt; with a deadline, its timeouts and its body read end by the deadline."""
-        if self._closed:
-            raise ClientClosedError("this PoderoClient is closed; create a new one")
+        self._lifecycle.check()
         if deadline is None:
             return await self._send_once(request)
         remaining = deadline - time.monotonic()
@@ -230,20 +299,8 @@ class RetryTransport(httpx.AsyncBaseTransport):
             raise
         return response
 
-    async def _sleep(self, delay: float) -> None:
-        """Wait ``delay`` seconds, or until the transport is closed: then ClientClosedError."""
-        if self._closing is None:
-            self._closing = asyncio.Event()
-        try:
-            await asyncio.wait_for(self._closing.wait(), delay)
-        except TimeoutError:
-            return
-        raise ClientClosedError("the PoderoClient was closed while this call waited to retry")
-
     async def aclose(self) -> None:
-        self._closed = True
-        if self._closing is not None:
-            self._closing.set()
+        self._lifecycle.close()
         if self.budget is not None:
             await self.budget.aclose()
         await self._wrapped.aclose()

@@ -22,7 +22,8 @@ from typing import Literal
 import httpx
 
 from ._body import codings, read_bounded, too_large
-from ._errors import ClientClosedError, InvalidArgumentError
+from ._errors import InvalidArgumentError
+from ._lifecycle import Lifecycle, closed_error
 from ._pool import acquire, slots
 from ._settings import check_proxy_url
 
@@ -68,8 +69,12 @@ def build_transport(
     proxy: object,
     trust_env: object,
     max_response_bytes: object,
+    lifecycle: Lifecycle | None = None,
 ) -> Wire:
-    """Check the transport settings (InvalidArgumentError, before any I/O) and return the Wire."""
+    """Check the transport settings (InvalidArgumentError, before any I/O) and return the Wire.
+
+    ``lifecycle``: the client's, which the wire and its transports consult and close.
+    """
     if backend not in ("aiohttp", "httpx"):
         raise InvalidArgumentError(f'http_backend must be "aiohttp" or "httpx", got {backend!r}')
     if not isinstance(verify, bool | ssl.SSLContext):
@@ -98,6 +103,7 @@ def build_transport(
         routes=_Routes(explicit, environment),
         trust_env=trust_env,
         max_response_bytes=max_response_bytes,
+        lifecycle=lifecycle or Lifecycle(),
     )
 
 
@@ -113,6 +119,7 @@ class Wire(httpx.AsyncBaseTransport):
         routes: _Routes,
         trust_env: bool,
         max_response_bytes: int,
+        lifecycle: Lifecycle,
     ) -> None:
         self.backend = backend
         self.limits = limits
@@ -122,7 +129,7 @@ class Wire(httpx.AsyncBaseTransport):
         self._trust_env = trust_env
         self._transport: httpx.AsyncBaseTransport | None = None
         self._opening: asyncio.Task[httpx.AsyncBaseTransport] | None = None
-        self._closed = False
+        self._lifecycle = lifecycle
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         transport = self._transport
@@ -131,8 +138,7 @@ class Wire(httpx.AsyncBaseTransport):
         return await transport.handle_async_request(request)
 
     async def _open(self) -> httpx.AsyncBaseTransport:
-        if self._closed:
-            raise ClientClosedError("this PoderoClient is closed; create a new one")
+        self._lifecycle.check()
         opening = self._opening
         if opening is None:
             opening = self._opening = asyncio.get_running_loop().create_task(self._build())
@@ -154,12 +160,15 @@ class Wire(httpx.AsyncBaseTransport):
                 limits=self.limits,
                 route=self._routes,
                 max_response_bytes=self.max_response_bytes,
+                lifecycle=self._lifecycle,
             )
         else:
-            transport = HttpxTransport(ssl_context, self.limits, self._routes, self.max_response_bytes)
-        if self._closed:
+            transport = HttpxTransport(
+                ssl_context, self.limits, self._routes, self.max_response_bytes, lifecycle=self._lifecycle
+            )
+        if self._lifecycle.closed:
             await transport.aclose()
-            raise ClientClosedError("the PoderoClient was closed while this call was in flight")
+            raise closed_error("was in flight")
         self._transport = transport
         return transport
 
@@ -180,7 +189,7 @@ class Wire(httpx.AsyncBaseTransport):
         return httpx.create_ssl_context(verify=self._verify, trust_env=self._trust_env)
 
     async def aclose(self) -> None:
-        self._closed = True
+        self._lifecycle.close()
         if self._opening is not None and not self._opening.done():
             self._opening.cancel()
         if self._transport is not None:
@@ -193,14 +202,22 @@ class HttpxTransport(httpx.AsyncBaseTransport):
     Each route's pool has the semaphore of ``_pool`` in front of it.
     """
 
-    def __init__(self, ssl_context: ssl.SSLContext, limits: httpx.Limits, routes: _Routes, limit: int) -> None:
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext,
+        limits: httpx.Limits,
+        routes: _Routes,
+        limit: int,
+        *,
+        lifecycle: Lifecycle | None = None,
+    ) -> None:
         self._routes = routes
         self._limit = limit
         self._ssl_context = ssl_context
         self._limits = limits
         self._direct = self._route(None)
         self._proxied: dict[str, tuple[httpx.AsyncHTTPTransport, asyncio.Semaphore | None]] = {}
-        self._closed = False
+        self._lifecycle = lifecycle or Lifecycle()
 
     def _route(self, proxy: str | None) -> tuple[httpx.AsyncHTTPTransport, asyncio.Semaphore | None]:
         transport = httpx.AsyncHTTPTransport(verify=self._ssl_context, limits=self._limits, proxy=proxy)
@@ -226,8 +243,7 @@ class HttpxTransport(httpx.AsyncBaseTransport):
             semaphore.release()
 
     async def _send(self, transport: httpx.AsyncHTTPTransport, request: httpx.Request) -> httpx.Response:
-        if self._closed:
-            raise ClientClosedError("this PoderoClient is closed; create a new one")
+        self._lifecycle.check()
         try:
             response = await transport.handle_async_request(request)
             try:
@@ -240,14 +256,14 @@ class HttpxTransport(httpx.AsyncBaseTransport):
             finally:
                 await response.aclose()
         except (httpx.TransportError, RuntimeError) as exc:
-            if self._closed:  # aclose() ran meanwhile and closed the connection under this call
-                raise ClientClosedError("the PoderoClient was closed while this call was in flight") from exc
+            if self._lifecycle.closed:  # aclose() ran meanwhile and closed the connection under this call
+                raise closed_error("was in flight") from exc
             raise
         response._content = body  # decoded already: httpx's aread() returns it as it is
         return response
 
     async def aclose(self) -> None:
-        self._closed = True
+        self._lifecycle.close()
         await self._direct[0].aclose()
         for transport, _ in self._proxied.values():
             await transport.aclose()

@@ -11,7 +11,12 @@ arrival time of every request on its own clock; the counts below are the server'
 2. Two processes sharing one ``RedisRateLimit`` of 200/s for 30 s: the most requests the
    server saw in any one-second window, and a 429 to one process pausing both.
 3. The cost of ``rate_limit=None``: client CPU per call of main just after the request budget
-   merged against main just before (both exported into build/), interleaved rounds, c=1 and c=100.
+   merged against main just before (both exported into build/), interleaved rounds, c=1 and c=100;
+   and of this code (HEAD) against today's main.
+4. Priority: a fleet (100 callers in the background lane) keeps a 50/s budget saturated while
+   20 interactive calls a second arrive: the interactive calls' wait (p50, p99) and the fleet's
+   share of the budget; once with ``RateLimit`` in one process, once with ``RedisRateLimit``
+   across two processes (10 interactive calls a second each).
 """
 
 from __future__ import annotations
@@ -233,8 +238,84 @@ async def client_worker(who: str, url: str, key: str, rate: float, seconds: floa
         import redis.asyncio
 
         connection = redis.asyncio.Redis.from_url(REDIS_URL)
-        await connection.delete(f"{{{key}}}:gcra", f"{{{key}}}:pause")
+        await connection.delete(f"{{{key}}}:gcra", f"{{{key}}}:pause", f"{{{key}}}:settings")
         await connection.aclose()
+
+
+# ---------------------------------------------------------------- priority: a fleet and a user's clicks
+async def priority_worker(url: str, key: str | None, rate: float, seconds: float, clicks: float) -> dict[str, Any]:
+    """A fleet (100 background callers) saturating the budget, and ``clicks`` interactive calls a second.
+
+    The wait of a click is its call's duration less the median duration of a call on an idle
+    client without a budget (measured first, here).
+    """
+    from podero_client import ClientCredentials, PoderoClient, RateLimit, RedisRateLimit, RetryPolicy
+
+    credentials = ClientCredentials("test-client-id", "test-client-secret")
+    async with PoderoClient(credentials=credentials, base_url=url) as idle:
+        await idle.get_wallbox(*IDS)
+        durations = []
+        for _ in range(50):
+            started = time.perf_counter()
+            await idle.get_wallbox(*IDS)
+            durations.append(time.perf_counter() - started)
+    round_trip = statistics.median(durations)
+    limit: Any = RateLimit(per_second=rate) if key is None else RedisRateLimit(url=REDIS_URL, key=key, per_second=rate)
+    fleet_calls = 0
+    waits: list[float] = []
+    async with PoderoClient(credentials=credentials, base_url=url, rate_limit=limit, retry=RetryPolicy()) as podero:
+        await podero.get_wallbox(*IDS)
+        fleet = podero.with_options(priority="background")
+        stop = time.monotonic() + seconds
+
+        async def poller() -> None:
+            nonlocal fleet_calls
+            while True:
+                await fleet.get_wallbox(*IDS)
+                if time.monotonic() < stop:  # the calls still queued at the end are cancelled, not counted
+                    fleet_calls += 1
+
+        async def click() -> None:
+            started = time.perf_counter()
+            await podero.get_wallbox(*IDS)
+            waits.append(max(0.0, time.perf_counter() - started - round_trip))
+
+        started = time.monotonic()
+        pollers = [asyncio.create_task(poller()) for _ in range(100)]
+        await asyncio.sleep(1.0)  # the fleet fills the queue first
+        clicks_made = []
+        while time.monotonic() < stop - 1.0:
+            clicks_made.append(asyncio.create_task(click()))
+            await asyncio.sleep(1.0 / clicks)
+        await asyncio.gather(*clicks_made)
+        await asyncio.sleep(stop - time.monotonic())
+        for task in pollers:
+            task.cancel()
+        await asyncio.gather(*pollers, return_exceptions=True)
+    return {"fleet": fleet_calls, "waits": waits, "round_trip": round_trip, "started": started}
+
+
+def measure_priority(server: Server, rate: int, seconds: float, clicks: int, shared: bool) -> dict[str, Any]:
+    """The priority workers: one process on a local budget, or two on one Redis key (half the clicks each)."""
+    key = f"podero-bench-priority-{os.getpid()}-{time.time_ns()}" if shared else ""
+    processes = 2 if shared else 1
+    command = [sys.executable, __file__, "--priority-worker", "--url", server.url, "--rate", str(rate)]
+    command += ["--seconds", str(seconds), "--clicks", str(clicks / processes), "--key", key]
+    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(processes)]
+    results = [json.loads(worker.communicate(timeout=seconds + 120)[0]) for worker in workers]
+    waits = sorted(wait for result in results for wait in result["waits"])
+    fleet = sum(result["fleet"] for result in results)
+    started = max(result["started"] for result in results)  # both clocks are the machine's monotonic one
+    times = [at for at, _ in server.ask("log")["log"] if started <= at < started + seconds]
+    return {
+        "clicks": len(waits),
+        "p50": statistics.median(waits) * 1e3,
+        "p99": waits[min(len(waits) - 1, int(len(waits) * 0.99))] * 1e3,
+        "fleet_per_second": fleet / seconds,
+        "fleet_share": fleet / (fleet + len(waits)),
+        "max_window": max_in_window(times),
+        "round_trip": statistics.median(result["round_trip"] for result in results) * 1e3,
+    }
 
 
 # ---------------------------------------------------------------- the cost of rate_limit=None
@@ -290,7 +371,16 @@ def measure_cost(url: str, rounds: int, requests: int, concurrencies: list[int])
     main_path, base = export(BEFORE_BUDGET)
     budget_path, after = export(WITH_BUDGET)
     base = f"{base} before, {after} with the budget"
-    variants = {"main": (main_path, False), "branch": (budget_path, False), "branch, budget on": (budget_path, True)}
+    today_path, today = export("main")
+    head_path, head = export("HEAD")
+    base += f"; today's main {today}, this code {head}"
+    variants = {
+        "main": (main_path, False),
+        "branch": (budget_path, False),
+        "branch, budget on": (budget_path, True),
+        "today": (today_path, False),
+        "head": (head_path, False),
+    }
     samples: dict[tuple[str, int], list[float]] = {}
     for round_number in range(rounds):
         for concurrency in concurrencies:
@@ -310,7 +400,38 @@ def measure_cost(url: str, rounds: int, requests: int, concurrencies: list[int])
 
 
 # ---------------------------------------------------------------- the report
-def report(pause: dict[str, Any], shared: dict[str, Any] | None, cost: dict[str, Any], args: argparse.Namespace) -> str:
+def priority_lines(priority: dict[str, dict[str, Any] | None], args: argparse.Namespace) -> list[str]:
+    rate, clicks = args.priority_rate, args.priority_clicks
+    lines = [
+        f"### Priority: a fleet keeping a {rate}/s budget saturated, {clicks} interactive calls a second",
+        "",
+        f'100 fleet callers in the background lane (`with_options(priority="background")`) for '
+        f"{args.priority_seconds:g} s; the clicks in the interactive lane. A click's wait is its call's duration "
+        "less the median call on an idle client without a budget. The fleet's share is of the calls made; "
+        f"the most it can have is {rate - clicks}/{rate} = {(rate - clicks) / rate:.0%}.",
+        "",
+        "| budget | clicks | wait p50 (ms) | wait p99 (ms) | fleet calls/s | fleet share | most in 1 s at the server |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    names = {"local": "`RateLimit`, one process", "redis": "`RedisRateLimit`, two processes"}
+    for name, result in priority.items():
+        if result is None:
+            lines.append(f"| {names[name]} | not measured: no Redis answered at {REDIS_URL} | | | | | |")
+            continue
+        lines.append(
+            f"| {names[name]} | {result['clicks']} | {result['p50']:.1f} | {result['p99']:.1f} | "
+            f"{result['fleet_per_second']:.1f} | {result['fleet_share']:.0%} | {result['max_window']} |"
+        )
+    return [*lines, ""]
+
+
+def report(
+    pause: dict[str, Any],
+    shared: dict[str, Any] | None,
+    priority: dict[str, dict[str, Any] | None],
+    cost: dict[str, Any],
+    args: argparse.Namespace,
+) -> str:
     rate, retry_after = args.pause_rate, args.retry_after
     counts = " | ".join(str(count) for count in pause["counts"])
     header = " | ".join(f"{second:+d}" for second in range(-2, len(pause["counts"]) - 2))
@@ -359,6 +480,7 @@ def report(pause: dict[str, Any], shared: dict[str, Any] | None, cost: dict[str,
             f"| requests | {shared_counts} |",
             "",
         ]
+    lines += priority_lines(priority, args)
     medians = cost["medians"]
     concurrencies = sorted({int(key.split("|")[1]) for key in medians})
     lines += [
@@ -367,16 +489,20 @@ def report(pause: dict[str, Any], shared: dict[str, Any] | None, cost: dict[str,
         "| code | " + " | ".join(f"c={c}" for c in concurrencies) + " |",
         "| --- | " + " | ".join("---:" for _ in concurrencies) + " |",
     ]
-    for name in ("main", "branch", "branch, budget on"):
+    for name in ("main", "branch", "branch, budget on", "today", "head"):
         label = {
             "branch": "with the budget, rate_limit=None",
             "branch, budget on": "with the budget, a budget never reached",
+            "today": "today's main, rate_limit=None",
+            "head": "this code (lanes, one call context), rate_limit=None",
         }
         cells = " | ".join(f"{medians[f'{name}|{c}']:,.0f}" for c in concurrencies)
         lines.append(f"| {label.get(name, 'main')} | {cells} |")
     ratios = " | ".join(f"{medians[f'branch|{c}'] / medians[f'main|{c}']:.2f}" for c in concurrencies)
+    head_ratios = " | ".join(f"{medians[f'head|{c}'] / medians[f'today|{c}']:.2f}" for c in concurrencies)
     lines += [
         f"| ratio rate_limit=None / main | {ratios} |",
+        f"| ratio this code / today's main | {head_ratios} |",
         "",
         f"Medians of {args.cost_rounds} interleaved rounds of {args.cost_requests:,} calls, each in a fresh process "
         "against the fake in another. A ratio within the rounds' noise (a few per cent here) is no measurable change.",
@@ -401,12 +527,18 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--requests", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--priority-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--clicks", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         asyncio.run(serve())
         return 0
     if args.client_worker:
         print(asyncio.run(client_worker(args.client_worker, args.url, args.key, args.rate, args.seconds)))
+        return 0
+    if args.priority_worker:
+        result = priority_worker(args.url, args.key or None, args.rate, args.seconds, args.clicks)
+        print(json.dumps(asyncio.run(result)))
         return 0
     if args.cost_worker:
         print(json.dumps(asyncio.run(cost_worker(args.url, args.requests, args.concurrency, args.limited))))
@@ -417,6 +549,7 @@ def main() -> int:
     args.pause_rate, args.retry_after = 100, 1 if smoke else 5
     args.shared_rate, args.shared_seconds, args.shared_retry_after = 200, 2.0 if smoke else 30.0, 1 if smoke else 3
     args.cost_rounds, args.cost_requests = (1, 100) if smoke else (5, 2000)
+    args.priority_rate, args.priority_clicks, args.priority_seconds = 50, 20, 4.0 if smoke else 30.0
     out = ROOT / "build" / "BENCHMARKS.md" if smoke else args.out or ROOT / "BENCHMARKS.md"
 
     server = Server()
@@ -435,13 +568,25 @@ def main() -> int:
             shared = measure_shared(server, args.shared_rate, args.shared_seconds, args.shared_retry_after)
         finally:
             server.close()
+    priority: dict[str, dict[str, Any] | None] = {"local": None, "redis": None}
+    for name, on_redis in (("local", False), ("redis", True)):
+        if on_redis and not redis_answers(REDIS_URL):
+            continue
+        print(f"priority ({name}) ...", file=sys.stderr)
+        server = Server()
+        try:
+            priority[name] = measure_priority(
+                server, args.priority_rate, args.priority_seconds, args.priority_clicks, on_redis
+            )
+        finally:
+            server.close()
     print("the cost of rate_limit=None ...", file=sys.stderr)
     server = Server()
     try:
         cost = measure_cost(server.url, args.cost_rounds, args.cost_requests, [1, 100])
     finally:
         server.close()
-    text = report(pause, shared, cost, args)
+    text = report(pause, shared, priority, cost, args)
     write_section(out, "budget", text)
     print(text)
     return 0

@@ -20,7 +20,7 @@ from podero_client import (
     RateLimitError,
     RetryPolicy,
 )
-from podero_client._budget import LocalBudget
+from podero_client._budget import BACKGROUND, INTERACTIVE, LocalBudget, next_lane
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault, LoggedRequest, wallbox_payload
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
@@ -168,8 +168,9 @@ async def test_a_pause_longer_than_the_timeout_fails_waiting_calls_at_once(fake_
             await podero.get_wallbox(*IDS)  # a new call: no slot before its timeout, fails now
         state = podero.rate_limit_state
     assert state is not None
-    assert state.cooldown_remaining > 20
-    assert state.last_cooldown == 30.0
+    assert state.cooldown_remaining > 3
+    assert state.last_cooldown == 5.0  # the policy's max_retry_after: the server's 30 s is beside it
+    assert state.last_retry_after == 30.0
     assert fake_podero.wallbox_requests == 1
 
 
@@ -262,3 +263,126 @@ def test_a_late_wake_up_serves_the_slot_that_was_due() -> None:
     assert budget._take(100.15, lag=budget.interval) == pytest.approx(0.05)  # the next at 100.2, not 100.25
     assert budget._take(100.5) == 0.0  # a caller with no one queued starts from now
     assert budget._take(100.5) == pytest.approx(0.1)
+
+
+FAR_DATE = "Tue, 07 Dec 2027 13:00:00 GMT"  # a year ahead of the response's own Date below
+
+
+@pytest.mark.parametrize(
+    ("route", "headers", "asked"),
+    [
+        ("wallbox", {"Retry-After": "86400"}, 86400.0),
+        ("wallbox", {"Retry-After": FAR_DATE, "Date": "Mon, 07 Dec 2026 13:00:00 GMT"}, 31536000.0),
+        ("oauth2", {"Retry-After": "86400"}, 86400.0),
+    ],
+    ids=["seconds", "http-date", "token-endpoint"],
+)
+async def test_a_retry_after_past_the_cap_pauses_for_the_cap_only(
+    fake_podero: FakePodero, caplog: pytest.LogCaptureFixture, route: str, headers: dict[str, str], asked: float
+) -> None:
+    """Retry-After of a day (or a year), API or token endpoint: RateLimitError, one WARNING, the cap's pause only."""
+    fake_podero.inject(route, Fault(status=429, json={"detail": "slow"}, headers=headers))
+    retry = RetryPolicy(max_retry_after=0.3)
+    async with fake_podero.client(rate_limit=RateLimit(per_second=100), retry=retry) as podero:
+        with pytest.raises(RateLimitError) as caught:
+            await podero.get_wallbox(*IDS)
+        state = podero.rate_limit_state
+        assert state is not None
+        assert state.last_cooldown == 0.3
+        assert state.last_retry_after == asked
+        assert 0 < state.cooldown_remaining <= 0.3
+        await until(lambda: podero.rate_limit_state is not None and podero.rate_limit_state.cooldown_remaining == 0)
+        await podero.get_wallbox(*IDS)  # the probe: the pause was the cap, not a day
+    assert caught.value.retry_after == asked
+    warnings = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert f"{asked:.0f}" in warnings[0].getMessage()
+    assert "0.3" in warnings[0].getMessage()
+    assert fake_podero.token_requests + fake_podero.wallbox_requests == 3  # the refused one, the token, the probe
+
+
+async def test_a_known_pause_fails_queued_calls_it_would_outlast_at_once(fake_podero: FakePodero) -> None:
+    """Calls queued behind a 429 whose pause outlasts their 60 s pool timeout fail at once, not after 60 s."""
+    hold = asyncio.Event()
+    fake_podero.inject("wallbox", Fault(status=429, json={"detail": "slow"}, headers={"Retry-After": "30"}, hold=hold))
+    retry = RetryPolicy(max_attempts=1, max_retry_after=120.0)  # the 429 is the first call's answer, not retried
+    timeout = httpx.Timeout(5.0, pool=20.0)
+    async with fake_podero.client(rate_limit=RateLimit(per_second=1), retry=retry, timeout=timeout) as podero:
+        first = asyncio.create_task(podero.get_wallbox(*IDS))
+        await fake_podero.wait_until(lambda: fake_podero.wallbox_requests == 1)
+        queued = [asyncio.create_task(podero.get_wallbox(*IDS)) for _ in range(3)]
+        await until(lambda: podero.rate_limit_state is not None and podero.rate_limit_state.waiting == 3)
+        hold.set()
+        with pytest.raises(RateLimitError):
+            await first
+        async with asyncio.timeout(10):  # a guard, not a measure: without the fix they wait 20 s
+            results = await asyncio.gather(*queued, return_exceptions=True)
+    assert all(isinstance(result, APITimeoutError) for result in results), results
+    assert fake_podero.wallbox_requests == 1
+
+
+def test_the_lane_decision_gives_the_background_one_slot_in_five() -> None:
+    """Both lanes waiting: interactive first, every fifth slot the background's; one lane alone takes every slot."""
+    lanes = [next_lane(True, True, contended) for contended in range(10)]
+    assert lanes.count(BACKGROUND) == 2
+    assert lanes[:4] == [INTERACTIVE] * 4
+    assert next_lane(False, True, 0) == BACKGROUND
+    assert next_lane(True, False, 4) == INTERACTIVE
+
+
+def test_a_bad_priority_is_refused(fake_podero: FakePodero) -> None:
+    """with_options(priority=...) takes "interactive" or "background" only."""
+    podero = fake_podero.client()
+    for bad in ("urgent", "", 1, True):
+        with pytest.raises(InvalidArgumentError, match="priority"):
+            podero.with_options(priority=bad)  # type: ignore[arg-type]  # the point of the test
+
+
+async def lanes_at_the_server(
+    fake_podero: FakePodero, podero: PoderoClient, background: int, interactive: int
+) -> list[str]:
+    """``background`` calls queued first, then ``interactive`` ones: the order the server saw them in, by lane."""
+    users = {"background": str(uuid.uuid4()), "interactive": str(uuid.uuid4())}
+    for user in users.values():
+        fake_podero.add_wallbox(ORG_ID, user, WALLBOX_ID, wallbox_payload())
+    await podero.get_wallbox(*IDS)  # the token, first
+    since = len(fake_podero.request_log)
+    bulk = podero.with_options(priority="background")
+    calls = [asyncio.create_task(bulk.get_wallbox(ORG_ID, users["background"], WALLBOX_ID)) for _ in range(background)]
+    await until(lambda: podero.rate_limit_state is not None and podero.rate_limit_state.waiting >= background - 2)
+    user = users["interactive"]
+    calls += [asyncio.create_task(podero.get_wallbox(ORG_ID, user, WALLBOX_ID)) for _ in range(interactive)]
+    await asyncio.gather(*calls)
+    by_user = {user: lane for lane, user in users.items()}
+    return [by_user[entry.path.split("/")[-3]] for entry in list(fake_podero.request_log)[since:]]
+
+
+async def test_interactive_calls_go_before_waiting_background_calls(fake_podero: FakePodero) -> None:
+    """30 background calls waiting on 40/s, then 8 interactive: these reach the server first (1 slot in 5 excepted)."""
+    async with fake_podero.client(rate_limit=RateLimit(per_second=40)) as podero:
+        seen = await lanes_at_the_server(fake_podero, podero, background=30, interactive=8)
+    assert_interactive_first(seen)
+
+
+def assert_interactive_first(seen: list[str]) -> None:
+    """The 8 interactive calls came before most of the 30 background ones, which still had 1 slot in 5."""
+    last_interactive = max(index for index, lane in enumerate(seen) if lane == "interactive")
+    # FIFO would put them after the 30 (index >= 30); with lanes, 8 interactive + 2 background turns + the 2 in flight.
+    assert last_interactive <= 8 + 2 + 3
+    contended = seen[seen.index("interactive") : last_interactive + 1]
+    assert contended.count("background") >= 1, "the background lane kept its share while both waited"
+
+
+async def test_get_wallboxes_waits_in_the_background_lane(fake_podero: FakePodero) -> None:
+    """A batch of 30 on 40/s queued first, then one interactive call: it reaches the server within a few slots."""
+    user = str(uuid.uuid4())
+    fake_podero.add_wallbox(ORG_ID, user, WALLBOX_ID, wallbox_payload())
+    async with fake_podero.client(rate_limit=RateLimit(per_second=40)) as podero:
+        await podero.get_wallbox(*IDS)  # the token, first
+        since = len(fake_podero.request_log)
+        batch = asyncio.create_task(podero.get_wallboxes([IDS] * 30, concurrency=30))
+        await until(lambda: podero.rate_limit_state is not None and podero.rate_limit_state.waiting >= 25)
+        await podero.get_wallbox(ORG_ID, user, WALLBOX_ID)
+        await batch
+    seen = [entry.path.split("/")[-3] for entry in list(fake_podero.request_log)[since:]]
+    assert seen.index(user) <= 5 + 2, seen.index(user)  # FIFO: after the 30

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,7 +16,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import redis.asyncio
-from test_budget import after, max_in_window, until
+from test_budget import after, assert_interactive_first, lanes_at_the_server, max_in_window, until
 
 from podero_client import (
     APITimeoutError,
@@ -27,7 +29,7 @@ from podero_client import (
     RedisRateLimit,
     RetryPolicy,
 )
-from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault
+from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault, wallbox_payload
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
 
@@ -38,7 +40,7 @@ async def key(redis_url: str) -> AsyncIterator[str]:
     name = f"podero-test-{uuid.uuid4().hex}"
     yield name
     connection = redis.asyncio.Redis.from_url(redis_url)
-    await connection.delete(f"{{{name}}}:gcra", f"{{{name}}}:pause")
+    await connection.delete(f"{{{name}}}:gcra", f"{{{name}}}:pause", f"{{{name}}}:settings")
     await connection.aclose()
 
 
@@ -124,6 +126,23 @@ async def test_two_clients_on_one_key_share_the_budget(fake_podero: FakePodero, 
     assert max(times) - min(times) >= (302 - 5) / rate * 0.9, "one budget, not one each"
 
 
+async def test_two_clients_on_burst_one_keep_the_whole_rate(fake_podero: FakePodero, redis_url: str, key: str) -> None:
+    """Two clients racing for every slot of a 100/s key, burst 1: a late wake-up costs no slot (about 80/s lost it)."""
+    limit = RedisRateLimit(url=redis_url, key=key, per_second=100)
+    password = PasswordCredentials(fake_podero.username, fake_podero.password)
+    async with (
+        fake_podero.client(rate_limit=limit) as one,
+        fake_podero.client(rate_limit=limit, credentials=password) as two,
+    ):
+        await asyncio.gather(one.get_wallbox(*IDS), two.get_wallbox(*IDS))  # the tokens
+        since = len(fake_podero.request_log)
+        await asyncio.gather(*[client.get_wallbox(*IDS) for client in (one, two) for _ in range(100)])
+    times = [entry.at for entry in list(fake_podero.request_log)[since:]]
+    assert len(times) == 200
+    assert (len(times) - 1) / (max(times) - min(times)) >= 100 * 0.9, "the server's count over the run"
+    assert max_in_window(times, 1.0) <= (1 + 100) * 1.2, "and never more than the budget"
+
+
 async def test_a_429_to_one_client_pauses_the_other(fake_podero: FakePodero, redis_url: str, key: str) -> None:
     """Client one meets a 429 with Retry-After: 1; client two, busy on the same key, sends nothing for that second."""
     limit = RedisRateLimit(url=redis_url, key=key, per_second=100, burst=5)
@@ -191,7 +210,7 @@ async def test_a_silent_redis_is_bounded_by_the_timeout(fake_podero: FakePodero)
 
 async def test_unreachable_redis_falls_back_to_the_local_budget(fake_podero: FakePodero, closed_port_url: str) -> None:
     """With on_redis_error="local", calls go on under a local budget of the same size."""
-    limit = RedisRateLimit(url=closed_port_url, key="unused", per_second=50, on_redis_error="local", timeout=0.5)
+    limit = RedisRateLimit(url=closed_port_url, key="unused", per_second=50, on_redis_error="local", timeout=1.0)
     async with fake_podero.client(rate_limit=limit) as podero:
         await asyncio.gather(*[podero.get_wallbox(*IDS) for _ in range(20)])
     assert fake_podero.wallbox_requests == 20
@@ -226,7 +245,7 @@ async def test_closing_the_client_wakes_calls_waiting_on_redis(
 async def test_a_shared_pause_longer_than_the_timeout_fails_fast(
     fake_podero: FakePodero, redis_url: str, key: str
 ) -> None:
-    """Another client met a 429 with Retry-After: 30: a call with a 0.5 s pool timeout ends in APITimeoutError."""
+    """Another client met a 429 with Retry-After: 30: the pause key lives max_retry_after; a call it outlasts fails."""
     limit = RedisRateLimit(url=redis_url, key=key, per_second=10)
     fake_podero.inject("wallbox", Fault(status=429, json={"detail": "slow"}, headers={"Retry-After": "30"}))
     connection = redis.asyncio.Redis.from_url(redis_url)
@@ -237,15 +256,42 @@ async def test_a_shared_pause_longer_than_the_timeout_fails_fast(
             if await connection.exists(f"{{{key}}}:pause"):
                 break
             await asyncio.sleep(0.01)
+    assert 0 < await connection.pttl(f"{{{key}}}:pause") <= 5000, "the shared pause never outlives max_retry_after"
     await connection.aclose()
     async with fake_podero.client(rate_limit=limit, timeout=httpx.Timeout(5.0, pool=0.5)) as podero:
         with pytest.raises(APITimeoutError, match="budget"):
             await podero.get_wallbox(*IDS)
         state = podero.rate_limit_state
     assert state is not None
-    assert state.cooldown_remaining > 20
+    assert 3 < state.cooldown_remaining <= 5
     assert fake_podero.token_requests == 1
     assert fake_podero.wallbox_requests == 1
+
+
+async def test_a_day_long_retry_after_silences_no_replica_past_the_cap(
+    fake_podero: FakePodero, redis_url: str, key: str
+) -> None:
+    """Retry-After: 86400 to one client: the shared pause key lives 0.5 s (its cap); a later client then calls."""
+    fake_podero.inject("wallbox", Fault(status=429, json={"detail": "slow"}, headers={"Retry-After": "86400"}))
+    limit = RedisRateLimit(url=redis_url, key=key, per_second=10)
+    connection = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        async with fake_podero.client(rate_limit=limit, retry=RetryPolicy(max_retry_after=0.5)) as hit:
+            with pytest.raises(RateLimitError) as caught:
+                await hit.get_wallbox(*IDS)
+            assert caught.value.retry_after == 86400.0
+            async with asyncio.timeout(10):  # the pause is written in the background
+                while not await connection.exists(f"{{{key}}}:pause"):  # noqa: ASYNC110  # Redis has no event to await
+                    await asyncio.sleep(0.01)
+            assert 0 < await connection.pttl(f"{{{key}}}:pause") <= 500
+        async with fake_podero.client(rate_limit=limit) as later:
+            async with asyncio.timeout(10):
+                while await connection.exists(f"{{{key}}}:pause"):  # noqa: ASYNC110  # as above
+                    await asyncio.sleep(0.05)
+            await later.get_wallbox(*IDS)
+    finally:
+        await connection.aclose()
+    assert fake_podero.wallbox_requests == 2
 
 
 @pytest.mark.parametrize("on_redis_error", ["raise", "local"])
@@ -269,3 +315,157 @@ async def test_a_redis_that_goes_away_mid_run(
             times = [entry.at for entry in list(fake_podero.request_log)[since:] if entry.route == "wallbox"]
             assert max_in_window(times, 0.05) <= 1 + 100 * 0.05 * 1.2
     assert fake_podero.wallbox_requests == (10 if on_redis_error == "raise" else 20)
+
+
+async def test_a_pause_heard_from_redis_fails_the_queued_calls_it_outlasts(
+    fake_podero: FakePodero, redis_url: str, key: str
+) -> None:
+    """Another client's 429 (Retry-After: 30) reaches Redis: this client's queued calls (pool 20 s) fail at once."""
+    hold = asyncio.Event()
+    fake_podero.inject("wallbox", Fault(status=429, json={"detail": "slow"}, headers={"Retry-After": "30"}, hold=hold))
+    limit = RedisRateLimit(url=redis_url, key=key, per_second=0.5, burst=2)
+    other_retry = RetryPolicy(max_attempts=1, max_retry_after=120)
+    timeout = httpx.Timeout(5.0, pool=20.0)
+    async with (
+        fake_podero.client(rate_limit=limit, retry=other_retry) as other,
+        fake_podero.client(rate_limit=limit, timeout=timeout) as podero,
+    ):
+        hit = asyncio.create_task(other.get_wallbox(*IDS))  # the first slot; its answer is held
+        await fake_podero.wait_until(lambda: fake_podero.wallbox_requests == 1)
+        queued = [asyncio.create_task(podero.get_wallbox(*IDS)) for _ in range(3)]  # one slot left: two wait
+        await fake_podero.wait_until(lambda: fake_podero.wallbox_requests == 2)
+        await until(lambda: podero.rate_limit_state is not None and podero.rate_limit_state.waiting == 2)
+        hold.set()
+        with pytest.raises(RateLimitError):
+            await hit
+        async with asyncio.timeout(10):  # a guard, not a measure: without the fix they wait 20 s
+            results = await asyncio.gather(*queued, return_exceptions=True)
+    failed = [result for result in results if isinstance(result, BaseException)]
+    assert len(failed) == 2
+    assert all(isinstance(result, APITimeoutError) for result in failed), failed
+    assert fake_podero.wallbox_requests == 2
+
+
+async def test_clients_with_other_settings_on_one_key_share_the_stored_budget(
+    fake_podero: FakePodero, redis_url: str, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """per_second 10 beside 100 on one key: the key's stored 10/s holds for both, and one WARNING names both."""
+    first = RedisRateLimit(url=redis_url, key=key, per_second=10)
+    second = RedisRateLimit(url=redis_url, key=key, per_second=100, burst=5)
+    async with fake_podero.client(rate_limit=first) as slow, fake_podero.client(rate_limit=second) as fast:
+        await slow.get_wallbox(*IDS)  # the key's settings are the first client's
+        await asyncio.gather(*[client.get_wallbox(*IDS) for client in (slow, fast) for _ in range(12)])
+    times = [entry.at for entry in fake_podero.request_log if entry.route == "wallbox"]
+    assert len(times) == 25
+    assert max_in_window(times, 1.0) <= 10 + 2, "the pair keeps to the stored 10/s, burst 1"
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "per_second=10, burst=1" in warnings[0]
+    assert "per_second=100, burst=5" in warnings[0]
+
+
+async def test_a_hung_redis_keeps_the_local_budget_served(
+    fake_podero: FakePodero, own_redis: tuple[str, subprocess.Popen[bytes]]
+) -> None:
+    """Redis stopped (SIGSTOP: connections open, no answers), on_redis_error="local": >= 85 % of 50/s still served.
+
+    Counted at the fake server over 4 s after the first call served in fallback; asking Redis
+    again runs beside the callers, so no call waits for it.
+    """
+    url, process = own_redis
+    rate, window = 50, 4.0
+    limit = RedisRateLimit(url=url, key="hung", per_second=rate, on_redis_error="local", timeout=1.0)
+    async with fake_podero.client(rate_limit=limit) as podero:
+        await podero.get_wallbox(*IDS)
+        os.kill(process.pid, signal.SIGSTOP)
+        try:
+            stop = asyncio.Event()
+
+            async def caller() -> None:
+                while not stop.is_set():
+                    await podero.get_wallbox(*IDS)
+
+            since = len(fake_podero.request_log)
+            callers = [asyncio.create_task(caller()) for _ in range(20)]
+            await fake_podero.wait_until(lambda: len(fake_podero.request_log) > since)
+            start = fake_podero.request_log[since].at
+            await asyncio.sleep(window + 0.5)
+            stop.set()
+            await asyncio.gather(*callers)
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+    served = [entry for entry in list(fake_podero.request_log)[since:] if start <= entry.at < start + window]
+    assert len(served) >= 0.85 * rate * window, len(served)
+    assert max_in_window([entry.at for entry in served], 1.0) <= rate + 2, "still under the local budget"
+
+
+@pytest.mark.parametrize("on_redis_error", ["raise", "local"])
+async def test_an_unexpected_redis_py_error_reaches_the_caller(
+    fake_podero: FakePodero, redis_url: str, key: str, on_redis_error: str
+) -> None:
+    """redis-py fails with a non-Redis error (an unknown encoding: LookupError): the caller sees it typed, no hang.
+
+    Raised inside the dispatcher task, it used to kill it unobserved and leave every call waiting.
+    """
+    url = redis_url.partition("?")[0] + "?encoding=no-such-codec"  # redis-py's parser accepts it; its first call fails
+    limit = RedisRateLimit(url=url, key=key, per_second=10, on_redis_error=on_redis_error)  # type: ignore[arg-type]
+    async with fake_podero.client(rate_limit=limit) as podero, asyncio.timeout(10):  # a guard, not a measure
+        if on_redis_error == "raise":
+            with pytest.raises(RateLimitBackendError, match="failed: LookupError"):
+                await podero.get_wallbox(*IDS)
+        else:
+            await podero.get_wallbox(*IDS)
+    assert fake_podero.wallbox_requests == (0 if on_redis_error == "raise" else 1)
+
+
+async def test_interactive_calls_go_first_through_redis_too(fake_podero: FakePodero, redis_url: str, key: str) -> None:
+    """The lanes work the same with RedisRateLimit: 8 interactive calls pass 30 waiting background ones."""
+    async with fake_podero.client(rate_limit=RedisRateLimit(url=redis_url, key=key, per_second=40)) as podero:
+        seen = await lanes_at_the_server(fake_podero, podero, background=30, interactive=8)
+    assert_interactive_first(seen)
+
+
+_FLEET_PROCESS = (
+    """
+import asyncio, sys, time
+from podero_client import ClientCredentials, PoderoClient, RedisRateLimit
+
+async def main(url, client_id, secret, redis_url, key, seconds):
+    limit = RedisRateLimit(url=redis_url, key=key, per_second=40)
+    async with PoderoClient(credentials=ClientCredentials(client_id, secret), base_url=url, rate_limit=limit) as podero:
+        fleet = podero.with_options(priority="background")
+        stop = time.monotonic() + float(seconds)
+        ids = ("{org}", "{user}", "{wallbox}")
+
+        async def poller():
+            while time.monotonic() < stop:
+                await fleet.get_wallbox(*ids)
+
+        await asyncio.gather(*[poller() for _ in range(30)])
+
+asyncio.run(main(*sys.argv[1:]))
+""".replace("{org}", ORG_ID)
+    .replace("{user}", USER_ID)
+    .replace("{wallbox}", WALLBOX_ID)
+)
+
+
+async def test_a_users_call_in_one_process_goes_before_the_fleet_of_another(
+    fake_podero: FakePodero, redis_url: str, key: str
+) -> None:
+    """A fleet process keeps a 40/s key busy in the background lane: 8 interactive calls here take the next slots."""
+    user = str(uuid.uuid4())
+    fake_podero.add_wallbox(ORG_ID, user, WALLBOX_ID, wallbox_payload())
+    arguments = [fake_podero.url, fake_podero.client_id, fake_podero.client_secret, redis_url, key, "4"]
+    fleet = await asyncio.create_subprocess_exec(sys.executable, "-c", _FLEET_PROCESS, *arguments)
+    try:
+        async with fake_podero.client(rate_limit=RedisRateLimit(url=redis_url, key=key, per_second=40)) as app:
+            await fake_podero.wait_until(lambda: fake_podero.wallbox_requests >= 40)  # the fleet runs
+            await app.get_wallbox(*IDS)  # the token (and one slot, raced for like any)
+            since = len(fake_podero.request_log)
+            await asyncio.gather(*[app.get_wallbox(ORG_ID, user, WALLBOX_ID) for _ in range(8)])
+    finally:
+        await fleet.wait()
+    seen = [entry.path.split("/")[-3] for entry in list(fake_podero.request_log)[since:]]
+    last_click = max(index for index, who in enumerate(seen) if who == user)
+    assert last_click <= 8 + 3, seen  # racing the fleet slot for slot: about 16

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from podero_client import InvalidArgumentError, RetryPolicy
-from podero_client._retry import IDEMPOTENT_EXTENSION, RetryTransport
+from podero_client._context import CONTEXT_EXTENSION, TOKEN_GRANT
+from podero_client._retry import GIVE_UP, Decision, RetryTransport, decide
 from podero_client._utils import parse_retry_after
 
 
@@ -203,7 +204,7 @@ async def test_post_is_retried_only_when_it_cannot_have_been_sent() -> None:
 
 async def test_a_request_can_declare_itself_idempotent() -> None:
     """A token grant (POST) marks itself safe to repeat."""
-    assert await _attempts("POST", 503, extensions={IDEMPOTENT_EXTENSION: True}) == 3
+    assert await _attempts("POST", 503, extensions={CONTEXT_EXTENSION: TOKEN_GRANT}) == 3
 
 
 async def test_deadline_stops_waiting() -> None:
@@ -263,3 +264,57 @@ async def test_no_deadline_leaves_the_timeouts_alone() -> None:
 async def test_a_request_that_could_not_be_written_is_not_retried(method: str) -> None:
     """httpx.LocalProtocolError (a header HTTP/1.1 forbids) is never retried: it would fail again."""
     assert await _attempts(method, httpx.LocalProtocolError("illegal header value")) == 1
+
+
+POLICY = RetryPolicy(max_attempts=3, initial_backoff=1.0, max_backoff=1.0, max_retry_after=60.0)
+
+
+def _answer(status: int, retry_after: str | None = None) -> httpx.Response:
+    return httpx.Response(status, headers={} if retry_after is None else {"Retry-After": retry_after})
+
+
+def _decide(outcome: httpx.Response | httpx.TransportError, *, attempt: int = 1, idempotent: bool = True,
+            deadline: float | None = None) -> Decision:  # fmt: skip
+    return decide(attempt, outcome, POLICY, idempotent=idempotent, now=100.0, deadline=deadline)
+
+
+def test_the_decision_gives_up_on_an_answer_not_worth_a_retry() -> None:
+    """A 200, a 404, or a 503 to a request that is not safe to repeat: give up, no pause."""
+    assert _decide(_answer(200)) is GIVE_UP
+    assert _decide(_answer(404)) is GIVE_UP
+    assert _decide(_answer(503), idempotent=False) is GIVE_UP
+
+
+def test_the_decision_retries_a_server_error_after_the_backoff_or_retry_after() -> None:
+    """A 503: retried after the jittered backoff (0.5 to 1 s here), or after its Retry-After."""
+    backoff = _decide(_answer(503))
+    assert backoff.retry_in is not None
+    assert 0.5 <= backoff.retry_in <= 1.0
+    assert backoff.pause is None
+    assert _decide(_answer(503, "3")) == Decision(3.0, None, 3.0, "HTTP 503")
+    assert _decide(_answer(503), attempt=3) is GIVE_UP  # max_attempts counts the first try
+
+
+def test_the_decision_pauses_the_client_for_a_429_capped_by_the_policy() -> None:
+    """A 429 pauses for its Retry-After; past max_retry_after it gives up and pauses for the cap only."""
+    assert _decide(_answer(429, "2")) == Decision(2.0, 2.0, 2.0, "HTTP 429")
+    assert _decide(_answer(429, "86400")) == Decision(None, 60.0, 86400.0)
+    assert _decide(_answer(429, "2"), attempt=3) == Decision(None, 2.0, 2.0)  # no retry left: still a pause
+    assert _decide(_answer(429, "2"), idempotent=False) == Decision(None, 2.0, 2.0)  # a POST: paused, not retried
+
+
+def test_the_decision_keeps_to_the_deadline() -> None:
+    """A wait that would end past the call's deadline is not started; a 429's pause stands all the same."""
+    assert _decide(_answer(503, "3"), deadline=102.0) == Decision(None, None, 3.0)
+    assert _decide(_answer(429, "3"), deadline=102.0) == Decision(None, 3.0, 3.0)
+    assert _decide(_answer(503, "3"), deadline=104.0).retry_in == 3.0
+
+
+def test_the_decision_retries_a_failure_to_connect_for_any_method() -> None:
+    """A connect error is retried even for a POST; a read error only when repeating is safe; a bad cert never."""
+    connect = httpx.ConnectError("refused")
+    assert _decide(connect, idempotent=False).cause == "ConnectError"
+    assert _decide(httpx.ReadError("reset"), idempotent=False) is GIVE_UP
+    assert _decide(httpx.ReadError("reset")).retry_in is not None
+    assert _decide(httpx.LocalProtocolError("bad header")) is GIVE_UP
+    assert _decide(connect, attempt=3) is GIVE_UP
