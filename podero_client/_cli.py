@@ -104,7 +104,8 @@ def _one_line(error: PoderoError) -> str:
     response = getattr(error, "response", None)
     request = response.request if response is not None else getattr(error, "request", None)
     message = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
-    where = f" (at {request.url.scheme}://{request.url.netloc.decode()})" if request is not None else ""
+    origin = f"{request.url.scheme}://{request.url.netloc.decode()}" if request is not None else ""
+    where = f" (at {origin})" if origin not in message else ""  # a connection error names it already
     line = f"error: {type(error).__name__}: {message}{where}"
     if _exit_code(error) == EXIT_TOKEN_ENDPOINT:
         line += "; check the credentials, PODERO_BASE_URL and the token URL"
@@ -153,7 +154,11 @@ def _fleet_line(event: FleetEvent) -> str:
 
 
 def _stats_line(stats: FleetStats) -> str:
-    achieved = f"{stats.achieved_interval:.1f} s" if stats.achieved_interval is not None else "-"
+    achieved = (
+        f"{stats.achieved_interval:.1f} s"
+        if stats.achieved_interval is not None
+        else "not known yet (no wallbox polled twice)"
+    )
     return (
         f"fleet: {stats.size} wallboxes, interval {stats.interval:g} s, achieved {achieved}, "
         f"slowest age {stats.slowest_age:.1f} s, {stats.waiting} waiting, {stats.polls} polls, "

@@ -468,7 +468,7 @@ class PoderoClient(Resources, FleetWatching):
             raise
         except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: a pool closed under the call
             closed = self._closed or self._http.is_closed  # a view's own flag stays False
-            raise transport_error(exc, closed=closed, secrets=self._tokens.secrets()) from exc
+            raise transport_error(exc, closed=closed, secrets=self._tokens.secrets(), operation=request) from exc
         status = response.status_code
         if status in endpoint.SUCCESS_STATUSES:
             try:

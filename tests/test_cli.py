@@ -130,8 +130,8 @@ async def test_connection_error_exit_code(refused_url: str) -> None:
     base = refused_url.rsplit("/", 1)[0]
     code, _, err = await _cli("wallbox", *IDS, "--base-url", base, env={"PODERO_TOKEN": "t"})
     assert code == 6
-    assert err.startswith("error: APIConnectionError: no response: ConnectError")
-    assert f"(at {base})" in err, "the host it could not reach"
+    assert err.startswith(f"error: APIConnectionError: no response to GET {base}/api/partners/v2.0/org/")
+    assert err.endswith(": cannot connect: Connection refused\n"), "the host it could not reach, and why"
 
 
 async def test_missing_credentials_name_the_variables() -> None:

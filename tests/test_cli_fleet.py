@@ -9,6 +9,10 @@ import sys
 import uuid
 from pathlib import Path
 
+import attrs
+
+from podero_client import FleetStats
+from podero_client._cli import _stats_line
 from podero_client.testing import FakePodero
 
 
@@ -91,3 +95,14 @@ def test_a_failed_poll_line_escapes_the_servers_text() -> None:
     line = _fleet_line(WallboxFailed((uuid.uuid4(), uuid.uuid4(), uuid.uuid4()), error))
     assert "\x1b" not in line
     assert "\\x1b[2Jgone" in line
+
+
+def test_an_achieved_interval_not_known_yet_says_why() -> None:
+    """Before any wallbox is polled twice, the figures line says the achieved interval is not known yet."""
+    stats = FleetStats(
+        size=3, interval=60, achieved_interval=None, slowest_age=0.5, waiting=0, in_flight=0, polls=3, failures=0,
+        changes=0,
+    )  # fmt: skip
+    line = _stats_line(stats)
+    assert "achieved not known yet (no wallbox polled twice), slowest age 0.5 s" in line
+    assert "achieved 59.5 s," in _stats_line(attrs.evolve(stats, achieved_interval=59.5))
