@@ -31,7 +31,8 @@ endef
 
 help:
 	@echo "make demo             the main job: the SDK against an embedded fake Podero, no credentials"
-	@echo "                      (its own light environment, $(DEMO_VENV): the package and its testing extra)"
+	@echo "                      (its own light environment, $(DEMO_VENV): the package and its demo extra;"
+	@echo "                      then 'source $(DEMO_VENV)/bin/activate' puts podero-client on the PATH)"
 	@echo "make test             check-generated, check-docs, lint, typecheck, bench-smoke and the test suite (CI)"
 	@echo "make install          create $(VENV) with the package, all extras and the pinned dev tools"
 	@echo "make pytest           only the test suite; PYTEST_ARGS='-k watch -x' passes options on"
@@ -52,7 +53,7 @@ help:
 $(INSTALLED): pyproject.toml
 	$(call venv,$(VENV))
 	$(PY) $(PIP) --upgrade pip
-	$(PY) $(PIP) -e '.[dev]'
+	$(PY) $(PIP) -e '.[testing,redis,otel,demo]' --group dev
 	touch $@
 
 # Only what the demo runs on: no generator, linters, type checker or plotting. The base
@@ -60,10 +61,10 @@ $(INSTALLED): pyproject.toml
 $(DEMO_INSTALLED): pyproject.toml
 	$(call venv,$(DEMO_VENV),--without-pip)
 	@if $(PYTHON) -m pip --version > /dev/null 2>&1; then \
-		echo "$(PYTHON) -m pip --python $(DEMO_VENV)/bin/python install -e '.[testing]'"; \
-		$(PYTHON) -m pip --python $(DEMO_VENV)/bin/python install --quiet --disable-pip-version-check -e '.[testing]'; \
+		echo "$(PYTHON) -m pip --python $(DEMO_VENV)/bin/python install -e '.[demo]'"; \
+		$(PYTHON) -m pip --python $(DEMO_VENV)/bin/python install --quiet --disable-pip-version-check -e '.[demo]'; \
 	else \
-		$(DEMO_VENV)/bin/python -m ensurepip --default-pip > /dev/null && $(DEMO_VENV)/bin/python $(PIP) -e '.[testing]'; \
+		$(DEMO_VENV)/bin/python -m ensurepip --default-pip > /dev/null && $(DEMO_VENV)/bin/python $(PIP) -e '.[demo]'; \
 	fi
 	touch $@
 

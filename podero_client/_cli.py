@@ -26,6 +26,7 @@ from ._errors import (
     PoderoError,
     ResponseValidationError,
 )
+from ._extras import install_hint
 from ._fleet import FleetEvent, FleetStats, WallboxChanged, WallboxFailed
 from ._render import change_line, printable, summary
 
@@ -480,7 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ._demo import run_demo
 
             if args.trace and not _has_otel_sdk():
-                print("demo --trace needs opentelemetry-sdk: pip install 'podero-client[demo]'", file=sys.stderr)
+                print(f"demo --trace needs opentelemetry-sdk: {install_hint('demo')}", file=sys.stderr)
                 return EXIT_BAD_ARGUMENTS
             return asyncio.run(run_demo(trace=args.trace))
         return asyncio.run(_serve_fake(args))

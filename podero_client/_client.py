@@ -38,6 +38,7 @@ from ._errors import (
     status_error,
     transport_error,
 )
+from ._extras import install_hint
 from ._fleet import FleetWatch, FleetWatching
 from ._generated.api import Resources
 from ._generated.client import AuthenticatedClient
@@ -110,7 +111,7 @@ def _load_telemetry(
         return None
     if Telemetry is None:
         if enabled or tracer_provider is not None or meter_provider is not None:
-            raise InvalidArgumentError("telemetry needs opentelemetry-api: pip install 'podero-client[otel]'") from None
+            raise InvalidArgumentError(f"telemetry needs opentelemetry-api: {install_hint('otel')}") from None
         return None
     return Telemetry(base_url, tracer_provider, meter_provider)
 

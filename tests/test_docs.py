@@ -1,7 +1,7 @@
 """Every Python block of README.md and docs/*.md runs as written, or type-checks, as the docs convention says.
 
 - A ```python block is a complete program: it is run in its own process, in an empty
-  directory, with ``PODERO_FAKE_URL`` set to a running ``podero-client serve-fake``.
+  directory, with ``PODERO_BASE_URL`` set to a running ``podero-client serve-fake``.
 - A block right after the line ``<!-- fragment -->`` is only type-checked, with strict mypy
   (all fragments in one mypy run).
 - A block right after ``<!-- grown -->`` needs the whole Partner API: it is run against this
@@ -187,7 +187,7 @@ def outcomes(
 ) -> dict[str, Outcome]:
     """Every block's outcome: one mypy run and the runnable blocks, side by side in a few processes."""
     directory = tmp_path_factory.mktemp("doc-blocks")
-    env = {**os.environ, "PODERO_FAKE_URL": fake_url, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PODERO_BASE_URL": fake_url, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTHONPATH", None)
     runnable = [block for block in [*BLOCKS, *BROKEN] if block.kind == "run"]
     grown = [block for block in BLOCKS if block.kind == "grown"]
