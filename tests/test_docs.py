@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import itertools
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -32,6 +34,7 @@ from conftest import GROWN_SPEC, ROOT, GrownPackage
 from normalize import operations
 
 README = ROOT / "README.md"
+PACKAGE = ROOT / "podero_client"
 README_LIMIT = 15 * 1024
 RUN_TIMEOUT = 60  # seconds per block; a block is a few requests to a fake on 127.0.0.1
 PYTHON_LANGUAGES = {"python", "py", "python3"}
@@ -280,3 +283,58 @@ def test_links_between_pages_resolve() -> None:
             if "://" not in target and not (path.parent / target).exists():
                 broken.append(f"{path.relative_to(ROOT)}: {target}")
     assert not broken, broken
+
+
+def _console_output(text: str, command: str) -> list[str]:
+    """The lines a ```console block shows after ``$ command``, up to the next prompt or the fence."""
+    lines = text[text.index(f"\n$ {command}\n") + len(command) + 4 :].splitlines()
+    return list(itertools.takewhile(lambda line: not line.startswith(("$ ", "```")), lines))
+
+
+def test_the_readme_shows_what_serve_fake_prints() -> None:
+    """The README's `podero-client serve-fake` output is what the command prints, line for line (port aside)."""
+    shown = _console_output(README.read_text(), "podero-client serve-fake")
+    with subprocess.Popen(  # our own command
+        [sys.executable, "-m", "podero_client", "serve-fake", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    ) as process:  # fmt: skip
+        assert process.stdout is not None
+        printed = [process.stdout.readline().rstrip("\n") for _ in shown]
+        process.terminate()
+        rest, _ = process.communicate(timeout=10)
+    port = re.search(r"127\.0\.0\.1:(\d+)", printed[0])
+    assert port, printed
+    printed = [line.replace(f"127.0.0.1:{port.group(1)}", "127.0.0.1:8765") for line in printed]
+    assert printed == shown
+    assert not rest.strip(), f"serve-fake printed more than the README shows: {rest}"
+
+
+def test_every_environment_variable_the_docs_name_is_read_by_the_package() -> None:
+    """A PODERO_* variable in README.md or docs/ is one the SDK or its command reads: the names agree."""
+    read = set(re.findall(r"PODERO_[A-Z_]+", " ".join(path.read_text() for path in PACKAGE.rglob("*.py"))))
+    assert {"PODERO_BASE_URL", "PODERO_CLIENT_ID", "PODERO_CLIENT_SECRET"} <= read
+    named = {name for path in doc_files() for name in re.findall(r"PODERO_[A-Z_]+", path.read_text())}
+    assert named - read == set(), "variables the docs name that nothing reads"
+
+
+def test_install_hints_name_extras_that_exist() -> None:
+    """Each `pip install "podero-client[...]"` of the docs names published extras; the README says how to install
+    them from a wheel or a checkout, and make demo's venv is the one the README tells the reader to activate."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = set(project["optional-dependencies"])
+    hinted = {
+        extra.strip()
+        for path in doc_files()
+        for group in re.findall(r"pip install [\"']podero-client\[([^\]]+)\]", path.read_text())
+        for extra in group.split(",")
+    } - {"EXTRA"}  # the README's placeholder
+    assert hinted, "the docs name no extra: this test would prove nothing"
+    assert hinted <= extras, hinted - extras
+    readme = README.read_text()
+    assert 'pip install "dist/podero_client-0.1.0-py3-none-any.whl[testing]"' in readme
+    assert 'pip install "/path/to/podero-client[testing]"' in readme
+    makefile = (ROOT / "Makefile").read_text()
+    venv = re.search(r"^DEMO_VENV := (\S+)$", makefile, re.MULTILINE)
+    assert venv, "the Makefile names the demo's venv"
+    assert f"source {venv.group(1)}/bin/activate" in readme
+    assert "-e '.[demo]'" in makefile, "make demo installs the demo extra: demo --trace runs in its venv"
