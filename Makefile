@@ -37,7 +37,8 @@ help:
 	@echo "make install          create $(VENV) with the package, all extras and the pinned dev tools"
 	@echo "make pytest           only the test suite; PYTEST_ARGS='-k watch -x' passes options on"
 	@echo "make generate         regenerate podero_client/_generated from openapi.json (offline)"
-	@echo "make update-spec      pull SPEC_URL, report what changed, regenerate (ALLOW_BREAKING=1 to accept breaking changes)"
+	@echo "make update-spec      pull SPEC_URL, report what changed, regenerate (ALLOW_BREAKING=1 to accept breaking changes,"
+	@echo "                      ALLOW_HTTP=1 for a plain http SPEC_URL)"
 	@echo "make check-generated  fail if the committed generated code has drifted"
 	@echo "make docs             write docs/api.md (the API reference) from the spec and the code; check-docs fails if it is stale"
 	@echo "make lint, typecheck  ruff; mypy --strict on the hand-written code"
@@ -86,9 +87,9 @@ generate: $(INSTALLED)
 	$(PY) scripts/api_reference.py
 
 # Refuses (exit 2, nothing changed) a spec that breaks code written for the current client,
-# unless ALLOW_BREAKING=1.
+# unless ALLOW_BREAKING=1. SPEC_URL must be https unless ALLOW_HTTP=1 (an internal mirror).
 update-spec: $(INSTALLED)
-	$(PY) scripts/regenerate.py --url $(SPEC_URL)$(if $(filter 1,$(ALLOW_BREAKING)), --allow-breaking)
+	$(PY) scripts/regenerate.py --url $(SPEC_URL)$(if $(filter 1,$(ALLOW_BREAKING)), --allow-breaking)$(if $(filter 1,$(ALLOW_HTTP)), --allow-http)
 	$(PY) scripts/api_reference.py
 
 docs: $(INSTALLED)

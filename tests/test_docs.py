@@ -32,6 +32,7 @@ import pytest
 from conftest import GROWN_SPEC, ROOT, GrownPackage
 
 from normalize import operations
+from podero_client._cli import main as cli_main
 
 README = ROOT / "README.md"
 PACKAGE = ROOT / "podero_client"
@@ -338,3 +339,53 @@ def test_install_hints_name_extras_that_exist() -> None:
     assert venv, "the Makefile names the demo's venv"
     assert f"source {venv.group(1)}/bin/activate" in readme
     assert "-e '.[demo]'" in makefile, "make demo installs the demo extra: demo --trace runs in its venv"
+
+
+def _options(text: str) -> set[str]:
+    return set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*|-v)\b", text)) - {"--help"}
+
+
+def test_the_cli_page_lists_every_option_of_each_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/cli.md's usage lines name exactly the options each command's own --help lists."""
+    page = (ROOT / "docs" / "cli.md").read_text()
+    block = page[page.index("```\npodero-client ") : page.index("\n```", page.index("```\npodero-client ") + 4)]
+    documented: dict[str, set[str]] = {}
+    for line in block.splitlines()[1:]:
+        words = line.split()
+        command = words[1] if not words[1].startswith("-") else ""
+        documented.setdefault(command, set()).update(_options(line.split("#", 1)[0]))
+    commands = re.findall(r"^    (\S+)  ", _help(capsys), re.MULTILINE)
+    assert set(documented) == {"", *commands}, "a usage line for each command, and one for --version"
+    for command in commands:
+        assert documented[command] == _options(_help(capsys, command).split("\n\n")[0]), command
+
+
+def _help(capsys: pytest.CaptureFixture[str], *command: str) -> str:
+    """What ``podero-client [COMMAND] --help`` prints."""
+    with pytest.raises(SystemExit):
+        cli_main([*command, "--help"])
+    return capsys.readouterr().out
+
+
+def test_the_spec_page_rewrites_the_api_reference_after_a_regeneration() -> None:
+    """docs/spec-changes.md: each scripts/regenerate.py line is followed by `make docs` before the page moves on."""
+    page = (ROOT / "docs" / "spec-changes.md").read_text()
+    block = re.search(r"```sh\n(.*?)```", page, re.DOTALL)
+    assert block, "the page's command block"
+    lines = block.group(1).splitlines()
+    last_regenerate = max(index for index, line in enumerate(lines) if "scripts/regenerate.py" in line)
+    assert any(line.startswith("make docs") for line in lines[last_regenerate:]), lines
+    assert "run `make docs`" in " ".join(page.split())
+
+
+def test_update_spec_passes_allow_http() -> None:
+    """make update-spec ALLOW_HTTP=1 asks scripts/regenerate.py for --allow-http, and only then."""
+    commands = {}
+    for flag in ("ALLOW_HTTP=1", "ALLOW_HTTP="):
+        dry = subprocess.run(  # noqa: S603  # make -n only prints what it would run
+            ["make", "-n", "update-spec", flag, "SPEC_URL=http://mirror.test/openapi.json"],  # noqa: S607
+            cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        commands[flag] = next(line for line in dry.stdout.splitlines() if "scripts/regenerate.py" in line)
+    assert commands["ALLOW_HTTP=1"].endswith("--url http://mirror.test/openapi.json --allow-http")
+    assert "--allow-http" not in commands["ALLOW_HTTP="]
