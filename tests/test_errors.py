@@ -231,7 +231,8 @@ async def test_a_refused_connection_names_the_request_and_the_host(
     base = refused_url.rsplit("/", 1)[0]
     given = pc.ClientCredentials("id", "secret-value") if credentials == "client" else pc.BearerToken("token-value")
     async with pc.PoderoClient(
-        credentials=given, base_url=base, http_backend=backend, retry=pc.RetryPolicy(max_attempts=1),
+        credentials=given, base_url=base, http_backend=backend,  # type: ignore[arg-type]
+        retry=pc.RetryPolicy(max_attempts=1),
         allow_insecure_http=True,
     ) as podero:  # fmt: skip
         with pytest.raises(pc.APIConnectionError) as caught:
