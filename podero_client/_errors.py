@@ -255,8 +255,7 @@ def _which_request(request: httpx.Request | None, operation: httpx.Request | Non
         return "the request"
     url = request.url
     where = f"{request.method} {url.scheme}://{url.netloc.decode('ascii', 'replace')}{url.path}"
-    token = operation is not None and request is not operation and request.url != operation.url
-    return f"the token request ({where})" if token else where
+    return f"the token request ({where})" if operation is not None and request.url != operation.url else where
 
 
 def _request_of(error: httpx.HTTPError) -> httpx.Request | None:
@@ -270,7 +269,7 @@ def _cause(error: httpx.HTTPError) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
-def _os_reason(error: BaseException) -> str:
+def _os_reason(error: httpx.ConnectError) -> str:
     """The operating system's reason a connect failed ("Connection refused", "Name or service not known").
 
     Read from the OSError under the wire's own error, so that both wires say the same and
@@ -283,7 +282,7 @@ def _os_reason(error: BaseException) -> str:
         if isinstance(seen, OSError) and seen.errno:
             return os.strerror(seen.errno) if seen.errno > 0 else str(seen.strerror or seen)
         seen = seen.__cause__ or seen.__context__
-    return _cause(error) if isinstance(error, httpx.HTTPError) else str(error)
+    return _cause(error)
 
 
 def status_error(
