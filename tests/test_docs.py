@@ -389,3 +389,10 @@ def test_update_spec_passes_allow_http() -> None:
         commands[flag] = next(line for line in dry.stdout.splitlines() if "scripts/regenerate.py" in line)
     assert commands["ALLOW_HTTP=1"].endswith("--url http://mirror.test/openapi.json --allow-http")
     assert "--allow-http" not in commands["ALLOW_HTTP="]
+
+
+def test_the_coverage_floor_is_the_one_the_docs_give() -> None:
+    """docs/development.md states the floor that [tool.coverage.report] fail_under sets."""
+    floor = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["coverage"]["report"]["fail_under"]
+    assert floor > 0
+    assert f"**{floor:.1f} %**" in (ROOT / "docs" / "development.md").read_text()
