@@ -26,17 +26,20 @@ define venv
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help install generate update-spec check-generated docs check-docs lint typecheck pytest test demo dist \
+.PHONY: help install generate update-spec check-generated docs check-docs lint typecheck pytest coverage test demo dist \
 	bench bench-smoke soak mutants fuzz-spec clean
 
 help:
 	@echo "make demo             the main job: the SDK against an embedded fake Podero, no credentials"
-	@echo "                      (its own light environment, $(DEMO_VENV): the package and its testing extra)"
+	@echo "                      (its own light environment, $(DEMO_VENV): the package and its demo extra;"
+	@echo "                      then 'source $(DEMO_VENV)/bin/activate' puts podero-client on the PATH)"
 	@echo "make test             check-generated, check-docs, lint, typecheck, bench-smoke and the test suite (CI)"
 	@echo "make install          create $(VENV) with the package, all extras and the pinned dev tools"
 	@echo "make pytest           only the test suite; PYTEST_ARGS='-k watch -x' passes options on"
+	@echo "make coverage         the test suite under coverage.py: branch coverage of podero_client, with a floor"
 	@echo "make generate         regenerate podero_client/_generated from openapi.json (offline)"
-	@echo "make update-spec      pull SPEC_URL, report what changed, regenerate (ALLOW_BREAKING=1 to accept breaking changes)"
+	@echo "make update-spec      pull SPEC_URL, report what changed, regenerate (ALLOW_BREAKING=1 to accept breaking changes,"
+	@echo "                      ALLOW_HTTP=1 for a plain http SPEC_URL)"
 	@echo "make check-generated  fail if the committed generated code has drifted"
 	@echo "make docs             write docs/api.md (the API reference) from the spec and the code; check-docs fails if it is stale"
 	@echo "make lint, typecheck  ruff; mypy --strict on the hand-written code"
@@ -52,7 +55,7 @@ help:
 $(INSTALLED): pyproject.toml
 	$(call venv,$(VENV))
 	$(PY) $(PIP) --upgrade pip
-	$(PY) $(PIP) -e '.[dev]'
+	$(PY) $(PIP) -e '.[testing,redis,otel,demo]' --group dev
 	touch $@
 
 # Only what the demo runs on: no generator, linters, type checker or plotting. The base
@@ -60,10 +63,10 @@ $(INSTALLED): pyproject.toml
 $(DEMO_INSTALLED): pyproject.toml
 	$(call venv,$(DEMO_VENV),--without-pip)
 	@if $(PYTHON) -m pip --version > /dev/null 2>&1; then \
-		echo "$(PYTHON) -m pip --python $(DEMO_VENV)/bin/python install -e '.[testing]'"; \
-		$(PYTHON) -m pip --python $(DEMO_VENV)/bin/python install --quiet --disable-pip-version-check -e '.[testing]'; \
+		echo "$(PYTHON) -m pip --python $(DEMO_VENV)/bin/python install -e '.[demo]'"; \
+		$(PYTHON) -m pip --python $(DEMO_VENV)/bin/python install --quiet --disable-pip-version-check -e '.[demo]'; \
 	else \
-		$(DEMO_VENV)/bin/python -m ensurepip --default-pip > /dev/null && $(DEMO_VENV)/bin/python $(PIP) -e '.[testing]'; \
+		$(DEMO_VENV)/bin/python -m ensurepip --default-pip > /dev/null && $(DEMO_VENV)/bin/python $(PIP) -e '.[demo]'; \
 	fi
 	touch $@
 
@@ -84,9 +87,9 @@ generate: $(INSTALLED)
 	$(PY) scripts/regenerate.py --docs docs/api.md
 
 # Refuses (exit 2, nothing changed) a spec that breaks code written for the current client,
-# unless ALLOW_BREAKING=1.
+# unless ALLOW_BREAKING=1. SPEC_URL must be https unless ALLOW_HTTP=1 (an internal mirror).
 update-spec: $(INSTALLED)
-	$(PY) scripts/regenerate.py --docs docs/api.md --url $(SPEC_URL)$(if $(filter 1,$(ALLOW_BREAKING)), --allow-breaking)
+	$(PY) scripts/regenerate.py --docs docs/api.md --url $(SPEC_URL)$(if $(filter 1,$(ALLOW_BREAKING)), --allow-breaking)$(if $(filter 1,$(ALLOW_HTTP)), --allow-http)
 
 docs: $(INSTALLED)
 	$(PY) scripts/api_reference.py
@@ -107,8 +110,17 @@ typecheck: $(INSTALLED)
 pytest: $(INSTALLED)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The whole suite under coverage.py: branch coverage of the hand-written layer (the Python
+# subprocesses the tests start too: the CLI, the doc blocks), the figure per module and in
+# total, and a failure below the floor ([tool.coverage.report] fail_under).
+coverage: $(INSTALLED)
+	$(PY) -m coverage erase
+	$(PY) -m coverage run -m pytest $(PYTEST_ARGS)
+	$(PY) -m coverage combine --quiet
+	$(PY) -m coverage report
+
 # The test suite includes a 2,000-call soak (tests/test_soak.py) with the full soak's pass criteria.
-test: check-generated check-docs lint typecheck bench-smoke pytest
+test: check-generated check-docs lint typecheck bench-smoke coverage
 
 bench: $(INSTALLED)
 	$(PY) scripts/bench.py
@@ -154,4 +166,4 @@ mutants: $(INSTALLED)
 	exit $$status
 
 clean:
-	rm -rf $(VENV) $(DEMO_VENV) $(DIST_VENV) build dist .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_VENV) $(DIST_VENV) build dist .mypy_cache .pytest_cache .ruff_cache .coverage .coverage.*

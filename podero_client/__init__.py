@@ -82,3 +82,12 @@ __all__ = [
     "WallboxChanged",
     "WallboxFailed",
 ]
+
+# Tracebacks, reprs and pickles name the public path (podero_client.NotFoundError), as httpx's and
+# openai's do. Only the errors: the attrs and dataclass settings keep their module, where
+# typing.get_type_hints resolves their annotations.
+for _name in __all__:
+    _exported = globals()[_name]
+    if isinstance(_exported, type) and issubclass(_exported, PoderoError):
+        _exported.__module__ = __name__
+del _name, _exported

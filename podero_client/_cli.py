@@ -29,6 +29,7 @@ from ._errors import (
     PoderoError,
     ResponseValidationError,
 )
+from ._extras import install_hint
 from ._fleet import FleetEvent, FleetStats, WallboxChanged, WallboxFailed
 from ._fleet_changes import FleetChange, FleetChanges
 from ._fleet_shared import RedisFleet
@@ -113,7 +114,8 @@ def _one_line(error: PoderoError) -> str:
     response = getattr(error, "response", None)
     request = response.request if response is not None else getattr(error, "request", None)
     message = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
-    where = f" (at {request.url.scheme}://{request.url.netloc.decode()})" if request is not None else ""
+    origin = f"{request.url.scheme}://{request.url.netloc.decode()}" if request is not None else ""
+    where = f" (at {origin})" if origin not in message else ""  # a connection error names it already
     line = f"error: {type(error).__name__}: {message}{where}"
     if _exit_code(error) == EXIT_TOKEN_ENDPOINT:
         line += "; check the credentials, PODERO_BASE_URL and the token URL"
@@ -164,7 +166,11 @@ def _fleet_line(event: FleetEvent) -> str:
 
 
 def _stats_line(stats: FleetStats, shared: bool = False) -> str:
-    achieved = f"{stats.achieved_interval:.1f} s" if stats.achieved_interval is not None else "-"
+    achieved = (
+        f"{stats.achieved_interval:.1f} s"
+        if stats.achieved_interval is not None
+        else "not known yet (no wallbox polled twice)"
+    )
     line = (
         f"fleet: {stats.size} wallboxes, interval {stats.interval:g} s, achieved {achieved}, "
         f"slowest age {stats.slowest_age:.1f} s, {stats.waiting} waiting, {stats.polls} polls, "
@@ -626,7 +632,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ._demo import run_demo
 
             if args.trace and not _has_otel_sdk():
-                print("demo --trace needs opentelemetry-sdk: pip install 'podero-client[demo]'", file=sys.stderr)
+                print(f"demo --trace needs opentelemetry-sdk: {install_hint('demo')}", file=sys.stderr)
                 return EXIT_BAD_ARGUMENTS
             return asyncio.run(run_demo(trace=args.trace))
         return asyncio.run(_serve_fake(args))

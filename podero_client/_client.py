@@ -39,6 +39,7 @@ from ._errors import (
     status_error,
     transport_error,
 )
+from ._extras import install_hint
 from ._fleet import Fleets, FleetWatch
 from ._fleet_shared import RedisFleet
 from ._generated.api import Resources
@@ -121,7 +122,7 @@ def _load_telemetry(
         return None
     if Telemetry is None:
         if enabled or tracer_provider is not None or meter_provider is not None:
-            raise InvalidArgumentError("telemetry needs opentelemetry-api: pip install 'podero-client[otel]'") from None
+            raise InvalidArgumentError(f"telemetry needs opentelemetry-api: {install_hint('otel')}") from None
         return None
     return Telemetry(base_url, tracer_provider, meter_provider)
 
@@ -597,7 +598,7 @@ class PoderoClient(Resources):
             raise
         except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: a pool closed under the call
             closed = self._lifecycle.closed or self._http.is_closed
-            raise transport_error(exc, closed=closed, secrets=self._tokens.secrets()) from exc
+            raise transport_error(exc, closed=closed, secrets=self._tokens.secrets(), operation=request) from exc
         status = response.status_code
         if status in endpoint.SUCCESS_STATUSES:
             try:

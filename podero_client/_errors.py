@@ -25,6 +25,7 @@ translated once, in the facade (``transport_error``); none escapes the public AP
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -79,7 +80,21 @@ def redact_head(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 class PoderoError(Exception):
-    """The root of every error this SDK raises."""
+    """The root of every error this SDK raises.
+
+    Pickled and copied with its attributes, whatever its ``__init__`` asks for: a subclass's
+    keyword-only arguments are not in ``args``, which is all that Exception's own reduce keeps.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(cls: type[PoderoError], args: tuple[Any, ...], state: dict[str, Any]) -> PoderoError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class InvalidArgumentError(PoderoError, ValueError):
@@ -212,11 +227,16 @@ def _detail(body: object) -> str | None:
     return str(detail)
 
 
-def transport_error(error: Exception, *, closed: bool, secrets: Iterable[str] = ()) -> PoderoError:
+def transport_error(
+    error: Exception, *, closed: bool, secrets: Iterable[str] = (), operation: httpx.Request | None = None
+) -> PoderoError:
     """The PoderoError for an httpx error (or a RuntimeError from a closed pool) of one call.
 
     A call whose client was closed under it is ClientClosedError; an untrusted certificate
-    says so. The message is redacted: an HTTP stack may quote a header it refused.
+    says so. The message names the request that failed: the token request, or ``operation``
+    (the call's own request), with the scheme and host it went to, and for a failed connect
+    the operating system's reason, alike on both wires. It is redacted: an HTTP stack may
+    quote a header it refused.
     """
     if isinstance(error, PoderoError):
         return error
@@ -225,12 +245,24 @@ def transport_error(error: Exception, *, closed: bool, secrets: Iterable[str] = 
         return ClientClosedError("the PoderoClient was closed while this call was in flight")
     if not isinstance(error, httpx.HTTPError):
         return PoderoError(redact(f"unexpected failure: {type(error).__name__}: {error}", secrets))
+    what = _which_request(request, operation)
     if isinstance(error, httpx.TimeoutException):
-        return APITimeoutError(redact(f"timed out: {type(error).__name__}: {error}", secrets), request=request)
+        message = f"timed out on {what}: {_cause(error)}"
+        return APITimeoutError(redact(message, secrets), request=request)
     if certificate_failure(error):
-        message = f"TLS certificate verification failed (not retried): {error}"
+        message = f"TLS certificate verification failed on {what} (not retried): {error}"
         return APIConnectionError(redact(message, secrets), request=request)
-    return APIConnectionError(redact(f"no response: {type(error).__name__}: {error}", secrets), request=request)
+    reason = f"cannot connect: {_os_reason(error)}" if isinstance(error, httpx.ConnectError) else _cause(error)
+    return APIConnectionError(redact(f"no response to {what}: {reason}", secrets), request=request)
+
+
+def _which_request(request: httpx.Request | None, operation: httpx.Request | None) -> str:
+    """``GET https://host/path`` for the call's own request; the token request says that it is one."""
+    if request is None:
+        return "the request"
+    url = request.url
+    where = f"{request.method} {url.scheme}://{url.netloc.decode('ascii', 'replace')}{url.path}"
+    return f"the token request ({where})" if operation is not None and request.url != operation.url else where
 
 
 def _request_of(error: httpx.HTTPError) -> httpx.Request | None:
@@ -238,6 +270,26 @@ def _request_of(error: httpx.HTTPError) -> httpx.Request | None:
         return error.request  # a property that raises when httpx never set it
     except RuntimeError:
         return None
+
+
+def _cause(error: httpx.HTTPError) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _os_reason(error: httpx.ConnectError) -> str:
+    """The operating system's reason a connect failed ("Connection refused", "Name or service not known").
+
+    Read from the OSError under the wire's own error, so that both wires say the same and
+    aiohttp's wording ("ssl:default" on a plain http connection) does not show.
+    """
+    seen: BaseException | None = error
+    for _ in range(8):  # httpx -> httpcore -> anyio, or aiohttp: a short chain
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno:
+            return os.strerror(seen.errno) if seen.errno > 0 else str(seen.strerror or seen)
+        seen = seen.__cause__ or seen.__context__
+    return _cause(error)
 
 
 def status_error(

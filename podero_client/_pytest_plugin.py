@@ -1,8 +1,8 @@
 """The ``fake_podero`` pytest fixture; registered through the ``pytest11`` entry point.
 
 pytest imports this module wherever podero-client is installed, so it imports nothing
-optional up front. The fixture is always there; without pytest-asyncio or the ``testing``
-extra, a test that asks for it fails with one line naming what to install.
+optional up front. The fixture is always there; without the ``testing`` extra (jsonschema
+and pytest-asyncio), a test that asks for it fails with one line naming what to install.
 
 pytest-asyncio's default (strict) mode runs only the async tests marked
 ``@pytest.mark.asyncio``; an async test that asks for ``fake_podero`` is marked here, so
@@ -38,7 +38,12 @@ except ImportError:
     @pytest.fixture(name=FIXTURE)
     def _missing_pytest_asyncio() -> None:
         """Fails the test: the fixture is async and needs pytest-asyncio."""
-        pytest.fail('the fake_podero fixture needs pytest-asyncio: pip install "pytest-asyncio>=1"', pytrace=False)
+        from ._extras import install_hint
+
+        message = (
+            f"the fake_podero fixture needs pytest-asyncio, which the 'testing' extra brings: {install_hint('testing')}"
+        )
+        pytest.fail(message, pytrace=False)
 
 else:
 

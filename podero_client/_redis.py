@@ -12,6 +12,7 @@ import urllib.parse
 from typing import Any
 
 from ._errors import InvalidArgumentError
+from ._extras import install_hint
 
 SCHEMES = ("redis", "rediss", "unix")
 
@@ -21,7 +22,7 @@ def redis_asyncio(feature: str) -> Any:
     try:
         return importlib.import_module("redis.asyncio")
     except ImportError:
-        raise ImportError(f"{feature} needs redis-py: pip install 'podero-client[redis]'", name="redis") from None
+        raise ImportError(f"{feature} needs redis-py: {install_hint('redis')}", name="redis") from None
 
 
 def check_redis_url(owner: str, value: object) -> str:

@@ -10,8 +10,11 @@ import sys
 import uuid
 from pathlib import Path
 
+import attrs
 import pytest
 
+from podero_client import FleetStats
+from podero_client._cli import _stats_line
 from podero_client.testing import FakePodero
 
 
@@ -165,3 +168,14 @@ async def test_sigterm_and_ctrl_c_end_a_watch_quietly(tmp_path: Path, stop: sign
         _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == code, err.decode()
     assert b"Traceback" not in err
+
+
+def test_an_achieved_interval_not_known_yet_says_why() -> None:
+    """Before any wallbox is polled twice, the figures line says the achieved interval is not known yet."""
+    stats = FleetStats(
+        size=3, interval=60, achieved_interval=None, slowest_age=0.5, waiting=0, in_flight=0, polls=3, failures=0,
+        changes=0,
+    )  # fmt: skip
+    line = _stats_line(stats)
+    assert "achieved not known yet (no wallbox polled twice), slowest age 0.5 s" in line
+    assert "achieved 59.5 s," in _stats_line(attrs.evolve(stats, achieved_interval=59.5))

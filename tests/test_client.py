@@ -150,7 +150,7 @@ async def test_connection_refused(refused_url: str, backend: str) -> None:
         retry=RetryPolicy(initial_backoff=0),
         http_backend=backend,  # type: ignore[arg-type]
     ) as podero:
-        with pytest.raises(APIConnectionError, match="ConnectError") as caught:
+        with pytest.raises(APIConnectionError, match=r"cannot connect: Connection refused$") as caught:
             await podero.get_wallbox(*IDS)
     assert not isinstance(caught.value, APITimeoutError)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 import os
 import shutil
 import subprocess
@@ -34,6 +35,14 @@ def test_make_dist_builds_a_working_wheel_without_the_test_toolchain(tmp_path: P
     for expected in ("podero_client/openapi.json", "podero_client/py.typed", "podero_client/_generated/client.py"):
         assert expected in names
     assert not [name for name in names if name.startswith(("tests/", "scripts/"))]
+    metadata = email.message_from_bytes(
+        zipfile.ZipFile(wheels[0]).read(next(name for name in names if name.endswith(".dist-info/METADATA")))
+    )
+    assert set(metadata.get_all("Provides-Extra", [])) == {"testing", "redis", "otel", "demo"}, "user-facing only"
+    assert "pytest-asyncio>=1; extra == 'testing'" in metadata.get_all("Requires-Dist", [])
+    assert "Typing :: Typed" in metadata.get_all("Classifier", [])
+    assert metadata.get_all("Project-URL")
+    assert metadata["Author"] == "The podero-client authors"
     env = {**os.environ, "PYTHONPATH": str(wheels[0])}  # the wheel alone, imported from the zip
     check = subprocess.run(  # our interpreter, our wheel
         [sys.executable, "-c", "import podero_client, podero_client.testing; print(podero_client.__file__)"],

@@ -1,7 +1,7 @@
 """Every Python block of README.md and docs/*.md runs as written, or type-checks, as the docs convention says.
 
 - A ```python block is a complete program: it is run in its own process, in an empty
-  directory, with ``PODERO_FAKE_URL`` set to a running ``podero-client serve-fake``.
+  directory, with ``PODERO_BASE_URL`` set to a running ``podero-client serve-fake``.
 - A block right after the line ``<!-- fragment -->`` is only type-checked, with strict mypy
   (all fragments in one mypy run).
 - A block right after ``<!-- grown -->`` needs the whole Partner API: it is run against this
@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import itertools
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -30,8 +32,10 @@ import pytest
 from conftest import GROWN_SPEC, ROOT, GrownPackage
 
 from normalize import operations
+from podero_client._cli import main as cli_main
 
 README = ROOT / "README.md"
+PACKAGE = ROOT / "podero_client"
 README_LIMIT = 15 * 1024
 RUN_TIMEOUT = 60  # seconds per block; a block is a few requests to a fake on 127.0.0.1
 PYTHON_LANGUAGES = {"python", "py", "python3"}
@@ -187,7 +191,7 @@ def outcomes(
 ) -> dict[str, Outcome]:
     """Every block's outcome: one mypy run and the runnable blocks, side by side in a few processes."""
     directory = tmp_path_factory.mktemp("doc-blocks")
-    env = {**os.environ, "PODERO_FAKE_URL": fake_url, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PODERO_BASE_URL": fake_url, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTHONPATH", None)
     runnable = [block for block in [*BLOCKS, *BROKEN] if block.kind == "run"]
     grown = [block for block in BLOCKS if block.kind == "grown"]
@@ -280,3 +284,115 @@ def test_links_between_pages_resolve() -> None:
             if "://" not in target and not (path.parent / target).exists():
                 broken.append(f"{path.relative_to(ROOT)}: {target}")
     assert not broken, broken
+
+
+def _console_output(text: str, command: str) -> list[str]:
+    """The lines a ```console block shows after ``$ command``, up to the next prompt or the fence."""
+    lines = text[text.index(f"\n$ {command}\n") + len(command) + 4 :].splitlines()
+    return list(itertools.takewhile(lambda line: not line.startswith(("$ ", "```")), lines))
+
+
+def test_the_readme_shows_what_serve_fake_prints() -> None:
+    """The README's `podero-client serve-fake` output is what the command prints, line for line (port aside)."""
+    shown = _console_output(README.read_text(), "podero-client serve-fake")
+    with subprocess.Popen(  # our own command
+        [sys.executable, "-m", "podero_client", "serve-fake", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    ) as process:  # fmt: skip
+        assert process.stdout is not None
+        printed = [process.stdout.readline().rstrip("\n") for _ in shown]
+        process.terminate()
+        rest, _ = process.communicate(timeout=10)
+    port = re.search(r"127\.0\.0\.1:(\d+)", printed[0])
+    assert port, printed
+    printed = [line.replace(f"127.0.0.1:{port.group(1)}", "127.0.0.1:8765") for line in printed]
+    assert printed == shown
+    assert not rest.strip(), f"serve-fake printed more than the README shows: {rest}"
+
+
+def test_every_environment_variable_the_docs_name_is_read_by_the_package() -> None:
+    """A PODERO_* variable in README.md or docs/ is one the SDK or its command reads: the names agree."""
+    read = set(re.findall(r"PODERO_[A-Z_]+", " ".join(path.read_text() for path in PACKAGE.rglob("*.py"))))
+    assert {"PODERO_BASE_URL", "PODERO_CLIENT_ID", "PODERO_CLIENT_SECRET"} <= read
+    named = {name for path in doc_files() for name in re.findall(r"PODERO_[A-Z_]+", path.read_text())}
+    assert named - read == set(), "variables the docs name that nothing reads"
+
+
+def test_install_hints_name_extras_that_exist() -> None:
+    """Each `pip install "podero-client[...]"` of the docs names published extras; the README says how to install
+    them from a wheel or a checkout, and make demo's venv is the one the README tells the reader to activate."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = set(project["optional-dependencies"])
+    hinted = {
+        extra.strip()
+        for path in doc_files()
+        for group in re.findall(r"pip install [\"']podero-client\[([^\]]+)\]", path.read_text())
+        for extra in group.split(",")
+    } - {"EXTRA"}  # the README's placeholder
+    assert hinted, "the docs name no extra: this test would prove nothing"
+    assert hinted <= extras, hinted - extras
+    readme = README.read_text()
+    assert 'pip install "dist/podero_client-0.1.0-py3-none-any.whl[testing]"' in readme
+    assert 'pip install "/path/to/podero-client[testing]"' in readme
+    makefile = (ROOT / "Makefile").read_text()
+    venv = re.search(r"^DEMO_VENV := (\S+)$", makefile, re.MULTILINE)
+    assert venv, "the Makefile names the demo's venv"
+    assert f"source {venv.group(1)}/bin/activate" in readme
+    assert "-e '.[demo]'" in makefile, "make demo installs the demo extra: demo --trace runs in its venv"
+
+
+def _options(text: str) -> set[str]:
+    return set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*|-v)\b", text)) - {"--help"}
+
+
+def test_the_cli_page_lists_every_option_of_each_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/cli.md's usage lines name exactly the options each command's own --help lists."""
+    page = (ROOT / "docs" / "cli.md").read_text()
+    block = page[page.index("```\npodero-client ") : page.index("\n```", page.index("```\npodero-client ") + 4)]
+    documented: dict[str, set[str]] = {}
+    for line in block.splitlines()[1:]:
+        words = line.split()
+        command = words[1] if not words[1].startswith("-") else ""
+        documented.setdefault(command, set()).update(_options(line.split("#", 1)[0]))
+    commands = re.findall(r"^    (\S+)  ", _help(capsys), re.MULTILINE)
+    assert set(documented) == {"", *commands}, "a usage line for each command, and one for --version"
+    for command in commands:
+        assert documented[command] == _options(_help(capsys, command).split("\n\n")[0]), command
+
+
+def _help(capsys: pytest.CaptureFixture[str], *command: str) -> str:
+    """What ``podero-client [COMMAND] --help`` prints."""
+    with pytest.raises(SystemExit):
+        cli_main([*command, "--help"])
+    return capsys.readouterr().out
+
+
+def test_the_spec_page_rewrites_the_api_reference_after_a_regeneration() -> None:
+    """docs/spec-changes.md: each scripts/regenerate.py line is followed by `make docs` before the page moves on."""
+    page = (ROOT / "docs" / "spec-changes.md").read_text()
+    block = re.search(r"```sh\n(.*?)```", page, re.DOTALL)
+    assert block, "the page's command block"
+    lines = block.group(1).splitlines()
+    last_regenerate = max(index for index, line in enumerate(lines) if "scripts/regenerate.py" in line)
+    assert any(line.startswith("make docs") for line in lines[last_regenerate:]), lines
+    assert "run `make docs`" in " ".join(page.split())
+
+
+def test_update_spec_passes_allow_http() -> None:
+    """make update-spec ALLOW_HTTP=1 asks scripts/regenerate.py for --allow-http, and only then."""
+    commands = {}
+    for flag in ("ALLOW_HTTP=1", "ALLOW_HTTP="):
+        dry = subprocess.run(  # noqa: S603  # make -n only prints what it would run
+            ["make", "-n", "update-spec", flag, "SPEC_URL=http://mirror.test/openapi.json"],  # noqa: S607
+            cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        commands[flag] = next(line for line in dry.stdout.splitlines() if "scripts/regenerate.py" in line)
+    assert commands["ALLOW_HTTP=1"].endswith("--url http://mirror.test/openapi.json --allow-http")
+    assert "--allow-http" not in commands["ALLOW_HTTP="]
+
+
+def test_the_coverage_floor_is_the_one_the_docs_give() -> None:
+    """docs/development.md states the floor that [tool.coverage.report] fail_under sets."""
+    floor = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["coverage"]["report"]["fail_under"]
+    assert floor > 0
+    assert f"**{floor:.1f} %**" in (ROOT / "docs" / "development.md").read_text()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import ssl
+import traceback
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -175,3 +179,72 @@ def test_redact_head_masks_a_secret_cut_at_the_end() -> None:
     assert redact_head('{"x": 1, "user": "hunter2-pass', ["hunter2-password"]) == '{"x": 1, "user": "[redacted]'
     assert "abc" not in redact_head('{"password": "abc', [])
     assert redact_head("all good", ["hunter2-password"]) == "all good"
+
+
+EXPORTED_ERRORS = [
+    getattr(pc, name)
+    for name in pc.__all__
+    if isinstance(getattr(pc, name), type) and issubclass(getattr(pc, name), pc.PoderoError)
+]
+
+
+def test_errors_are_shown_by_their_public_path() -> None:
+    """Tracebacks and reprs name podero_client.NotFoundError, not the private module that defines it."""
+    assert len(EXPORTED_ERRORS) >= 17
+    assert {error.__module__ for error in EXPORTED_ERRORS} == {"podero_client"}
+    error = status_error(_response(404, b'{"detail": "Not Found"}'))
+    line = traceback.format_exception_only(error)[-1]
+    assert line == "podero_client.NotFoundError: 404 from GET /api/partners/v2.0/x: Not Found\n"
+
+
+@pytest.mark.parametrize(
+    "copy_error",
+    [copy.copy, copy.deepcopy, lambda error: pickle.loads(pickle.dumps(error))],  # noqa: S301  # our own bytes
+    ids=["copy", "deepcopy", "pickle"],
+)
+def test_errors_survive_copy_and_pickle(copy_error: Callable[[pc.PoderoError], pc.PoderoError]) -> None:
+    """Each error comes back as its class with its message and attributes, keyword-only arguments or not."""
+    limited = status_error(_response(429, b'{"detail": "slow down"}', {"Retry-After": "3", "x-request-id": "r1"}))
+    request = httpx.Request("GET", "https://app.podero.com/x")
+    errors: list[pc.PoderoError] = [
+        limited,
+        pc.APIConnectionError("no response", request=request),
+        pc.ResponseValidationError("bad body", body="<html>"),
+        pc.InvalidArgumentError("bad id"),
+    ]
+    for error in errors:
+        copied = copy_error(error)
+        assert type(copied) is type(error)
+        assert str(copied) == str(error)
+        assert copied.__dict__.keys() == error.__dict__.keys()
+    copied_limit = copy_error(limited)
+    assert isinstance(copied_limit, pc.RateLimitError)
+    assert (copied_limit.retry_after, copied_limit.status_code, copied_limit.request_id) == (3.0, 429, "r1")
+    assert copied_limit.detail == "slow down"
+
+
+@pytest.mark.parametrize("credentials", ["client", "token"])
+async def test_a_refused_connection_names_the_request_and_the_host(
+    refused_url: str, backend: str, credentials: str
+) -> None:
+    """Nothing listening: the message names the token request (or the call), scheme and host, the OS's reason."""
+    base = refused_url.rsplit("/", 1)[0]
+    given = pc.ClientCredentials("id", "secret-value") if credentials == "client" else pc.BearerToken("token-value")
+    async with pc.PoderoClient(
+        credentials=given, base_url=base, http_backend=backend,  # type: ignore[arg-type]
+        retry=pc.RetryPolicy(max_attempts=1),
+        allow_insecure_http=True,
+    ) as podero:  # fmt: skip
+        with pytest.raises(pc.APIConnectionError) as caught:
+            await podero.get_wallbox(
+                "7d3c5b2a-1e4f-4a6b-8c9d-0e1f2a3b4c5d",
+                "3f1c6a8e-2b4d-4e7a-9c1f-5a6b7c8d9e0f",
+                "b6e2d9f4-8a1c-4d3e-9f5a-7c2b1e0d4a68",
+            )
+    message = str(caught.value)
+    if credentials == "client":
+        assert message.startswith(f"no response to the token request (POST {base}/"), message
+    else:
+        assert message.startswith(f"no response to GET {base}/api/partners/v2.0/org/"), message
+    assert message.endswith(": cannot connect: Connection refused"), message
+    assert "ssl" not in message

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from podero_client._extras import install_hint
+
 TEST_FILE = """
+from podero_client._extras import install_hint
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID
 
 
@@ -60,7 +63,8 @@ def test_without_pytest_asyncio_the_fixture_says_so(tmp_path: Path) -> None:
     result = run_pytest(tmp_path, "-p", "no:asyncio", "-k", "uses_the_fixture", blocked=("pytest_asyncio",))
     assert result.returncode == 1
     assert "fixture 'fake_podero' not found" not in result.stdout
-    assert 'the fake_podero fixture needs pytest-asyncio: pip install "pytest-asyncio>=1"' in result.stdout
+    hint = install_hint("testing")
+    assert f"the fake_podero fixture needs pytest-asyncio, which the 'testing' extra brings: {hint}" in result.stdout
 
 
 def test_without_the_testing_extra_the_fixture_names_it(tmp_path: Path) -> None:
@@ -73,5 +77,5 @@ def test_without_the_testing_extra_the_fixture_names_it(tmp_path: Path) -> None:
     )
     result = run_pytest(tmp_path, "-k", "uses_the_fixture", blocked=("jsonschema",))
     assert result.returncode == 1
-    assert "podero_client.testing needs the 'testing' extra: pip install \"podero-client[testing]\"" in result.stdout
+    assert f"podero_client.testing needs the 'testing' extra: {install_hint('testing')}" in result.stdout
     assert "Traceback" not in result.stdout

@@ -29,6 +29,7 @@ from podero_client import (
     RedisRateLimit,
     RetryPolicy,
 )
+from podero_client._extras import install_hint
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault, wallbox_payload
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
@@ -102,7 +103,7 @@ def test_without_the_extra_one_line_says_what_to_install() -> None:
         "except ImportError as error:\n    print(error)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)  # noqa: S603
-    assert result.stdout == "RedisRateLimit needs redis-py: pip install 'podero-client[redis]'\n"
+    assert result.stdout == f"RedisRateLimit needs redis-py: {install_hint('redis')}\n"
 
 
 async def test_two_clients_on_one_key_share_the_budget(fake_podero: FakePodero, redis_url: str, key: str) -> None:

@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import NoOpTracerProvider, SpanKind, StatusCode
 
 from podero_client import InvalidArgumentError, NotFoundError, PoderoClient, RateLimit, RateLimitError
+from podero_client._extras import install_hint
 from podero_client._telemetry import DURATION_BUCKETS
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault
 
@@ -287,7 +288,7 @@ except InvalidArgumentError as error:
 """
     command = [sys.executable, "-c", program]
     result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)  # noqa: S603  # our program
-    assert "pip install 'podero-client[otel]'" in result.stdout
+    assert f"telemetry needs opentelemetry-api: {install_hint('otel')}" in result.stdout
 
 
 async def test_demo_trace_prints_the_span_tree_of_the_replay_and_the_retry(capsys: pytest.CaptureFixture[str]) -> None:

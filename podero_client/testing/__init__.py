@@ -19,8 +19,10 @@ The wallboxes live on the fake's clock: ``FakePodero(speed=60)`` or ``advance(30
 try:
     import jsonschema  # noqa: F401  # checked first, so that a missing extra is one clear line
 except ImportError:
+    from .._extras import install_hint
+
     raise ImportError(
-        "podero_client.testing needs the 'testing' extra: pip install \"podero-client[testing]\"", name="jsonschema"
+        f"podero_client.testing needs the 'testing' extra: {install_hint('testing')}", name="jsonschema"
     ) from None
 
 from ._payloads import ORG_ID, READING_INTERVAL, SESSION, USER_ID, WALLBOX_ID, ChargingSessions, wallbox_payload
