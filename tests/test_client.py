@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from conftest import RawServer
+from _servers import RawServer
 
 import podero_client
 from podero_client import (

@@ -14,14 +14,23 @@ import logging
 import shutil
 import ssl
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import attrs
 import httpx
 import pytest
-from conftest import StaticServer
+from _servers import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    HANG,
+    RawRequest,
+    ScriptedServer,
+    StaticServer,
+    hold,
+    make_client,
+    respond,
+    token_body,
+)
 
 from podero_client import (
     APIConnectionError,
@@ -42,147 +51,6 @@ from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, wallbox_payload
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
 WALLBOX_PATH = f"/api/partners/v2.0/org/{ORG_ID}/users/{USER_ID}/wallboxes/{WALLBOX_ID}?include_deleted=false"
-CLIENT_ID, CLIENT_SECRET = "hardening-client", 'se"cr\\et-value-1234'
-# A guard against a hang, far above any bound under test: reaching it fails the test.
-HANG = 20.0
-
-
-@attrs.define
-class RawRequest:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
-
-
-Handler = Callable[[RawRequest, asyncio.StreamWriter], Awaitable[None]]
-
-
-async def respond(
-    writer: asyncio.StreamWriter,
-    status: int,
-    body: object = b"",
-    headers: list[tuple[str, str]] | None = None,
-) -> None:
-    """Write one whole response; ``body`` as bytes, or anything else as JSON."""
-    content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    head = [f"HTTP/1.1 {status} X", f"Content-Length: {len(content)}", "Content-Type: application/json"]
-    head += [f"{name}: {value}" for name, value in headers or []]
-    writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + content)
-    await writer.drain()
-
-
-async def hold(request: RawRequest, writer: asyncio.StreamWriter) -> None:
-    """Never answer."""
-    await asyncio.Event().wait()
-
-
-def token_body(token: str = "tok-1", **extra: object) -> dict[str, object]:
-    return {"access_token": token, "expires_in": 3600, "token_type": "Bearer", **extra}
-
-
-async def issue_token(request: RawRequest, writer: asyncio.StreamWriter) -> None:
-    await respond(writer, 200, token_body())
-
-
-async def serve_wallbox(request: RawRequest, writer: asyncio.StreamWriter) -> None:
-    await respond(writer, 200, wallbox_payload())
-
-
-class ScriptedServer:
-    """HTTP/1.1 on raw asyncio streams: token requests go to ``token``, the rest to ``api``.
-
-    Unlike conftest's RawServer (one fixed reply, then close), it keeps connections alive,
-    records each request and scripts each answer; named apart so that neither shadows the other.
-    """
-
-    def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
-        self.token: Handler = issue_token
-        self.api: Handler = serve_wallbox
-        self.requests: list[RawRequest] = []
-        self._arrived = asyncio.Condition()
-        self._tls = tls
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
-        self.url = ""
-
-    @property
-    def api_requests(self) -> list[RawRequest]:
-        return [request for request in self.requests if "token" not in request.path]
-
-    @property
-    def token_requests(self) -> list[RawRequest]:
-        return [request for request in self.requests if "token" in request.path]
-
-    async def wait_for(self, predicate: Callable[[], bool]) -> None:
-        """Until ``predicate()`` holds, checked after each request arrives."""
-        async with self._arrived:
-            await self._arrived.wait_for(predicate)
-
-    async def start(self) -> ScriptedServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self._tls)
-        port = self._server.sockets[0].getsockname()[1]
-        self.url = f"{'https' if self._tls else 'http'}://127.0.0.1:{port}"
-        return self
-
-    async def close(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            while (request := await _read_request(reader)) is not None:
-                self.requests.append(request)
-                async with self._arrived:
-                    self._arrived.notify_all()
-                await (self.token if "token" in request.path else self.api)(request, writer)
-                if writer.is_closing():
-                    break
-        # Cancelled by close(): ended quietly, since asyncio's stream callback would log it.
-        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-            self._tasks.discard(task)
-
-
-async def _read_request(reader: asyncio.StreamReader) -> RawRequest | None:
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError:
-        return None
-    lines = head.decode("latin-1").split("\r\n")
-    method, path, _ = lines[0].split(" ", 2)
-    headers = {}
-    for line in lines[1:]:
-        if line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-    body = await reader.readexactly(int(headers.get("content-length", "0")))
-    return RawRequest(method, path, headers, body)
-
-
-@pytest.fixture
-async def scripted_server() -> AsyncIterator[ScriptedServer]:
-    server = await ScriptedServer().start()
-    yield server
-    await server.close()
-
-
-def make_client(server: ScriptedServer, backend: str, **kwargs: Any) -> PoderoClient:
-    kwargs.setdefault("credentials", ClientCredentials(CLIENT_ID, CLIENT_SECRET))
-    kwargs.setdefault("retry", RetryPolicy(initial_backoff=0, max_backoff=0))
-    return PoderoClient(base_url=server.url, http_backend=backend, **kwargs)  # type: ignore[arg-type]  # backend
 
 
 # 2. aclose() with calls in flight -------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-from conftest import RawServer
+from _servers import RawServer
 
 from podero_client import (
     APITimeoutError,
