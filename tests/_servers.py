@@ -25,8 +25,10 @@ from typing import Any, Self
 import attrs
 
 from podero_client import ClientCredentials, PoderoClient, RetryPolicy
-from podero_client.testing import wallbox_payload
+from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, wallbox_payload
 
+# The request path of get_wallbox(ORG_ID, USER_ID, WALLBOX_ID), for a test that serves or expects it.
+WALLBOX_PATH = f"/api/partners/v2.0/org/{ORG_ID}/users/{USER_ID}/wallboxes/{WALLBOX_ID}?include_deleted=false"
 # The credentials of make_client: a secret with a quote and a backslash, to be masked in every form.
 CLIENT_ID, CLIENT_SECRET = "hardening-client", 'se"cr\\et-value-1234'
 # A guard against a hang, far above any bound under test: reaching it fails the test.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
 import pickle
 import ssl
 import traceback
@@ -10,9 +12,21 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from _servers import (
+    RawRequest,
+    ScriptedServer,
+    make_client,
+    respond,
+)
 
 import podero_client as pc
+from podero_client import (
+    AuthenticationError,
+    PasswordCredentials,
+    PoderoError,
+)
 from podero_client._errors import redact, redact_head, status_error, transport_error
+from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID
 
 
 def _response(status: int, content: bytes = b"", headers: dict[str, str] | None = None) -> httpx.Response:
@@ -248,3 +262,46 @@ async def test_a_refused_connection_names_the_request_and_the_host(
         assert message.startswith(f"no response to GET {base}/api/partners/v2.0/org/"), message
     assert message.endswith(": cannot connect: Connection refused"), message
     assert "ssl" not in message
+
+
+IDS = (ORG_ID, USER_ID, WALLBOX_ID)
+
+
+# 12. redaction -----------------------------------------------------------------------------
+async def test_echoed_secrets_are_masked_in_every_form(scripted_server: ScriptedServer, backend: str) -> None:
+    """Case 12: a token endpoint echoing the password as escaped JSON, form-encoded and raw shows none of it."""
+    password = 'pa"ss wörd&=\\1'
+    echoes = [
+        json.dumps({"password": password, "username": "u"}),
+        "grant_type=password&username=u&password=" + httpx.QueryParams({"p": password}).get("p", ""),
+        "password=" + str(httpx.QueryParams({"p": password})).removeprefix("p="),
+        f"you said {password} and also {password!r}",
+    ]
+
+    async def echo(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        await respond(writer, 400, "\n".join(echoes).encode())
+
+    scripted_server.token = echo
+    credentials = PasswordCredentials("u", password)
+    async with make_client(scripted_server, backend, credentials=credentials) as podero:
+        with pytest.raises(AuthenticationError) as caught:
+            await podero.get_wallbox(*IDS)
+    shown = f"{caught.value}\n{caught.value!r}\n{caught.value.body}"
+    forms = [password, json.dumps(password)[1:-1], str(httpx.QueryParams({"p": password})).removeprefix("p=")]
+    assert [form for form in forms if form in shown] == []
+    assert "[redacted]" in shown
+
+
+async def test_an_api_error_echoing_the_bearer_token_is_masked(scripted_server: ScriptedServer, backend: str) -> None:
+    """Case 12: a 400 from the API that echoes the access token it was sent does not show it."""
+
+    async def echo(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        token = request.headers["authorization"].removeprefix("Bearer ")
+        await respond(writer, 400, {"detail": f"bad request from token {token}", "echo": token})
+
+    scripted_server.api = echo
+    async with make_client(scripted_server, backend) as podero:
+        with pytest.raises(PoderoError) as caught:
+            await podero.get_wallbox(*IDS)
+    shown = f"{caught.value}\n{caught.value!r}\n{getattr(caught.value, 'body', '')}"
+    assert "tok-1" not in shown
