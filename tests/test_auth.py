@@ -415,7 +415,7 @@ def test_body_encoding_must_be_json_or_form(encoding: object) -> None:
         ClientCredentials("id", "secret", body_encoding=encoding)  # type: ignore[arg-type]
 
 
-# 5. token values -------------------------------------------------------------------------
+# Issue 11, case 5: token values ----------------------------------------------------------------
 @pytest.mark.parametrize("token", ["tok\r\nX-Injected: 1", "tok en", "tök", "tok\x00"])
 async def test_a_token_that_is_no_header_value_is_refused_unseen(
     scripted_server: ScriptedServer, backend: str, token: str
@@ -469,7 +469,7 @@ async def test_token_request_carries_exactly_the_configured_credentials(
     assert scripted_server.api_requests[0].path == WALLBOX_PATH
 
 
-# 14. a refused refresh token ---------------------------------------------------------------
+# Issue 11, case 14: a refused refresh token ----------------------------------------------------
 async def test_a_refused_refresh_token_is_dropped(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 14: once the server refuses a refresh token, later sign-ins go straight to the password grant."""
     grants: list[str] = []

@@ -26,7 +26,7 @@ from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
 
 
-# 2. aclose() with calls in flight -------------------------------------------------------
+# Issue 11, case 2: aclose() with calls in flight -----------------------------------------------
 async def test_aclose_ends_a_call_waiting_for_its_response(scripted_server: ScriptedServer, backend: str) -> None:
     """Case 2: a call whose response has not come when the client closes ends with ClientClosedError."""
     scripted_server.api = hold

@@ -306,7 +306,7 @@ async def test_watch_waits_for_retry_after(
     assert any(record.getMessage().endswith("polling again in 0.3s") for record in caplog.records)
 
 
-# 3. a watcher through a long outage ----------------------------------------------------
+# Issue 11, case 3: a watcher through a long outage ---------------------------------------------
 async def test_watcher_polls_through_more_than_1024_failures(
     scripted_server: ScriptedServer, backend: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -338,7 +338,7 @@ def test_the_decision_retries_a_failure_to_connect_for_any_method() -> None:
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
 
 
-# 6. the deadline bounds the whole call -------------------------------------------------
+# Issue 11, case 6: the deadline bounds the whole call ------------------------------------------
 DEADLINE = RetryPolicy(initial_backoff=0.01, max_backoff=0.01, deadline=0.5)
 
 
@@ -412,7 +412,7 @@ async def test_each_attempt_timeout_is_capped_at_the_time_left(scripted_server: 
             await asyncio.wait_for(podero.get_wallbox(*IDS), HANG)
 
 
-# 7. Retry-After --------------------------------------------------------------------------
+# Issue 11, case 7: Retry-After --------------------------------------------------------------------------
 @pytest.mark.parametrize("value", ["Tuesday", "Dec", "5 minutes", "1 2", "-1"])
 async def test_garbage_retry_after_falls_back_to_the_backoff(
     scripted_server: ScriptedServer, backend: str, value: str, caplog: pytest.LogCaptureFixture

@@ -26,7 +26,7 @@ from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
 
 
-# 9 and 10. base_url ----------------------------------------------------------------------
+# Issue 11, case 9 and 10: base_url -------------------------------------------------------------
 @pytest.mark.parametrize(
     "base_url",
     ["https://user:hunter2-pass@app.podero.com", "https://hunter2-pass@app.podero.com",
@@ -56,7 +56,7 @@ def test_userinfo_in_an_absolute_token_url_is_refused_unseen() -> None:
     assert "hunter2" not in str(caught.value)
 
 
-# 11. settings ------------------------------------------------------------------------------
+# Issue 11, case 11: settings -------------------------------------------------------------------
 @pytest.mark.parametrize(
     "settings",
     [{"leeway": "60"}, {"leeway": float("nan")}, {"leeway": float("inf")}, {"leeway": -1}, {"leeway": True},
@@ -81,7 +81,7 @@ async def test_good_settings_still_work(scripted_server: ScriptedServer, backend
             await podero.get_wallbox(*IDS)
 
 
-# 13. ids -----------------------------------------------------------------------------------
+# Issue 11, case 13: ids ------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "bad_id",
     [" " + "a" * 30 + " ", "+" + "a" * 31, "a" * 32, "{" + WALLBOX_ID + "}", "urn:uuid:" + WALLBOX_ID,

@@ -24,7 +24,7 @@ from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
 
 
-# 4. deeply nested JSON -------------------------------------------------------------------
+# Issue 11, case 4: deeply nested JSON ----------------------------------------------------------
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
 
