@@ -7,6 +7,8 @@ test needs a broken, hostile or minimal server to answer, which the fake cannot:
 - ``ScriptedServer``: HTTP/1.1 on raw asyncio streams, every request recorded and each answer a
   small handler, so a test can hold a token request forever, trickle a body, or send two
   Retry-After headers (aiohttp.web cannot).
+- ``Recorder``: a list operation over aiohttp.web that answers the pages a test gives it and
+  records each query string.
 - ``free_port()``: a port where nothing listens.
 The fixtures that start them are in conftest.py.
 """
@@ -23,12 +25,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 import attrs
+from aiohttp import web
 
 from podero_client import ClientCredentials, PoderoClient, RetryPolicy
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, wallbox_payload
 
 # The request path of get_wallbox(ORG_ID, USER_ID, WALLBOX_ID), for a test that serves or expects it.
 WALLBOX_PATH = f"/api/partners/v2.0/org/{ORG_ID}/users/{USER_ID}/wallboxes/{WALLBOX_ID}?include_deleted=false"
+# The grown spec's paged list, which Recorder serves.
+SESSIONS = "/api/partners/v2.0/org/{org_id}/users/{user_id}/electric-vehicles/{electric_vehicle_id}/sessions"
 # The credentials of make_client: a secret with a quote and a backslash, to be masked in every form.
 CLIENT_ID, CLIENT_SECRET = "hardening-client", 'se"cr\\et-value-1234'
 # A guard against a hang, far above any bound under test: reaching it fails the test.
@@ -233,3 +238,36 @@ def make_client(server: ScriptedServer, backend: str, **kwargs: Any) -> PoderoCl
     kwargs.setdefault("credentials", ClientCredentials(CLIENT_ID, CLIENT_SECRET))
     kwargs.setdefault("retry", RetryPolicy(initial_backoff=0, max_backoff=0))
     return PoderoClient(base_url=server.url, http_backend=backend, **kwargs)  # type: ignore[arg-type]  # backend
+
+
+class Recorder:
+    """Answers the sessions list with ``pages`` in turn (the last one again), recording each query."""
+
+    def __init__(self) -> None:
+        self.queries: list[dict[str, str]] = []
+        self.pages: list[Any] = [{"total": 0, "items": []}]
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> Self:
+        app = web.Application()
+        app.router.add_get(SESSIONS, self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        return self
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.queries.append(dict(request.query))
+        page = self.pages[min(len(self.queries), len(self.pages)) - 1]
+        return web.json_response(page)
+
+    def client(self, package: Any, backend: str) -> Any:
+        """A PoderoClient of ``package`` (a regenerated copy of podero_client) for this server."""
+        return package.PoderoClient(credentials=package.BearerToken("t"), base_url=self.url, http_backend=backend)

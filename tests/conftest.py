@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from _servers import RawServer, ScriptedServer, StaticServer, free_port
+from _servers import RawServer, Recorder, ScriptedServer, StaticServer, free_port
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.util.types import Attributes
@@ -179,8 +179,23 @@ def grown_package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrownPac
 
 
 @pytest.fixture
+async def grown_fake(grown_package: GrownPackage) -> AsyncIterator[Any]:
+    """The grown package's own FakePodero, serving the grown spec."""
+    testing = importlib.import_module("podero_grown.testing")
+    async with testing.FakePodero(spec=GROWN_SPEC) as server:
+        yield server
+
+
+@pytest.fixture
 async def raw_server() -> AsyncIterator[RawServer]:
     server = await RawServer().start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def recorder() -> AsyncIterator[Recorder]:
+    server = await Recorder().start()
     yield server
     await server.close()
 
