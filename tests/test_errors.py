@@ -12,12 +12,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from _servers import (
-    RawRequest,
-    ScriptedServer,
-    make_client,
-    respond,
-)
+from _servers import RawRequest, ScriptedServer, make_client, respond
 
 import podero_client as pc
 from podero_client import (

@@ -20,14 +20,7 @@ import redis.asyncio
 from _servers import free_port
 from conftest import start_redis_server
 
-from podero_client import (
-    FleetBackendError,
-    FleetEvent,
-    FleetWatch,
-    InvalidArgumentError,
-    RedisFleet,
-    WallboxChanged,
-)
+from podero_client import FleetBackendError, FleetEvent, FleetWatch, InvalidArgumentError, RedisFleet, WallboxChanged
 from podero_client._fleet import as_key
 from podero_client._fleet_shared import STREAM_BUFFER, SharedFleet, owners
 from podero_client._redis import fleet_key

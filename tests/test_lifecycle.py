@@ -8,19 +8,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from _servers import (
-    HANG,
-    RawRequest,
-    ScriptedServer,
-    hold,
-    make_client,
-    respond,
-    token_body,
-)
+from _servers import HANG, RawRequest, ScriptedServer, hold, make_client, respond, token_body
 
-from podero_client import (
-    ClientClosedError,
-)
+from podero_client import ClientClosedError
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)

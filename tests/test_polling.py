@@ -11,12 +11,7 @@ from collections.abc import Callable
 
 import attrs
 import pytest
-from _servers import (
-    RawRequest,
-    ScriptedServer,
-    make_client,
-    respond,
-)
+from _servers import RawRequest, ScriptedServer, make_client, respond
 
 from podero_client import (
     AuthenticationError,
@@ -325,3 +320,11 @@ async def test_watcher_polls_through_more_than_1024_failures(
             assert str(wallbox.id) == WALLBOX_ID
             break
     assert len(scripted_server.api_requests) == 1101
+
+
+@pytest.mark.parametrize("interval", [float("inf"), float("nan"), 0, -1.0, True, "60"])
+async def test_watch_interval_must_be_finite_and_positive(podero: PoderoClient, interval: object) -> None:
+    """watch_wallbox(interval=inf) would sleep forever: a finite number > 0 is required, before any I/O."""
+    watch = podero.watch_wallbox(*IDS, interval=interval)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="interval"):
+        await anext(watch)

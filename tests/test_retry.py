@@ -7,28 +7,18 @@ import contextlib
 import logging
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-from _servers import (
-    HANG,
-    RawRequest,
-    ScriptedServer,
-    hold,
-    make_client,
-    respond,
-)
+from _servers import HANG, RawRequest, ScriptedServer, hold, make_client, respond
 
-from podero_client import (
-    APITimeoutError,
-    InvalidArgumentError,
-    RetryPolicy,
-)
+from podero_client import APITimeoutError, InternalServerError, InvalidArgumentError, PoderoClient, RetryPolicy
 from podero_client._context import CONTEXT_EXTENSION, TOKEN_GRANT
 from podero_client._retry import GIVE_UP, Decision, RetryTransport, decide
 from podero_client._utils import parse_retry_after
-from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, wallbox_payload
+from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault, wallbox_payload
 
 
 @pytest.mark.parametrize(
@@ -455,3 +445,12 @@ async def test_two_different_retry_after_headers_fall_back_to_the_backoff(
     delays = [record.podero_delay for record in caplog.records if hasattr(record, "podero_delay")]
     assert len(delays) == 1
     assert 0.01 <= delays[0] <= 0.02
+
+
+async def test_deadline_bounds_the_retries(new_client: Callable[..., PoderoClient], fake_podero: FakePodero) -> None:
+    """With a deadline, a long Retry-After ends the call instead of waiting past it."""
+    async with new_client(retry=RetryPolicy(deadline=0.5, max_retry_after=60)) as podero:
+        fake_podero.inject("wallbox", Fault(status=503, headers={"Retry-After": "5"}))
+        with pytest.raises(InternalServerError):
+            await podero.get_wallbox(*IDS)
+    assert fake_podero.wallbox_requests == 1

@@ -9,19 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from _servers import (
-    WALLBOX_PATH,
-    ScriptedServer,
-    make_client,
-)
+from _servers import WALLBOX_PATH, ScriptedServer, make_client
 
-from podero_client import (
-    BearerToken,
-    ClientCredentials,
-    InvalidArgumentError,
-    PoderoClient,
-)
-from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID
+from podero_client import BearerToken, ClientCredentials, InvalidArgumentError, PasswordCredentials, PoderoClient
+from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
 
@@ -101,3 +92,72 @@ async def test_uppercase_ids_are_the_same_uuid(scripted_server: ScriptedServer, 
     async with make_client(scripted_server, backend) as podero:
         await podero.get_wallbox(ORG_ID.upper(), USER_ID, WALLBOX_ID.upper())
     assert scripted_server.api_requests[0].path == WALLBOX_PATH
+
+
+@pytest.mark.parametrize("bad", ["../../admin", "", "7d3c5b2a", 42, None])
+async def test_bad_ids_fail_before_any_io(fake_podero: FakePodero, podero: PoderoClient, bad: object) -> None:
+    """A path parameter that is not a UUID is a ValueError, and nothing is sent."""
+    with pytest.raises(ValueError, match="wallbox_id must be a UUID"):
+        await podero.get_wallbox(ORG_ID, USER_ID, bad)  # type: ignore[arg-type]
+    assert fake_podero.token_requests + fake_podero.wallbox_requests == 0
+
+
+@pytest.mark.parametrize(
+    ("base_url", "allowed"),
+    [
+        ("http://api.example.com", False),
+        ("http://10.0.0.8:8000", False),
+        ("http://127.0.0.1:8000", True),
+        ("http://localhost:8000", True),
+        ("http://[::1]:8000", True),
+        ("https://app.podero.com", True),
+    ],
+)
+def test_plain_http_is_refused_unless_loopback(base_url: str, allowed: bool) -> None:
+    """Credentials never go over plain http to another host without allow_insecure_http."""
+    credentials = ClientCredentials("id", "secret")
+    if allowed:
+        PoderoClient(credentials=credentials, base_url=base_url)
+    else:
+        with pytest.raises(InvalidArgumentError, match="plain http"):
+            PoderoClient(credentials=credentials, base_url=base_url)
+        PoderoClient(credentials=credentials, base_url=base_url, allow_insecure_http=True)
+
+
+def test_insecure_absolute_token_url_is_refused() -> None:
+    """The token URL is checked like the base URL."""
+    credentials = PasswordCredentials("u", "p", token_url="http://auth.example.com/token")
+    with pytest.raises(InvalidArgumentError, match=r"plain http to auth\.example\.com"):
+        PoderoClient(credentials=credentials)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"base_url": "ftp://app.podero.com"},
+        {"base_url": "not a url"},
+        {"base_url": "https://app.podero.com:abc"},
+        {"credentials": PasswordCredentials("u", "p", token_url="https://auth.podero.com:abc/token")},
+        {"timeout": "30"},
+        {"credentials": "secret"},
+        {"http_backend": "curl"},
+    ],
+)
+def test_bad_settings_are_invalid_arguments(kwargs: dict[str, object]) -> None:
+    """Wrong settings fail in the constructor with a ValueError that names them."""
+    kwargs.setdefault("credentials", BearerToken("t"))
+    with pytest.raises(InvalidArgumentError):
+        PoderoClient(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), 0, -1, float("inf"), httpx.Timeout(float("nan")), httpx.Timeout(5.0, connect=0)],
+    ids=["nan", "zero", "negative", "inf", "timeout-nan", "timeout-connect-zero"],
+)
+async def test_with_options_checks_timeout_like_the_constructor(podero: PoderoClient, value: object) -> None:
+    """with_options(timeout=) refuses what the constructor refuses: nan, 0, -1, inf, a Timeout part <= 0."""
+    with pytest.raises(InvalidArgumentError, match="timeout"):
+        podero.with_options(timeout=value)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="timeout"):
+        PoderoClient(credentials=BearerToken("t"), base_url="http://127.0.0.1:1", timeout=value)  # type: ignore[arg-type]

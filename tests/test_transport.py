@@ -20,11 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
-from _servers import (
-    RawServer,
-    ScriptedServer,
-    make_client,
-)
+from _servers import RawServer, ScriptedServer, make_client
 
 from podero_client import (
     APIConnectionError,

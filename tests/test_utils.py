@@ -8,17 +8,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from _servers import (
-    RawRequest,
-    ScriptedServer,
-    make_client,
-    respond,
-)
+from _servers import RawRequest, ScriptedServer, make_client, respond
 
-from podero_client import (
-    InternalServerError,
-    ResponseValidationError,
-)
+from podero_client import InternalServerError, ResponseValidationError
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
