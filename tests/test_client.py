@@ -351,23 +351,6 @@ async def test_deadline_counts_attempts_and_waits_together(
     assert 1 + 2 <= fake_podero.wallbox_requests <= 1 + 3
 
 
-def test_public_names() -> None:
-    """__all__ is the whole public surface: every name resolves, nothing private leaks."""
-    assert sorted(podero_client.__all__) == sorted(
-        ["PRODUCTION_URL", "SANDBOX_URL", "APIConnectionError", "APIResponse", "APIStatusError", "APITimeoutError",
-         "AuthenticationError", "BadRequestError", "BearerToken", "ChangeStreamError", "ClientClosedError",
-         "ClientCredentials", "ConflictError", "Credentials", "FleetBackendError", "FleetChange", "FleetChanges",
-         "FleetChangesStats", "FleetEvent", "FleetStats", "FleetWatch",
-         "InternalServerError", "InvalidArgumentError", "NotFoundError",
-         "PasswordCredentials", "PermissionDeniedError", "PoderoClient", "PoderoError", "RateLimit",
-         "RateLimitBackendError", "RateLimitError", "RateLimitState", "RedisFleet", "RedisRateLimit",
-         "ResponseTooLargeError", "ResponseValidationError", "RetryPolicy", "UnprocessableEntityError", "UNSET",
-         "Unset", "WallboxChanged", "WallboxFailed"]
-    )  # fmt: skip
-    public = {name for name in vars(podero_client) if name[0] not in "_@"}  # @: pytest's assert rewriting
-    assert public - set(podero_client.__all__) <= {"models", "testing"}, "submodules only"
-
-
 async def test_truncated_bodies_end_as_a_connection_error(fake_podero: FakePodero, podero: PoderoClient) -> None:
     """Only truncated bodies: APIConnectionError after max_attempts."""
     fake_podero.inject("wallbox", *[Fault(json=wallbox_payload(), truncate=True)] * 4)
