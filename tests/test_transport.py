@@ -6,13 +6,11 @@ import asyncio
 import contextlib
 import json
 import logging
-import shutil
 import ssl
 import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import httpx
 import pytest
@@ -285,54 +283,6 @@ def test_an_unparseable_proxy_url_never_shows_its_password(proxy: str, monkeypat
     assert "s3cret-pw" not in str(caught.value)
 
 
-# ---------------------------------------------------------------- an untrusted certificate (issue 11's extras)
-@pytest.fixture(scope="session")
-def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that no trust store knows."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("the openssl command is needed to make a certificate")
-    command = "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1"
-    subprocess.run(  # noqa: S603  # our own fixed arguments
-        [openssl, *command.split(), "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True
-    )
-    return cert, key
-
-
-async def test_an_untrusted_certificate_is_not_retried(
-    self_signed: tuple[Path, Path], backend: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Extra: a certificate that fails verification is one attempt and an APIConnectionError that says so."""
-    caplog.set_level(logging.INFO, logger="podero_client")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*self_signed)
-    server = await ScriptedServer(tls=context).start()
-    try:
-        podero = make_client(server, backend, credentials=BearerToken("tok-1"), retry=RetryPolicy(initial_backoff=0))
-        async with podero:
-            with pytest.raises(APIConnectionError, match="certificate") as caught:
-                await podero.get_wallbox(*IDS)
-    finally:
-        await server.close()
-    assert not isinstance(caught.value, APITimeoutError)
-    assert [record for record in caplog.records if hasattr(record, "podero_attempt")] == [], "not retried"
-
-
-async def test_a_trusted_self_signed_certificate_works(self_signed: tuple[Path, Path], backend: str) -> None:
-    """Extra: the same server, its certificate trusted through verify=, answers (the failure above is the trust)."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*self_signed)
-    server = await ScriptedServer(tls=context).start()
-    try:
-        verify = ssl.create_default_context(cafile=str(self_signed[0]))
-        async with make_client(server, backend, credentials=BearerToken("tok-1"), verify=verify) as podero:
-            await podero.get_wallbox(*IDS)
-    finally:
-        await server.close()
-
-
 # ---------------------------------------------------------------- HTTPS: TLS verified, verify= trusts a CA
 
 
@@ -436,3 +386,33 @@ async def test_verify_trusts_a_given_ca(https_podero: FakePodero, client_context
     assert wallbox.mode == "CHARGING"
     assert https_podero.token_requests == 1
     assert https_podero.wallbox_requests == 1
+
+
+# ---------------------------------------------------------------- an untrusted certificate (issue 11's extras)
+async def test_an_untrusted_certificate_is_not_retried(
+    server_context: ssl.SSLContext, backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Extra: a certificate that fails verification is one attempt and an APIConnectionError that says so."""
+    caplog.set_level(logging.INFO, logger="podero_client")
+    server = await ScriptedServer(tls=server_context).start()
+    try:
+        podero = make_client(server, backend, credentials=BearerToken("tok-1"), retry=RetryPolicy(initial_backoff=0))
+        async with podero:
+            with pytest.raises(APIConnectionError, match="certificate") as caught:
+                await podero.get_wallbox(*IDS)
+    finally:
+        await server.close()
+    assert not isinstance(caught.value, APITimeoutError)
+    assert [record for record in caplog.records if hasattr(record, "podero_attempt")] == [], "not retried"
+
+
+async def test_a_trusted_certificate_works(
+    server_context: ssl.SSLContext, client_context: ssl.SSLContext, backend: str
+) -> None:
+    """Extra: the same server, its certificate trusted through verify=, answers (the failure above is the trust)."""
+    server = await ScriptedServer(tls=server_context).start()
+    try:
+        async with make_client(server, backend, credentials=BearerToken("tok-1"), verify=client_context) as podero:
+            await podero.get_wallbox(*IDS)
+    finally:
+        await server.close()
