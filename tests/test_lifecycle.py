@@ -1,6 +1,6 @@
 """The client's one lifecycle (_lifecycle.py): aclose() ends the calls in flight, and none starts after it.
 
-Cases 2.x of issue 11, against the raw ScriptedServer (tests/_servers.py) on both backends.
+Case 2 of issue 11, against the raw ScriptedServer (tests/_servers.py) on both backends.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The checks of settings and ids (_settings.py): refused at construction, before any I/O, never echoing a secret.
 
-Cases 9 to 11 and 13 of issue 11, against the raw ScriptedServer (tests/_servers.py) on both backends.
+Cases 9 to 11 and 13 of issue 11 against the raw ScriptedServer (tests/_servers.py), the rest against
+the fake server; each on both backends.
 """
 
 from __future__ import annotations
