@@ -497,6 +497,9 @@ async def test_a_refused_refresh_token_is_dropped(scripted_server: ScriptedServe
     assert grants == ["password", "refresh_token", "password", "password"]
 
 
+# Issue 11, extras: one event loop per client ------------------------------------------------------
+
+
 def test_a_client_used_from_a_second_event_loop_says_so(static_server: StaticServer, backend: str) -> None:
     """Extra: the first call binds the client to its loop; a call from another loop is a clear PoderoError."""
     static_server.routes[WALLBOX_PATH] = (200, "application/json", json.dumps(wallbox_payload()).encode())
