@@ -1,8 +1,10 @@
-"""Shared fixtures. ``fake_podero`` itself comes from podero_client.testing's pytest plugin."""
+"""Shared fixtures. ``fake_podero`` itself comes from podero_client.testing's pytest plugin.
+
+The raw test servers these fixtures start are in _servers.py, one set for the whole suite.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
 import importlib
@@ -13,15 +15,14 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Self
+from typing import Any
 
 import pytest
+from _servers import RawServer, Recorder, ScriptedServer, StaticServer, free_port
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.util.types import Attributes
@@ -84,35 +85,6 @@ def _no_secret_in_any_span() -> Iterator[None]:
     assert not leaks, f"spans leak ids, tokens or secrets: {leaks}"
 
 
-class StaticServer:
-    """Serves ``routes[path] = (status, content_type, body)`` over real sockets."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, tuple[int, str, bytes]] = {}
-        routes = self.routes
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                status, content_type, body = routes.get(self.path, (404, "text/plain", b"not found"))
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture
 def static_server() -> Iterator[StaticServer]:
     server = StaticServer()
@@ -123,10 +95,7 @@ def static_server() -> Iterator[StaticServer]:
 @pytest.fixture
 def refused_url() -> str:
     """A URL on 127.0.0.1 where nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/openapi.json"
+    return f"http://127.0.0.1:{free_port()}/openapi.json"
 
 
 @pytest.fixture(scope="session")
@@ -209,40 +178,31 @@ def grown_package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrownPac
             del sys.modules[name]
 
 
-class RawServer:
-    """Answers each request on 127.0.0.1 with ``reply`` bytes, as they are, then closes the connection."""
-
-    def __init__(self, reply: bytes = b"") -> None:
-        self.reply = reply
-        self.requests = 0
-        self.url = ""
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> Self:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            self.requests += 1
-            writer.write(self.reply)
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+@pytest.fixture
+async def grown_fake(grown_package: GrownPackage) -> AsyncIterator[Any]:
+    """The grown package's own FakePodero, serving the grown spec."""
+    testing = importlib.import_module("podero_grown.testing")
+    async with testing.FakePodero(spec=GROWN_SPEC) as server:
+        yield server
 
 
 @pytest.fixture
 async def raw_server() -> AsyncIterator[RawServer]:
     server = await RawServer().start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def recorder() -> AsyncIterator[Recorder]:
+    server = await Recorder().start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def scripted_server() -> AsyncIterator[ScriptedServer]:
+    server = await ScriptedServer().start()
     yield server
     await server.close()
 
@@ -279,10 +239,7 @@ def _redis_answers(url: str) -> bool:
 @pytest.fixture
 def closed_port_url() -> str:
     """A redis:// URL on 127.0.0.1 where nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"redis://127.0.0.1:{port}/0"
+    return f"redis://127.0.0.1:{free_port()}/0"
 
 
 @pytest.fixture(scope="session")
@@ -297,9 +254,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("no Redis: install redis-server or set REDIS_URL")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     folder = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen(  # noqa: S603  # the redis-server binary found on PATH
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
@@ -336,9 +291,7 @@ def start_redis_server(port: int, folder: Path) -> subprocess.Popen[bytes]:
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A redis-server of this test's own, on a free port, which the test may stop."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     process = start_redis_server(port, tmp_path)
     try:
         yield f"redis://127.0.0.1:{port}/0", process

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from conftest import RawServer
+from _servers import RawServer
 
 from podero_client import APIConnectionError, APITimeoutError, PoderoClient
 from podero_client._aiohttp import as_httpx_error

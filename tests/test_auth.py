@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -10,6 +12,17 @@ from collections.abc import Callable
 import aiohttp
 import httpx
 import pytest
+from _servers import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    WALLBOX_PATH,
+    RawRequest,
+    ScriptedServer,
+    StaticServer,
+    make_client,
+    respond,
+    token_body,
+)
 from aiohttp import web
 
 from podero_client import (
@@ -20,10 +33,11 @@ from podero_client import (
     InvalidArgumentError,
     PasswordCredentials,
     PoderoClient,
+    PoderoError,
     ResponseValidationError,
 )
 from podero_client._auth import DEFAULT_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME, TokenManager, _lifetime
-from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault
+from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault, wallbox_payload
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
 
@@ -399,3 +413,110 @@ def test_body_encoding_must_be_json_or_form(encoding: object) -> None:
     """ClientCredentials(body_encoding="xml") is InvalidArgumentError, not a silent JSON body."""
     with pytest.raises(InvalidArgumentError, match="body_encoding"):
         ClientCredentials("id", "secret", body_encoding=encoding)  # type: ignore[arg-type]
+
+
+# Issue 11, case 5: token values ----------------------------------------------------------------
+@pytest.mark.parametrize("token", ["tok\r\nX-Injected: 1", "tok en", "tök", "tok\x00"])
+async def test_a_token_that_is_no_header_value_is_refused_unseen(
+    scripted_server: ScriptedServer, backend: str, token: str
+) -> None:
+    """Case 5: an access_token with CR/LF, a space or non-ASCII is ResponseValidationError that never shows it."""
+
+    async def bad_token(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        await respond(writer, 200, token_body(token))
+
+    scripted_server.token = bad_token
+    async with make_client(scripted_server, backend) as podero:
+        with pytest.raises(ResponseValidationError, match="not a valid header value") as caught:
+            await podero.get_wallbox(*IDS)
+    shown = f"{caught.value}\n{caught.value!r}\n{caught.value.body}"
+    assert token not in shown
+    assert json.dumps(token)[1:-1] not in shown
+    assert scripted_server.api_requests == []
+
+
+async def test_a_lifetime_of_400_digits_is_clamped(scripted_server: ScriptedServer, backend: str) -> None:
+    """Case 5: expires_in with 400 digits is a day, not OverflowError; the token is used."""
+
+    async def long_lived(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        await respond(writer, 200, b'{"access_token": "tok-1", "expires_in": ' + b"9" * 400 + b"}")
+
+    scripted_server.token = long_lived
+    async with make_client(scripted_server, backend) as podero:
+        await podero.get_wallbox(*IDS)
+        await podero.get_wallbox(*IDS)
+    assert len(scripted_server.token_requests) == 1
+    assert scripted_server.api_requests[0].headers["authorization"] == "Bearer tok-1"
+
+
+def test_a_bearer_token_that_is_no_header_value_is_refused_at_construction() -> None:
+    """Case 5: BearerToken("a\\r\\nb") is InvalidArgumentError, which does not quote it."""
+    with pytest.raises(InvalidArgumentError) as caught:
+        BearerToken("secret\r\nX-Injected: 1")
+    assert "secret" not in str(caught.value)
+
+
+async def test_token_request_carries_exactly_the_configured_credentials(
+    scripted_server: ScriptedServer, backend: str
+) -> None:
+    """Case 9: the client-credentials request has the configured Basic header and nothing else secret."""
+    async with make_client(scripted_server, backend) as podero:
+        await podero.get_wallbox(*IDS)
+    (token_request,) = scripted_server.token_requests
+    expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+    assert token_request.headers["authorization"] == f"Basic {expected}"
+    assert token_request.json == {"grant_type": "client_credentials"}
+    assert scripted_server.api_requests[0].path == WALLBOX_PATH
+
+
+# Issue 11, case 14: a refused refresh token ----------------------------------------------------
+async def test_a_refused_refresh_token_is_dropped(scripted_server: ScriptedServer, backend: str) -> None:
+    """Case 14: once the server refuses a refresh token, later sign-ins go straight to the password grant."""
+    grants: list[str] = []
+
+    async def token(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        grants.append(request.json["grant_type"])
+        if request.json["grant_type"] == "refresh_token":
+            await respond(writer, 401, {"detail": "Invalid refresh token"})
+        elif len(grants) == 1:  # only the first sign-in hands out a refresh token
+            await respond(writer, 200, token_body(f"tok-{len(grants)}", refresh_token="refresh-1"))
+        else:
+            await respond(writer, 200, token_body(f"tok-{len(grants)}"))
+
+    async def first_try_of_each_call_unauthorized(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        if len(scripted_server.api_requests) % 2:
+            await respond(writer, 401, {"detail": "expired"})
+        else:
+            await respond(writer, 200, wallbox_payload())
+
+    scripted_server.token, scripted_server.api = token, first_try_of_each_call_unauthorized
+    credentials = PasswordCredentials("u", "password-1")
+    async with make_client(scripted_server, backend, credentials=credentials) as podero:
+        for _ in range(2):  # each call: a 401, a new token, a replay
+            await podero.get_wallbox(*IDS)
+    assert grants == ["password", "refresh_token", "password", "password"]
+
+
+# Issue 11, extras: one event loop per client ------------------------------------------------------
+
+
+def test_a_client_used_from_a_second_event_loop_says_so(static_server: StaticServer, backend: str) -> None:
+    """Extra: the first call binds the client to its loop; a call from another loop is a clear PoderoError."""
+    static_server.routes[WALLBOX_PATH] = (200, "application/json", json.dumps(wallbox_payload()).encode())
+    podero = PoderoClient(
+        credentials=BearerToken("tok-1"),
+        base_url=static_server.url,
+        http_backend=backend,  # type: ignore[arg-type]  # the fixture's values are the Literal's
+    )
+
+    async def call() -> None:
+        await podero.get_wallbox(*IDS)
+
+    first = asyncio.new_event_loop()
+    try:
+        first.run_until_complete(call())
+        with pytest.raises(PoderoError, match="event loop"):
+            asyncio.run(call())
+        first.run_until_complete(podero.aclose())
+    finally:
+        first.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
 import pickle
 import ssl
 import traceback
@@ -10,9 +12,20 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from _servers import RawRequest, ScriptedServer, make_client, respond
 
 import podero_client as pc
+from podero_client import (
+    APIConnectionError,
+    AuthenticationError,
+    PasswordCredentials,
+    PoderoClient,
+    PoderoError,
+    RateLimitError,
+    ResponseValidationError,
+)
 from podero_client._errors import redact, redact_head, status_error, transport_error
+from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault
 
 
 def _response(status: int, content: bytes = b"", headers: dict[str, str] | None = None) -> httpx.Response:
@@ -248,3 +261,111 @@ async def test_a_refused_connection_names_the_request_and_the_host(
         assert message.startswith(f"no response to GET {base}/api/partners/v2.0/org/"), message
     assert message.endswith(": cannot connect: Connection refused"), message
     assert "ssl" not in message
+
+
+IDS = (ORG_ID, USER_ID, WALLBOX_ID)
+
+
+# Issue 11, case 12: redaction ------------------------------------------------------------------
+async def test_echoed_secrets_are_masked_in_every_form(scripted_server: ScriptedServer, backend: str) -> None:
+    """Case 12: a token endpoint echoing the password as escaped JSON, form-encoded and raw shows none of it."""
+    password = 'pa"ss wörd&=\\1'
+    echoes = [
+        json.dumps({"password": password, "username": "u"}),
+        "grant_type=password&username=u&password=" + httpx.QueryParams({"p": password}).get("p", ""),
+        "password=" + str(httpx.QueryParams({"p": password})).removeprefix("p="),
+        f"you said {password} and also {password!r}",
+    ]
+
+    async def echo(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        await respond(writer, 400, "\n".join(echoes).encode())
+
+    scripted_server.token = echo
+    credentials = PasswordCredentials("u", password)
+    async with make_client(scripted_server, backend, credentials=credentials) as podero:
+        with pytest.raises(AuthenticationError) as caught:
+            await podero.get_wallbox(*IDS)
+    shown = f"{caught.value}\n{caught.value!r}\n{caught.value.body}"
+    forms = [password, json.dumps(password)[1:-1], str(httpx.QueryParams({"p": password})).removeprefix("p=")]
+    assert [form for form in forms if form in shown] == []
+    assert "[redacted]" in shown
+
+
+async def test_an_api_error_echoing_the_bearer_token_is_masked(scripted_server: ScriptedServer, backend: str) -> None:
+    """Case 12: a 400 from the API that echoes the access token it was sent does not show it."""
+
+    async def echo(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        token = request.headers["authorization"].removeprefix("Bearer ")
+        await respond(writer, 400, {"detail": f"bad request from token {token}", "echo": token})
+
+    scripted_server.api = echo
+    async with make_client(scripted_server, backend) as podero:
+        with pytest.raises(PoderoError) as caught:
+            await podero.get_wallbox(*IDS)
+    shown = f"{caught.value}\n{caught.value!r}\n{getattr(caught.value, 'body', '')}"
+    assert "tok-1" not in shown
+
+
+# What each error carries besides its class: the response, the request, the body, the detail.
+# Each test kills a mutant that `make mutants` found alive. -------------------------------------
+
+
+def test_status_error_keeps_its_response() -> None:
+    """APIStatusError.response is the response it was made from."""
+    response = _response(404, b'{"detail": "Not Found"}')
+    assert status_error(response).response is response
+
+
+def test_rate_limit_error_keeps_the_parsed_body() -> None:
+    """RateLimitError has the body, the detail and retry_after, like any status error."""
+    error = status_error(_response(429, b'{"detail": "slow down"}', {"Retry-After": "7"}))
+    assert isinstance(error, RateLimitError)
+    assert error.body == {"detail": "slow down"}
+    assert error.retry_after == 7.0
+
+
+@pytest.mark.parametrize(
+    ("detail", "expected"),
+    [
+        ([{"msg": "no location"}], "no location"),
+        ([{"loc": [], "msg": "empty location"}], "empty location"),
+        ([{"loc": ["body", "mode"]}], "body.mode: "),
+        ([{"type": "missing"}], "{'type': 'missing'}"),
+    ],
+)
+def test_detail_items_without_every_field(detail: list[object], expected: str) -> None:
+    """A detail item lacking loc or msg still gives a readable detail."""
+    error = status_error(_response(422, httpx.Response(200, json={"detail": detail}).content))
+    assert error.detail == expected
+
+
+def test_json_body_without_detail_uses_the_reason_phrase() -> None:
+    """A JSON error body with no detail: the message ends with the status's reason phrase."""
+    error = status_error(_response(500, b'{"error": "boom"}'))
+    assert str(error) == "500 from GET /api/partners/v2.0/x: Internal Server Error"
+
+
+def test_text_body_is_cut_at_200_characters_in_the_message() -> None:
+    """A long non-JSON body is in .body whole, and its first 200 characters in the message."""
+    body = "x" * 300
+    error = status_error(_response(502, body.encode()))
+    assert error.body == body
+    assert str(error) == f"502 from GET /api/partners/v2.0/x: {'x' * 200}"
+
+
+async def test_connection_error_keeps_its_request(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """APIConnectionError.request is the request that got no answer."""
+    fake_podero.inject("wallbox", *[Fault(drop=True)] * 4)
+    with pytest.raises(APIConnectionError) as caught:
+        await podero.get_wallbox(*IDS)
+    assert caught.value.request is not None
+    assert caught.value.request.url.path.endswith(f"/wallboxes/{WALLBOX_ID}")
+
+
+async def test_validation_error_keeps_its_response(fake_podero: FakePodero, podero: PoderoClient) -> None:
+    """ResponseValidationError.response is the 2xx response that did not fit."""
+    fake_podero.inject("wallbox", Fault(body=b"<html>maintenance</html>"))
+    with pytest.raises(ResponseValidationError) as caught:
+        await podero.get_wallbox(*IDS)
+    assert caught.value.response is not None
+    assert caught.value.response.status_code == 200

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio
+from _servers import free_port
 from test_doc_examples import snippet
 
 from podero_client import ChangeStreamError, FleetChange, FleetChanges, InvalidArgumentError, Unset
@@ -447,9 +448,7 @@ def own_redis(tmp_path: Path) -> Iterator[tuple[str, Any]]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("no redis-server binary: install redis-server")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens there
     command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     command += ["--requirepass", PASSWORD, "--dir", str(tmp_path)]
     processes: list[subprocess.Popen[bytes]] = []

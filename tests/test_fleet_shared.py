@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,16 +17,10 @@ from typing import Any
 
 import pytest
 import redis.asyncio
+from _servers import free_port
 from conftest import start_redis_server
 
-from podero_client import (
-    FleetBackendError,
-    FleetEvent,
-    FleetWatch,
-    InvalidArgumentError,
-    RedisFleet,
-    WallboxChanged,
-)
+from podero_client import FleetBackendError, FleetEvent, FleetWatch, InvalidArgumentError, RedisFleet, WallboxChanged
 from podero_client._fleet import as_key
 from podero_client._fleet_shared import STREAM_BUFFER, SharedFleet, owners
 from podero_client._redis import fleet_key
@@ -121,9 +114,7 @@ def test_shared_must_be_a_redis_fleet(server: FakePodero) -> None:
 
 async def test_no_password_in_a_repr_a_log_or_an_error(server: FakePodero, caplog: pytest.LogCaptureFixture) -> None:
     """A Redis that cannot be reached: FleetBackendError at the start; the password is nowhere."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed once this block ends: nothing listens there
+    port = free_port()  # nothing listens there
     fleet = RedisFleet(url=f"redis://:hunter2@127.0.0.1:{port}/0", name="f", timeout=0.5)
     caplog.set_level(logging.DEBUG)
     async with server.client() as podero:

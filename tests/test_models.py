@@ -1,9 +1,11 @@
-"""podero_client.models and the package face: UNSET is public and readable, numbers are floats."""
+"""podero_client.models and the package face (__init__.py): __all__ is the surface, UNSET public, numbers floats."""
 
 from __future__ import annotations
 
 import podero_client
-from podero_client import models
+from podero_client import (
+    models,
+)
 from podero_client.models import UNSET, Unset, WallboxDetailOutput
 from podero_client.testing import wallbox_payload
 
@@ -38,3 +40,20 @@ def test_version() -> None:
     from importlib.metadata import version
 
     assert podero_client.__version__ == version("podero-client")
+
+
+def test_public_names() -> None:
+    """__all__ is the whole public surface: every name resolves, nothing private leaks."""
+    assert sorted(podero_client.__all__) == sorted(
+        ["PRODUCTION_URL", "SANDBOX_URL", "APIConnectionError", "APIResponse", "APIStatusError", "APITimeoutError",
+         "AuthenticationError", "BadRequestError", "BearerToken", "ChangeStreamError", "ClientClosedError",
+         "ClientCredentials", "ConflictError", "Credentials", "FleetBackendError", "FleetChange", "FleetChanges",
+         "FleetChangesStats", "FleetEvent", "FleetStats", "FleetWatch",
+         "InternalServerError", "InvalidArgumentError", "NotFoundError",
+         "PasswordCredentials", "PermissionDeniedError", "PoderoClient", "PoderoError", "RateLimit",
+         "RateLimitBackendError", "RateLimitError", "RateLimitState", "RedisFleet", "RedisRateLimit",
+         "ResponseTooLargeError", "ResponseValidationError", "RetryPolicy", "UnprocessableEntityError", "UNSET",
+         "Unset", "WallboxChanged", "WallboxFailed"]
+    )  # fmt: skip
+    public = {name for name in vars(podero_client) if name[0] not in "_@"}  # @: pytest's assert rewriting
+    assert public - set(podero_client.__all__) <= {"models", "testing"}, "submodules only"

@@ -15,7 +15,8 @@ from typing import Any
 
 import attrs
 import pytest
-from conftest import GROWN_SPEC, ROOT, StaticServer
+from _servers import StaticServer
+from conftest import GROWN_SPEC, ROOT
 
 import normalize
 import regenerate

@@ -7,7 +7,6 @@ import gzip
 import importlib
 import json
 import shutil
-import socket
 import sys
 import threading
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from _servers import free_port
 from conftest import ROOT
 
 import names
@@ -276,9 +276,7 @@ def hostile_server() -> Iterator[_HostileServer]:
 
 def test_plain_http_is_refused_unless_allowed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--url http://... is refused without --allow-http, before any connection."""
-    with socket.socket() as sock:  # a port where nothing listens: a connection attempt would say so
-        sock.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}/openapi.json"
+    url = f"http://127.0.0.1:{free_port()}/openapi.json"  # nothing listens there: a connection attempt would say so
     assert "is plain http: refused unless --allow-http" in _refused(tmp_path, capsys, "--url", url)
 
 

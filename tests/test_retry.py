@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from _servers import HANG, RawRequest, ScriptedServer, hold, make_client, respond
 
-from podero_client import InvalidArgumentError, RetryPolicy
+from podero_client import APITimeoutError, InternalServerError, InvalidArgumentError, PoderoClient, RetryPolicy
 from podero_client._context import CONTEXT_EXTENSION, TOKEN_GRANT
 from podero_client._retry import GIVE_UP, Decision, RetryTransport, decide
 from podero_client._utils import parse_retry_after
+from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault, wallbox_payload
 
 
 @pytest.mark.parametrize(
@@ -318,3 +323,134 @@ def test_the_decision_retries_a_failure_to_connect_for_any_method() -> None:
     assert _decide(httpx.ReadError("reset")).retry_in is not None
     assert _decide(httpx.LocalProtocolError("bad header")) is GIVE_UP
     assert _decide(connect, attempt=3) is GIVE_UP
+
+
+IDS = (ORG_ID, USER_ID, WALLBOX_ID)
+
+
+# Issue 11, case 6: the deadline bounds the whole call ------------------------------------------
+DEADLINE = RetryPolicy(initial_backoff=0.01, max_backoff=0.01, deadline=0.5)
+
+
+SLOW = httpx.Timeout(60.0)  # no timeout of its own would end these calls in time
+
+
+async def test_deadline_bounds_a_body_trickled_byte_by_byte(scripted_server: ScriptedServer, backend: str) -> None:
+    """Case 6: a body that never ends, a byte every 50 ms (no read timeout trips): APITimeoutError by the deadline."""
+
+    async def trickle(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+        while True:
+            writer.write(b" ")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+
+    scripted_server.api = trickle
+    async with make_client(scripted_server, backend, retry=DEADLINE, timeout=SLOW) as podero:
+        with pytest.raises(APITimeoutError):
+            await asyncio.wait_for(podero.get_wallbox(*IDS), HANG)
+
+
+async def test_deadline_bounds_the_wait_for_a_token(scripted_server: ScriptedServer, backend: str) -> None:
+    """Case 6: a token endpoint that never answers: APITimeoutError by the deadline, not after the read timeout."""
+    scripted_server.token = hold
+    async with make_client(scripted_server, backend, retry=DEADLINE, timeout=SLOW) as podero:
+        with pytest.raises(APITimeoutError):
+            await asyncio.wait_for(podero.get_wallbox(*IDS), HANG)
+    assert scripted_server.api_requests == []
+
+
+async def test_deadline_shrinks_the_last_attempts_timeout(scripted_server: ScriptedServer, backend: str) -> None:
+    """Case 6: a retry started just before the deadline waits only for what is left, not its whole timeout."""
+
+    async def busy_then_hold(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        if len(scripted_server.api_requests) == 1:
+            await asyncio.sleep(0.3)
+            await respond(writer, 503, {"detail": "busy"})
+        else:
+            await hold(request, writer)
+
+    scripted_server.api = busy_then_hold
+    async with make_client(scripted_server, backend, retry=DEADLINE, timeout=SLOW) as podero:
+        with pytest.raises(APITimeoutError):
+            await asyncio.wait_for(podero.get_wallbox(*IDS), HANG)
+    assert len(scripted_server.api_requests) == 2
+
+
+async def test_deadline_bounds_the_replay_after_a_401(scripted_server: ScriptedServer, backend: str) -> None:
+    """Case 6: a 401, a refresh, then a replay that never gets an answer: APITimeoutError by the deadline."""
+
+    async def unauthorized_then_hold(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        if len(scripted_server.api_requests) == 1:
+            await respond(writer, 401, {"detail": "expired"})
+        else:
+            await hold(request, writer)
+
+    scripted_server.api = unauthorized_then_hold
+    async with make_client(scripted_server, backend, retry=DEADLINE, timeout=SLOW) as podero:
+        with pytest.raises(APITimeoutError):
+            await asyncio.wait_for(podero.get_wallbox(*IDS), HANG)
+    assert len(scripted_server.token_requests) == 2
+    assert len(scripted_server.api_requests) == 2
+
+
+async def test_each_attempt_timeout_is_capped_at_the_time_left(scripted_server: ScriptedServer, backend: str) -> None:
+    """Case 6: with a deadline of 0.5 s and 60 s timeouts, a server that never answers ends the call by it."""
+    scripted_server.api = hold
+    async with make_client(scripted_server, backend, retry=DEADLINE, timeout=SLOW) as podero:
+        with pytest.raises(APITimeoutError):
+            await asyncio.wait_for(podero.get_wallbox(*IDS), HANG)
+
+
+# Issue 11, case 7: Retry-After --------------------------------------------------------------------------
+@pytest.mark.parametrize("value", ["Tuesday", "Dec", "5 minutes", "1 2", "-1"])
+async def test_garbage_retry_after_falls_back_to_the_backoff(
+    scripted_server: ScriptedServer, backend: str, value: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Case 7: a Retry-After outside RFC 9110 is neither a huge wait nor 0 s: the backoff applies."""
+    caplog.set_level(logging.INFO, logger="podero_client")
+
+    async def busy_once(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        if len(scripted_server.api_requests) == 1:
+            await respond(writer, 503, {"detail": "busy"}, [("Retry-After", value)])
+        else:
+            await respond(writer, 200, wallbox_payload())
+
+    scripted_server.api = busy_once
+    retry = RetryPolicy(initial_backoff=0.02, max_backoff=0.02, max_retry_after=60.0)
+    async with make_client(scripted_server, backend, retry=retry) as podero:
+        await podero.get_wallbox(*IDS)
+    delays = [record.podero_delay for record in caplog.records if hasattr(record, "podero_delay")]
+    assert len(delays) == 1
+    assert 0.01 <= delays[0] <= 0.02, "the jittered backoff, not 0 and not the garbage read as a date"
+
+
+async def test_two_different_retry_after_headers_fall_back_to_the_backoff(
+    scripted_server: ScriptedServer, backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Case 7: Retry-After: 1 and Retry-After: 2 in one response are ignored, not read as 0."""
+    caplog.set_level(logging.INFO, logger="podero_client")
+
+    async def busy_once(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        if len(scripted_server.api_requests) == 1:
+            await respond(writer, 503, {"detail": "busy"}, [("Retry-After", "1"), ("Retry-After", "2")])
+        else:
+            await respond(writer, 200, wallbox_payload())
+
+    scripted_server.api = busy_once
+    async with make_client(
+        scripted_server, backend, retry=RetryPolicy(initial_backoff=0.02, max_backoff=0.02)
+    ) as podero:
+        await podero.get_wallbox(*IDS)
+    delays = [record.podero_delay for record in caplog.records if hasattr(record, "podero_delay")]
+    assert len(delays) == 1
+    assert 0.01 <= delays[0] <= 0.02
+
+
+async def test_deadline_bounds_the_retries(new_client: Callable[..., PoderoClient], fake_podero: FakePodero) -> None:
+    """With a deadline, a long Retry-After ends the call instead of waiting past it."""
+    async with new_client(retry=RetryPolicy(deadline=0.5, max_retry_after=60)) as podero:
+        fake_podero.inject("wallbox", Fault(status=503, headers={"Retry-After": "5"}))
+        with pytest.raises(InternalServerError):
+            await podero.get_wallbox(*IDS)
+    assert fake_podero.wallbox_requests == 1

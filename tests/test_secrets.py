@@ -8,7 +8,7 @@ import urllib.parse
 from collections.abc import Callable
 
 import pytest
-from conftest import RawServer
+from _servers import RawServer
 
 from podero_client import (
     AuthenticationError,

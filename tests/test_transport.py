@@ -1,30 +1,30 @@
-"""The wire's settings on both backends: pool limit, size bound, proxies, closing mid-call, a loop never blocked."""
+"""The wire under httpx (_transport.py) on both backends: settings, proxies, closing mid-call, the loop, TLS."""
 
 from __future__ import annotations
 
 import asyncio
-import gzip
+import contextlib
 import json
+import logging
+import ssl
 import subprocess
 import sys
 import textwrap
-import tracemalloc
-import zlib
 from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-from conftest import RawServer
+import trustme
+from _servers import RawServer, ScriptedServer, make_client
 
 from podero_client import (
+    APIConnectionError,
     APITimeoutError,
     BearerToken,
     ClientClosedError,
+    ClientCredentials,
     InvalidArgumentError,
     PoderoClient,
-    PoderoError,
-    ResponseTooLargeError,
-    ResponseValidationError,
     RetryPolicy,
 )
 from podero_client._transport import DEFAULT_LIMITS, build_transport
@@ -32,13 +32,6 @@ from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
 PAYLOAD = json.dumps(wallbox_payload()).encode()
-
-
-def _reply(body: bytes, *headers: bytes, chunked: bool = False) -> bytes:
-    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + b"".join(h + b"\r\n" for h in headers)
-    if chunked:
-        return head + b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
-    return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 
 # ---------------------------------------------------------------- settings
@@ -94,63 +87,6 @@ def test_a_bad_environment_proxy_is_named(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(InvalidArgumentError, match="HTTPS_PROXY"):
         PoderoClient(credentials=BearerToken("t"))
     PoderoClient(credentials=BearerToken("t"), trust_env=False)
-
-
-# ---------------------------------------------------------------- max_response_bytes
-@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-async def test_a_body_past_the_bound_is_too_large_and_not_retried(
-    raw_server: RawServer, raw_client: Callable[..., PoderoClient], chunked: bool
-) -> None:
-    """A body over max_response_bytes is ResponseTooLargeError after one request, whatever its framing."""
-    raw_server.reply = _reply(b" " * 5000 + PAYLOAD, chunked=chunked)
-    async with raw_client(max_response_bytes=len(PAYLOAD) + 4999) as podero:
-        with pytest.raises(ResponseTooLargeError, match="max_response_bytes=") as caught:
-            await podero.get_wallbox(*IDS)
-    assert isinstance(caught.value, ResponseValidationError)
-    assert raw_server.requests == 1
-
-
-@pytest.mark.parametrize("coding", ["gzip", "deflate", "raw-deflate"])
-async def test_compressed_bodies_within_the_bound_decode(
-    raw_server: RawServer, raw_client: Callable[..., PoderoClient], coding: str
-) -> None:
-    """gzip, zlib deflate and raw deflate bodies decode like httpx's own, headers kept."""
-    if coding == "gzip":
-        body = gzip.compress(PAYLOAD)
-    else:
-        compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS if coding == "raw-deflate" else zlib.MAX_WBITS)
-        body = compressor.compress(PAYLOAD) + compressor.flush()
-    name = coding.removeprefix("raw-").encode()
-    raw_server.reply = _reply(body, b"Content-Encoding: " + name)
-    async with raw_client(max_response_bytes=len(PAYLOAD)) as podero:
-        response = await podero.get_wallbox_response(*IDS)
-    assert response.content == PAYLOAD
-    assert response.headers["content-encoding"] == name.decode()
-
-
-async def test_a_gzip_bomb_stops_at_the_bound(raw_server: RawServer, raw_client: Callable[..., PoderoClient]) -> None:
-    """50 MB of zeros in 50 KB of gzip: stopped at 1 MiB, never inflated whole, not retried."""
-    raw_server.reply = _reply(gzip.compress(b"0" * 50_000_000), b"Content-Encoding: gzip")
-    tracemalloc.start()
-    try:
-        async with raw_client(max_response_bytes=2**20) as podero:
-            with pytest.raises(ResponseTooLargeError):
-                await podero.get_wallbox(*IDS)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 10 * 2**20, f"peak {peak:,} bytes"
-    assert raw_server.requests == 1
-
-
-async def test_a_corrupt_gzip_body_is_a_typed_error(
-    raw_server: RawServer, raw_client: Callable[..., PoderoClient]
-) -> None:
-    """A body that is not the gzip it claims: a PoderoError, as on httpx."""
-    raw_server.reply = _reply(b"not gzip at all", b"Content-Encoding: gzip")
-    async with raw_client() as podero:
-        with pytest.raises(PoderoError, match="DecodingError"):
-            await podero.get_wallbox(*IDS)
 
 
 # ---------------------------------------------------------------- proxies
@@ -345,3 +281,138 @@ def test_an_unparseable_proxy_url_never_shows_its_password(proxy: str, monkeypat
     with pytest.raises(InvalidArgumentError, match="HTTPS_PROXY") as caught:
         PoderoClient(credentials=BearerToken("t"), base_url="http://127.0.0.1:1")
     assert "s3cret-pw" not in str(caught.value)
+
+
+# ---------------------------------------------------------------- HTTPS: TLS verified, verify= trusts a CA
+
+
+@pytest.fixture(scope="module")
+def certificate_authority() -> trustme.CA:
+    """A CA that no trust store knows, made for this test run."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def server_context(certificate_authority: trustme.CA) -> ssl.SSLContext:
+    """A server context with a certificate for 127.0.0.1 from the test CA."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate_authority.issue_cert("127.0.0.1").configure_cert(context)
+    return context
+
+
+@pytest.fixture
+def client_context(certificate_authority: trustme.CA) -> ssl.SSLContext:
+    """A client context that trusts the test CA."""
+    context = ssl.create_default_context()
+    certificate_authority.configure_trust(context)
+    return context
+
+
+@pytest.fixture
+async def https_podero(server_context: ssl.SSLContext) -> AsyncIterator[FakePodero]:
+    async with FakePodero(ssl_context=server_context) as server:
+        yield server
+
+
+class HandshakeCounter:
+    """A TLS server that counts the connections it accepts; it never gets as far as HTTP."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.connections = 0
+        self._context = context
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        with contextlib.suppress(ssl.SSLError, OSError):
+            await writer.start_tls(self._context)  # the client refuses our certificate here
+        writer.close()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[str]:
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        async with server:
+            yield f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+@pytest.fixture
+def counter(server_context: ssl.SSLContext) -> HandshakeCounter:
+    return HandshakeCounter(server_context)
+
+
+async def _refused(counter: HandshakeCounter, backend: str) -> APIConnectionError:
+    """The error of one call to the counting server, with the system's trust store."""
+    async with (
+        counter.running() as url,
+        PoderoClient(
+            credentials=ClientCredentials("id", "secret"),
+            base_url=url,
+            retry=RetryPolicy(initial_backoff=0),
+            http_backend=backend,  # type: ignore[arg-type]
+        ) as podero,
+    ):
+        with pytest.raises(APIConnectionError) as caught:
+            await podero.get_wallbox(*IDS)
+    return caught.value
+
+
+async def test_untrusted_certificate_is_refused(counter: HandshakeCounter, backend: str) -> None:
+    """TLS is verified by default: a certificate from an unknown CA fails the call, typed."""
+    error = await _refused(counter, backend)
+    assert not isinstance(error, APITimeoutError)
+    assert "certificate" in str(error).lower()
+    assert counter.connections >= 1
+
+
+async def test_untrusted_certificate_message_names_the_certificate_problem(
+    counter: HandshakeCounter, backend: str
+) -> None:
+    """Both wires name the verification failure itself, never aiohttp's refused-header wording."""
+    message = str(await _refused(counter, backend))
+    assert "CERTIFICATE_VERIFY_FAILED" in message
+    assert "header or URL" not in message
+
+
+async def test_untrusted_certificate_is_not_retried(counter: HandshakeCounter, backend: str) -> None:
+    """A certificate failure will not go away by asking again: one connection, no retry."""
+    await _refused(counter, backend)
+    assert counter.connections == 1
+
+
+async def test_verify_trusts_a_given_ca(https_podero: FakePodero, client_context: ssl.SSLContext, backend: str) -> None:
+    """verify= with an SSLContext that trusts the server's CA: token and wallbox over HTTPS."""
+    assert https_podero.url.startswith("https://")
+    async with https_podero.client(verify=client_context, http_backend=backend) as podero:
+        wallbox = await podero.get_wallbox(*IDS)
+    assert wallbox.mode == "CHARGING"
+    assert https_podero.token_requests == 1
+    assert https_podero.wallbox_requests == 1
+
+
+# ---------------------------------------------------------------- an untrusted certificate (issue 11's extras)
+async def test_an_untrusted_certificate_is_not_retried(
+    server_context: ssl.SSLContext, backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Extra: a certificate that fails verification is one attempt and an APIConnectionError that says so."""
+    caplog.set_level(logging.INFO, logger="podero_client")
+    server = await ScriptedServer(tls=server_context).start()
+    try:
+        podero = make_client(server, backend, credentials=BearerToken("tok-1"), retry=RetryPolicy(initial_backoff=0))
+        async with podero:
+            with pytest.raises(APIConnectionError, match="certificate") as caught:
+                await podero.get_wallbox(*IDS)
+    finally:
+        await server.close()
+    assert not isinstance(caught.value, APITimeoutError)
+    assert [record for record in caplog.records if hasattr(record, "podero_attempt")] == [], "not retried"
+
+
+async def test_a_trusted_certificate_works(
+    server_context: ssl.SSLContext, client_context: ssl.SSLContext, backend: str
+) -> None:
+    """Extra: the same server, its certificate trusted through verify=, answers (the failure above is the trust)."""
+    server = await ScriptedServer(tls=server_context).start()
+    try:
+        async with make_client(server, backend, credentials=BearerToken("tok-1"), verify=client_context) as podero:
+            await podero.get_wallbox(*IDS)
+    finally:
+        await server.close()

@@ -17,7 +17,6 @@ import sys
 import types
 import typing
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType, NoneType
 from typing import Any
@@ -96,14 +95,6 @@ def _fits(value: Any, hint: Any) -> bool:
     if isinstance(hint, types.UnionType):
         return any(_fits(value, member) for member in typing.get_args(hint))
     return isinstance(value, typing.get_origin(hint) or hint)
-
-
-@pytest.fixture
-async def grown_fake(grown_package: GrownPackage) -> AsyncIterator[Any]:
-    """The grown package's own FakePodero, serving the grown spec."""
-    testing = importlib.import_module("podero_grown.testing")
-    async with testing.FakePodero(spec=GROWN_SPEC) as server:
-        yield server
 
 
 def test_every_operation_but_the_token_grant_is_a_method(grown_package: GrownPackage) -> None:
@@ -207,37 +198,6 @@ async def test_unknown_device_type_in_a_list_survives(grown_fake: Any) -> None:
     async with grown_fake.client() as podero:
         devices = await podero.user_devices.list_devices(ORG, USER)
     assert [type(device).__name__ for device in devices] == ["UnknownDevice", "WallboxDeviceOutput"]
-
-
-async def test_page_iterator_crosses_three_pages(grown_fake: Any) -> None:
-    """iter_list_sessions fetches pages lazily by offset and stops at the total: 5 items, 3 requests."""
-    item = grown_fake.spec.sample({"$ref": "#/components/schemas/ChargingSessionOutput"})
-    ids = [str(uuid.UUID(int=n)) for n in range(5)]
-    pages = [ids[0:2], ids[2:4], ids[4:5]]
-    grown_fake.inject(
-        SESSIONS, *(Fault(json={"total": 5, "items": [{**item, "id": i} for i in page]}) for page in pages)
-    )
-    async with grown_fake.client() as podero:
-        sessions = podero.electric_vehicle_sessions.iter_list_sessions(
-            ORG, USER, DEVICE, from_=datetime.date(2026, 1, 1), to=datetime.date(2026, 2, 1), limit=2
-        )
-        assert grown_fake.requests[SESSIONS] == 0  # lazy: nothing sent before the first item is asked for
-        first = await anext(sessions)
-        assert grown_fake.requests[SESSIONS] == 1
-        rest = [session async for session in sessions]
-    assert [str(session.id) for session in [first, *rest]] == ids
-    assert grown_fake.requests[SESSIONS] == 3
-
-
-async def test_page_iterator_stops_on_an_empty_page(grown_fake: Any) -> None:
-    """A total that claims more than the server has does not loop: an empty page ends the iteration."""
-    grown_fake.set_answer(SESSIONS, json={"total": 50, "items": []})
-    async with grown_fake.client() as podero:
-        sessions = podero.electric_vehicle_sessions.iter_list_sessions(
-            ORG, USER, DEVICE, from_=datetime.date(2026, 1, 1), to=datetime.date(2026, 2, 1)
-        )
-        assert [session async for session in sessions] == []
-    assert grown_fake.requests[SESSIONS] == 1
 
 
 async def test_bad_path_id_is_refused_before_any_io(grown_package: GrownPackage, grown_fake: Any) -> None:

@@ -10,7 +10,8 @@ import uuid
 from typing import Any
 
 import pytest
-from conftest import GrownPackage, StaticServer
+from _servers import StaticServer
+from conftest import GrownPackage
 from openapi_python_client.strings import snake_case
 
 import normalize

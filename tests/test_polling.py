@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Callable
 
 import attrs
 import pytest
+from _servers import RawRequest, ScriptedServer, make_client, respond
 
 from podero_client import (
     AuthenticationError,
@@ -297,3 +299,32 @@ async def test_watch_waits_for_retry_after(
         await watch.aclose()
     assert elapsed >= 0.3
     assert any(record.getMessage().endswith("polling again in 0.3s") for record in caplog.records)
+
+
+# Issue 11, case 3: a watcher through a long outage ---------------------------------------------
+async def test_watcher_polls_through_more_than_1024_failures(
+    scripted_server: ScriptedServer, backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Case 3: 1,100 transient failures in a row, then an answer: the watcher yields it, no OverflowError."""
+    caplog.set_level(logging.ERROR)  # a warning per failed poll is not the point here
+
+    async def down_for_a_while(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        if len(scripted_server.api_requests) <= 1100:
+            await respond(writer, 503, {"detail": "down"})
+        else:
+            await respond(writer, 200, wallbox_payload())
+
+    scripted_server.api = down_for_a_while
+    async with make_client(scripted_server, backend, retry=RetryPolicy(max_attempts=1, initial_backoff=0)) as podero:
+        async for wallbox in podero.watch_wallbox(*IDS, interval=0.001):
+            assert str(wallbox.id) == WALLBOX_ID
+            break
+    assert len(scripted_server.api_requests) == 1101
+
+
+@pytest.mark.parametrize("interval", [float("inf"), float("nan"), 0, -1.0, True, "60"])
+async def test_watch_interval_must_be_finite_and_positive(podero: PoderoClient, interval: object) -> None:
+    """watch_wallbox(interval=inf) would sleep forever: a finite number > 0 is required, before any I/O."""
+    watch = podero.watch_wallbox(*IDS, interval=interval)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="interval"):
+        await anext(watch)
