@@ -30,6 +30,7 @@ from podero_client import (
     RetryPolicy,
 )
 from podero_client._extras import install_hint
+from podero_client._redis import check_redis_url, connect
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault, wallbox_payload
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
@@ -48,15 +49,8 @@ async def key(redis_url: str) -> AsyncIterator[str]:
 @pytest.mark.parametrize(
     ("changes", "match"),
     [
-        ({"url": "http://127.0.0.1:6379"}, "redis://, rediss:// or unix://"),
-        ({"url": "127.0.0.1:6379"}, "redis://, rediss:// or unix://"),
-        ({"url": 6379}, "redis://, rediss:// or unix://"),
-        ({"url": "redis://"}, "names no host"),
-        ({"url": "unix://"}, "names no path"),
-        ({"url": "redis://127.0.0.1:port/0"}, "port that is not a number"),
-        ({"url": "redis://[::1"}, "host cannot be read"),
-        ({"url": "redis://127.0.0.1:6379/0?socket_timeout=abc"}, "cannot be parsed by redis-py: .*socket_timeout"),
-        ({"url": "unix:///tmp/redis.sock?db=abc"}, "cannot be parsed by redis-py: .*'db'"),
+        ({"url": "http://127.0.0.1:6379"}, "RedisRateLimit.url must be a redis://, rediss:// or unix://"),
+        ({"url": "redis://127.0.0.1:6379/0?max_connections=-1"}, "RedisRateLimit.url cannot be parsed"),
         ({"key": ""}, "key must be"),
         ({"key": None}, "key must be"),
         ({"per_second": 0}, "per_second"),
@@ -73,6 +67,42 @@ def test_bad_settings_are_refused(changes: dict[str, object], match: str) -> Non
     settings: dict[str, object] = {"url": "redis://127.0.0.1:6379/0", "key": "k", "per_second": 10, **changes}
     with pytest.raises(InvalidArgumentError, match=match):
         RedisRateLimit(**settings)  # type: ignore[arg-type]  # the point of the test
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("http://127.0.0.1:6379", "redis://, rediss:// or unix://"),
+        ("127.0.0.1:6379", "redis://, rediss:// or unix://"),
+        (6379, "redis://, rediss:// or unix://"),
+        ("redis://", "names no host"),
+        ("unix://", "names no path"),
+        ("redis://127.0.0.1:port/0", "port that is not a number"),
+        ("redis://127.0.0.1:99999", "port that is out of range 0-65535"),
+        ("redis://[::1", "host cannot be read"),
+        ("redis://127.0.0.1:6379/0?socket_timeout=abc", "cannot be parsed by redis-py: .*socket_timeout"),
+        ("unix:///tmp/redis.sock?db=abc", "cannot be parsed by redis-py: .*'db'"),
+        ("redis://127.0.0.1:6379/0?db=x", "cannot be parsed by redis-py: .*'db'"),
+        ("redis://127.0.0.1:6379/0?health_check_interval=abc", "cannot be parsed by redis-py: .*health_check"),
+        # Past redis-py's parser, refused by the pool or the connection it builds at the first call:
+        ("redis://127.0.0.1:6379/0?max_connections=-1", "cannot be parsed by redis-py: .*max_connections"),
+        ("redis://127.0.0.1:6379/0?protocol=7", "cannot be parsed by redis-py: protocol must be"),
+        ("rediss://127.0.0.1:6379/0?ssl_cert_reqs=bogus", "cannot be parsed by redis-py: .*SSL Certificate"),
+        ("redis://127.0.0.1:6379/-1", "names database -1"),
+    ],
+)
+def test_a_url_redis_py_would_refuse_is_refused_before_any_io(url: object, match: str) -> None:
+    """check_redis_url, which RedisRateLimit, RedisFleet and FleetChanges use: InvalidArgumentError, no password shown."""
+    secret_url = url.replace("127.0.0.1", ":hunter2@127.0.0.1") if isinstance(url, str) else url
+    with pytest.raises(InvalidArgumentError, match=f"^Owner.url .*{match}") as caught:
+        check_redis_url("Owner.url", secret_url)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_connect_turns_redis_py_s_value_error_into_a_typed_error() -> None:
+    """A URL connect() is given unchecked: redis-py's ValueError never escapes bare."""
+    with pytest.raises(InvalidArgumentError, match="max_connections"):
+        connect("redis://127.0.0.1:6379/0?max_connections=-1", timeout=1.0, feature="Owner")
 
 
 def test_the_url_is_never_shown() -> None:
