@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import signal
@@ -428,6 +429,48 @@ async def test_a_hung_redis_keeps_the_local_budget_served(
     served = [entry for entry in list(fake_podero.request_log)[since:] if start <= entry.at < start + window]
     assert len(served) >= 0.85 * rate * window, len(served)
     assert max_in_window([entry.at for entry in served], 1.0) <= rate + 2, "still under the local budget"
+
+
+async def test_when_redis_is_back_the_local_and_the_shared_budget_never_serve_at_once(
+    fake_podero: FakePodero, own_redis: tuple[str, subprocess.Popen[bytes]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis hangs, then answers again while 40 callers wait in the local budget: they move to Redis's queue.
+
+    They used to drain at the local rate beside the new calls served by Redis: about twice
+    the budget for a second (89 calls in one second of a 50/s budget).
+    """
+    caplog.set_level(logging.INFO, logger="podero_client")
+    url, process = own_redis
+    rate, burst = 50, 2
+    limit = RedisRateLimit(url=url, key="back", per_second=rate, burst=burst, on_redis_error="local", timeout=0.5)
+
+    def said(text: str) -> bool:
+        return any(text in record.getMessage() for record in caplog.records)
+
+    async with fake_podero.client(rate_limit=limit) as podero:
+        stop = asyncio.Event()
+
+        async def caller() -> None:
+            while not stop.is_set():
+                await podero.get_wallbox(*IDS)
+
+        callers = [asyncio.create_task(caller()) for _ in range(40)]
+        try:
+            await fake_podero.wait_until(lambda: fake_podero.wallbox_requests >= 20)
+            os.kill(process.pid, signal.SIGSTOP)
+            await until(lambda: said("using the local request budget"))
+            served_in_fallback = fake_podero.wallbox_requests
+            await fake_podero.wait_until(lambda: fake_podero.wallbox_requests >= served_in_fallback + 20)
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+        await until(lambda: said("answers again"))
+        back = fake_podero.wallbox_requests
+        await fake_podero.wait_until(lambda: fake_podero.wallbox_requests >= back + 2 * rate)
+        stop.set()
+        await asyncio.gather(*callers)
+    times = [entry.at for entry in fake_podero.request_log if entry.route == "wallbox"]
+    # One budget in every second, plus a burst at the switch (Redis's bucket filled while it hung).
+    assert max_in_window(times, 1.0) <= rate + 2 * burst + 2
 
 
 @pytest.mark.parametrize("on_redis_error", ["raise", "local"])
