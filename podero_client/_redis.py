@@ -7,14 +7,17 @@ than its scheme, host and port.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import urllib.parse
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from ._errors import InvalidArgumentError
 from ._extras import install_hint
 
 SCHEMES = ("redis", "rediss", "unix")
+T = TypeVar("T")
 
 
 def redis_asyncio(feature: str) -> Any:
@@ -91,6 +94,32 @@ def connect(url: str, *, timeout: float, feature: str) -> Any:
         )
     except ValueError as exc:  # check_redis_url refuses these first; a bare ValueError must never escape
         raise InvalidArgumentError(f"{feature} cannot use its Redis URL: {_reason(exc)}") from None
+
+
+async def bounded(call: Awaitable[T], seconds: float) -> T:
+    """``call``'s result within ``seconds`` (TimeoutError after), run as a task of its own.
+
+    Every round trip to Redis goes through here. redis-py can swallow a cancellation that
+    lands while a read returns (redis/redis-py#2028), and a cancelled caller would go on:
+    waiting on a task of its own keeps the cancellation with the caller, where asyncio raises it.
+    """
+    task = asyncio.ensure_future(call)
+    task.add_done_callback(_observe)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        raise TimeoutError(f"no answer within {seconds:.1f} s")
+    return task.result()
+
+
+def _observe(task: asyncio.Future[Any]) -> None:
+    """Retrieve the outcome of a call given up on, so asyncio logs no 'exception never retrieved'."""
+    if not task.cancelled():
+        task.exception()
 
 
 def redis_failure(exc: BaseException) -> str | None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from typing import Any, Literal
 
@@ -39,7 +38,8 @@ from ._budget import (
 )
 from ._errors import InvalidArgumentError, RateLimitBackendError
 from ._lifecycle import Lifecycle, closed_error
-from ._redis import check_redis_url, connect, redis_asyncio, redis_failure, where
+from ._redis import bounded, check_redis_url, connect, redis_asyncio, redis_failure, where
+from ._settings import check_seconds
 
 logger = logging.getLogger("podero_client")
 
@@ -135,8 +135,7 @@ def _check_on_error(instance: object, attribute: attrs.Attribute[str], value: st
 
 
 def _check_timeout(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-        raise InvalidArgumentError(f"RedisRateLimit.timeout must be a finite number of seconds > 0, got {value!r}")
+    check_seconds("RedisRateLimit.timeout", value)
 
 
 @attrs.frozen(kw_only=True)
@@ -218,8 +217,8 @@ class RedisBudget:
             if self._redis is None:  # one try: the dispatcher decides what comes next
                 self._redis = connect(self._limit.url, timeout=self._limit.timeout, feature="RedisRateLimit")
                 self._script = self._redis.register_script(_SCRIPT)
-            async with asyncio.timeout(self._limit.timeout * 2):  # connect, then read: each bounded
-                answer = await self._script(keys=self._keys, args=args)
+            # Connect, then read: each bounded by the timeout.
+            answer = await bounded(self._script(keys=self._keys, args=args), self._limit.timeout * 2)
         except Exception as exc:
             failure = redis_failure(exc) or f"failed: {type(exc).__name__}"
             raise RateLimitBackendError(f"Redis at {self._where} {failure}") from exc

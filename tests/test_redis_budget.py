@@ -93,7 +93,7 @@ def test_bad_settings_are_refused(changes: dict[str, object], match: str) -> Non
     ],
 )
 def test_a_url_redis_py_would_refuse_is_refused_before_any_io(url: object, match: str) -> None:
-    """check_redis_url, which RedisRateLimit, RedisFleet and FleetChanges use: InvalidArgumentError, no password shown."""
+    """check_redis_url (RedisRateLimit, RedisFleet and FleetChanges use it): InvalidArgumentError, no password."""
     secret_url = url.replace("127.0.0.1", ":hunter2@127.0.0.1") if isinstance(url, str) else url
     with pytest.raises(InvalidArgumentError, match=f"^Owner.url .*{match}") as caught:
         check_redis_url("Owner.url", secret_url)
