@@ -57,9 +57,12 @@ def check_redis_url(owner: str, value: object) -> str:
         pool.connection_class(**pool.connection_kwargs)
     except (ValueError, TypeError, errors.RedisError) as exc:
         raise InvalidArgumentError(f"{owner} cannot be parsed by redis-py: {_reason(exc)}") from None
-    db = pool.connection_kwargs.get("db")
-    if isinstance(db, int) and db < 0:
-        raise InvalidArgumentError(f"{owner} names database {db}: Redis numbers them from 0")
+    settings = pool.connection_kwargs
+    if isinstance(settings.get("db"), int) and settings["db"] < 0:
+        raise InvalidArgumentError(f"{owner} names database {settings['db']}: Redis numbers them from 0")
+    for option in ("socket_timeout", "socket_connect_timeout"):  # redis-py takes -1, then times out at once
+        if isinstance(settings.get(option), int | float) and settings[option] <= 0:
+            raise InvalidArgumentError(f"{owner} sets {option} to {settings[option]!r}: it must be > 0")
     return value
 
 

@@ -90,6 +90,8 @@ def test_bad_settings_are_refused(changes: dict[str, object], match: str) -> Non
         ("redis://127.0.0.1:6379/0?protocol=7", "cannot be parsed by redis-py: protocol must be"),
         ("rediss://127.0.0.1:6379/0?ssl_cert_reqs=bogus", "cannot be parsed by redis-py: .*SSL Certificate"),
         ("redis://127.0.0.1:6379/-1", "names database -1"),
+        ("redis://127.0.0.1:6379/0?socket_timeout=-1", "sets socket_timeout to -1.0: it must be > 0"),
+        ("redis://127.0.0.1:6379/0?socket_connect_timeout=0", "sets socket_connect_timeout to 0.0"),
     ],
 )
 def test_a_url_redis_py_would_refuse_is_refused_before_any_io(url: object, match: str) -> None:
