@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -31,7 +32,7 @@ from podero_client import (
     RetryPolicy,
 )
 from podero_client._extras import install_hint
-from podero_client._redis import check_redis_url, connect
+from podero_client._redis import bounded, check_redis_url, connect
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault, wallbox_payload
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
@@ -106,6 +107,26 @@ def test_connect_turns_redis_py_s_value_error_into_a_typed_error() -> None:
     """A URL connect() is given unchecked: redis-py's ValueError never escapes bare."""
     with pytest.raises(InvalidArgumentError, match="max_connections"):
         connect("redis://127.0.0.1:6379/0?max_connections=-1", timeout=1.0, feature="Owner")
+
+
+async def test_a_bounded_round_trip_keeps_a_cancellation_the_call_swallows() -> None:
+    """_redis.bounded, every Redis round trip's wrapper: a call that swallows its cancellation (as redis-py
+    can, redis/redis-py#2028) still leaves the caller cancelled; a call too slow is TimeoutError."""
+    started = asyncio.Event()
+
+    async def swallows() -> str:
+        started.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(60)
+        return "an answer nobody should see"
+
+    caller = asyncio.create_task(bounded(swallows(), 60))
+    await started.wait()
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    with pytest.raises(TimeoutError):
+        await bounded(asyncio.Event().wait(), 0.01)
 
 
 def test_the_url_is_never_shown() -> None:
