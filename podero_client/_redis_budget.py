@@ -277,6 +277,8 @@ class RedisBudget:
                 local.cancel()  # its place in the local queue is skipped
                 await asyncio.wait({local})
         except BaseException:  # the caller was cancelled
+            if local.done() and not local.cancelled():
+                local.exception()  # retrieved: a BudgetTimeout that came just then is not logged as lost
             local.cancel()
             raise
         finally:
