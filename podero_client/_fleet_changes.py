@@ -18,8 +18,11 @@ reads it as one consumer of a consumer group:
   without a read), so the list does not grow with every deploy's new pod names.
 - Redis gone while reading: the reader retries with a jittered backoff, logs one warning
   per outage and one line when it is back, and recreates its group if Redis lost it.
-- Every round trip runs in a task of its own, bounded by ``timeout``: redis-py can swallow
-  a cancellation during a blocking read, and a cancelled reader must stop.
+- Every round trip runs in a task of its own, bounded by ``timeout`` (``_redis.bounded``):
+  redis-py can swallow a cancellation during a blocking read, and a cancelled reader must stop.
+- Once a round trip has failed, ``ack()`` queues and returns at once; the acknowledgements
+  go with the next read, or the next ``ack()`` after a round trip succeeded.
+- After ``aclose()`` the iteration ends: nothing is read any more.
 
 redis-py is imported only when a ``FleetChanges`` is built (the ``redis`` extra).
 """
@@ -44,8 +47,8 @@ import attrs
 from ._errors import ChangeStreamError, InvalidArgumentError
 from ._generated.models import WallboxDetailOutput
 from ._generated.types import parse_datetime, parse_uuid
-from ._redis import check_fleet_name, check_redis_url, connect, fleet_key, redis_failure, where
-from ._utils import is_finite_number
+from ._redis import bounded, check_fleet_name, check_redis_url, connect, fleet_key, redis_failure, where
+from ._settings import check_seconds
 
 logger = logging.getLogger("podero_client")
 T = TypeVar("T")
@@ -54,6 +57,7 @@ BATCH = 100  # entries per read or claim: XAUTOCLAIM's own default
 MAX_BLOCK = 2.0  # seconds one XREADGROUP waits for new entries, at most
 BACKOFF_CAP = 2.0  # seconds between two tries while Redis is gone, at most
 FORGET_AFTER = 10  # a consumer with nothing pending and no read for this many claim_after is removed
+MAX_CLAIM_AFTER = 86400.0  # a day: longer, and a dead reader's entries wait past any sensible retention
 
 # KEYS[1]: the stream. ARGV: group, consumer, then entry ids. Resets the idle time of each
 # entry that this consumer still owns (one another reader took over stays with it).
@@ -218,38 +222,6 @@ def parse_entry(entry_id: str, fields: Mapping[Any, Any]) -> FleetChange:
     )
 
 
-def _seconds(owner: str, value: object) -> float:
-    if not is_finite_number(value) or value <= 0:
-        raise InvalidArgumentError(f"{owner} must be a finite number of seconds > 0, got {value!r}")
-    return float(value)
-
-
-async def _bounded(call: Awaitable[T], seconds: float) -> T:
-    """``call``'s result within ``seconds`` (TimeoutError after), run as a task of its own.
-
-    redis-py can swallow a cancellation that lands while a blocking read returns
-    (redis/redis-py#2028), and the reader would go on after its task was cancelled: waiting
-    on a task of its own keeps the cancellation with the caller, where asyncio raises it.
-    """
-    task = asyncio.ensure_future(call)
-    task.add_done_callback(_observe)
-    try:
-        done, _ = await asyncio.wait({task}, timeout=seconds)
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    if not done:
-        task.cancel()
-        raise TimeoutError(f"no answer within {seconds:.1f} s")
-    return task.result()
-
-
-def _observe(task: asyncio.Future[Any]) -> None:
-    """Retrieve the outcome of a call given up on, so asyncio logs no 'exception never retrieved'."""
-    if not task.cancelled():
-        task.exception()
-
-
 def _entries(answer: Any) -> list[tuple[Any, Any]]:
     """The entries of XREADGROUP's answer for the one stream read, in RESP2's or RESP3's shape."""
     if not answer:
@@ -301,9 +273,20 @@ class FleetChanges:
         if start not in ("oldest", "latest"):
             raise InvalidArgumentError(f'FleetChanges.start must be "oldest" or "latest", got {start!r}')
         self._start = "0" if start == "oldest" else "$"
-        self._claim_after = _seconds("FleetChanges.claim_after", claim_after)
-        self._timeout = _seconds("FleetChanges.timeout", timeout)
-        self._give_up_after = None if give_up_after is None else _seconds("FleetChanges.give_up_after", give_up_after)
+        self._timeout = check_seconds("FleetChanges.timeout", timeout)
+        # At least 3 x timeout: the entries held are kept fresh every claim_after / 3, which must
+        # leave room for that round trip (near 0, XAUTOCLAIM would take live readers' entries).
+        # At most a day: Redis refuses a min-idle-time far larger, and a dead reader's entries
+        # would wait that long.
+        self._claim_after = check_seconds(
+            "FleetChanges.claim_after",
+            claim_after,
+            at_least=round(3 * self._timeout, 9),  # rounded: 3 * 0.2 is 0.6000000000000001, and 0.6 must pass
+            at_most=MAX_CLAIM_AFTER,
+        )
+        self._give_up_after = (
+            None if give_up_after is None else check_seconds("FleetChanges.give_up_after", give_up_after)
+        )
         self._key = fleet_key(name, "changes")
         self._where = where(url)
         self._block = min(MAX_BLOCK, self._timeout / 2)  # a blocked read ends well inside the socket's timeout
@@ -319,6 +302,7 @@ class FleetChanges:
         self._next_claim = 0.0
         self._next_forget = 0.0
         self._down_since: float | None = None
+        self._unreachable = False  # the latest round trip failed: ack() only queues
         self._failures = 0  # tries since Redis went away
         self._closed = False
         self._counts = dict.fromkeys(("delivered", "acked", "claimed", "malformed", "trimmed"), 0)
@@ -358,7 +342,9 @@ class FleetChanges:
         """One round trip, bounded; ChangeStreamError naming what failed; NOGROUP recreates the group."""
         for attempt in range(2):
             try:
-                return await _bounded(command(), self._timeout * 2 + self._block)  # connect, then a (blocked) read
+                answer = await bounded(command(), self._timeout * 2 + self._block)  # connect, then a (blocked) read
+                self._unreachable = False
+                return answer
             except Exception as exc:
                 if attempt == 0 and "NOGROUP" in str(exc):  # Redis lost the stream (a restart without persistence)
                     logger.warning(
@@ -369,6 +355,7 @@ class FleetChanges:
                 failure = redis_failure(exc)
                 if failure is None:
                     raise
+                self._unreachable = True
                 raise ChangeStreamError(f"Redis at {self._where} {failure}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -380,10 +367,16 @@ class FleetChanges:
                 raise
 
     async def __anext__(self) -> FleetChange:
-        if self._redis is None:
+        """The next change; the iteration ends once the reader is closed, with no round trip to Redis.
+
+        Entries read and not yet handed out stay pending, as after a crash.
+        """
+        if self._redis is None and not self._closed:
             await self.open()
         while True:
-            while self._buffer:
+            if self._closed:  # like an async generator after aclose(): its entries could never be acknowledged
+                raise StopAsyncIteration
+            while self._buffer and not self._closed:
                 entry_id, fields = self._buffer.popleft()
                 try:
                     change = parse_entry(entry_id, fields)
@@ -530,12 +523,16 @@ class FleetChanges:
     async def ack(self, change: FleetChange) -> None:
         """Acknowledge ``change``: the group will not deliver it again.
 
-        Redis gone: the acknowledgement is sent when it is back, and this returns at once; if
-        the process ends first, the entry is delivered again (at-least-once).
+        Redis known to be gone (a round trip failed since the last that succeeded): the
+        acknowledgement is queued, sent when Redis is back, and this returns at once; if the
+        process ends first, the entry is delivered again (at-least-once).
         """
         if self._closed:
             raise ChangeStreamError("this FleetChanges is closed: the change stays pending and is delivered again")
-        await self._ack_ids([change.entry_id])
+        if self._unreachable:  # each try would wait the whole timeout: the next read sends it
+            self._acks.add(change.entry_id)
+            return
+        await self._ack_ids([change.entry_id, *self._acks])
 
     async def _ack_ids(self, entry_ids: list[str]) -> None:
         try:

@@ -35,7 +35,7 @@ from typing import Any
 import attrs
 
 from ._errors import InvalidArgumentError, PoderoError
-from ._redis import check_fleet_name, check_redis_url, connect, fleet_key, redis_asyncio, redis_failure, where
+from ._redis import bounded, check_fleet_name, check_redis_url, connect, fleet_key, redis_asyncio, redis_failure, where
 
 logger = logging.getLogger("podero_client")
 
@@ -241,8 +241,7 @@ class SharedFleet:
     async def _bounded(self, awaitable: Any) -> Any:
         """One round trip to Redis (a command, a script or a pipeline), counted, and bounded by the timeout."""
         self.round_trips += 1
-        async with asyncio.timeout(self.config.timeout * 2):  # connect, then read: each bounded
-            return await awaitable
+        return await bounded(awaitable, self.config.timeout * 2)  # connect, then read: each bounded
 
     def failed(self, exc: BaseException, doing: str) -> bool:
         """True when ``exc`` is Redis failing (one warning per outage); anything else is a bug, raised."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from typing import Any, Literal
 
@@ -39,7 +38,8 @@ from ._budget import (
 )
 from ._errors import InvalidArgumentError, RateLimitBackendError
 from ._lifecycle import Lifecycle, closed_error
-from ._redis import check_redis_url, connect, redis_asyncio, redis_failure, where
+from ._redis import bounded, check_redis_url, connect, redis_asyncio, redis_failure, where
+from ._settings import check_seconds
 
 logger = logging.getLogger("podero_client")
 
@@ -135,8 +135,7 @@ def _check_on_error(instance: object, attribute: attrs.Attribute[str], value: st
 
 
 def _check_timeout(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-        raise InvalidArgumentError(f"RedisRateLimit.timeout must be a finite number of seconds > 0, got {value!r}")
+    check_seconds("RedisRateLimit.timeout", value)
 
 
 @attrs.frozen(kw_only=True)
@@ -192,6 +191,7 @@ class RedisBudget:
         self._local = LocalBudget(RateLimit(per_second=limit.per_second, burst=limit.burst), lifecycle=self._lifecycle)
         self._fallback = limit.on_redis_error == "local"
         self._local_only = False  # Redis failed, and the local budget stands in until it answers again
+        self._back = asyncio.Event()  # set when Redis answers again: the callers in the local queue move to Redis's
         self._waiters = Waiters()
         self._task: asyncio.Task[None] | None = None
         self._probe: asyncio.Task[None] | None = None
@@ -217,8 +217,8 @@ class RedisBudget:
             if self._redis is None:  # one try: the dispatcher decides what comes next
                 self._redis = connect(self._limit.url, timeout=self._limit.timeout, feature="RedisRateLimit")
                 self._script = self._redis.register_script(_SCRIPT)
-            async with asyncio.timeout(self._limit.timeout * 2):  # connect, then read: each bounded
-                answer = await self._script(keys=self._keys, args=args)
+            # Connect, then read: each bounded by the timeout.
+            answer = await bounded(self._script(keys=self._keys, args=args), self._limit.timeout * 2)
         except Exception as exc:
             failure = redis_failure(exc) or f"failed: {type(exc).__name__}"
             raise RateLimitBackendError(f"Redis at {self._where} {failure}") from exc
@@ -248,18 +248,45 @@ class RedisBudget:
 
     async def acquire(self, request: httpx.Request, deadline: float | None) -> None:
         self._lifecycle.check()
-        if self._local_only:
-            await self._local.acquire(request, deadline)
-            return
-        end = wait_deadline(request, deadline)
-        too_late(request, end, self._paused_until)
-        waiter = self._waiters.add(request, end)
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
-        elif waiter.lane == INTERACTIVE and self._asked_for_background:
-            self._wake.set()  # ask again now, as interactive: its slot may come before the background's
-        if not await self._waiters.wait(waiter):
-            await self._local.acquire(request, deadline)  # Redis failed, and the user asked for this
+        end = wait_deadline(request, deadline)  # once: a caller moved between the budgets keeps its timeout
+        while True:
+            if self._local_only and await self._from_local(request, end):
+                return
+            too_late(request, end, self._paused_until)
+            waiter = self._waiters.add(request, end)
+            if self._task is None:
+                self._task = asyncio.get_running_loop().create_task(self._run())
+            elif waiter.lane == INTERACTIVE and self._asked_for_background:
+                self._wake.set()  # ask again now, as interactive: its slot may come before the background's
+            if await self._waiters.wait(waiter):
+                return
+            # Redis failed, and the user asked for the local budget: the loop takes the slot from it.
+
+    async def _from_local(self, request: httpx.Request, end: float | None) -> bool:
+        """A slot from the local budget (True), or False when Redis answers again before it comes.
+
+        A caller still waiting when Redis is back leaves the local queue for Redis's: the two
+        budgets never serve at once, or a process would send up to twice its budget while the
+        local queue drained beside the shared one.
+        """
+        local = asyncio.ensure_future(self._local.acquire(request, end))
+        back = asyncio.ensure_future(self._back.wait())
+        try:
+            await asyncio.wait({local, back}, return_when=asyncio.FIRST_COMPLETED)
+            if not local.done():
+                local.cancel()  # its place in the local queue is skipped
+                await asyncio.wait({local})
+        except BaseException:  # the caller was cancelled
+            if local.done() and not local.cancelled():
+                local.exception()  # retrieved: a BudgetTimeout that came just then is not logged as lost
+            local.cancel()
+            raise
+        finally:
+            back.cancel()
+        if local.cancelled():
+            return False
+        local.result()  # a slot came first; or BudgetTimeout, ClientClosedError: the caller's
+        return True
 
     async def _run(self) -> None:
         """Ask Redis for the waiters' slots, in order, until none waits."""
@@ -309,6 +336,7 @@ class RedisBudget:
             return
         logger.warning("%s; using the local request budget until it answers again", error)
         self._local_only = True
+        self._back = asyncio.Event()
         while self._waiters.head() is not None:
             self._waiters.grant(False)
         if self._probe is None:
@@ -325,6 +353,7 @@ class RedisBudget:
                     continue
                 self._heard_pause(paused)
                 self._local_only = False
+                self._back.set()
                 logger.info("Redis at %s answers again; the shared request budget is back", self._where)
                 return
         finally:

@@ -47,6 +47,24 @@ def check_leeway(leeway: object) -> float:
     return float(leeway)
 
 
+def check_seconds(owner: str, value: object, *, at_least: float | None = None, at_most: float | None = None) -> float:
+    """``value`` as float seconds: finite and > 0, or within ``at_least``..``at_most`` when given.
+
+    ``owner`` names the setting in the message (``"FleetChanges.claim_after"``). One check for
+    every duration option: a lease, a timeout, an interval.
+    """
+    low = "> 0" if at_least is None else f">= {at_least:g}"
+    bounds = low if at_most is None else f"{low} and <= {at_most:g}"
+    if (
+        not is_finite_number(value)
+        or value <= 0
+        or (at_least is not None and value < at_least)
+        or (at_most is not None and value > at_most)
+    ):
+        raise InvalidArgumentError(f"{owner} must be a finite number of seconds {bounds}, got {value!r}")
+    return float(value)
+
+
 def check_timeout(timeout: object) -> None:
     """A number of seconds > 0, or an httpx.Timeout whose every part is None or such a number."""
     if isinstance(timeout, httpx.Timeout):

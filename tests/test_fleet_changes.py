@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import redis.asyncio
 from _servers import free_port
+from conftest import start_redis_server
 from test_doc_examples import snippet
 
 from podero_client import ChangeStreamError, FleetChange, FleetChanges, InvalidArgumentError, Unset
@@ -126,6 +127,9 @@ async def group_pending(connection: redis.asyncio.Redis, fleet: str) -> int:
         ({"start": "middle"}, "FleetChanges.start"),
         ({"claim_after": 0}, "FleetChanges.claim_after"),
         ({"claim_after": math.inf}, "FleetChanges.claim_after"),
+        ({"claim_after": 1e300}, r"FleetChanges.claim_after must be a finite number of seconds >= 15 and <= 86400"),
+        ({"claim_after": 1e-9}, r"FleetChanges.claim_after .* >= 15 and <= 86400, got 1e-09"),
+        ({"claim_after": 2.9, "timeout": 1.0}, r"FleetChanges.claim_after .* >= 3 and <= 86400"),
         ({"timeout": math.nan}, "FleetChanges.timeout"),
         ({"timeout": True}, "FleetChanges.timeout"),
         ({"give_up_after": -1}, "FleetChanges.give_up_after"),
@@ -316,12 +320,12 @@ async def test_pending_entries_trimmed_away_are_counted_and_cleared(
 async def test_a_slow_live_reader_keeps_its_entries(
     redis_url: str, fleet: str, connection: redis.asyncio.Redis
 ) -> None:
-    """A handler that takes 4 x claim_after: the other reader, claiming all along, never takes its entry."""
+    """A handler that takes over 3 x claim_after: the other reader, claiming all along, never takes its entry."""
     box = wallbox_ids(1)[0]
     (held,) = await write(connection, fleet, entry(box, "2026-12-07T10:00:00Z"))
-    async with reader(redis_url, fleet, consumer="slow", claim_after=0.5) as slow:
+    async with reader(redis_url, fleet, consumer="slow", claim_after=0.6, timeout=0.2) as slow:
         (change,) = await take(slow, 1, ack=False)
-        async with reader(redis_url, fleet, consumer="fast", claim_after=0.5, timeout=0.4) as fast:
+        async with reader(redis_url, fleet, consumer="fast", claim_after=0.6, timeout=0.2) as fast:
             seen: list[str] = []
 
             async def read_fast() -> None:
@@ -330,7 +334,7 @@ async def test_a_slow_live_reader_keeps_its_entries(
                     await fast.ack(other)
 
             task = asyncio.create_task(read_fast())
-            await asyncio.sleep(2.0)  # the slow handler at work; the fast reader claims every 0.17 s
+            await asyncio.sleep(2.0)  # the slow handler at work; the fast reader claims every 0.2 s
             later = await write(connection, fleet, entry(box, "2026-12-07T10:01:00Z"))
 
             async def fast_got_the_later_one() -> bool:
@@ -359,8 +363,8 @@ async def test_stopped_consumers_are_taken_over_then_forgotten(
     await connection.xreadgroup(GROUP, "done", {key: ">"}, count=1)
     await connection.xack(key, GROUP, first)
     await connection.xreadgroup(GROUP, "holding", {key: ">"}, count=1)
-    await asyncio.sleep(2.5)  # both idle past 10 x claim_after
-    async with reader(redis_url + query, fleet, consumer="live", claim_after=0.2) as changes:
+    await asyncio.sleep(3.5)  # both idle past 10 x claim_after
+    async with reader(redis_url + query, fleet, consumer="live", claim_after=0.3, timeout=0.1) as changes:
         (change,) = await take(changes, 1)
         stats = await changes.stats()
     consumers = {info["name"].decode() for info in await connection.xinfo_consumers(key, GROUP)}
@@ -376,7 +380,8 @@ import asyncio, sys
 from podero_client import FleetChanges
 
 async def main(url: str, name: str, consumer: str) -> None:
-    async with FleetChanges(url=url, name=name, group="billing", consumer=consumer, claim_after=1.0) as changes:
+    reader = FleetChanges(url=url, name=name, group="billing", consumer=consumer, claim_after=1.0, timeout=0.3)
+    async with reader as changes:
         async for change in changes:
             print("got", change.entry_id, flush=True)
             await asyncio.sleep(0.02)
@@ -515,6 +520,65 @@ async def test_give_up_after_ends_the_iteration_with_a_typed_error(own_redis: tu
     assert PASSWORD not in str(caught.value)
     with pytest.raises(ChangeStreamError, match="closed"):
         await changes.ack(FleetChange("i", "1-0", (uuid.uuid4(),) * 3, None, False, {}, None, {}))
+
+
+async def test_after_aclose_the_iteration_ends_and_nothing_is_read(
+    redis_url: str, fleet: str, connection: redis.asyncio.Redis
+) -> None:
+    """A closed reader ends its async for (StopAsyncIteration, as an async generator does) with no round trip.
+
+    It used to read on through redis-py's reconnection and take entries it could never acknowledge.
+    """
+    await write(connection, fleet, entry(wallbox_ids(1)[0]))
+    changes = reader(redis_url, fleet)
+    async with changes:
+        await take(changes, 1)
+    await write(connection, fleet, entry(wallbox_ids(1)[0]))
+    with pytest.raises(StopAsyncIteration):
+        await anext(changes)
+    assert [change async for change in changes] == []
+    assert await group_pending(connection, fleet) == 0, "the closed reader took the new entry"
+    groups = await connection.xinfo_groups(fleet_key(fleet, "changes"))
+    assert groups[0]["lag"] == 1, "the new entry waits for a live reader"
+
+
+def finishes_at_once(coroutine: Any) -> bool:
+    """Run ``coroutine`` one step: True when it finished without waiting for anything (no round trip)."""
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return True
+    coroutine.close()
+    return False
+
+
+async def test_ack_with_redis_hung_queues_and_returns_at_once(tmp_path: Path) -> None:
+    """Redis stopped (SIGSTOP): once a round trip has failed, ack() queues; the acks go when a read succeeds."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = start_redis_server(port, tmp_path)
+    url = f"redis://127.0.0.1:{port}/0"
+    connection = redis.asyncio.Redis.from_url(url)
+    try:
+        await write(connection, "f", *(entry(box) for box in wallbox_ids(3)))
+        async with reader(url, "f", timeout=0.3) as changes:
+            first, second, third = await take(changes, 3, ack=False)
+            os.kill(process.pid, signal.SIGSTOP)
+            try:
+                await changes.ack(first)  # waits its timeout, fails: queued
+                assert finishes_at_once(changes.ack(second)), "ack() waited for a Redis known to be gone"
+                assert finishes_at_once(changes.ack(third))
+            finally:
+                os.kill(process.pid, signal.SIGCONT)
+            await write(connection, "f", entry(wallbox_ids(1)[0]))
+            await take(changes, 1)  # the read that succeeds sends the queued acks first
+            stats = await changes.stats()
+        assert (stats.pending, stats.acked) == (0, 4)
+    finally:
+        await connection.aclose()
+        process.terminate()
+        process.wait()
 
 
 # -- the command line ---------------------------------------------------------------------------

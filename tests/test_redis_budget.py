@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import math
 import os
 import signal
@@ -30,6 +32,7 @@ from podero_client import (
     RetryPolicy,
 )
 from podero_client._extras import install_hint
+from podero_client._redis import bounded, check_redis_url, connect
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault, wallbox_payload
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
@@ -48,15 +51,8 @@ async def key(redis_url: str) -> AsyncIterator[str]:
 @pytest.mark.parametrize(
     ("changes", "match"),
     [
-        ({"url": "http://127.0.0.1:6379"}, "redis://, rediss:// or unix://"),
-        ({"url": "127.0.0.1:6379"}, "redis://, rediss:// or unix://"),
-        ({"url": 6379}, "redis://, rediss:// or unix://"),
-        ({"url": "redis://"}, "names no host"),
-        ({"url": "unix://"}, "names no path"),
-        ({"url": "redis://127.0.0.1:port/0"}, "port that is not a number"),
-        ({"url": "redis://[::1"}, "host cannot be read"),
-        ({"url": "redis://127.0.0.1:6379/0?socket_timeout=abc"}, "cannot be parsed by redis-py: .*socket_timeout"),
-        ({"url": "unix:///tmp/redis.sock?db=abc"}, "cannot be parsed by redis-py: .*'db'"),
+        ({"url": "http://127.0.0.1:6379"}, "RedisRateLimit.url must be a redis://, rediss:// or unix://"),
+        ({"url": "redis://127.0.0.1:6379/0?max_connections=-1"}, "RedisRateLimit.url cannot be parsed"),
         ({"key": ""}, "key must be"),
         ({"key": None}, "key must be"),
         ({"per_second": 0}, "per_second"),
@@ -73,6 +69,64 @@ def test_bad_settings_are_refused(changes: dict[str, object], match: str) -> Non
     settings: dict[str, object] = {"url": "redis://127.0.0.1:6379/0", "key": "k", "per_second": 10, **changes}
     with pytest.raises(InvalidArgumentError, match=match):
         RedisRateLimit(**settings)  # type: ignore[arg-type]  # the point of the test
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("http://127.0.0.1:6379", "redis://, rediss:// or unix://"),
+        ("127.0.0.1:6379", "redis://, rediss:// or unix://"),
+        (6379, "redis://, rediss:// or unix://"),
+        ("redis://", "names no host"),
+        ("unix://", "names no path"),
+        ("redis://127.0.0.1:port/0", "port that is not a number"),
+        ("redis://127.0.0.1:99999", "port that is out of range 0-65535"),
+        ("redis://[::1", "host cannot be read"),
+        ("redis://127.0.0.1:6379/0?socket_timeout=abc", "cannot be parsed by redis-py: .*socket_timeout"),
+        ("unix:///tmp/redis.sock?db=abc", "cannot be parsed by redis-py: .*'db'"),
+        ("redis://127.0.0.1:6379/0?db=x", "cannot be parsed by redis-py: .*'db'"),
+        ("redis://127.0.0.1:6379/0?health_check_interval=abc", "cannot be parsed by redis-py: .*health_check"),
+        # Past redis-py's parser, refused by the pool or the connection it builds at the first call:
+        ("redis://127.0.0.1:6379/0?max_connections=-1", "cannot be parsed by redis-py: .*max_connections"),
+        ("redis://127.0.0.1:6379/0?protocol=7", "cannot be parsed by redis-py: protocol must be"),
+        ("rediss://127.0.0.1:6379/0?ssl_cert_reqs=bogus", "cannot be parsed by redis-py: .*SSL Certificate"),
+        ("redis://127.0.0.1:6379/-1", "names database -1"),
+        ("redis://127.0.0.1:6379/0?socket_timeout=-1", "sets socket_timeout to -1.0: it must be > 0"),
+        ("redis://127.0.0.1:6379/0?socket_connect_timeout=0", "sets socket_connect_timeout to 0.0"),
+    ],
+)
+def test_a_url_redis_py_would_refuse_is_refused_before_any_io(url: object, match: str) -> None:
+    """check_redis_url (RedisRateLimit, RedisFleet and FleetChanges use it): InvalidArgumentError, no password."""
+    secret_url = url.replace("127.0.0.1", ":hunter2@127.0.0.1") if isinstance(url, str) else url
+    with pytest.raises(InvalidArgumentError, match=f"^Owner.url .*{match}") as caught:
+        check_redis_url("Owner.url", secret_url)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_connect_turns_redis_py_s_value_error_into_a_typed_error() -> None:
+    """A URL connect() is given unchecked: redis-py's ValueError never escapes bare."""
+    with pytest.raises(InvalidArgumentError, match="max_connections"):
+        connect("redis://127.0.0.1:6379/0?max_connections=-1", timeout=1.0, feature="Owner")
+
+
+async def test_a_bounded_round_trip_keeps_a_cancellation_the_call_swallows() -> None:
+    """_redis.bounded, every Redis round trip's wrapper: a call that swallows its cancellation (as redis-py
+    can, redis/redis-py#2028) still leaves the caller cancelled; a call too slow is TimeoutError."""
+    started = asyncio.Event()
+
+    async def swallows() -> str:
+        started.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(60)
+        return "an answer nobody should see"
+
+    caller = asyncio.create_task(bounded(swallows(), 60))
+    await started.wait()
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    with pytest.raises(TimeoutError):
+        await bounded(asyncio.Event().wait(), 0.01)
 
 
 def test_the_url_is_never_shown() -> None:
@@ -398,6 +452,48 @@ async def test_a_hung_redis_keeps_the_local_budget_served(
     served = [entry for entry in list(fake_podero.request_log)[since:] if start <= entry.at < start + window]
     assert len(served) >= 0.85 * rate * window, len(served)
     assert max_in_window([entry.at for entry in served], 1.0) <= rate + 2, "still under the local budget"
+
+
+async def test_when_redis_is_back_the_local_and_the_shared_budget_never_serve_at_once(
+    fake_podero: FakePodero, own_redis: tuple[str, subprocess.Popen[bytes]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis hangs, then answers again while 40 callers wait in the local budget: they move to Redis's queue.
+
+    They used to drain at the local rate beside the new calls served by Redis: about twice
+    the budget for a second (89 calls in one second of a 50/s budget).
+    """
+    caplog.set_level(logging.INFO, logger="podero_client")
+    url, process = own_redis
+    rate, burst = 50, 2
+    limit = RedisRateLimit(url=url, key="back", per_second=rate, burst=burst, on_redis_error="local", timeout=0.5)
+
+    def said(text: str) -> bool:
+        return any(text in record.getMessage() for record in caplog.records)
+
+    async with fake_podero.client(rate_limit=limit) as podero:
+        stop = asyncio.Event()
+
+        async def caller() -> None:
+            while not stop.is_set():
+                await podero.get_wallbox(*IDS)
+
+        callers = [asyncio.create_task(caller()) for _ in range(40)]
+        try:
+            await fake_podero.wait_until(lambda: fake_podero.wallbox_requests >= 20)
+            os.kill(process.pid, signal.SIGSTOP)
+            await until(lambda: said("using the local request budget"))
+            served_in_fallback = fake_podero.wallbox_requests
+            await fake_podero.wait_until(lambda: fake_podero.wallbox_requests >= served_in_fallback + 20)
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+        await until(lambda: said("answers again"))
+        back = fake_podero.wallbox_requests
+        await fake_podero.wait_until(lambda: fake_podero.wallbox_requests >= back + 2 * rate)
+        stop.set()
+        await asyncio.gather(*callers)
+    times = [entry.at for entry in fake_podero.request_log if entry.route == "wallbox"]
+    # One budget in every second, plus a burst at the switch (Redis's bucket filled while it hung).
+    assert max_in_window(times, 1.0) <= rate + 2 * burst + 2
 
 
 @pytest.mark.parametrize("on_redis_error", ["raise", "local"])
