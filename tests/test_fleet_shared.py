@@ -320,9 +320,56 @@ async def test_a_redis_gone_mid_watch_holds_the_changes_and_writes_them_when_bac
             restarted.kill()
             restarted.wait()
     assert [entry["initial"] for entry in entries] == ["0"] * 5  # the five held while Redis was away
-    warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
-    assert len(warnings) == 1, [record.getMessage() for record in warnings]
-    assert str(STREAM_BUFFER) in warnings[0].getMessage()
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 2, warnings  # the outage; then, Redis back empty, the keys written back
+    assert str(STREAM_BUFFER) in warnings[0]
+    assert "no longer holds the fleet" in warnings[1]
+
+
+async def test_a_redis_restarted_empty_gets_the_keys_back_and_polling_goes_on(
+    server: FakePodero,
+    own_redis: tuple[str, subprocess.Popen[bytes]],
+    name: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis restarted without its data: each replica writes back the keys it was given, none adopts the empty set."""
+    url, process = own_redis
+    keys = server.wallbox_keys()[:10]
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    caplog.set_level(logging.WARNING, logger="podero_client")
+    podero_a, podero_b = server.client(), server.client()
+    settings = {"url": url, "name": name, "lease": 1.0, "timeout": 0.3}
+    async with (
+        podero_a,
+        podero_b,
+        podero_a.watch_wallboxes(keys[:5], interval=0.2, shared=RedisFleet(**settings)) as first,
+        podero_b.watch_wallboxes(keys[5:], interval=0.2, shared=RedisFleet(**settings)) as second,
+    ):
+        readers = [reading(first)[0], reading(second)[0]]
+        await until(lambda: first.stats.owned + second.stats.owned == 10 and first.stats.replicas == 2)
+        process.kill()
+        process.wait()
+        restarted = start_redis_server(port, tmp_path)  # empty: no persistence
+        try:
+            await asyncio.sleep(2.0)  # a lease and more: every replica renewed against the empty Redis
+            client = redis.asyncio.Redis.from_url(url)
+            held = await client.smembers(fleet_key(name, "keys"))
+            await client.aclose()
+            assert len(held) == 10  # each wrote back its own five
+            assert (first.stats.size, second.stats.size) == (10, 10)
+            assert first.stats.owned + second.stats.owned == 10
+            since = time.monotonic()
+            await until(lambda: polled_after(server, since) == set(keys))
+        finally:
+            for reader in readers:
+                reader.cancel()
+            await first.aclose()
+            await second.aclose()
+            restarted.kill()
+            restarted.wait()
+    lost = [record for record in caplog.records if "no longer holds the fleet" in record.getMessage()]
+    assert len(lost) == 2  # one warning per replica
 
 
 def test_a_full_buffer_drops_its_oldest_entries_and_counts_them() -> None:
