@@ -15,10 +15,12 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio
 from conftest import start_redis_server
+from redis_proxy import RedisProxy
 
 from podero_client import (
     FleetBackendError,
@@ -370,6 +372,36 @@ async def test_a_redis_restarted_empty_gets_the_keys_back_and_polling_goes_on(
             restarted.wait()
     lost = [record for record in caplog.records if "no longer holds the fleet" in record.getMessage()]
     assert len(lost) == 2  # one warning per replica
+
+
+def _target(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 6379
+
+
+async def test_a_renewal_cut_short_is_done_again_and_no_wallbox_is_left_without_owner(
+    server: FakePodero, redis_url: str, name: str, redis_client: Any
+) -> None:
+    """The read of the last states times out in the renewal that takes a leaver's wallboxes: the next one takes them."""
+    proxy = RedisProxy(_target(redis_url))
+    await proxy.start()
+    keys = server.wallbox_keys()
+    settings = {"name": name, "lease": 1.0, "timeout": 0.3}
+    podero_a, podero_b = server.client(), server.client()
+    async with podero_a, podero_b:
+        first = podero_a.watch_wallboxes(keys, interval=0.2, shared=RedisFleet(url=proxy.url, **settings))
+        async with first:
+            reader = reading(first)[0]
+            async with podero_b.watch_wallboxes(keys, interval=0.2, shared=RedisFleet(url=redis_url, **settings)) as b:
+                await until(lambda: first.stats.replicas == 2 and 0 < b.stats.owned < len(keys))
+                proxy.stall(b"HMGET", 1.0)  # more than a round trip's bound (2 x timeout)
+            # The other left: the next renewal takes its wallboxes, and its read of their last states stalls.
+            await until(lambda: proxy.stalls == 1)
+            await until(lambda: first.stats.owned == len(keys))
+            since = time.monotonic()
+            await until(lambda: polled_after(server, since) == set(keys))
+            reader.cancel()
+    await proxy.cut()
 
 
 def test_a_full_buffer_drops_its_oldest_entries_and_counts_them() -> None:
