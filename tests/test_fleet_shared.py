@@ -404,6 +404,50 @@ async def test_a_renewal_cut_short_is_done_again_and_no_wallbox_is_left_without_
     await proxy.cut()
 
 
+async def test_a_replica_cut_off_from_redis_writes_nothing_stale_when_back(
+    server: FakePodero, redis_url: str, name: str, redis_client: Any
+) -> None:
+    """Only one replica loses Redis; the other takes its wallboxes and writes newer changes: on its return, the
+    cut-off one's held changes are dropped or refused, so the stream stays in order per wallbox, with no repeat.
+    """
+    proxy = RedisProxy(_target(redis_url))
+    await proxy.start()
+    keys = server.wallbox_keys()[:10]
+    settings = {"name": name, "lease": 1.0, "timeout": 0.3}
+    podero_a, podero_b = server.client(), server.client()
+    async with (
+        podero_a,
+        podero_b,
+        podero_a.watch_wallboxes(keys, interval=0.1, shared=RedisFleet(url=proxy.url, **settings)) as cut,
+        podero_b.watch_wallboxes(keys, interval=0.1, shared=RedisFleet(url=redis_url, **settings)) as other,
+    ):
+        readers = [reading(cut)[0], reading(other)[0]]
+        await until(lambda: cut.stats.replicas == other.stats.replicas == 2 and 0 < cut.stats.owned < len(keys))
+        await until(lambda: cut.stats.stream_held == other.stats.stream_held == 0)
+        owned_by_cut = cut.stats.owned
+        await proxy.cut()
+        await until(lambda: other.stats.owned == len(keys))  # after a lease: two owners until the cut ends
+        for _ in range(2):  # two changes of every wallbox, seen by both (the cut one holds its entries)
+            server.advance(300)
+            since = time.monotonic()
+            await until(lambda since=since: polled_after(server, since) == set(keys))
+            await asyncio.sleep(0.5)
+        assert cut.stats.stream_held >= owned_by_cut
+        await proxy.start()
+        await until(lambda: cut.stats.stream_held == 0 and cut.stats.replicas == 2)
+        await asyncio.sleep(0.5)
+        for reader in readers:
+            reader.cancel()
+    await proxy.cut()
+    entries = await stream(redis_client, name)
+    stamps: dict[str, list[str]] = {}
+    for entry in entries:
+        stamps.setdefault(entry["wallbox_id"], []).append(entry["stamp"])
+    assert len(stamps) == len(keys)
+    assert all(len(found) == 3 for found in stamps.values()), stamps  # the first poll, then two changes
+    assert all(found == sorted(found) for found in stamps.values()), stamps
+
+
 def test_a_full_buffer_drops_its_oldest_entries_and_counts_them() -> None:
     """Past STREAM_BUFFER entries held (Redis away), the oldest go, and stats count them."""
     shared = SharedFleet(RedisFleet(url="redis://127.0.0.1:6379/0", name="buffer"))
