@@ -16,7 +16,12 @@ when its version moved, the last states of the wallboxes it takes over, and the 
 at most one pipeline (stream entries, last states, key-set edits) every ``_FLUSH_GAP`` s,
 however many polls. A Redis that is gone leaves ownership as it was: the replica keeps
 polling what it owned, holds up to ``STREAM_BUFFER`` stream entries (the oldest dropped and
-counted beyond), logs one warning, and writes what it holds when Redis is back.
+counted beyond), logs one warning, and when Redis is back renews first (dropping what another
+member owns now), then writes what it holds. Changes go through a script that writes an entry
+or a state only when its stamp is newer than the fleet's for that wallbox: a replica cut off
+alone (the others took its wallboxes after a lease) polls twice what they poll, but never
+writes a stale state or an entry out of order. A Redis that lost the fleet (restarted empty,
+a failover, an eviction) gets back the keys each replica was given, never adopted as empty.
 """
 
 from __future__ import annotations
