@@ -32,7 +32,7 @@ from ._errors import (
 from ._extras import install_hint
 from ._fleet import FleetEvent, FleetStats, WallboxChanged, WallboxFailed
 from ._fleet_changes import FleetChange, FleetChanges
-from ._fleet_shared import RedisFleet
+from ._fleet_shared import MAX_LEASE, MIN_LEASE, RedisFleet
 from ._redis import fleet_key, where
 from ._redis_budget import RedisRateLimit
 from ._render import change_line, printable, summary
@@ -216,7 +216,8 @@ def _shared_fleet(args: argparse.Namespace) -> tuple[RedisFleet | None, RedisRat
         return None, None
     if args.fleet is None:
         raise InvalidArgumentError("--redis needs --fleet NAME: the replicas that name the same fleet share it")
-    fleet = RedisFleet(url=args.redis, name=args.fleet, lease=15.0 if args.lease is None else args.lease)
+    lease = 15.0 if args.lease is None else args.lease
+    fleet = RedisFleet(url=args.redis, name=args.fleet, lease=lease, timeout=min(2.0, lease / 3))
     budget = None
     if args.rate_limit:
         budget = RedisRateLimit(
@@ -506,7 +507,7 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--fleet", metavar="NAME", help="with --redis: the fleet's name, the same in every replica")
     watch.add_argument(
         "--lease",
-        type=_number(0, math.inf, low_open=True, high_open=True),
+        type=_number(MIN_LEASE, MAX_LEASE),
         metavar="S",
         help="with --redis: seconds after which a silent replica's wallboxes go to the others (default 15)",
     )

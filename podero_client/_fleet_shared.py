@@ -56,6 +56,11 @@ _CHUNK = 2000  # keys per command in a pipeline: no single reply of megabytes
 _SCRIPT_CHUNK = 500  # changes per write script: a few MB of arguments at most, Redis blocked a few ms
 _SETTLE = 3.0  # seconds a starting replica waits for the others of a deploy to join, at most
 _FORGET_AFTER = 10  # leases after which a silent member leaves the sorted set
+# The lease's range: below a second, Redis's round trips and the loop's own delays eat the lease
+# (no member would ever look live); above a day, a dead replica's wallboxes wait a day, and
+# PEXPIRE's milliseconds times _FORGET_AFTER overflow long before 1e15.
+MIN_LEASE = 1.0
+MAX_LEASE = 86_400.0
 
 # KEYS[1]: the members (sorted set, score = last heartbeat, ms on Redis's clock); KEYS[2]: the
 # key set's version. ARGV: the member, the lease in ms, "leave" to leave. Answers
@@ -157,6 +162,9 @@ class RedisFleet:
     ``include_personal_data``, the owner's email, names and external id and the link URLs
     are blanked before anything reaches Redis. ``timeout`` bounds each Redis round trip.
     The URL is never shown: it may carry a password.
+
+    ``lease``: 1 s to 1 day, and at least 3 x ``timeout``, so that a renewal (every
+    ``lease / 3``) fits its round trips; else InvalidArgumentError at construction.
     """
 
     url: str = attrs.field(validator=_check_url, repr=False)
@@ -166,6 +174,15 @@ class RedisFleet:
     timeout: float = attrs.field(default=2.0, validator=_check_seconds)
 
     def __attrs_post_init__(self) -> None:
+        if not MIN_LEASE <= self.lease <= MAX_LEASE:
+            raise InvalidArgumentError(
+                f"RedisFleet.lease must be {MIN_LEASE:g} to {MAX_LEASE:g} seconds (a day), got {self.lease!r}"
+            )
+        if self.lease < 3 * self.timeout:
+            raise InvalidArgumentError(
+                f"RedisFleet.lease ({self.lease:g} s) must be at least 3 x timeout ({self.timeout:g} s): "
+                "a renewal every lease / 3 must fit its round trips; lower timeout or raise lease"
+            )
         redis_asyncio("RedisFleet")  # at construction: a missing extra is found before the watch starts
 
 

@@ -101,6 +101,12 @@ async def stream(redis_client: Any, name: str) -> list[dict[str, str]]:
         ({"lease": -1.0}, "RedisFleet.lease"),
         ({"lease": float("inf")}, "RedisFleet.lease"),
         ({"lease": True}, "RedisFleet.lease"),
+        ({"lease": 1e-4}, "RedisFleet.lease must be 1 to 86400"),  # 0 ms: no member would ever be live
+        ({"lease": 0.999}, "RedisFleet.lease must be 1 to 86400"),
+        ({"lease": 86_401.0}, "RedisFleet.lease must be 1 to 86400"),
+        ({"lease": 1e15}, "RedisFleet.lease must be 1 to 86400"),  # overflows PEXPIRE
+        ({"lease": 5.0}, r"at least 3 x timeout \(2 s\)"),  # default timeout 2 s
+        ({"lease": 15.0, "timeout": 1e9}, r"at least 3 x timeout"),
         ({"url": "http://127.0.0.1:6379"}, "RedisFleet.url"),
         ({"url": "redis://127.0.0.1:6379/0?socket_timeout=abc"}, "RedisFleet.url cannot be parsed"),
         ({"url": "redis://[::1"}, "RedisFleet.url"),
@@ -153,7 +159,7 @@ async def test_two_replicas_share_the_keys_each_wallbox_polled_by_one(
 ) -> None:
     """Each passes part of the keys: both watch the union, each polls its share, every wallbox has one owner."""
     keys = server.wallbox_keys()
-    shared = RedisFleet(url=redis_url, name=name, lease=1.0)
+    shared = RedisFleet(url=redis_url, name=name, lease=1.0, timeout=0.3)
     async with (
         server.client() as first_client,
         server.client() as second_client,
@@ -172,7 +178,7 @@ async def test_two_replicas_share_the_keys_each_wallbox_polled_by_one(
 async def test_add_and_remove_reach_every_replica(server: FakePodero, redis_url: str, name: str) -> None:
     """A key added in one replica is polled by its owner; removed in another, it is polled no more."""
     keys = server.wallbox_keys()
-    shared = RedisFleet(url=redis_url, name=name, lease=1.0)
+    shared = RedisFleet(url=redis_url, name=name, lease=1.0, timeout=0.3)
     async with (
         server.client() as first_client,
         server.client() as second_client,
@@ -196,7 +202,7 @@ async def test_a_restart_compares_with_the_last_state(
 ) -> None:
     """Restarted with no change meanwhile: nothing; after a change meanwhile: real changes, never initial."""
     keys = server.wallbox_keys()
-    shared = RedisFleet(url=redis_url, name=name, lease=1.0)
+    shared = RedisFleet(url=redis_url, name=name, lease=1.0, timeout=0.3)
     async with server.client() as podero:
         async with podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
             first = [event async for event in _take(fleet, len(keys))]
@@ -230,7 +236,7 @@ async def test_stream_entries_carry_the_documented_fields(
 ) -> None:
     """One entry per change: ids, the stamp, initial 0/1, changes as {field: [old, new]}, the wallbox as JSON."""
     keys = server.wallbox_keys()[:3]
-    shared = RedisFleet(url=redis_url, name=name, lease=1.0)
+    shared = RedisFleet(url=redis_url, name=name, lease=1.0, timeout=0.3)
     async with server.client() as podero, podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
         [event async for event in _take(fleet, 3)]
         server.advance(300)
@@ -260,7 +266,7 @@ async def test_no_personal_data_reaches_redis_unless_asked(
 ) -> None:
     """Every key of the fleet, read after a run: no owner email, name or external id, no link secret by default."""
     keys = server.wallbox_keys()[:5]
-    shared = RedisFleet(url=redis_url, name=name, lease=1.0, include_personal_data=include_personal_data)
+    shared = RedisFleet(url=redis_url, name=name, lease=1.0, timeout=0.3, include_personal_data=include_personal_data)
     async with server.client() as podero, podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
         [event async for event in _take(fleet, 5)]
         server.advance(300)
