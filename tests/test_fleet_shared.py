@@ -28,7 +28,9 @@ from podero_client import (
     FleetWatch,
     InvalidArgumentError,
     RedisFleet,
+    RedisRateLimit,
     WallboxChanged,
+    WallboxFailed,
 )
 from podero_client._fleet import as_key
 from podero_client._fleet_shared import STREAM_BUFFER, SharedFleet, owners
@@ -452,6 +454,40 @@ async def test_a_replica_cut_off_from_redis_writes_nothing_stale_when_back(
     assert len(stamps) == len(keys)
     assert all(len(found) == 3 for found in stamps.values()), stamps  # the first poll, then two changes
     assert all(found == sorted(found) for found in stamps.values()), stamps
+
+
+async def test_a_budget_that_cannot_be_asked_puts_polls_off_and_fails_no_wallbox(
+    server: FakePodero,
+    own_redis: tuple[str, subprocess.Popen[bytes]],
+    name: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """RedisRateLimit's Redis is down: no request goes out, so no WallboxFailed; one warning; back, the polls go on."""
+    url, process = own_redis
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    process.kill()
+    process.wait()
+    keys = server.wallbox_keys()[:5]
+    budget = RedisRateLimit(url=url, key=f"{name}:budget", per_second=50, timeout=0.2)
+    caplog.set_level(logging.WARNING, logger="podero_client")
+    async with server.client(rate_limit=budget) as podero, podero.watch_wallboxes(keys, interval=0.3) as fleet:
+        reader, seen = reading(fleet)
+        await until(lambda: fleet.stats.budget_unavailable >= 2 * len(keys))  # each put off and tried again
+        assert seen == []
+        assert (fleet.stats.polls, fleet.stats.failures, server.wallbox_requests) == (0, 0, 0)
+        restarted = start_redis_server(port, tmp_path)
+        try:
+            await until(lambda: {event.key for event in seen} == {as_key(key) for key in keys})
+        finally:
+            reader.cancel()
+            restarted.kill()
+            restarted.wait()
+    assert not [event for event in seen if isinstance(event, WallboxFailed)]
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "request budget could not be asked" in warnings[0]
+    assert url not in warnings[0]
 
 
 def test_a_full_buffer_drops_its_oldest_entries_and_counts_them() -> None:
