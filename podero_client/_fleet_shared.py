@@ -53,6 +53,7 @@ STREAM_MAXLEN = 100_000  # entries the change stream keeps, about (XADD MAXLEN ~
 STREAM_BUFFER = 10_000  # stream entries a replica holds while Redis is away; older ones are dropped
 _FLUSH_GAP = 0.2  # seconds between two writes of changes: round trips bounded, not one per change
 _CHUNK = 2000  # keys per command in a pipeline: no single reply of megabytes
+_YIELD_EVERY = 1000  # keys scored between two turns of the loop
 _SCRIPT_CHUNK = 500  # changes per write script: a few MB of arguments at most, Redis blocked a few ms
 _SETTLE = 3.0  # seconds a starting replica waits for the others of a deploy to join, at most
 _FORGET_AFTER = 10  # leases after which a silent member leaves the sorted set
@@ -246,6 +247,45 @@ def owners(keys: Iterable[str], members: Iterable[str]) -> dict[str, str]:
     return found
 
 
+class Rendezvous:
+    """``owners``, kept current as keys and members change, scoring again only what a change can move.
+
+    A member that joins takes a key only if it outscores the key's owner: one score per key. A
+    member that leaves hands over only its own keys, scored again over all; a new key is scored
+    over all. The loop gets a turn every ``_YIELD_EVERY`` keys: 30,000 keys never hold it for long
+    (a few ms at a time, against 90 to 200 ms in one go for 3 to 10 members).
+    """
+
+    def __init__(self) -> None:
+        self._members: dict[str, int] = {}  # member -> its hash
+        self._best: dict[str, tuple[int, str, int]] = {}  # key -> (its owner's score, its owner, its hash)
+
+    async def owners(self, keys: Iterable[str], members: Iterable[str]) -> dict[str, str]:
+        hashed = {member: _hash(member) for member in sorted(members)}
+        everyone = [(member_hash, member) for member, member_hash in hashed.items()]
+        joined = [(member_hash, member) for member, member_hash in hashed.items() if member not in self._members]
+        left = self._members.keys() - hashed.keys()
+        best: dict[str, tuple[int, str, int]] = {}
+        for number, key in enumerate(keys if everyone else ()):
+            if number % _YIELD_EVERY == _YIELD_EVERY - 1:
+                await asyncio.sleep(0)
+            held = self._best.get(key)
+            if held is None or held[1] in left:
+                key_hash = held[2] if held is not None else _hash(key)
+                held = (-1, "", key_hash)
+                candidates = everyone
+            else:
+                key_hash = held[2]
+                candidates = joined
+            for member_hash, member in candidates:
+                score = _mix(key_hash ^ member_hash)
+                if score > held[0]:
+                    held = (score, member, key_hash)
+            best[key] = held
+        self._best, self._members = best, hashed
+        return {key: held[1] for key, held in best.items()}
+
+
 def key_text(key: FleetKey) -> str:
     """A key as Redis holds it: ``org_id:user_id:wallbox_id``."""
     return f"{key[0]}:{key[1]}:{key[2]}"
@@ -297,6 +337,7 @@ class SharedFleet:
         self.owned: set[FleetKey] = set()
         self.replicas = 0
         self._members: tuple[str, ...] = ()
+        self._rendezvous = Rendezvous()
         self._version: bytes | None = None
         # Stream entries held: (number, key text, stamp order, the fields); numbered so that a write
         # forgets exactly what it wrote, whatever was dropped meanwhile.
@@ -426,7 +467,8 @@ class SharedFleet:
             # Nothing is kept until all of it went through: a failure below recomputes at the next renewal.
             self._members = ()
             texts = {key_text(key): key for key in self.keys}
-            mine = {texts[text] for text, member in owners(texts, members).items() if member == self.member}
+            found = await self._rendezvous.owners(texts, members)
+            mine = {texts[text] for text, member in found.items() if member == self.member}
             states = await self._states_of(mine - self.owned)
             mine &= self.keys  # less what was removed meanwhile
             handover = Handover({key: states[key] for key in mine - self.owned}, frozenset(self.owned - mine))

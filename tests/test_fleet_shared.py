@@ -33,7 +33,7 @@ from podero_client import (
     WallboxFailed,
 )
 from podero_client._fleet import as_key
-from podero_client._fleet_shared import STREAM_BUFFER, SharedFleet, owners
+from podero_client._fleet_shared import STREAM_BUFFER, Rendezvous, SharedFleet, owners
 from podero_client._redis import fleet_key
 from podero_client.testing import FakePodero
 
@@ -154,6 +154,36 @@ def test_rendezvous_moves_only_the_share_of_a_member_that_joins() -> None:
     moved = [key for key in keys if before[key] != after[key]]
     assert all(after[key] == "c" for key in moved)
     assert 900 <= len(moved) <= 1100
+
+
+async def test_ownership_kept_current_agrees_with_rendezvous_and_lets_the_loop_run() -> None:
+    """Rendezvous scores again only what a join, a leave or a new key can move, with the same owners as owners();
+    and it hands the loop a turn every thousand keys, so that 30,000 keys do not hold it for 100 ms or more.
+    """
+    keys = [f"{uuid.uuid4()}:{uuid.uuid4()}:{uuid.uuid4()}" for _ in range(5000)]
+    members = [uuid.uuid4().hex for _ in range(4)]
+    kept = Rendezvous()
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    counter = asyncio.create_task(count_turns())
+    await asyncio.sleep(0)
+    steps = [
+        (keys[:4000], members[:3]),  # start
+        (keys[:4000], members),  # one joins
+        (keys[:4000], members[1:]),  # one leaves
+        (keys[1000:], members[1:]),  # keys removed and added
+        (keys[1000:], members[:2]),  # one joins, one leaves
+    ]
+    for step_keys, step_members in steps:
+        assert await kept.owners(step_keys, step_members) == owners(step_keys, step_members)
+    counter.cancel()
+    assert turns >= 5 * 3  # at least three turns in each step of 4,000 keys
 
 
 async def test_two_replicas_share_the_keys_each_wallbox_polled_by_one(
