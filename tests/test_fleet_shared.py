@@ -321,6 +321,9 @@ async def test_no_personal_data_reaches_redis_unless_asked(
         assert all(value in text for value in personal)
     else:
         assert [value for value in personal if value in text] == []
+        written = json.loads((await stream(redis_client, name))[-1]["wallbox"])  # blanked, as the docs say
+        fields = ("email", "first_name", "last_name", "external_id")
+        assert {field: written["owner"][field] for field in fields} == dict.fromkeys(fields, "")
 
 
 # ---------------------------------------------------------------------------------------------- faults
