@@ -86,6 +86,21 @@ async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
             await asyncio.sleep(0.02)
 
 
+async def _all_polled(server: FakePodero, keys: list[Key]) -> None:
+    since = time.monotonic()
+    await until(lambda: polled_after(server, since) == set(keys))
+
+
+def _fast(url: str, name: str) -> RedisFleet:
+    """A fleet whose lease (1 s) and round trips (0.3 s) make a test's takeovers quick."""
+    return RedisFleet(url=url, name=name, lease=1.0, timeout=0.3)
+
+
+def _target(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 6379
+
+
 async def stream(redis_client: Any, name: str) -> list[dict[str, str]]:
     entries = await redis_client.xrange(fleet_key(name, "changes"))
     return [{field.decode(): value.decode() for field, value in fields.items()} for _, fields in entries]
@@ -191,7 +206,7 @@ async def test_two_replicas_share_the_keys_each_wallbox_polled_by_one(
 ) -> None:
     """Each passes part of the keys: both watch the union, each polls its share, every wallbox has one owner."""
     keys = server.wallbox_keys()
-    shared = RedisFleet(url=redis_url, name=name, lease=1.0, timeout=0.3)
+    shared = _fast(redis_url, name)
     async with (
         server.client() as first_client,
         server.client() as second_client,
@@ -210,7 +225,7 @@ async def test_two_replicas_share_the_keys_each_wallbox_polled_by_one(
 async def test_add_and_remove_reach_every_replica(server: FakePodero, redis_url: str, name: str) -> None:
     """A key added in one replica is polled by its owner; removed in another, it is polled no more."""
     keys = server.wallbox_keys()
-    shared = RedisFleet(url=redis_url, name=name, lease=1.0, timeout=0.3)
+    shared = _fast(redis_url, name)
     async with (
         server.client() as first_client,
         server.client() as second_client,
@@ -234,7 +249,7 @@ async def test_a_restart_compares_with_the_last_state(
 ) -> None:
     """Restarted with no change meanwhile: nothing; after a change meanwhile: real changes, never initial."""
     keys = server.wallbox_keys()
-    shared = RedisFleet(url=redis_url, name=name, lease=1.0, timeout=0.3)
+    shared = _fast(redis_url, name)
     async with server.client() as podero:
         async with podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
             first = [event async for event in _take(fleet, len(keys))]
@@ -268,7 +283,7 @@ async def test_stream_entries_carry_the_documented_fields(
 ) -> None:
     """One entry per change: ids, the stamp, initial 0/1, changes as {field: [old, new]}, the wallbox as JSON."""
     keys = server.wallbox_keys()[:3]
-    shared = RedisFleet(url=redis_url, name=name, lease=1.0, timeout=0.3)
+    shared = _fast(redis_url, name)
     async with server.client() as podero, podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
         [event async for event in _take(fleet, 3)]
         server.advance(300)
@@ -337,7 +352,7 @@ async def test_a_redis_gone_mid_watch_holds_the_changes_and_writes_them_when_bac
     """Redis stops: polling goes on, changes are held (one warning); Redis back: they reach the stream."""
     url, process = own_redis
     keys = server.wallbox_keys()[:5]
-    shared = RedisFleet(url=url, name=name, lease=1.0, timeout=0.3)
+    shared = _fast(url, name)
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     caplog.set_level(logging.WARNING, logger="podero_client")
     async with server.client() as podero, podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
@@ -382,12 +397,11 @@ async def test_a_redis_restarted_empty_gets_the_keys_back_and_polling_goes_on(
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     caplog.set_level(logging.WARNING, logger="podero_client")
     podero_a, podero_b = server.client(), server.client()
-    settings = {"url": url, "name": name, "lease": 1.0, "timeout": 0.3}
     async with (
         podero_a,
         podero_b,
-        podero_a.watch_wallboxes(keys[:5], interval=0.2, shared=RedisFleet(**settings)) as first,
-        podero_b.watch_wallboxes(keys[5:], interval=0.2, shared=RedisFleet(**settings)) as second,
+        podero_a.watch_wallboxes(keys[:5], interval=0.2, shared=_fast(url, name)) as first,
+        podero_b.watch_wallboxes(keys[5:], interval=0.2, shared=_fast(url, name)) as second,
     ):
         readers = [reading(first)[0], reading(second)[0]]
         await until(lambda: first.stats.owned + second.stats.owned == 10 and first.stats.replicas == 2)
@@ -415,11 +429,6 @@ async def test_a_redis_restarted_empty_gets_the_keys_back_and_polling_goes_on(
     assert len(lost) == 2  # one warning per replica
 
 
-def _target(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 6379
-
-
 async def test_a_renewal_cut_short_is_done_again_and_no_wallbox_is_left_without_owner(
     server: FakePodero, redis_url: str, name: str, redis_client: Any
 ) -> None:
@@ -427,13 +436,12 @@ async def test_a_renewal_cut_short_is_done_again_and_no_wallbox_is_left_without_
     proxy = RedisProxy(_target(redis_url))
     await proxy.start()
     keys = server.wallbox_keys()
-    settings = {"name": name, "lease": 1.0, "timeout": 0.3}
     podero_a, podero_b = server.client(), server.client()
     async with podero_a, podero_b:
-        first = podero_a.watch_wallboxes(keys, interval=0.2, shared=RedisFleet(url=proxy.url, **settings))
+        first = podero_a.watch_wallboxes(keys, interval=0.2, shared=_fast(proxy.url, name))
         async with first:
             reader = reading(first)[0]
-            async with podero_b.watch_wallboxes(keys, interval=0.2, shared=RedisFleet(url=redis_url, **settings)) as b:
+            async with podero_b.watch_wallboxes(keys, interval=0.2, shared=_fast(redis_url, name)) as b:
                 await until(lambda: first.stats.replicas == 2 and 0 < b.stats.owned < len(keys))
                 proxy.stall(b"HMGET", 1.0)  # more than a round trip's bound (2 x timeout)
             # The other left: the next renewal takes its wallboxes, and its read of their last states stalls.
@@ -454,13 +462,12 @@ async def test_a_replica_cut_off_from_redis_writes_nothing_stale_when_back(
     proxy = RedisProxy(_target(redis_url))
     await proxy.start()
     keys = server.wallbox_keys()[:10]
-    settings = {"name": name, "lease": 1.0, "timeout": 0.3}
     podero_a, podero_b = server.client(), server.client()
     async with (
         podero_a,
         podero_b,
-        podero_a.watch_wallboxes(keys, interval=0.1, shared=RedisFleet(url=proxy.url, **settings)) as cut,
-        podero_b.watch_wallboxes(keys, interval=0.1, shared=RedisFleet(url=redis_url, **settings)) as other,
+        podero_a.watch_wallboxes(keys, interval=0.1, shared=_fast(proxy.url, name)) as cut,
+        podero_b.watch_wallboxes(keys, interval=0.1, shared=_fast(redis_url, name)) as other,
     ):
         readers = [reading(cut)[0], reading(other)[0]]
         await until(lambda: cut.stats.replicas == other.stats.replicas == 2 and 0 < cut.stats.owned < len(keys))
@@ -470,8 +477,7 @@ async def test_a_replica_cut_off_from_redis_writes_nothing_stale_when_back(
         await until(lambda: other.stats.owned == len(keys))  # after a lease: two owners until the cut ends
         for _ in range(2):  # two changes of every wallbox, seen by both (the cut one holds its entries)
             server.advance(300)
-            since = time.monotonic()
-            await until(lambda since=since: polled_after(server, since) == set(keys))
+            await _all_polled(server, keys)
             await asyncio.sleep(0.5)
         assert cut.stats.stream_held >= owned_by_cut
         await proxy.start()
