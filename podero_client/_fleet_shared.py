@@ -520,10 +520,12 @@ class SharedFleet:
         if not self._restoring:
             self._restoring = True
             logger.warning(
-                "RedisFleet %r: Redis at %s no longer holds the fleet (restarted empty, a failover or an "
-                "eviction); writing back the %d keys this replica was given",
+                "RedisFleet %r: Redis at %s no longer holds the fleet's key set or this replica's heartbeat "
+                "(restarted empty, a failover, an eviction, or this replica cut off for %d leases); writing "
+                "back the %d keys this replica was given",
                 self.config.name,
                 self._where,
+                _FORGET_AFTER,
                 len(self._given),
             )
         texts = [key_text(key) for key in self._given]
@@ -633,16 +635,21 @@ class SharedFleet:
                 pipe.hdel(self._stamps_key, *forget)
             if edits:
                 pipe.incr(self._version_key)
+            # Every entry before any state: a state is as new as its wallbox's latest entry, which
+            # it would otherwise make look old.
             keys = [self._stream_key, self._stamps_key, self._state_key]
-            held = list(states.items())
-            for start in range(0, max(len(entries), len(held)), _SCRIPT_CHUNK):
+            for start in range(0, len(entries), _SCRIPT_CHUNK):
                 part = entries[start : start + _SCRIPT_CHUNK]
                 args = [str(STREAM_MAXLEN), str(len(part))]
                 for _, text, order, fields in part:
                     args += [text, order, *fields]
+                await self._write_script(keys=keys, args=args, client=pipe)  # queued in the pipeline
+            held = list(states.items())
+            for start in range(0, len(held), _SCRIPT_CHUNK):
+                args = [str(STREAM_MAXLEN), "0"]
                 for text, (order, state) in held[start : start + _SCRIPT_CHUNK]:
                     args += [text, order, state]
-                await self._write_script(keys=keys, args=args, client=pipe)  # queued in the pipeline
+                await self._write_script(keys=keys, args=args, client=pipe)
             await self._bounded(pipe.execute())
         # Written: forget it, keep what came meanwhile (and what a full buffer dropped is gone already).
         if entries:

@@ -381,7 +381,7 @@ async def test_a_redis_gone_mid_watch_holds_the_changes_and_writes_them_when_bac
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 2, warnings  # the outage; then, Redis back empty, the keys written back
     assert str(STREAM_BUFFER) in warnings[0]
-    assert "no longer holds the fleet" in warnings[1]
+    assert "no longer holds the fleet's key set" in warnings[1]
 
 
 async def test_a_redis_restarted_empty_gets_the_keys_back_and_polling_goes_on(
@@ -425,7 +425,7 @@ async def test_a_redis_restarted_empty_gets_the_keys_back_and_polling_goes_on(
             await second.aclose()
             restarted.kill()
             restarted.wait()
-    lost = [record for record in caplog.records if "no longer holds the fleet" in record.getMessage()]
+    lost = [record for record in caplog.records if "no longer holds the fleet's key set" in record.getMessage()]
     assert len(lost) == 2  # one warning per replica
 
 
@@ -527,6 +527,27 @@ async def test_a_budget_that_cannot_be_asked_puts_polls_off_and_fails_no_wallbox
     assert len(warnings) == 1, warnings
     assert "request budget could not be asked" in warnings[0]
     assert url not in warnings[0]
+
+
+async def test_a_large_write_keeps_every_entry_in_order(redis_url: str, name: str, redis_client: Any) -> None:
+    """More changes held than one write script takes: every entry written, a wallbox's two in order."""
+    shared = SharedFleet(_fast(redis_url, name))
+    await shared.start([])
+    first, *others = [as_key((uuid.uuid4(), uuid.uuid4(), uuid.uuid4())) for _ in range(601)]
+    shared.publish(first, {"id": str(first[2]), "updated_at": "2026-12-07T10:00:00Z"}, {}, initial=True)
+    for key in others:  # the first wallbox's next change comes after a script's worth of others
+        shared.publish(key, {"id": str(key[2]), "updated_at": "2026-12-07T10:00:00Z"}, {}, initial=True)
+    shared.publish(first, {"id": str(first[2]), "updated_at": "2026-12-07T10:05:00Z"}, {"x": [1, 2]}, initial=False)
+    await until(lambda: shared.held() == 0)
+    await shared.aclose()
+    entries = await stream(redis_client, name)
+    assert len(entries) == 602
+    assert [entry["stamp"] for entry in entries if entry["wallbox_id"] == str(first[2])] == [
+        "2026-12-07T10:00:00Z",
+        "2026-12-07T10:05:00Z",
+    ]
+    state = await redis_client.hget(fleet_key(name, "state"), f"{first[0]}:{first[1]}:{first[2]}")
+    assert json.loads(state)["updated_at"] == "2026-12-07T10:05:00Z"
 
 
 def test_a_full_buffer_drops_its_oldest_entries_and_counts_them() -> None:
