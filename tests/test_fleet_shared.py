@@ -353,7 +353,7 @@ async def test_a_redis_gone_mid_watch_holds_the_changes_and_writes_them_when_bac
     url, process = own_redis
     keys = server.wallbox_keys()[:5]
     shared = _fast(url, name)
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    port = _target(url)[1]
     caplog.set_level(logging.WARNING, logger="podero_client")
     async with server.client() as podero, podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
         [event async for event in _take(fleet, 5)]
@@ -394,7 +394,7 @@ async def test_a_redis_restarted_empty_gets_the_keys_back_and_polling_goes_on(
     """Redis restarted without its data: each replica writes back the keys it was given, none adopts the empty set."""
     url, process = own_redis
     keys = server.wallbox_keys()[:10]
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    port = _target(url)[1]
     caplog.set_level(logging.WARNING, logger="podero_client")
     podero_a, podero_b = server.client(), server.client()
     async with (
@@ -504,7 +504,7 @@ async def test_a_budget_that_cannot_be_asked_puts_polls_off_and_fails_no_wallbox
 ) -> None:
     """RedisRateLimit's Redis is down: no request goes out, so no WallboxFailed; one warning; back, the polls go on."""
     url, process = own_redis
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    port = _target(url)[1]
     process.kill()
     process.wait()
     keys = server.wallbox_keys()[:5]
