@@ -32,8 +32,8 @@ from ._errors import (
 from ._extras import install_hint
 from ._fleet import FleetEvent, FleetStats, WallboxChanged, WallboxFailed
 from ._fleet_changes import FleetChange, FleetChanges
-from ._fleet_shared import RedisFleet
-from ._redis import fleet_key, where
+from ._fleet_shared import MAX_LEASE, MIN_LEASE, RedisFleet
+from ._redis import where
 from ._redis_budget import RedisRateLimit
 from ._render import change_line, printable, summary
 from ._version import __version__
@@ -208,20 +208,32 @@ async def _until_sigterm(work: Coroutine[Any, Any, int]) -> int:
             loop.remove_signal_handler(signal.SIGTERM)
 
 
+REDIS_URL_VARIABLE = "PODERO_REDIS_URL"
+
+
+def _redis_url(args: argparse.Namespace) -> str | None:
+    """--redis, else $PODERO_REDIS_URL: in the environment, the URL's password stays out of ``ps``."""
+    return args.redis or os.environ.get(REDIS_URL_VARIABLE) or None
+
+
 def _shared_fleet(args: argparse.Namespace) -> tuple[RedisFleet | None, RedisRateLimit | None]:
     """--redis, --fleet and --lease: the RedisFleet, and --rate-limit as one budget shared by the fleet's replicas."""
-    if args.redis is None:
+    url = _redis_url(args) if args.fleet is not None else args.redis  # the variable alone makes no replica
+    if url is None:
         if args.fleet is not None or args.lease is not None:
-            raise InvalidArgumentError("--fleet and --lease need --redis URL")
+            raise InvalidArgumentError(f"--fleet and --lease need --redis URL (or {REDIS_URL_VARIABLE})")
         return None, None
     if args.fleet is None:
         raise InvalidArgumentError("--redis needs --fleet NAME: the replicas that name the same fleet share it")
-    fleet = RedisFleet(url=args.redis, name=args.fleet, lease=15.0 if args.lease is None else args.lease)
+    lease = 15.0 if args.lease is None else args.lease
+    fleet = RedisFleet(url=url, name=args.fleet, lease=lease, timeout=min(2.0, lease / 3))
     budget = None
     if args.rate_limit:
+        # Its own key, one hash tag (RedisRateLimit wraps the key in braces): not one of the fleet's
+        # keys, which no script touches with it, so it need not share their cluster slot.
         budget = RedisRateLimit(
-            url=args.redis,
-            key=fleet_key(args.fleet, "budget"),
+            url=url,
+            key=f"podero:fleet:{args.fleet}:budget",
             per_second=args.rate_limit,
             burst=max(1, round(args.rate_limit / 50)),
         )
@@ -238,7 +250,7 @@ async def _watch_fleet(args: argparse.Namespace, keys: list[tuple[str, str, str]
             include_deleted=args.include_deleted,
             shared=shared,
         )
-        joined = f" with fleet {args.fleet!r} on {where(args.redis)}" if shared is not None else ""
+        joined = f" with fleet {args.fleet!r} on {where(shared.url)}" if shared is not None else ""
         print(f"watching {len(keys)} wallboxes every {args.interval:g} s{joined} (Ctrl-C to stop)", file=sys.stderr)
         async with watch as fleet:
             loop = asyncio.get_running_loop()
@@ -349,7 +361,10 @@ def _stream_json(change: FleetChange) -> str:
 
 async def _changes_command(args: argparse.Namespace) -> int:
     consumer = args.consumer or socket.gethostname()
-    reader = FleetChanges(url=args.redis, name=args.fleet, group=args.group, consumer=consumer)
+    url = _redis_url(args)
+    if url is None:
+        raise InvalidArgumentError(f"changes needs --redis URL (or {REDIS_URL_VARIABLE})")
+    reader = FleetChanges(url=url, name=args.fleet, group=args.group, consumer=consumer)
     async with reader as changes:
         print(
             f"reading fleet {args.fleet!r}'s changes as {consumer!r} of group {args.group!r} (Ctrl-C to stop)",
@@ -501,12 +516,13 @@ def _parser() -> argparse.ArgumentParser:
         "--redis",
         metavar="URL",
         help="with --keys-file and --fleet: share the watch with every replica of the fleet through this Redis "
-        "(redis://, rediss:// or unix://); --rate-limit is then one budget for all of them",
+        f"(redis://, rediss:// or unix://; default ${REDIS_URL_VARIABLE}, which keeps a password out of ps); "
+        "--rate-limit is then one budget for all of them",
     )
     watch.add_argument("--fleet", metavar="NAME", help="with --redis: the fleet's name, the same in every replica")
     watch.add_argument(
         "--lease",
-        type=_number(0, math.inf, low_open=True, high_open=True),
+        type=_number(MIN_LEASE, MAX_LEASE),
         metavar="S",
         help="with --redis: seconds after which a silent replica's wallboxes go to the others (default 15)",
     )
@@ -533,7 +549,10 @@ exit codes:
 """,
     )
     changes.add_argument(
-        "--redis", required=True, metavar="URL", help="the fleet's Redis: redis://, rediss:// or unix://"
+        "--redis",
+        metavar="URL",
+        help=f"the fleet's Redis: redis://, rediss:// or unix:// (default ${REDIS_URL_VARIABLE}, "
+        "which keeps a password out of ps)",
     )
     changes.add_argument("--fleet", required=True, metavar="NAME", help="the fleet's name, as its replicas name it")
     changes.add_argument(

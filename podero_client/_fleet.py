@@ -33,6 +33,7 @@ from ._errors import (
     InvalidArgumentError,
     NotFoundError,
     PoderoError,
+    RateLimitBackendError,
 )
 from ._fleet_shared import RedisFleet, SharedFleet
 from ._generated.models import WallboxDetailOutput
@@ -47,6 +48,7 @@ logger = logging.getLogger("podero_client")
 # Quiet polls at fast_interval after a change before the wallbox goes back to the interval.
 FAST_POLLS = 3
 JITTER = 0.05  # each due time moves by up to +-5 % of its interval, so replicas drift apart
+BUDGET_RETRY = 1.0  # seconds (about) before a wallbox whose budget could not be asked is tried again
 
 
 @attrs.frozen
@@ -89,6 +91,8 @@ class FleetStats:
     live members of a shared fleet (1 alone); ``stream_held``: changes not yet written to
     the stream (Redis slow or away); ``stream_dropped``: changes dropped from a full buffer;
     ``redis_round_trips``: the shared fleet's round trips to Redis so far (its budget's apart).
+    ``budget_unavailable``: polls put off because the shared budget (``RedisRateLimit``) could
+    not be asked; nothing was sent, so they are neither ``polls`` nor ``failures``.
     """
 
     size: int
@@ -105,6 +109,7 @@ class FleetStats:
     stream_held: int = 0
     stream_dropped: int = 0
     redis_round_trips: int = 0
+    budget_unavailable: int = 0
 
 
 class _Entry:
@@ -262,6 +267,8 @@ class FleetWatch:
         self._error: BaseException | None = None
         self._in_flight = 0
         self._polls = self._failures = self._changes = 0
+        self._budget_unavailable = 0
+        self._budget_away = False  # the budget could not be asked at the latest try: one warning per outage
         self._achieved: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._snapshot: FleetStats | None = None  # for readers on other threads
@@ -471,6 +478,7 @@ class FleetWatch:
             stream_held=shared.held() if shared is not None else 0,
             stream_dropped=shared.dropped if shared is not None else 0,
             redis_round_trips=shared.round_trips if shared is not None else 0,
+            budget_unavailable=self._budget_unavailable,
         )
 
     def latest_stats(self) -> FleetStats | None:
@@ -559,6 +567,9 @@ class FleetWatch:
         except ClientClosedError:
             self._finish(None)
             return
+        except RateLimitBackendError as error:  # nothing was sent: Podero did not fail it (issue 23, section 5)
+            self._put_off(entry, error)
+            return
         except PoderoError as error:
             if _credentials_refused(error):  # no call of this client can succeed any more
                 self._finish(error)
@@ -578,6 +589,7 @@ class FleetWatch:
         if entry.removed:
             return
         self._polls += 1
+        self._budget_away = False
         done = loop.time()
         if regular:
             gap = done - entry.polled_at
@@ -607,6 +619,21 @@ class FleetWatch:
         if event is not None:
             self._changes += not event.initial
             self._emit(event)
+
+    def _put_off(self, entry: _Entry, error: RateLimitBackendError) -> None:
+        """The shared budget could not be asked (its Redis away): the wallbox waits a short, jittered pause.
+
+        Its data ages meanwhile (``slowest_age`` shows the outage); a ``WallboxFailed`` per poll would
+        be thousands of failures per interval for requests never sent.
+        """
+        if entry.removed:
+            return
+        self._budget_unavailable += 1
+        if not self._budget_away:
+            self._budget_away = True
+            logger.warning("fleet watch: the request budget could not be asked (%s); polls wait for it", error)
+        pause = min(BUDGET_RETRY, self.interval) * self._random.uniform(1 - JITTER, 1 + JITTER)
+        self._push(entry, asyncio.get_running_loop().time() + pause)
 
     def _shared_change(
         self, shared: SharedFleet, entry: _Entry, wallbox: WallboxDetailOutput, previous: WallboxDetailOutput | None

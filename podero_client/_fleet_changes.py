@@ -96,8 +96,8 @@ class FleetChange:
     ``id`` is the same for every entry that describes the same state of the wallbox (its id,
     ``stamp`` and ``updated_at``): a duplicate after a takeover or a redelivery has the id of
     the first. ``entry_id`` is the stream's own id, which ``ack()`` acknowledges.
-    ``wallbox`` is the parsed model (with an owner of only its id when the entry was written
-    without personal data), or None when the stored JSON does not fit the schema;
+    ``wallbox`` is the parsed model (written without personal data, its owner's email, names and
+    external id and its link URLs are ``""``), or None when the stored JSON does not fit the schema;
     ``wallbox_data`` is that JSON as written, always.
     ``changes`` maps each field that moved to ``(old, new)``, as JSON values.
     """

@@ -16,7 +16,12 @@ when its version moved, the last states of the wallboxes it takes over, and the 
 at most one pipeline (stream entries, last states, key-set edits) every ``_FLUSH_GAP`` s,
 however many polls. A Redis that is gone leaves ownership as it was: the replica keeps
 polling what it owned, holds up to ``STREAM_BUFFER`` stream entries (the oldest dropped and
-counted beyond), logs one warning, and writes what it holds when Redis is back.
+counted beyond), logs one warning, and when Redis is back renews first (dropping what another
+member owns now), then writes what it holds. Changes go through a script that writes an entry
+or a state only when its stamp is newer than the fleet's for that wallbox: a replica cut off
+alone (the others took its wallboxes after a lease) polls twice what they poll, but never
+writes a stale state or an entry out of order. A Redis that lost the fleet (restarted empty,
+a failover, an eviction) gets back the keys each replica was given, never adopted as empty.
 """
 
 from __future__ import annotations
@@ -25,11 +30,14 @@ import asyncio
 import collections
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import math
+import secrets
 import uuid
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -44,18 +52,25 @@ FleetKey = tuple[uuid.UUID, uuid.UUID, uuid.UUID]
 STREAM_MAXLEN = 100_000  # entries the change stream keeps, about (XADD MAXLEN ~)
 STREAM_BUFFER = 10_000  # stream entries a replica holds while Redis is away; older ones are dropped
 _FLUSH_GAP = 0.2  # seconds between two writes of changes: round trips bounded, not one per change
-_RETRY_GAP = 1.0  # seconds between two tries while Redis is away
 _CHUNK = 2000  # keys per command in a pipeline: no single reply of megabytes
+_YIELD_EVERY = 1000  # keys scored between two turns of the loop
+_SCRIPT_CHUNK = 500  # changes per write script: a few MB of arguments at most, Redis blocked a few ms
 _SETTLE = 3.0  # seconds a starting replica waits for the others of a deploy to join, at most
 _FORGET_AFTER = 10  # leases after which a silent member leaves the sorted set
+# The lease's range: below a second, Redis's round trips and the loop's own delays eat the lease
+# (no member would ever look live); above a day, a dead replica's wallboxes wait a day, and
+# PEXPIRE's milliseconds times _FORGET_AFTER overflow long before 1e15.
+MIN_LEASE = 1.0
+MAX_LEASE = 86_400.0
 
 # KEYS[1]: the members (sorted set, score = last heartbeat, ms on Redis's clock); KEYS[2]: the
 # key set's version. ARGV: the member, the lease in ms, "leave" to leave. Answers
-# {now ms, {member, score, ...} of the live members, version}.
+# {now ms, the live members, the version (nil when Redis holds none), 1 if the member was there}.
 _RENEW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = tonumber(ARGV[2])
+local known = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if ARGV[3] == 'leave' then
   redis.call('ZREM', KEYS[1], ARGV[1])
 else
@@ -64,8 +79,57 @@ end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - lease * %d)
 redis.call('PEXPIRE', KEYS[1], lease * %d)
 local live = redis.call('ZRANGEBYSCORE', KEYS[1], now - lease, '+inf')
-return {now, live, redis.call('GET', KEYS[2]) or '0'}
+return {now, live, redis.call('GET', KEYS[2]), known and 1 or 0}
 """ % (_FORGET_AFTER, _FORGET_AFTER)  # noqa: UP031  # Lua's own braces would clash with str.format
+
+
+# The changes, written only when newer than what the fleet holds: a replica that was cut off
+# (or lost a wallbox meanwhile) never writes an older state over a newer one, nor an entry out
+# of order. KEYS: the stream, the stamps (hash: key -> stamp, microseconds), the last states.
+# ARGV: MAXLEN, the number of entries, then per entry: the key, its stamp ('' when none: written
+# as it comes), the 7 stream fields; then per state: the key, its stamp, the state.
+_WRITE = """
+local function newer(key, stamp, or_equal)
+  if stamp == '' then return true end
+  local held = redis.call('HGET', KEYS[2], key)
+  if not held then return true end
+  local new, old = tonumber(stamp), tonumber(held)
+  return new > old or (or_equal and new == old)
+end
+local count = tonumber(ARGV[2])
+local i = 3
+for _ = 1, count do
+  local key, stamp = ARGV[i], ARGV[i + 1]
+  if newer(key, stamp, false) then
+    if stamp ~= '' then redis.call('HSET', KEYS[2], key, stamp) end
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+      'org_id', ARGV[i + 2], 'user_id', ARGV[i + 3], 'wallbox_id', ARGV[i + 4], 'stamp', ARGV[i + 5],
+      'initial', ARGV[i + 6], 'changes', ARGV[i + 7], 'wallbox', ARGV[i + 8])
+  end
+  i = i + 9
+end
+while i <= #ARGV do
+  local key, stamp = ARGV[i], ARGV[i + 1]
+  if newer(key, stamp, true) then
+    if stamp ~= '' then redis.call('HSET', KEYS[2], key, stamp) end
+    redis.call('HSET', KEYS[3], key, ARGV[i + 2])
+  end
+  i = i + 3
+end
+return 1
+"""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _stamp_order(stamp: str) -> str:
+    """An ISO 8601 stamp as microseconds since the epoch, compared as a number in Redis ('' if none)."""
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return str((moment - _EPOCH) // timedelta(microseconds=1))
 
 
 def _check_url(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -99,6 +163,9 @@ class RedisFleet:
     ``include_personal_data``, the owner's email, names and external id and the link URLs
     are blanked before anything reaches Redis. ``timeout`` bounds each Redis round trip.
     The URL is never shown: it may carry a password.
+
+    ``lease``: 1 s to 1 day, and at least 3 x ``timeout``, so that a renewal (every
+    ``lease / 3``) fits its round trips; else InvalidArgumentError at construction.
     """
 
     url: str = attrs.field(validator=_check_url, repr=False)
@@ -108,6 +175,15 @@ class RedisFleet:
     timeout: float = attrs.field(default=2.0, validator=_check_seconds)
 
     def __attrs_post_init__(self) -> None:
+        if not MIN_LEASE <= self.lease <= MAX_LEASE:
+            raise InvalidArgumentError(
+                f"RedisFleet.lease must be {MIN_LEASE:g} to {MAX_LEASE:g} seconds (a day), got {self.lease!r}"
+            )
+        if self.lease < 3 * self.timeout:
+            raise InvalidArgumentError(
+                f"RedisFleet.lease ({self.lease:g} s) must be at least 3 x timeout ({self.timeout:g} s): "
+                "a renewal every lease / 3 must fit its round trips; lower timeout or raise lease"
+            )
         redis_asyncio("RedisFleet")  # at construction: a missing extra is found before the watch starts
 
 
@@ -171,6 +247,45 @@ def owners(keys: Iterable[str], members: Iterable[str]) -> dict[str, str]:
     return found
 
 
+class Rendezvous:
+    """``owners``, kept current as keys and members change, scoring again only what a change can move.
+
+    A member that joins takes a key only if it outscores the key's owner: one score per key. A
+    member that leaves hands over only its own keys, scored again over all; a new key is scored
+    over all. The loop gets a turn every ``_YIELD_EVERY`` keys: 30,000 keys never hold it for long
+    (a few ms at a time, against 90 to 200 ms in one go for 3 to 10 members).
+    """
+
+    def __init__(self) -> None:
+        self._members: dict[str, int] = {}  # member -> its hash
+        self._best: dict[str, tuple[int, str, int]] = {}  # key -> (its owner's score, its owner, its hash)
+
+    async def owners(self, keys: Iterable[str], members: Iterable[str]) -> dict[str, str]:
+        hashed = {member: _hash(member) for member in sorted(members)}
+        everyone = [(member_hash, member) for member, member_hash in hashed.items()]
+        joined = [(member_hash, member) for member, member_hash in hashed.items() if member not in self._members]
+        left = self._members.keys() - hashed.keys()
+        best: dict[str, tuple[int, str, int]] = {}
+        for number, key in enumerate(keys if everyone else ()):
+            if number % _YIELD_EVERY == _YIELD_EVERY - 1:
+                await asyncio.sleep(0)
+            held = self._best.get(key)
+            if held is None or held[1] in left:
+                key_hash = held[2] if held is not None else _hash(key)
+                held = (-1, "", key_hash)
+                candidates = everyone
+            else:
+                key_hash = held[2]
+                candidates = joined
+            for member_hash, member in candidates:
+                score = _mix(key_hash ^ member_hash)
+                if score > held[0]:
+                    held = (score, member, key_hash)
+            best[key] = held
+        self._best, self._members = best, hashed
+        return {key: held[1] for key, held in best.items()}
+
+
 def key_text(key: FleetKey) -> str:
     """A key as Redis holds it: ``org_id:user_id:wallbox_id``."""
     return f"{key[0]}:{key[1]}:{key[2]}"
@@ -210,21 +325,32 @@ class SharedFleet:
         self._keys_key = fleet_key(config.name, "keys")
         self._state_key = fleet_key(config.name, "state")
         self._stream_key = fleet_key(config.name, "changes")
+        self._stamps_key = fleet_key(config.name, "stamps")
         self._redis: Any = None
         self._renew_script: Any = None
+        self._write_script: Any = None
         self.keys: set[FleetKey] = set()  # the fleet's keys, as last read
+        # The keys this replica was given (at start, add, remove): written back when Redis lost the set.
+        self._given: set[FleetKey] = set()
+        self._beaten = False  # a heartbeat went through: from then on, this member missing means Redis lost it
+        self._restoring = False  # the keys are being written back (one warning per loss)
         self.owned: set[FleetKey] = set()
         self.replicas = 0
         self._members: tuple[str, ...] = ()
+        self._rendezvous = Rendezvous()
         self._version: bytes | None = None
-        self._entries: collections.deque[dict[str, str]] = collections.deque()
-        self._states: dict[str, str] = {}  # key text -> the state to write with its entries
+        # Stream entries held: (number, key text, stamp order, the fields); numbered so that a write
+        # forgets exactly what it wrote, whatever was dropped meanwhile.
+        self._entries: collections.deque[tuple[int, str, str, tuple[str, ...]]] = collections.deque()
+        self._numbers = itertools.count()
+        self._states: dict[str, tuple[str, str]] = {}  # key text -> (stamp order, the state) to write
         self._edits: dict[str, bool] = {}  # key text -> True: add, False: remove
         self._forget: set[str] = set()  # removed keys whose state goes
         self.dropped = 0
         self.round_trips = 0
         self._away = False  # Redis did not answer the latest round trip (one warning per outage)
         self._wrote = asyncio.Event()
+        self._renewed = asyncio.Event()  # a renewal went through: after an outage, writes wait for it
         self._writer: asyncio.Task[None] | None = None
         self._closing: asyncio.Future[None] | None = None
 
@@ -236,6 +362,7 @@ class SharedFleet:
         if self._redis is None:
             self._redis = connect(self.config.url, timeout=self.config.timeout, feature="RedisFleet")
             self._renew_script = self._redis.register_script(_RENEW)
+            self._write_script = self._redis.register_script(_WRITE)
         return self._redis
 
     async def _bounded(self, awaitable: Any) -> Any:
@@ -262,6 +389,7 @@ class SharedFleet:
         return True
 
     def _back(self) -> None:
+        self._renewed.set()
         if self._away:
             self._away = False
             logger.info("RedisFleet %r: Redis at %s answers again", self.config.name, self._where)
@@ -272,7 +400,8 @@ class SharedFleet:
 
         FleetBackendError when Redis cannot be reached.
         """
-        texts = [key_text(key) for key in keys]
+        self._given = set(keys)
+        texts = [key_text(key) for key in self._given]
         try:
             redis = self._client()
             async with redis.pipeline(transaction=False) as pipe:
@@ -330,19 +459,33 @@ class SharedFleet:
 
         Raises what Redis raised; the caller keeps the ownership it has.
         """
+        recovering = self._away
         members, keys_moved = await self._beat()
+        handover = Handover({}, frozenset())
+        if keys_moved or members != self._members:
+            # Nothing is kept until all of it went through: a failure below recomputes at the next renewal.
+            self._members = ()
+            texts = {key_text(key): key for key in self.keys}
+            found = await self._rendezvous.owners(texts, members)
+            mine = {texts[text] for text, member in found.items() if member == self.member}
+            states = await self._states_of(mine - self.owned)
+            mine &= self.keys  # less what was removed meanwhile
+            handover = Handover({key: states[key] for key in mine - self.owned}, frozenset(self.owned - mine))
+            self._members, self.owned = members, mine
+        if recovering:
+            self._drop_others()
         self._back()
-        if not keys_moved and members == self._members:
-            return Handover({}, frozenset())
-        self._members = members
-        self.replicas = len(members)
-        texts = {key_text(key): key for key in self.keys}
-        mine = {texts[text] for text, member in owners(texts, members).items() if member == self.member}
-        taken = mine - self.owned
-        lost = frozenset(self.owned - mine)
-        states = await self._states_of(taken)
-        self.owned = mine
-        return Handover(states, lost)
+        return handover
+
+    def _drop_others(self) -> None:
+        """After an outage: the held changes of wallboxes another member owns now are dropped.
+
+        That member polled them meanwhile, and its entries are newer (the write script would refuse
+        these anyway: dropping them spares the bytes).
+        """
+        mine = {key_text(key) for key in self.owned}
+        self._entries = collections.deque(entry for entry in self._entries if entry[1] in mine)
+        self._states = {text: state for text, state in self._states.items() if text in mine}
 
     async def _beat(self) -> tuple[tuple[str, ...], bool]:
         """Heartbeat; the live members, and whether the key set moved (then it is read again)."""
@@ -351,7 +494,15 @@ class SharedFleet:
             self._renew_script(keys=[self._members_key, self._version_key], args=self._args("beat"))
         )
         members = tuple(sorted(member.decode() if isinstance(member, bytes) else str(member) for member in answer[1]))
-        version = answer[2] if isinstance(answer[2], bytes) else str(answer[2]).encode()
+        version = answer[2]
+        if version is None and not self._given and self._version is None:
+            version = b""  # a new fleet with no keys yet: nothing was lost
+        elif version is None or (self._beaten and not answer[3]):
+            # Redis lost the fleet (restarted empty, a failover, an eviction): adopting the empty
+            # set would stop every poll. Each replica writes back the keys it was given.
+            version = await self._write_back()
+        self._beaten = True
+        version = version if isinstance(version, bytes) else str(version).encode()
         keys_moved = version != self._version
         if keys_moved:
             raw = await self._bounded(self._redis.smembers(self._keys_key))
@@ -362,6 +513,29 @@ class SharedFleet:
             self._version = version
         self.replicas = len(members)
         return members, keys_moved
+
+    async def _write_back(self) -> int:
+        """The keys this replica was given, added to the fleet again; a key-set version no replica held before."""
+        if not self._restoring:
+            self._restoring = True
+            logger.warning(
+                "RedisFleet %r: Redis at %s no longer holds the fleet's key set or this replica's heartbeat "
+                "(restarted empty, a failover, an eviction, or this replica cut off for %d leases); writing "
+                "back the %d keys this replica was given",
+                self.config.name,
+                self._where,
+                _FORGET_AFTER,
+                len(self._given),
+            )
+        texts = [key_text(key) for key in self._given]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(texts), _CHUNK):
+                pipe.sadd(self._keys_key, *texts[start : start + _CHUNK])
+            pipe.incrby(self._version_key, secrets.randbelow(1 << 40) + 1)  # every replica reads the set again
+            replies = await self._bounded(pipe.execute())
+        self._restoring = False
+        version: int = replies[-1]
+        return version
 
     async def _states_of(self, keys: Iterable[FleetKey]) -> dict[FleetKey, dict[str, Any] | None]:
         """The last state Redis holds of each key (None: the fleet never saw it); one pipeline."""
@@ -385,12 +559,14 @@ class SharedFleet:
     # ------------------------------------------------------------------ keys
     def add(self, key: FleetKey) -> None:
         self.keys.add(key)
+        self._given.add(key)
         self._edits[key_text(key)] = True
         self._forget.discard(key_text(key))
         self._wrote.set()
 
     def remove(self, key: FleetKey) -> None:
         self.keys.discard(key)
+        self._given.discard(key)
         self.owned.discard(key)
         text = key_text(key)
         self._edits[text] = False
@@ -406,42 +582,40 @@ class SharedFleet:
     def publish(self, key: FleetKey, state: dict[str, Any], changes: Mapping[str, Any], initial: bool) -> None:
         """Queue one stream entry, and ``state`` as the wallbox's last; written within ``_FLUSH_GAP``."""
         stamp = state.get("current_state_last_updated_at") or state.get("updated_at") or ""
+        stamp = stamp if isinstance(stamp, str) else ""
         text = key_text(key)
         if len(self._entries) >= STREAM_BUFFER:
             self._entries.popleft()
             self.dropped += 1
-        self._entries.append(
-            {
-                "org_id": str(key[0]),
-                "user_id": str(key[1]),
-                "wallbox_id": str(key[2]),
-                "stamp": stamp if isinstance(stamp, str) else "",
-                "initial": "1" if initial else "0",
-                "changes": json.dumps(changes, default=str),
-                "wallbox": json.dumps(state, default=str),
-            }
-        )
-        self._states[text] = json.dumps(state, default=str)
+        wallbox = json.dumps(state, default=str)
+        order = _stamp_order(stamp)
+        fields = (str(key[0]), str(key[1]), str(key[2]), stamp, "1" if initial else "0")
+        self._entries.append((next(self._numbers), text, order, (*fields, json.dumps(changes, default=str), wallbox)))
+        self._states[text] = (order, wallbox)
         self._wrote.set()
 
     async def _write_loop(self) -> None:
         while True:
             await self._wrote.wait()
             self._wrote.clear()
+            if self._away:  # after an outage, a renewal first: it drops what another member owns now
+                self._renewed.clear()
+                await self._renewed.wait()
             try:
                 await self._write()
             except Exception as exc:
                 if not self.failed(exc, "writing changes"):
                     raise
-                self._wrote.set()  # still held: tried again
-                await asyncio.sleep(_RETRY_GAP)
+                self._wrote.set()  # still held: written after the next renewal that goes through
                 continue
             await asyncio.sleep(_FLUSH_GAP)
 
     async def _write(self) -> None:
-        """One pipeline (MULTI/EXEC): key-set edits, stream entries and their states; forgotten once written."""
+        """One pipeline (MULTI/EXEC): key-set edits, stream entries and their states; forgotten once written.
+
+        Entries and states go through the write script: only those newer than the fleet's are written.
+        """
         entries = list(self._entries)
-        dropped = self.dropped
         states = dict(self._states)
         edits = dict(self._edits)
         forget = set(self._forget)
@@ -457,18 +631,29 @@ class SharedFleet:
                 pipe.srem(self._keys_key, *removed)
             if forget:
                 pipe.hdel(self._state_key, *forget)
+                pipe.hdel(self._stamps_key, *forget)
             if edits:
                 pipe.incr(self._version_key)
-            for entry in entries:
-                pipe.xadd(self._stream_key, entry, maxlen=STREAM_MAXLEN, approximate=True)
-            if states:
-                pipe.hset(self._state_key, mapping=states)
+            # Every entry before any state: a state is as new as its wallbox's latest entry, which
+            # it would otherwise make look old.
+            keys = [self._stream_key, self._stamps_key, self._state_key]
+            for start in range(0, len(entries), _SCRIPT_CHUNK):
+                part = entries[start : start + _SCRIPT_CHUNK]
+                args = [str(STREAM_MAXLEN), str(len(part))]
+                for _, text, order, fields in part:
+                    args += [text, order, *fields]
+                await self._write_script(keys=keys, args=args, client=pipe)  # queued in the pipeline
+            held = list(states.items())
+            for start in range(0, len(held), _SCRIPT_CHUNK):
+                args = [str(STREAM_MAXLEN), "0"]
+                for text, (order, state) in held[start : start + _SCRIPT_CHUNK]:
+                    args += [text, order, state]
+                await self._write_script(keys=keys, args=args, client=pipe)
             await self._bounded(pipe.execute())
-        self._back()
-        # Written: forget it, keep what came meanwhile. A full buffer dropped its oldest meanwhile:
-        # those were among the written ones.
-        for _ in range(max(0, len(entries) - (self.dropped - dropped))):
-            self._entries.popleft()
+        # Written: forget it, keep what came meanwhile (and what a full buffer dropped is gone already).
+        if entries:
+            while self._entries and self._entries[0][0] <= entries[-1][0]:
+                self._entries.popleft()
         for text, value in states.items():
             if self._states.get(text) == value:
                 del self._states[text]

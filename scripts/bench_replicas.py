@@ -104,7 +104,7 @@ async def replica(args: argparse.Namespace) -> None:
     shared = None
     if args.redis:
         budget = RedisRateLimit(url=args.redis, key=f"bench:{args.fleet}", per_second=args.rate, burst=args.burst)
-        shared = RedisFleet(url=args.redis, name=args.fleet, lease=args.lease)
+        shared = RedisFleet(url=args.redis, name=args.fleet, lease=args.lease, timeout=min(2.0, args.lease / 3))
     async with (
         PoderoClient(credentials=credentials, base_url=args.url, rate_limit=budget) as podero,
         podero.watch_wallboxes(keys, interval=args.interval, fast_interval=args.interval, shared=shared) as fleet,

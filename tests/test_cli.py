@@ -523,8 +523,8 @@ async def test_watch_with_redis_runs_a_replica_of_a_shared_fleet(tmp_path: Path,
         keys.write_text("".join(" ".join(key) + "\n" for key in server.wallbox_keys()))
         code, out, err = await _cli(
             "watch", "--keys-file", str(keys), "--interval", "0.2", "--count", "4", "--rate-limit", "100",
-            "--redis", redis_url, "--fleet", name, "--lease", "3",
-            env=_env(server),
+            "--fleet", name, "--lease", "3",
+            env={**_env(server), "PODERO_REDIS_URL": redis_url},  # out of `ps`
         )  # fmt: skip
     client = redis.asyncio.Redis.from_url(redis_url)
     written: list[bytes] = []
@@ -538,7 +538,9 @@ async def test_watch_with_redis_runs_a_replica_of_a_shared_fleet(tmp_path: Path,
     assert code == 0, err
     assert sum("(first poll)" in line for line in out.splitlines()) == 4
     assert entries == 4
-    assert any(b"budget" in key for key in written)  # --rate-limit became the fleet's shared budget
+    budget = [key.decode() for key in written if b"budget" in key]  # --rate-limit: the fleet's shared budget
+    assert budget
+    assert all(key.startswith(f"{{podero:fleet:{name}:budget}}:") for key in budget)  # one hash tag, not nested
     assert f"with fleet {name!r} on redis://127.0.0.1:" in err
     assert "1 replicas" in err
 

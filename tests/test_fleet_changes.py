@@ -630,24 +630,30 @@ async def test_the_cli_prints_each_change_and_ends_quietly_on_a_signal(
     [
         (["--redis", "http://127.0.0.1:6379", "--fleet", "f"], 2, "redis://, rediss:// or unix://"),
         (["--redis", "redis://127.0.0.1:6379/0", "--fleet", ""], 2, "FleetChanges.name"),
+        (["--fleet", "f"], 2, "changes needs --redis URL (or PODERO_REDIS_URL)"),
     ],
 )
 def test_the_cli_refuses_bad_arguments_in_one_line(arguments: list[str], code: int, says: str) -> None:
-    """A bad URL or fleet name: one line on stderr and exit 2, before any I/O."""
+    """A bad URL or fleet name, or no Redis at all: one line on stderr and exit 2, before any I/O."""
+    env = {key: value for key, value in os.environ.items() if key != "PODERO_REDIS_URL"}
     result = subprocess.run(  # noqa: S603  # our own interpreter and command
-        [sys.executable, "-m", "podero_client", "changes", *arguments], capture_output=True, text=True, check=False
-    )
+        [sys.executable, "-m", "podero_client", "changes", *arguments],
+        capture_output=True, text=True, check=False, env=env,
+    )  # fmt: skip
     assert result.returncode == code
     assert says in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_the_cli_says_when_redis_cannot_be_reached(closed_port_url: str) -> None:
-    """Redis not there at start: exit 6 (no connection), one line naming the host and no password."""
+    """Redis not there at start: exit 6 (no connection), one line naming the host and no password.
+
+    The URL comes from PODERO_REDIS_URL, where ``ps`` does not show its password.
+    """
     url = closed_port_url.replace("redis://", f"redis://:{PASSWORD}@")
-    result = subprocess.run(  # noqa: S603  # our own interpreter and command
-        [sys.executable, "-m", "podero_client", "changes", "--redis", url, "--fleet", "f"],
-        capture_output=True, text=True, check=False,
+    result = subprocess.run(  # our own interpreter and command
+        [sys.executable, "-m", "podero_client", "changes", "--fleet", "f"],
+        capture_output=True, text=True, check=False, env={**os.environ, "PODERO_REDIS_URL": url},
     )  # fmt: skip
     assert result.returncode == 6, result.stderr
     assert "ChangeStreamError" in result.stderr

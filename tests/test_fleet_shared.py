@@ -14,15 +14,26 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio
 from _servers import free_port
 from conftest import start_redis_server
+from redis_proxy import RedisProxy
 
-from podero_client import FleetBackendError, FleetEvent, FleetWatch, InvalidArgumentError, RedisFleet, WallboxChanged
+from podero_client import (
+    FleetBackendError,
+    FleetEvent,
+    FleetWatch,
+    InvalidArgumentError,
+    RedisFleet,
+    RedisRateLimit,
+    WallboxChanged,
+    WallboxFailed,
+)
 from podero_client._fleet import as_key
-from podero_client._fleet_shared import STREAM_BUFFER, SharedFleet, owners
+from podero_client._fleet_shared import STREAM_BUFFER, Rendezvous, SharedFleet, owners
 from podero_client._redis import fleet_key
 from podero_client.testing import FakePodero
 
@@ -75,6 +86,21 @@ async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
             await asyncio.sleep(0.02)
 
 
+async def _all_polled(server: FakePodero, keys: list[Key]) -> None:
+    since = time.monotonic()
+    await until(lambda: polled_after(server, since) == set(keys))
+
+
+def _fast(url: str, name: str) -> RedisFleet:
+    """A fleet whose lease (1 s) and round trips (0.3 s) make a test's takeovers quick."""
+    return RedisFleet(url=url, name=name, lease=1.0, timeout=0.3)
+
+
+def _target(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 6379
+
+
 async def stream(redis_client: Any, name: str) -> list[dict[str, str]]:
     entries = await redis_client.xrange(fleet_key(name, "changes"))
     return [{field.decode(): value.decode() for field, value in fields.items()} for _, fields in entries]
@@ -92,6 +118,12 @@ async def stream(redis_client: Any, name: str) -> list[dict[str, str]]:
         ({"lease": -1.0}, "RedisFleet.lease"),
         ({"lease": float("inf")}, "RedisFleet.lease"),
         ({"lease": True}, "RedisFleet.lease"),
+        ({"lease": 1e-4}, "RedisFleet.lease must be 1 to 86400"),  # 0 ms: no member would ever be live
+        ({"lease": 0.999}, "RedisFleet.lease must be 1 to 86400"),
+        ({"lease": 86_401.0}, "RedisFleet.lease must be 1 to 86400"),
+        ({"lease": 1e15}, "RedisFleet.lease must be 1 to 86400"),  # overflows PEXPIRE
+        ({"lease": 5.0}, r"at least 3 x timeout \(2 s\)"),  # default timeout 2 s
+        ({"lease": 15.0, "timeout": 1e9}, r"at least 3 x timeout"),
         ({"url": "http://127.0.0.1:6379"}, "RedisFleet.url"),
         ({"url": "redis://127.0.0.1:6379/0?socket_timeout=abc"}, "RedisFleet.url cannot be parsed"),
         ({"url": "redis://[::1"}, "RedisFleet.url"),
@@ -137,12 +169,42 @@ def test_rendezvous_moves_only_the_share_of_a_member_that_joins() -> None:
     assert 900 <= len(moved) <= 1100
 
 
+async def test_ownership_kept_current_agrees_with_rendezvous_and_lets_the_loop_run() -> None:
+    """Rendezvous scores again only what a join, a leave or a new key can move, with the same owners as owners();
+    and it hands the loop a turn every thousand keys, so that 30,000 keys do not hold it for 100 ms or more.
+    """
+    keys = [f"{uuid.uuid4()}:{uuid.uuid4()}:{uuid.uuid4()}" for _ in range(5000)]
+    members = [uuid.uuid4().hex for _ in range(4)]
+    kept = Rendezvous()
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    counter = asyncio.create_task(count_turns())
+    await asyncio.sleep(0)
+    steps = [
+        (keys[:4000], members[:3]),  # start
+        (keys[:4000], members),  # one joins
+        (keys[:4000], members[1:]),  # one leaves
+        (keys[1000:], members[1:]),  # keys removed and added
+        (keys[1000:], members[:2]),  # one joins, one leaves
+    ]
+    for step_keys, step_members in steps:
+        assert await kept.owners(step_keys, step_members) == owners(step_keys, step_members)
+    counter.cancel()
+    assert turns >= 5 * 3  # at least three turns in each step of 4,000 keys
+
+
 async def test_two_replicas_share_the_keys_each_wallbox_polled_by_one(
     server: FakePodero, redis_url: str, name: str, redis_client: Any
 ) -> None:
     """Each passes part of the keys: both watch the union, each polls its share, every wallbox has one owner."""
     keys = server.wallbox_keys()
-    shared = RedisFleet(url=redis_url, name=name, lease=1.0)
+    shared = _fast(redis_url, name)
     async with (
         server.client() as first_client,
         server.client() as second_client,
@@ -161,7 +223,7 @@ async def test_two_replicas_share_the_keys_each_wallbox_polled_by_one(
 async def test_add_and_remove_reach_every_replica(server: FakePodero, redis_url: str, name: str) -> None:
     """A key added in one replica is polled by its owner; removed in another, it is polled no more."""
     keys = server.wallbox_keys()
-    shared = RedisFleet(url=redis_url, name=name, lease=1.0)
+    shared = _fast(redis_url, name)
     async with (
         server.client() as first_client,
         server.client() as second_client,
@@ -185,7 +247,7 @@ async def test_a_restart_compares_with_the_last_state(
 ) -> None:
     """Restarted with no change meanwhile: nothing; after a change meanwhile: real changes, never initial."""
     keys = server.wallbox_keys()
-    shared = RedisFleet(url=redis_url, name=name, lease=1.0)
+    shared = _fast(redis_url, name)
     async with server.client() as podero:
         async with podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
             first = [event async for event in _take(fleet, len(keys))]
@@ -219,7 +281,7 @@ async def test_stream_entries_carry_the_documented_fields(
 ) -> None:
     """One entry per change: ids, the stamp, initial 0/1, changes as {field: [old, new]}, the wallbox as JSON."""
     keys = server.wallbox_keys()[:3]
-    shared = RedisFleet(url=redis_url, name=name, lease=1.0)
+    shared = _fast(redis_url, name)
     async with server.client() as podero, podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
         [event async for event in _take(fleet, 3)]
         server.advance(300)
@@ -249,7 +311,7 @@ async def test_no_personal_data_reaches_redis_unless_asked(
 ) -> None:
     """Every key of the fleet, read after a run: no owner email, name or external id, no link secret by default."""
     keys = server.wallbox_keys()[:5]
-    shared = RedisFleet(url=redis_url, name=name, lease=1.0, include_personal_data=include_personal_data)
+    shared = RedisFleet(url=redis_url, name=name, lease=1.0, timeout=0.3, include_personal_data=include_personal_data)
     async with server.client() as podero, podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
         [event async for event in _take(fleet, 5)]
         server.advance(300)
@@ -272,6 +334,9 @@ async def test_no_personal_data_reaches_redis_unless_asked(
         assert all(value in text for value in personal)
     else:
         assert [value for value in personal if value in text] == []
+        written = json.loads((await stream(redis_client, name))[-1]["wallbox"])  # blanked, as the docs say
+        fields = ("email", "first_name", "last_name", "external_id")
+        assert {field: written["owner"][field] for field in fields} == dict.fromkeys(fields, "")
 
 
 # ---------------------------------------------------------------------------------------------- faults
@@ -285,8 +350,8 @@ async def test_a_redis_gone_mid_watch_holds_the_changes_and_writes_them_when_bac
     """Redis stops: polling goes on, changes are held (one warning); Redis back: they reach the stream."""
     url, process = own_redis
     keys = server.wallbox_keys()[:5]
-    shared = RedisFleet(url=url, name=name, lease=1.0, timeout=0.3)
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    shared = _fast(url, name)
+    port = _target(url)[1]
     caplog.set_level(logging.WARNING, logger="podero_client")
     async with server.client() as podero, podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
         [event async for event in _take(fleet, 5)]
@@ -311,9 +376,176 @@ async def test_a_redis_gone_mid_watch_holds_the_changes_and_writes_them_when_bac
             restarted.kill()
             restarted.wait()
     assert [entry["initial"] for entry in entries] == ["0"] * 5  # the five held while Redis was away
-    warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
-    assert len(warnings) == 1, [record.getMessage() for record in warnings]
-    assert str(STREAM_BUFFER) in warnings[0].getMessage()
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 2, warnings  # the outage; then, Redis back empty, the keys written back
+    assert str(STREAM_BUFFER) in warnings[0]
+    assert "no longer holds the fleet's key set" in warnings[1]
+
+
+async def test_a_redis_restarted_empty_gets_the_keys_back_and_polling_goes_on(
+    server: FakePodero,
+    own_redis: tuple[str, subprocess.Popen[bytes]],
+    name: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis restarted without its data: each replica writes back the keys it was given, none adopts the empty set."""
+    url, process = own_redis
+    keys = server.wallbox_keys()[:10]
+    port = _target(url)[1]
+    caplog.set_level(logging.WARNING, logger="podero_client")
+    podero_a, podero_b = server.client(), server.client()
+    async with (
+        podero_a,
+        podero_b,
+        podero_a.watch_wallboxes(keys[:5], interval=0.2, shared=_fast(url, name)) as first,
+        podero_b.watch_wallboxes(keys[5:], interval=0.2, shared=_fast(url, name)) as second,
+    ):
+        readers = [reading(first)[0], reading(second)[0]]
+        await until(lambda: first.stats.owned + second.stats.owned == 10 and first.stats.replicas == 2)
+        process.kill()
+        process.wait()
+        restarted = start_redis_server(port, tmp_path)  # empty: no persistence
+        try:
+            await asyncio.sleep(2.0)  # a lease and more: every replica renewed against the empty Redis
+            client = redis.asyncio.Redis.from_url(url)
+            held = await client.smembers(fleet_key(name, "keys"))
+            await client.aclose()
+            assert len(held) == 10  # each wrote back its own five
+            assert (first.stats.size, second.stats.size) == (10, 10)
+            assert first.stats.owned + second.stats.owned == 10
+            since = time.monotonic()
+            await until(lambda: polled_after(server, since) == set(keys))
+        finally:
+            for reader in readers:
+                reader.cancel()
+            await first.aclose()
+            await second.aclose()
+            restarted.kill()
+            restarted.wait()
+    lost = [record for record in caplog.records if "no longer holds the fleet's key set" in record.getMessage()]
+    assert len(lost) == 2  # one warning per replica
+
+
+async def test_a_renewal_cut_short_is_done_again_and_no_wallbox_is_left_without_owner(
+    server: FakePodero, redis_url: str, name: str, redis_client: Any
+) -> None:
+    """The read of the last states times out in the renewal that takes a leaver's wallboxes: the next one takes them."""
+    proxy = RedisProxy(_target(redis_url))
+    await proxy.start()
+    keys = server.wallbox_keys()
+    podero_a, podero_b = server.client(), server.client()
+    async with podero_a, podero_b:
+        first = podero_a.watch_wallboxes(keys, interval=0.2, shared=_fast(proxy.url, name))
+        async with first:
+            reader = reading(first)[0]
+            async with podero_b.watch_wallboxes(keys, interval=0.2, shared=_fast(redis_url, name)) as b:
+                await until(lambda: first.stats.replicas == 2 and 0 < b.stats.owned < len(keys))
+                proxy.stall(b"HMGET", 1.0)  # more than a round trip's bound (2 x timeout)
+            # The other left: the next renewal takes its wallboxes, and its read of their last states stalls.
+            await until(lambda: proxy.stalls == 1)
+            await until(lambda: first.stats.owned == len(keys))
+            since = time.monotonic()
+            await until(lambda: polled_after(server, since) == set(keys))
+            reader.cancel()
+    await proxy.cut()
+
+
+async def test_a_replica_cut_off_from_redis_writes_nothing_stale_when_back(
+    server: FakePodero, redis_url: str, name: str, redis_client: Any
+) -> None:
+    """Only one replica loses Redis; the other takes its wallboxes and writes newer changes: on its return, the
+    cut-off one's held changes are dropped or refused, so the stream stays in order per wallbox, with no repeat.
+    """
+    proxy = RedisProxy(_target(redis_url))
+    await proxy.start()
+    keys = server.wallbox_keys()[:10]
+    podero_a, podero_b = server.client(), server.client()
+    async with (
+        podero_a,
+        podero_b,
+        podero_a.watch_wallboxes(keys, interval=0.1, shared=_fast(proxy.url, name)) as cut,
+        podero_b.watch_wallboxes(keys, interval=0.1, shared=_fast(redis_url, name)) as other,
+    ):
+        readers = [reading(cut)[0], reading(other)[0]]
+        await until(lambda: cut.stats.replicas == other.stats.replicas == 2 and 0 < cut.stats.owned < len(keys))
+        await until(lambda: cut.stats.stream_held == other.stats.stream_held == 0)
+        owned_by_cut = cut.stats.owned
+        await proxy.cut()
+        await until(lambda: other.stats.owned == len(keys))  # after a lease: two owners until the cut ends
+        for _ in range(2):  # two changes of every wallbox, seen by both (the cut one holds its entries)
+            server.advance(300)
+            await _all_polled(server, keys)
+            await asyncio.sleep(0.5)
+        assert cut.stats.stream_held >= owned_by_cut
+        await proxy.start()
+        await until(lambda: cut.stats.stream_held == 0 and cut.stats.replicas == 2)
+        await asyncio.sleep(0.5)
+        for reader in readers:
+            reader.cancel()
+    await proxy.cut()
+    entries = await stream(redis_client, name)
+    stamps: dict[str, list[str]] = {}
+    for entry in entries:
+        stamps.setdefault(entry["wallbox_id"], []).append(entry["stamp"])
+    assert len(stamps) == len(keys)
+    assert all(len(found) == 3 for found in stamps.values()), stamps  # the first poll, then two changes
+    assert all(found == sorted(found) for found in stamps.values()), stamps
+
+
+async def test_a_budget_that_cannot_be_asked_puts_polls_off_and_fails_no_wallbox(
+    server: FakePodero,
+    own_redis: tuple[str, subprocess.Popen[bytes]],
+    name: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """RedisRateLimit's Redis is down: no request goes out, so no WallboxFailed; one warning; back, the polls go on."""
+    url, process = own_redis
+    port = _target(url)[1]
+    process.kill()
+    process.wait()
+    keys = server.wallbox_keys()[:5]
+    budget = RedisRateLimit(url=url, key=f"{name}:budget", per_second=50, timeout=0.2)
+    caplog.set_level(logging.WARNING, logger="podero_client")
+    async with server.client(rate_limit=budget) as podero, podero.watch_wallboxes(keys, interval=0.3) as fleet:
+        reader, seen = reading(fleet)
+        await until(lambda: fleet.stats.budget_unavailable >= 2 * len(keys))  # each put off and tried again
+        assert seen == []
+        assert (fleet.stats.polls, fleet.stats.failures, server.wallbox_requests) == (0, 0, 0)
+        restarted = start_redis_server(port, tmp_path)
+        try:
+            await until(lambda: {event.key for event in seen} == {as_key(key) for key in keys})
+        finally:
+            reader.cancel()
+            restarted.kill()
+            restarted.wait()
+    assert not [event for event in seen if isinstance(event, WallboxFailed)]
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "request budget could not be asked" in warnings[0]
+    assert url not in warnings[0]
+
+
+async def test_a_large_write_keeps_every_entry_in_order(redis_url: str, name: str, redis_client: Any) -> None:
+    """More changes held than one write script takes: every entry written, a wallbox's two in order."""
+    shared = SharedFleet(_fast(redis_url, name))
+    await shared.start([])
+    first, *others = [as_key((uuid.uuid4(), uuid.uuid4(), uuid.uuid4())) for _ in range(601)]
+    shared.publish(first, {"id": str(first[2]), "updated_at": "2026-12-07T10:00:00Z"}, {}, initial=True)
+    for key in others:  # the first wallbox's next change comes after a script's worth of others
+        shared.publish(key, {"id": str(key[2]), "updated_at": "2026-12-07T10:00:00Z"}, {}, initial=True)
+    shared.publish(first, {"id": str(first[2]), "updated_at": "2026-12-07T10:05:00Z"}, {"x": [1, 2]}, initial=False)
+    await until(lambda: shared.held() == 0)
+    await shared.aclose()
+    entries = await stream(redis_client, name)
+    assert len(entries) == 602
+    assert [entry["stamp"] for entry in entries if entry["wallbox_id"] == str(first[2])] == [
+        "2026-12-07T10:00:00Z",
+        "2026-12-07T10:05:00Z",
+    ]
+    state = await redis_client.hget(fleet_key(name, "state"), f"{first[0]}:{first[1]}:{first[2]}")
+    assert json.loads(state)["updated_at"] == "2026-12-07T10:05:00Z"
 
 
 def test_a_full_buffer_drops_its_oldest_entries_and_counts_them() -> None:
