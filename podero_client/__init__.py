@@ -19,6 +19,7 @@ from ._errors import (
     ChangeStreamError,
     ClientClosedError,
     ConflictError,
+    FleetBackendError,
     InternalServerError,
     InvalidArgumentError,
     NotFoundError,
@@ -26,13 +27,14 @@ from ._errors import (
     PoderoError,
     RateLimitBackendError,
     RateLimitError,
+    RedisBackendError,
     ResponseTooLargeError,
     ResponseValidationError,
     UnprocessableEntityError,
 )
 from ._fleet import FleetEvent, FleetStats, FleetWatch, WallboxChanged, WallboxFailed
 from ._fleet_changes import FleetChange, FleetChanges, FleetChangesStats
-from ._fleet_shared import FleetBackendError, RedisFleet
+from ._fleet_shared import RedisFleet
 from ._generated.types import UNSET, APIResponse, Unset
 from ._redis_budget import RedisRateLimit
 from ._retry import RetryPolicy
@@ -72,6 +74,7 @@ __all__ = [
     "RateLimitBackendError",
     "RateLimitError",
     "RateLimitState",
+    "RedisBackendError",
     "RedisFleet",
     "RedisRateLimit",
     "ResponseTooLargeError",

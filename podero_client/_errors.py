@@ -3,8 +3,10 @@
     PoderoError
     ├── InvalidArgumentError (also ValueError)   bad argument or setting, raised before any I/O
     ├── ClientClosedError (also RuntimeError)    the client was closed before or during the call
-    ├── RateLimitBackendError                    RedisRateLimit: Redis unreachable or its answer makes no sense
-    ├── ChangeStreamError                        FleetChanges: Redis unreachable (past give_up_after), or closed
+    ├── RedisBackendError                        Redis, which a shared part works through, could not be used
+    │   ├── RateLimitBackendError                RedisRateLimit: Redis unreachable or its answer makes no sense
+    │   ├── FleetBackendError                    RedisFleet: Redis unreachable when the watch starts
+    │   └── ChangeStreamError                    FleetChanges: Redis unreachable (past give_up_after), or closed
     ├── APIConnectionError                       no response: connect, read or protocol failure
     │   └── APITimeoutError                      ... because a timeout ran out
     ├── APIStatusError                           a non-2xx response, after retries
@@ -105,13 +107,25 @@ class ClientClosedError(PoderoError, RuntimeError):
     """The PoderoClient was closed (``aclose()``, the end of ``async with``) before or during the call."""
 
 
-class RateLimitBackendError(PoderoError):
+class RedisBackendError(PoderoError):
+    """Redis, through which ``RedisRateLimit``, ``RedisFleet`` or ``FleetChanges`` share state, could not
+    be used: one class to catch for all three. The message names the Redis by scheme, host and port only."""
+
+
+class RateLimitBackendError(RedisBackendError):
     """The shared request budget (``RedisRateLimit``) could not be asked: Redis is unreachable,
     timed out, or answered something that makes no sense. No request was sent.
     ``RedisRateLimit(on_redis_error="local")`` falls back to a local budget instead."""
 
 
-class ChangeStreamError(PoderoError):
+class FleetBackendError(RedisBackendError):
+    """The Redis behind a ``RedisFleet`` could not be reached when the watch started.
+
+    Once a watch runs, Redis going away is not an error: it keeps polling what it owned.
+    """
+
+
+class ChangeStreamError(RedisBackendError):
     """A fleet's change stream (``FleetChanges``) could not be read: Redis is unreachable or
     refused the command, or the reader is closed. While iterating, the reader retries a Redis
     that went away; this comes only past ``give_up_after``."""

@@ -42,7 +42,7 @@ from typing import Any
 
 import attrs
 
-from ._errors import InvalidArgumentError, PoderoError
+from ._errors import FleetBackendError, InvalidArgumentError
 from ._redis import bounded, check_fleet_name, check_redis_url, connect, fleet_key, redis_asyncio, redis_failure, where
 
 logger = logging.getLogger("podero_client")
@@ -185,13 +185,6 @@ class RedisFleet:
                 "a renewal every lease / 3 must fit its round trips; lower timeout or raise lease"
             )
         redis_asyncio("RedisFleet")  # at construction: a missing extra is found before the watch starts
-
-
-class FleetBackendError(PoderoError, ConnectionError):
-    """The Redis behind a ``RedisFleet`` could not be reached when the watch started.
-
-    Once a watch runs, Redis going away is not an error: it keeps polling what it owned.
-    """
 
 
 def _blank_personal(wallbox: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ The fixtures that start them are in conftest.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import ssl
@@ -271,3 +272,66 @@ class Recorder:
     def client(self, package: Any, backend: str) -> Any:
         """A PoderoClient of ``package`` (a regenerated copy of podero_client) for this server."""
         return package.PoderoClient(credentials=package.BearerToken("t"), base_url=self.url, http_backend=backend)
+
+
+class RedisProxy:
+    """Forwards 127.0.0.1:``port`` to ``target``; ``cut()`` closes every connection and refuses new ones until
+    ``start()``; ``stall(b"HMGET", seconds)`` holds the next request that carries those bytes.
+    """
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port: int = free_port()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._stall_on: bytes | None = None
+        self._stall_for = 0.0
+        self.stalls = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._connect, "127.0.0.1", self.port, reuse_address=True)
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.transport.abort()
+            await self._server.wait_closed()
+            self._server = None
+
+    def stall(self, pattern: bytes, seconds: float) -> None:
+        self._stall_on, self._stall_for = pattern, seconds
+
+    async def _connect(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        try:
+            redis_reader, redis_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            client_writer.close()
+            return
+        self._writers |= {client_writer, redis_writer}
+        try:
+            await asyncio.gather(
+                self._pipe(client_reader, redis_writer, upstream=True),
+                self._pipe(redis_reader, client_writer, upstream=False),
+            )
+        finally:
+            self._writers -= {client_writer, redis_writer}
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, upstream: bool) -> None:
+        try:
+            while data := await reader.read(65536):
+                if upstream and self._stall_on is not None and self._stall_on in data:
+                    self._stall_on = None
+                    self.stalls += 1
+                    await asyncio.sleep(self._stall_for)
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.transport.abort()

@@ -18,9 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio
-from _servers import free_port
+from _servers import RedisProxy, free_port
 from conftest import start_redis_server
-from redis_proxy import RedisProxy
 
 from podero_client import (
     FleetBackendError,

@@ -51,7 +51,8 @@ def test_public_names() -> None:
          "FleetChangesStats", "FleetEvent", "FleetStats", "FleetWatch",
          "InternalServerError", "InvalidArgumentError", "NotFoundError",
          "PasswordCredentials", "PermissionDeniedError", "PoderoClient", "PoderoError", "RateLimit",
-         "RateLimitBackendError", "RateLimitError", "RateLimitState", "RedisFleet", "RedisRateLimit",
+         "RateLimitBackendError", "RateLimitError", "RateLimitState", "RedisBackendError", "RedisFleet",
+         "RedisRateLimit",
          "ResponseTooLargeError", "ResponseValidationError", "RetryPolicy", "UnprocessableEntityError", "UNSET",
          "Unset", "WallboxChanged", "WallboxFailed"]
     )  # fmt: skip
