@@ -33,7 +33,6 @@ import hashlib
 import itertools
 import json
 import logging
-import math
 import secrets
 import uuid
 from collections.abc import Iterable, Mapping
@@ -44,6 +43,7 @@ import attrs
 
 from ._errors import FleetBackendError, InvalidArgumentError
 from ._redis import bounded, check_fleet_name, check_redis_url, connect, fleet_key, redis_asyncio, redis_failure, where
+from ._settings import check_seconds
 
 logger = logging.getLogger("podero_client")
 
@@ -140,9 +140,12 @@ def _check_name(instance: object, attribute: attrs.Attribute[str], value: str) -
     check_fleet_name("RedisFleet.name", value)
 
 
-def _check_seconds(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-        raise InvalidArgumentError(f"RedisFleet.{attribute.name} must be a finite number of seconds > 0, got {value!r}")
+def _check_timeout(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    check_seconds("RedisFleet.timeout", value)
+
+
+def _check_lease(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    check_seconds("RedisFleet.lease", value, at_least=MIN_LEASE, at_most=MAX_LEASE)  # 1 s to a day
 
 
 def _check_bool(instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:
@@ -170,15 +173,11 @@ class RedisFleet:
 
     url: str = attrs.field(validator=_check_url, repr=False)
     name: str = attrs.field(validator=_check_name)
-    lease: float = attrs.field(default=15.0, validator=_check_seconds)
+    lease: float = attrs.field(default=15.0, validator=_check_lease)
     include_personal_data: bool = attrs.field(default=False, validator=_check_bool)
-    timeout: float = attrs.field(default=2.0, validator=_check_seconds)
+    timeout: float = attrs.field(default=2.0, validator=_check_timeout)
 
     def __attrs_post_init__(self) -> None:
-        if not MIN_LEASE <= self.lease <= MAX_LEASE:
-            raise InvalidArgumentError(
-                f"RedisFleet.lease must be {MIN_LEASE:g} to {MAX_LEASE:g} seconds (a day), got {self.lease!r}"
-            )
         if self.lease < 3 * self.timeout:
             raise InvalidArgumentError(
                 f"RedisFleet.lease ({self.lease:g} s) must be at least 3 x timeout ({self.timeout:g} s): "
