@@ -15,13 +15,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
+import cProfile
 import gc
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +96,69 @@ def report(server: Any, start: float, end: float) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- the client process
+@contextlib.asynccontextmanager
+async def paced_session(url: str) -> AsyncIterator[Callable[[tuple[str, str, str]], Awaitable[None]]]:
+    """The paced baseline's call: raw aiohttp + json.loads, a prebuilt URL, the SDK's pool of 100."""
+    import aiohttp
+    import yarl
+
+    async with aiohttp.ClientSession() as session:  # the token, as scripts/bench.py fetches it
+        auth = aiohttp.BasicAuth("test-client-id", "test-client-secret")
+        body = {"grant_type": "client_credentials"}
+        async with session.post(f"{url}/oauth2/token/", auth=auth, json=body) as response:
+            token = (await response.json())["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    path = url + "/api/partners/v2.0/org/{}/users/{}/wallboxes/{}?include_deleted=false"
+    async with aiohttp.ClientSession(
+        headers=headers, connector=aiohttp.TCPConnector(limit=CONCURRENCY), cookie_jar=aiohttp.DummyCookieJar()
+    ) as session:
+
+        async def raw_get(key: tuple[str, str, str]) -> None:
+            async with session.get(yarl.URL(path.format(*key), encoded=True)) as response:
+                response.raise_for_status()
+                json.loads(await response.read())
+
+        yield raw_get
+
+
+async def loop_over(
+    call: Callable[[tuple[str, str, str]], Awaitable[None]],
+    keys: list[tuple[str, str, str]],
+    rate: float,
+    seconds: float,
+    gc_time: GCTime,
+    *,
+    paced: bool,
+) -> dict[str, float]:
+    """``CONCURRENCY`` workers calling ``call`` over ``keys`` for ``seconds``; CPU, rate and GC per call.
+
+    ``paced``: the workers take turns on a simple timer at ``rate`` (the budget paces the SDK's calls).
+    """
+    loop = asyncio.get_running_loop()
+    done = 0
+    next_at = loop.time()
+    stop = next_at + seconds
+
+    async def worker(first: int) -> None:
+        nonlocal done, next_at
+        index = first
+        while loop.time() < stop:
+            if paced:
+                at = next_at = max(next_at, loop.time()) + 1 / rate
+                await asyncio.sleep(at - loop.time())
+            await call(keys[index % len(keys)])
+            done += 1
+            index += CONCURRENCY
+
+    cpu, started, gc0 = time.process_time(), loop.time(), sum(gc_time.seconds)
+    await asyncio.gather(*(worker(first) for first in range(CONCURRENCY)))
+    return {
+        "cpu_us": (time.process_time() - cpu) / done * 1e6,
+        "rate": done / (loop.time() - started),
+        "gc_us": (sum(gc_time.seconds) - gc0) / done * 1e6,
+    }
+
+
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from podero_client import ClientCredentials, PoderoClient, RateLimit
 
@@ -131,7 +198,13 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(args.warmup)
                 polls0, cpu0, t0 = fleet.stats.polls, time.process_time(), time.monotonic()
                 gc0 = sum(gc_time.seconds)
+                profiler = cProfile.Profile() if args.profile else None
+                if profiler is not None:
+                    profiler.enable()
                 await asyncio.sleep(args.seconds)
+                if profiler is not None:
+                    profiler.disable()
+                    profiler.dump_stats(args.profile)
                 polls1, cpu1, t1 = fleet.stats.polls, time.process_time(), time.monotonic()
                 fleet_gc = (sum(gc_time.seconds) - gc0) / (polls1 - polls0)
                 stats = fleet.stats
@@ -140,23 +213,21 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 consumer.cancel()
             fleet_cpu = (cpu1 - cpu0) / (polls1 - polls0)
 
-            # The same client and budget, a plain loop of get_wallbox over the same keys.
-            done = 0
-            stop = time.monotonic() + args.plain_seconds
+            # The same client and budget, a plain loop of get_wallbox over the same keys, in rounds
+            # interleaved with the paced baseline (raw aiohttp at the same rate); medians.
+            async def plain(key: tuple[str, str, str]) -> None:
+                await podero.get_wallbox(*key)
 
-            async def plain(first: int) -> None:
-                nonlocal done
-                index = first
-                while time.monotonic() < stop:
-                    await podero.get_wallbox(*keys[index % len(keys)])
-                    done += 1
-                    index += CONCURRENCY
-
-            cpu2, t2, gc2 = time.process_time(), time.monotonic(), sum(gc_time.seconds)
-            await asyncio.gather(*(plain(first) for first in range(CONCURRENCY)))
-            plain_cpu = (time.process_time() - cpu2) / done
-            plain_rate = done / (time.monotonic() - t2)
-            plain_gc = (sum(gc_time.seconds) - gc2) / done
+            async with paced_session(started["url"]) as raw_get:
+                plain_rounds = []
+                paced_rounds = []
+                for _ in range(args.rounds):
+                    plain_rounds.append(
+                        await loop_over(plain, keys, args.rate, args.plain_seconds, gc_time, paced=False)
+                    )
+                    paced_rounds.append(
+                        await loop_over(raw_get, keys, args.rate, args.plain_seconds, gc_time, paced=True)
+                    )
         server = await ask(t0, t1)
         return {
             "wallboxes": args.wallboxes,
@@ -176,10 +247,14 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "slowest_age": stats.slowest_age,
             "changes": stats.changes,
             "fleet_cpu_us": fleet_cpu * 1e6,
-            "plain_cpu_us": plain_cpu * 1e6,
-            "plain_rate": plain_rate,
+            "plain_cpu_us": statistics.median(r["cpu_us"] for r in plain_rounds),
+            "plain_rate": statistics.median(r["rate"] for r in plain_rounds),
+            "plain_gc_us": statistics.median(r["gc_us"] for r in plain_rounds),
+            "paced_cpu_us": statistics.median(r["cpu_us"] for r in paced_rounds),
+            "paced_rate": statistics.median(r["rate"] for r in paced_rounds),
+            "paced_gc_us": statistics.median(r["gc_us"] for r in paced_rounds),
+            "rounds": args.rounds,
             "fleet_gc_us": fleet_gc * 1e6,
-            "plain_gc_us": plain_gc * 1e6,
             "client_rate": (polls1 - polls0) / (t1 - t0),
             "server_cpu_us": server["cpu_us"],
             "load_average": os.getloadavg()[0],
@@ -252,7 +327,9 @@ def main() -> int:
     parser.add_argument("--speed", type=float, default=1.0, help="the fake's clock")
     parser.add_argument("--warmup", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--plain-seconds", type=float, default=20.0)
+    parser.add_argument("--plain-seconds", type=float, default=10.0, help="each round of the plain and paced loops")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the plain and paced loops")
+    parser.add_argument("--profile", type=Path, help="cProfile the measured window of the watch into this file")
     parser.add_argument("--out", type=Path, help="default: BENCHMARKS.md, or build/BENCHMARKS.md with --smoke")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the server process
     args = parser.parse_args()
@@ -261,7 +338,7 @@ def main() -> int:
         return 0
     if args.smoke:
         args.wallboxes, args.rate, args.burst, args.interval = 300, 150.0, 3, 1.0
-        args.warmup, args.seconds, args.plain_seconds = 3.0, 2.0, 1.0
+        args.warmup, args.seconds, args.plain_seconds, args.rounds = 3.0, 2.0, 1.0, 1
     out = args.out or (ROOT / "build" / "BENCHMARKS.md" if args.smoke else ROOT / "BENCHMARKS.md")
     result = asyncio.run(measure(args))
     print(json.dumps(result, indent=2))
