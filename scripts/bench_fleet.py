@@ -24,8 +24,8 @@ import platform
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
