@@ -466,7 +466,7 @@ class PoderoClient(Resources):
         """
         self._ensure_open()
         return self._fleets.watch(
-            self._fleet_view().get_wallbox,
+            self._fleet_view().get_wallbox_response,
             keys,
             interval=interval,
             fast_interval=fast_interval,

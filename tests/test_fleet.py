@@ -285,11 +285,14 @@ async def test_changes_name_the_fields_and_old_and_new() -> None:
             before = {key: fleet.wallbox(key) for key in keys}
             server.advance(READING_INTERVAL)  # every wallbox takes its next reading
             events = await events_until(fleet, lambda seen: len({event.key for event in seen}) == 4)
+            after = {key: fleet.wallbox(key) for key in keys}
     assert all(isinstance(event, WallboxChanged) and not event.initial for event in events)
     for event in events:
         assert isinstance(event, WallboxChanged)
         old = before[(str(event.key[0]), str(event.key[1]), str(event.key[2]))]
         assert old is not None
+        # What the watch holds (compressed, built again when asked) is the wallbox of the last change.
+        assert after[(str(event.key[0]), str(event.key[1]), str(event.key[2]))] == event.wallbox != old
         assert event.changes["current_state_last_updated_at"] == (
             old.current_state_last_updated_at,
             event.wallbox.current_state_last_updated_at,
