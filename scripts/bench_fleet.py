@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import collections
 import contextlib
 import cProfile
@@ -122,9 +123,9 @@ async def paced_session(url: str) -> AsyncIterator[Callable[[tuple[str, str, str
     import yarl
 
     async with aiohttp.ClientSession() as session:  # the token, as scripts/bench.py fetches it
-        auth = aiohttp.BasicAuth("test-client-id", "test-client-secret")
+        basic = {"Authorization": "Basic " + base64.b64encode(b"test-client-id:test-client-secret").decode()}
         body = {"grant_type": "client_credentials"}
-        async with session.post(f"{url}/oauth2/token/", auth=auth, json=body) as response:
+        async with session.post(f"{url}/oauth2/token/", headers=basic, json=body) as response:
             token = (await response.json())["access_token"]
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     path = url + "/api/partners/v2.0/org/{}/users/{}/wallboxes/{}?include_deleted=false"
