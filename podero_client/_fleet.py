@@ -51,6 +51,9 @@ logger = logging.getLogger("podero_client")
 # Quiet polls at fast_interval after a change before the wallbox goes back to the interval.
 FAST_POLLS = 3
 JITTER = 0.05  # each due time moves by up to +-5 % of its interval, so replicas drift apart
+# Keys scheduled between two turns of the event loop at start-up: about 25 ms here, so that
+# 100,000 keys never hold the loop more than 100 ms at a time.
+START_SLICE = 10_000
 
 
 @attrs.frozen
@@ -328,21 +331,41 @@ class FleetWatch:
         self._started = True
         self._loop = loop
         self._initial = {}
-        self._take_over(owned, self.interval)
+        items = list(owned.items())
+        start = loop.time()
+        try:
+            for first in range(0, len(items), START_SLICE):
+                if first:
+                    await asyncio.sleep(0)  # a large fleet's start-up lets the loop's other work through
+                self._take_over(
+                    dict(items[first : first + START_SLICE]), self.interval, start=start, first=first, total=len(items)
+                )
+        except BaseException:  # cancelled meanwhile: leave the registry (and a shared fleet) as if never entered
+            await self.aclose()
+            raise
         self._snapshot = self.stats
         self._tasks = [loop.create_task(self._worker(), name="podero-fleet-worker") for _ in range(self.concurrency)]
         if self._shared is not None:
             self._coordinator = loop.create_task(self._coordinate(self._shared), name="podero-fleet-coordinator")
         return self
 
-    def _take_over(self, keys: Mapping[FleetKey, dict[str, Any] | None], window: float) -> None:
+    def _take_over(
+        self,
+        keys: Mapping[FleetKey, dict[str, Any] | None],
+        window: float,
+        *,
+        start: float | None = None,
+        first: int = 0,
+        total: int | None = None,
+    ) -> None:
         """Watch ``keys`` here, their first polls spread evenly over ``window`` s, each jittered in its slot.
 
         A key's value is the last state the shared fleet holds (compared with its first poll), or None.
+        ``keys`` may be a slice of ``total`` keys taken over at ``start``, beginning with the ``first``-th.
         """
-        now = asyncio.get_running_loop().time()
-        count = len(keys)
-        for number, (key, baseline) in enumerate(keys.items()):
+        now = start if start is not None else asyncio.get_running_loop().time()
+        count = total if total is not None else len(keys)
+        for number, (key, baseline) in enumerate(keys.items(), first):
             if key in self._entries:
                 continue
             entry = self._entries[key] = _Entry(key, now)

@@ -27,7 +27,7 @@ from podero_client import (
     WallboxChanged,
     WallboxFailed,
 )
-from podero_client._fleet import as_key
+from podero_client._fleet import START_SLICE, as_key
 from podero_client.testing import READING_INTERVAL, FakePodero, Fault
 
 Key = tuple[str, str, str]
@@ -70,6 +70,22 @@ async def test_first_polls_are_spread_over_the_interval(fleet_server: FakePodero
     assert firsts[-1] - firsts[0] >= 1.5  # 20 slots of 0.1 s, each poll somewhere in its own
     busiest = max(sum(1 for at in firsts if start <= at < start + 0.2) for start in firsts)
     assert busiest <= 5, firsts  # an even spread puts 2 or 3 in any tenth of the interval
+
+
+async def test_a_large_fleet_starts_without_holding_the_loop(fleet_server: FakePodero) -> None:
+    """Start-up schedules its keys in slices: the loop's other work runs between two, before the watch is entered."""
+    keys = [(uuid.uuid4(), uuid.uuid4(), uuid.uuid4()) for _ in range(START_SLICE + 1)]
+    ran = asyncio.Event()
+
+    async def other_work() -> None:
+        ran.set()
+
+    async with fleet_server.client() as podero:
+        other = asyncio.create_task(other_work())
+        async with podero.watch_wallboxes(keys, interval=3600) as fleet:
+            assert ran.is_set()
+            assert len(fleet) == len(keys)
+        await other
 
 
 async def test_add_and_remove_while_it_runs(fleet_server: FakePodero) -> None:
