@@ -8,13 +8,11 @@ arrival time) on by ``1 / per_second``; ``tolerance = (burst - 1) / per_second``
 Callers over the budget wait in two FIFOs of futures, one per lane: interactive calls first,
 background ones (the fleet, ``get_wallboxes``, ``watch_wallbox``) with one slot in five
 whenever both wait (``next_lane``). One timer (``loop.call_later``) wakes the head when its
-slot comes: no busy loop, no task per waiter. With a burst, the timer waits for a few slots
-(``DISPATCH_BATCH``, within the burst's tolerance) and serves them in one wake-up, in order.
-A 429 pauses the whole budget (``cooldown``, never longer than the retry policy's
-``max_retry_after``): nothing leaves until the pause ends, calls whose timeout comes first
-fail at once, and then the bucket starts empty, one request per interval, so the first
-request after the pause goes alone (the probe). Without a budget the retry transport skips
-all this: an ``is None`` test per attempt.
+slot comes: no busy loop, no task per waiter. A 429 pauses the whole budget (``cooldown``,
+never longer than the retry policy's ``max_retry_after``): nothing leaves until the pause
+ends, calls whose timeout comes first fail at once, and then the bucket starts empty, one
+request per interval, so the first request after the pause goes alone (the probe). Without
+a budget the retry transport skips all this: an ``is None`` test per attempt.
 """
 
 from __future__ import annotations
@@ -34,10 +32,6 @@ from ._lifecycle import Lifecycle, closed_error
 
 # A Retry-After of 10**400 seconds parses to inf; no pause is kept longer than a day.
 MAX_COOLDOWN = 86400.0
-# The longest a dispatch wake-up waits past the next slot, to serve the slots due by then at once:
-# at 1,000/s one timer for 5 slots instead of 5. Never past the burst's tolerance, so GCRA still
-# counts every slot at its own time: none is lost and none goes early.
-DISPATCH_BATCH = 0.005
 
 
 def _per_second(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -307,8 +301,7 @@ class LocalBudget:
             # most one interval late, so a late wake-up costs no slot and grants no burst.
             wait = self._take(now, self.interval)
             if wait > 0:
-                batch = min(DISPATCH_BATCH, self.tolerance)
-                self._timer = asyncio.get_running_loop().call_later(wait + batch, self._dispatch)
+                self._timer = asyncio.get_running_loop().call_later(wait, self._dispatch)
                 return
             self._waiters.grant()
 

@@ -265,33 +265,6 @@ def test_a_late_wake_up_serves_the_slot_that_was_due() -> None:
     assert budget._take(100.5) == pytest.approx(0.1)
 
 
-async def test_one_wake_up_serves_the_slots_due_within_the_batch() -> None:
-    """With a burst, the dispatch timer waits a few slots (DISPATCH_BATCH) and wakes their callers at once, in order."""
-    budget = LocalBudget(RateLimit(per_second=1000, burst=10))
-    request = httpx.Request("GET", "https://podero.test/")
-    loop = asyncio.get_running_loop()
-    turns = 0
-
-    def count_turns() -> None:  # one per turn of the event loop
-        nonlocal turns
-        turns += 1
-        if not stopped:
-            loop.call_soon(count_turns)
-
-    stopped = False
-    count_turns()
-    served: list[tuple[int, int]] = []
-
-    async def call(number: int) -> None:
-        await budget.acquire(request, None)
-        served.append((number, turns))
-
-    await asyncio.gather(*(call(number) for number in range(14)))  # the burst of 10, then 4 slots 1 ms apart
-    stopped = True
-    assert [number for number, _ in served] == list(range(14))
-    assert len({turn for _, turn in served[10:]}) == 1  # due within 4 ms: one wake-up (DISPATCH_BATCH is 5 ms)
-
-
 FAR_DATE = "Tue, 07 Dec 2027 13:00:00 GMT"  # a year ahead of the response's own Date below
 
 
