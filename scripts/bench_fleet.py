@@ -210,6 +210,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             stalls = Stalls()
             fleet_cm = podero.watch_wallboxes(keys, interval=args.interval, fast_interval=args.fast_interval)
             async with fleet_cm as fleet:
+                if args.gc_freeze:  # what an application may do once its long-lived objects are built
+                    gc.freeze()
 
                 async def drain() -> None:
                     async for _ in fleet:
@@ -365,6 +367,7 @@ def main() -> int:
     parser.add_argument("--plain-seconds", type=float, default=10.0, help="each round of the plain and paced loops")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the plain and paced loops")
     parser.add_argument("--profile", type=Path, help="cProfile the measured window of the watch into this file")
+    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once the watch is entered")
     parser.add_argument("--section", default="fleet", help="the section of BENCHMARKS.md written")
     parser.add_argument("--out", type=Path, help="default: BENCHMARKS.md, or build/BENCHMARKS.md with --smoke")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the server process
