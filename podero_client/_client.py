@@ -466,7 +466,7 @@ class PoderoClient(Resources):
         """
         self._ensure_open()
         return self._fleets.watch(
-            self._fleet_view().get_wallbox,
+            self._fleet_view().get_wallbox_response,
             keys,
             interval=interval,
             fast_interval=fast_interval,
@@ -498,6 +498,13 @@ class PoderoClient(Resources):
         kwargs: dict[str, Any] = endpoint._get_kwargs(**dict(arguments))
         if headers:
             kwargs["headers"] = {**dict(headers), **kwargs.get("headers", {})}
+        # The URL parsed once, absolute: httpx parses a relative URL, its merge with the base and
+        # the merge of the params, each time checking every character (about 75 µs of a 160 µs
+        # build here). The generated path quotes each parameter (safe=""), so joining the strings
+        # gives what httpx's merge gives; a test compares the two.
+        params = kwargs.pop("params", None)
+        url = f"{self.base_url}/{kwargs['url'].lstrip('/')}"  # base_url: without its trailing "/"
+        kwargs["url"] = httpx.URL(f"{url}?{httpx.QueryParams(params)}" if params else url)
         return self._http.build_request(**kwargs)
 
     def _request_for(self, endpoint: ModuleType, arguments: dict[str, Any]) -> httpx.Request:

@@ -6,7 +6,7 @@ requested, and ``current_state_last_updated_at`` to tell what is new. The watch 
 min-heap of due times and a bounded pool of workers that always take the most overdue
 wallbox; when the budget (``PoderoClient(rate_limit=...)``) cannot keep up, every wallbox
 gets staler by the same amount, oldest first, and none starves. It goes through the
-facade's ``get_wallbox`` like any caller.
+facade's ``get_wallbox_response`` like any caller.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ import collections
 import contextlib
 import heapq
 import itertools
+import json
 import logging
 import random
 import uuid
 import weakref
-from collections.abc import Iterable, Mapping
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -37,18 +39,23 @@ from ._errors import (
 )
 from ._fleet_shared import RedisFleet, SharedFleet
 from ._generated.models import WallboxDetailOutput
+from ._generated.types import APIResponse
 from ._lifecycle import Lifecycle
-from ._polling import GetWallbox
 from ._settings import as_uuid
 from ._utils import is_finite_number
 
 FleetKey = tuple[uuid.UUID, uuid.UUID, uuid.UUID]
+# PoderoClient.get_wallbox_response, or a view's: (org_id, user_id, wallbox_id, *, include_deleted).
+GetWallboxResponse = Callable[..., Awaitable[APIResponse[WallboxDetailOutput]]]
 logger = logging.getLogger("podero_client")
 
 # Quiet polls at fast_interval after a change before the wallbox goes back to the interval.
 FAST_POLLS = 3
 JITTER = 0.05  # each due time moves by up to +-5 % of its interval, so replicas drift apart
 BUDGET_RETRY = 1.0  # seconds (about) before a wallbox whose budget could not be asked is tried again
+# Keys scheduled between two turns of the event loop at start-up: about 25 ms here, so that
+# 100,000 keys never hold the loop more than 100 ms at a time.
+START_SLICE = 10_000
 
 
 @attrs.frozen
@@ -113,13 +120,19 @@ class FleetStats:
 
 
 class _Entry:
-    """One watched wallbox: the last one seen and its schedule (about 150 bytes beside it)."""
+    """One watched wallbox: the last one seen and its schedule.
 
-    __slots__ = ("baseline", "due", "fast", "good_at", "key", "polled_at", "removed", "wallbox")
+    The last wallbox is held as its JSON body, compressed (about 1.3 KB for a 2.9 KB body), and
+    its model built again when a change is compared or ``FleetWatch.wallbox`` asks: a held
+    model costs about 4 KB and 15 objects the garbage collector walks again and again.
+    """
+
+    __slots__ = ("baseline", "body", "due", "fast", "good_at", "key", "polled_at", "removed", "stamps")
 
     def __init__(self, key: FleetKey, now: float) -> None:
         self.key = key
-        self.wallbox: WallboxDetailOutput | None = None
+        self.body: bytes | None = None  # zlib-compressed JSON of the last wallbox seen
+        self.stamps: tuple[object, object] | None = None  # its _stamps()
         self.due = now  # the schedule's own time, before jitter
         self.polled_at = now  # when the last poll's answer came (or when added)
         self.good_at = now  # when the last wallbox came (or when added): the age of what is held
@@ -134,6 +147,11 @@ def as_key(key: object) -> FleetKey:
     if not isinstance(key, tuple | list) or len(key) != 3:
         raise InvalidArgumentError(f"a key must be an (org_id, user_id, wallbox_id) triple, got {key!r}")
     return as_uuid("org_id", key[0]), as_uuid("user_id", key[1]), as_uuid("wallbox_id", key[2])
+
+
+def _unpack(body: bytes) -> WallboxDetailOutput:
+    """The model of a held body (it parsed once already, so it parses again)."""
+    return WallboxDetailOutput.from_dict(json.loads(zlib.decompress(body)))
 
 
 def _stamps(wallbox: WallboxDetailOutput) -> tuple[object, object] | None:
@@ -221,7 +239,7 @@ class FleetWatch:
 
     def __init__(
         self,
-        get_wallbox: GetWallbox,
+        get_wallbox_response: GetWallboxResponse,
         keys: Iterable[object],
         *,
         interval: float,
@@ -242,7 +260,7 @@ class FleetWatch:
             )
         if shared is not None and not isinstance(shared, RedisFleet):
             raise InvalidArgumentError(f"shared must be a RedisFleet or None, got {type(shared).__name__}")
-        self._get_wallbox = get_wallbox
+        self._get_wallbox_response = get_wallbox_response
         self._shared = SharedFleet(shared) if shared is not None else None
         self._coordinator: asyncio.Task[None] | None = None
         self.interval = float(interval)
@@ -299,7 +317,7 @@ class FleetWatch:
     def wallbox(self, key: object) -> WallboxDetailOutput | None:
         """The wallbox of ``key``'s last change (or first poll); None before it, or when not watched here."""
         entry = self._entries.get(as_key(key))
-        return entry.wallbox if entry is not None else None
+        return _unpack(entry.body) if entry is not None and entry.body is not None else None
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Self:
@@ -320,21 +338,41 @@ class FleetWatch:
         self._started = True
         self._loop = loop
         self._initial = {}
-        self._take_over(owned, self.interval)
+        items = list(owned.items())
+        start = loop.time()
+        try:
+            for first in range(0, len(items), START_SLICE):
+                if first:
+                    await asyncio.sleep(0)  # a large fleet's start-up lets the loop's other work through
+                self._take_over(
+                    dict(items[first : first + START_SLICE]), self.interval, start=start, first=first, total=len(items)
+                )
+        except BaseException:  # cancelled meanwhile: leave the registry (and a shared fleet) as if never entered
+            await self.aclose()
+            raise
         self._snapshot = self.stats
         self._tasks = [loop.create_task(self._worker(), name="podero-fleet-worker") for _ in range(self.concurrency)]
         if self._shared is not None:
             self._coordinator = loop.create_task(self._coordinate(self._shared), name="podero-fleet-coordinator")
         return self
 
-    def _take_over(self, keys: Mapping[FleetKey, dict[str, Any] | None], window: float) -> None:
+    def _take_over(
+        self,
+        keys: Mapping[FleetKey, dict[str, Any] | None],
+        window: float,
+        *,
+        start: float | None = None,
+        first: int = 0,
+        total: int | None = None,
+    ) -> None:
         """Watch ``keys`` here, their first polls spread evenly over ``window`` s, each jittered in its slot.
 
         A key's value is the last state the shared fleet holds (compared with its first poll), or None.
+        ``keys`` may be a slice of ``total`` keys taken over at ``start``, beginning with the ``first``-th.
         """
-        now = asyncio.get_running_loop().time()
-        count = len(keys)
-        for number, (key, baseline) in enumerate(keys.items()):
+        now = start if start is not None else asyncio.get_running_loop().time()
+        count = total if total is not None else len(keys)
+        for number, (key, baseline) in enumerate(keys.items(), first):
             if key in self._entries:
                 continue
             entry = self._entries[key] = _Entry(key, now)
@@ -559,11 +597,11 @@ class FleetWatch:
     async def _poll(self, entry: _Entry) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        regular = not entry.fast and entry.wallbox is not None
+        regular = not entry.fast and entry.body is not None
         # Late by more than the jitter explains (or than a fast poll's gap) is behind: a busy loop is not.
         keeping_up = started - entry.due < max(self.fast_interval, 2 * JITTER * self.interval)
         try:
-            wallbox = await self._get_wallbox(*entry.key, include_deleted=self.include_deleted)
+            response = await self._get_wallbox_response(*entry.key, include_deleted=self.include_deleted)
         except ClientClosedError:
             self._finish(None)
             return
@@ -588,6 +626,7 @@ class FleetWatch:
             return
         if entry.removed:
             return
+        wallbox = response.parsed
         self._polls += 1
         self._budget_away = False
         done = loop.time()
@@ -596,13 +635,13 @@ class FleetWatch:
             weight = 2 / (min(len(self._entries), 2000) + 1)
             self._achieved = gap if self._achieved is None else self._achieved + weight * (gap - self._achieved)
         entry.polled_at = entry.good_at = done
-        previous = entry.wallbox
         event: WallboxChanged | None = None
         stamps = _stamps(wallbox)
         # Else the state did not move (Podero's own test): the wallbox held stays, and the new
         # copy dies young, which spares the garbage collector and the heap's fragmentation.
-        if previous is None or stamps is None or stamps != _stamps(previous):
-            entry.wallbox = wallbox
+        if entry.body is None or stamps is None or stamps != entry.stamps:
+            previous = None if entry.body is None else _unpack(entry.body)
+            entry.body, entry.stamps = zlib.compress(response.content, 1), stamps
             if self._shared is not None:
                 event = self._shared_change(self._shared, entry, wallbox, previous)
             elif previous is None:
@@ -683,9 +722,9 @@ class Fleets:
         self._watches: weakref.WeakSet[FleetWatch] = weakref.WeakSet()
         self._lifecycle = lifecycle
 
-    def watch(self, get_wallbox: GetWallbox, keys: Iterable[object], **options: Any) -> FleetWatch:
-        """A FleetWatch polling through ``get_wallbox``; ``options`` are ``PoderoClient.watch_wallboxes``'."""
-        return FleetWatch(get_wallbox, keys, registry=self, **options)
+    def watch(self, get_wallbox_response: GetWallboxResponse, keys: Iterable[object], **options: Any) -> FleetWatch:
+        """A FleetWatch polling through ``get_wallbox_response``; ``options`` are ``PoderoClient.watch_wallboxes``'."""
+        return FleetWatch(get_wallbox_response, keys, registry=self, **options)
 
     def stats(self) -> list[FleetStats]:
         """The stats of each running watch, at once from any thread (see ``FleetWatch.latest_stats``)."""

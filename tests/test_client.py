@@ -369,7 +369,14 @@ async def test_cookies_are_neither_kept_nor_sent(fake_podero: FakePodero, podero
 
 
 @pytest.mark.parametrize(
-    "base_url", ["https://app.podero.com", "https://proxy.example.com/podero/", "http://127.0.0.1:9"]
+    "base_url",
+    [
+        "https://app.podero.com",
+        "https://proxy.example.com/podero/",
+        "http://127.0.0.1:9",
+        "https://proxy.example.com/a%20b/c d/",
+        "http://[::1]:8080//",
+    ],
 )
 def test_prepared_requests_are_what_httpx_builds_and_copied_per_call(base_url: str) -> None:
     """Each call gets its own copy of the request httpx would build; auth and retry change only that copy."""

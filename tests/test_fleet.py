@@ -27,7 +27,7 @@ from podero_client import (
     WallboxChanged,
     WallboxFailed,
 )
-from podero_client._fleet import as_key
+from podero_client._fleet import START_SLICE, as_key
 from podero_client.testing import READING_INTERVAL, FakePodero, Fault
 
 Key = tuple[str, str, str]
@@ -70,6 +70,22 @@ async def test_first_polls_are_spread_over_the_interval(fleet_server: FakePodero
     assert firsts[-1] - firsts[0] >= 1.5  # 20 slots of 0.1 s, each poll somewhere in its own
     busiest = max(sum(1 for at in firsts if start <= at < start + 0.2) for start in firsts)
     assert busiest <= 5, firsts  # an even spread puts 2 or 3 in any tenth of the interval
+
+
+async def test_a_large_fleet_starts_without_holding_the_loop(fleet_server: FakePodero) -> None:
+    """Start-up schedules its keys in slices: the loop's other work runs between two, before the watch is entered."""
+    keys = [(uuid.uuid4(), uuid.uuid4(), uuid.uuid4()) for _ in range(START_SLICE + 1)]
+    ran = asyncio.Event()
+
+    async def other_work() -> None:
+        ran.set()
+
+    async with fleet_server.client() as podero:
+        other = asyncio.create_task(other_work())
+        async with podero.watch_wallboxes(keys, interval=3600) as fleet:
+            assert ran.is_set()
+            assert len(fleet) == len(keys)
+        await other
 
 
 async def test_add_and_remove_while_it_runs(fleet_server: FakePodero) -> None:
@@ -285,11 +301,14 @@ async def test_changes_name_the_fields_and_old_and_new() -> None:
             before = {key: fleet.wallbox(key) for key in keys}
             server.advance(READING_INTERVAL)  # every wallbox takes its next reading
             events = await events_until(fleet, lambda seen: len({event.key for event in seen}) == 4)
+            after = {key: fleet.wallbox(key) for key in keys}
     assert all(isinstance(event, WallboxChanged) and not event.initial for event in events)
     for event in events:
         assert isinstance(event, WallboxChanged)
         old = before[(str(event.key[0]), str(event.key[1]), str(event.key[2]))]
         assert old is not None
+        # What the watch holds (compressed, built again when asked) is the wallbox of the last change.
+        assert after[(str(event.key[0]), str(event.key[1]), str(event.key[2]))] == event.wallbox != old
         assert event.changes["current_state_last_updated_at"] == (
             old.current_state_last_updated_at,
             event.wallbox.current_state_last_updated_at,
