@@ -41,8 +41,7 @@ from ._fleet_shared import RedisFleet, SharedFleet
 from ._generated.models import WallboxDetailOutput
 from ._generated.types import APIResponse
 from ._lifecycle import Lifecycle
-from ._settings import as_uuid
-from ._utils import is_finite_number
+from ._settings import as_uuid, check_seconds
 
 FleetKey = tuple[uuid.UUID, uuid.UUID, uuid.UUID]
 # PoderoClient.get_wallbox_response, or a view's: (org_id, user_id, wallbox_id, *, include_deleted).
@@ -249,9 +248,8 @@ class FleetWatch:
         registry: Fleets | None = None,
         shared: RedisFleet | None = None,
     ) -> None:
-        for name, value in (("interval", interval), ("fast_interval", fast_interval)):
-            if not is_finite_number(value) or value <= 0:
-                raise InvalidArgumentError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+        check_seconds("interval", interval)
+        check_seconds("fast_interval", fast_interval)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidArgumentError(f"concurrency must be an int >= 1, got {concurrency!r}")
         if isinstance(keys, str | bytes) or not isinstance(keys, Iterable):
