@@ -220,7 +220,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 consumer = asyncio.create_task(drain())
                 await asyncio.sleep(args.warmup)
                 polls0, cpu0, t0 = fleet.stats.polls, time.process_time(), time.monotonic()
-                gc0 = sum(gc_time.seconds)
+                gc0, by_generation0 = sum(gc_time.seconds), list(gc_time.seconds)
+                collections0 = [stat["collections"] for stat in gc.get_stats()]
                 profiler = cProfile.Profile() if args.profile else None
                 if profiler is not None:
                     profiler.enable()
@@ -230,6 +231,13 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     profiler.dump_stats(args.profile)
                 polls1, cpu1, t1 = fleet.stats.polls, time.process_time(), time.monotonic()
                 fleet_gc = (sum(gc_time.seconds) - gc0) / (polls1 - polls0)
+                # Per generation: the young ones are the calls' own objects, the oldest walks everything held.
+                fleet_gc_by_generation = [
+                    {"collections": stat["collections"] - before, "us_per_poll": (now - then) / (polls1 - polls0) * 1e6}
+                    for stat, before, now, then in zip(
+                        gc.get_stats(), collections0, gc_time.seconds, by_generation0, strict=True
+                    )
+                ]
                 stats = fleet.stats
                 gc.collect()
                 after = rss_kib()  # every wallbox polled by now (the server's "never" says so), each held
@@ -280,6 +288,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "paced_gc_us": statistics.median(r["gc_us"] for r in paced_rounds),
             "rounds": args.rounds,
             "fleet_gc_us": fleet_gc * 1e6,
+            "fleet_gc_by_generation": fleet_gc_by_generation,
             "client_rate": (polls1 - polls0) / (t1 - t0),
             "server_cpu_us": server["cpu_us"],
             "load_average": os.getloadavg()[0],
@@ -342,7 +351,12 @@ def section(result: dict[str, Any], smoke: bool) -> str:
         f"The plain loop reached {result['plain_rate']:,.0f} requests/s, the paced one {result['paced_rate']:,.0f}. "
         f"CPU per request of the fake's process: {result['server_cpu_us']:.0f} µs. Garbage collection per call: "
         f"{result['fleet_gc_us']:.0f} µs in the watch ({n:,} wallboxes held), {result['plain_gc_us']:.0f} µs in the "
-        f"plain loop, {result['paced_gc_us']:.0f} µs in the paced one. Load average (1 min) at the end: "
+        f"plain loop, {result['paced_gc_us']:.0f} µs in the paced one; the watch's by generation (0, 1, 2): "
+        + ", ".join(
+            f"{generation['collections']} collections, {generation['us_per_poll']:.1f} µs"
+            for generation in result["fleet_gc_by_generation"]
+        )
+        + f" per poll. Load average (1 min) at the end: "
         f"{result['load_average']:.1f} on {os.cpu_count()} cores.",
         "",
         "```sh",
