@@ -37,12 +37,13 @@ from ._errors import (
     PoderoError,
     RateLimitBackendError,
 )
-from ._fleet_shared import RedisFleet, SharedFleet
+from ._fleet_shared import ID_TEXT, KEY_TEXT, RedisFleet, SharedFleet
 from ._generated.models import WallboxDetailOutput
 from ._generated.types import APIResponse
 from ._lifecycle import Lifecycle
 from ._settings import as_uuid, check_seconds
 
+# A wallbox's key as events and keys() give it. Inside, the watch holds its text (as_key).
 FleetKey = tuple[uuid.UUID, uuid.UUID, uuid.UUID]
 # PoderoClient.get_wallbox_response, or a view's: (org_id, user_id, wallbox_id, *, include_deleted).
 GetWallboxResponse = Callable[..., Awaitable[APIResponse[WallboxDetailOutput]]]
@@ -52,7 +53,7 @@ logger = logging.getLogger("podero_client")
 FAST_POLLS = 3
 JITTER = 0.05  # each due time moves by up to +-5 % of its interval, so replicas drift apart
 BUDGET_RETRY = 1.0  # seconds (about) before a wallbox whose budget could not be asked is tried again
-# Keys scheduled between two turns of the event loop at start-up: about 25 ms here, so that
+# Keys checked, or scheduled, between two turns of the event loop at start-up: 30 to 50 ms here, so that
 # 100,000 keys never hold the loop more than 100 ms at a time.
 START_SLICE = 10_000
 
@@ -126,9 +127,9 @@ class _Entry:
     model costs about 4 KB and 15 objects the garbage collector walks again and again.
     """
 
-    __slots__ = ("baseline", "body", "due", "fast", "good_at", "key", "polled_at", "removed", "stamps")
+    __slots__ = ("baseline", "body", "due", "fast", "good_at", "key", "polled_at", "queued", "removed", "stamps")
 
-    def __init__(self, key: FleetKey, now: float) -> None:
+    def __init__(self, key: str, now: float) -> None:
         self.key = key
         self.body: bytes | None = None  # zlib-compressed JSON of the last wallbox seen
         self.stamps: tuple[object, object] | None = None  # its _stamps()
@@ -137,15 +138,41 @@ class _Entry:
         self.good_at = now  # when the last wallbox came (or when added): the age of what is held
         self.fast = 0  # fast polls left
         self.removed = False
+        self.queued = -1  # the number of its live heap item (those of earlier schedules are skipped)
         # Shared fleets: the last state Redis held when this replica took the wallbox (None: never seen).
         self.baseline: dict[str, Any] | None = None
 
 
-def as_key(key: object) -> FleetKey:
-    """An (org_id, user_id, wallbox_id) triple of UUIDs, or InvalidArgumentError."""
+def as_key(key: object) -> str:
+    """A caller's (org_id, user_id, wallbox_id) triple as the watch holds it, ``"org_id:user_id:wallbox_id"``;
+    or InvalidArgumentError.
+
+    A str is one object the garbage collector never tracks, where a tuple of UUIDs is four it
+    walks at each full collection: at 100,000 wallboxes, tens of µs per poll.
+    """
     if not isinstance(key, tuple | list) or len(key) != 3:
         raise InvalidArgumentError(f"a key must be an (org_id, user_id, wallbox_id) triple, got {key!r}")
-    return as_uuid("org_id", key[0]), as_uuid("user_id", key[1]), as_uuid("wallbox_id", key[2])
+    org_id, user_id, wallbox_id = key
+    if isinstance(org_id, str) and isinstance(user_id, str) and isinstance(wallbox_id, str):
+        text = f"{org_id}:{user_id}:{wallbox_id}"
+        if KEY_TEXT.fullmatch(text):  # a keys file's: one match, not three
+            return text
+    return f"{_id_text('org_id', org_id)}:{_id_text('user_id', user_id)}:{_id_text('wallbox_id', wallbox_id)}"
+
+
+def _id_text(name: str, value: Any) -> str:
+    """One id of a key as str(uuid.UUID) writes it; text already so, or a UUID, is not parsed."""
+    if isinstance(value, str) and ID_TEXT.fullmatch(value):
+        return value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(as_uuid(name, value))  # any case, or InvalidArgumentError naming the id
+
+
+def key_tuple(key: str) -> FleetKey:
+    """The UUIDs of a key the watch holds: what events, ``keys()`` and each poll's request take."""
+    org_id, user_id, wallbox_id = key.split(":")
+    return uuid.UUID(org_id), uuid.UUID(user_id), uuid.UUID(wallbox_id)
 
 
 def _unpack(body: bytes) -> WallboxDetailOutput:
@@ -266,14 +293,19 @@ class FleetWatch:
         self.concurrency = concurrency
         self.include_deleted = include_deleted
         self._registry = registry
-        # The keys until the watch starts, in order (a dict: add() stays O(1)); checked before any I/O.
-        self._initial: dict[FleetKey, None] = dict.fromkeys(as_key(key) for key in keys)
-        self._entries: dict[FleetKey, _Entry] = {}
-        self._heap: list[tuple[float, int, _Entry]] = []
+        # The keys until the watch starts, in order (a dict: add() stays O(1)), each checked before any
+        # I/O: the first START_SLICE here, the rest (_unchecked) when it is entered (_check_given).
+        self._initial: dict[str, None] = {}
+        self._unchecked = list(keys)
+        self._check_given(START_SLICE)
+        self._entries: dict[str, _Entry] = {}
+        # (due, number, key): floats, ints and a str, which the garbage collector stops tracking;
+        # an item whose number is not its entry's ``queued`` is stale (removed, or scheduled again).
+        self._heap: list[tuple[float, int, str]] = []
         self._order = itertools.count()
         self._random = random.Random()  # noqa: S311  # spreads polls, not secrets
         # One pending event per wallbox, oldest first: a slow reader (or none) never stops the polls.
-        self._pending: collections.OrderedDict[FleetKey, FleetEvent] = collections.OrderedDict()
+        self._pending: collections.OrderedDict[str, FleetEvent] = collections.OrderedDict()
         self._event_ready = asyncio.Event()
         self._take_lock = asyncio.Lock()
         self._wakeup: asyncio.Future[None] | None = None
@@ -296,11 +328,24 @@ class FleetWatch:
     def __len__(self) -> int:
         return len(self._all_keys())
 
-    def _all_keys(self) -> Mapping[FleetKey, object] | set[FleetKey]:
+    def _all_keys(self) -> Mapping[str, object] | set[str]:
         """The fleet's keys: those given until it starts; then the shared set, or those polled here."""
         if not self._started:
-            return self._initial
+            return self._given_keys()
         return self._shared.keys if self._shared is not None else self._entries
+
+    def _check_given(self, count: int) -> None:
+        """Check the next ``count`` keys given into the key list: about 3 µs each, so a slice at a time.
+
+        A slice goes in whole or not at all: after an InvalidArgumentError, the malformed key is still next.
+        """
+        self._initial.update(dict.fromkeys(as_key(key) for key in self._unchecked[:count]))
+        del self._unchecked[:count]
+
+    def _given_keys(self) -> dict[str, None]:
+        """The key list before the watch starts, every key given checked: asked for, it is all of them."""
+        self._check_given(len(self._unchecked))
+        return self._initial
 
     def __contains__(self, key: object) -> bool:
         try:
@@ -310,7 +355,7 @@ class FleetWatch:
         return checked in self._all_keys()
 
     def keys(self) -> list[FleetKey]:
-        return list(self._all_keys())
+        return [key_tuple(key) for key in self._all_keys()]
 
     def wallbox(self, key: object) -> WallboxDetailOutput | None:
         """The wallbox of ``key``'s last change (or first poll); None before it, or when not watched here."""
@@ -321,10 +366,13 @@ class FleetWatch:
     async def __aenter__(self) -> Self:
         if self._started:
             raise RuntimeError("a FleetWatch runs once; call watch_wallboxes again for another")
+        while self._unchecked:  # 100,000 keys take 0.3-0.5 s to check: the loop's other work goes on between slices
+            await asyncio.sleep(0)
+            self._check_given(START_SLICE)
         if self._registry is not None:
             self._registry.started(self)  # ClientClosedError on a closed client
         loop = asyncio.get_running_loop()
-        owned: Mapping[FleetKey, dict[str, Any] | None] = dict.fromkeys(self._initial)
+        owned: Mapping[str, dict[str, Any] | None] = self._initial
         if self._shared is not None:
             try:
                 owned = await self._shared.start(self._initial)  # FleetBackendError: Redis unreachable
@@ -336,15 +384,13 @@ class FleetWatch:
         self._started = True
         self._loop = loop
         self._initial = {}
-        items = list(owned.items())
+        items, total = iter(owned.items()), len(owned)  # in slices, not copied: 100,000 would hold the loop too
         start = loop.time()
         try:
-            for first in range(0, len(items), START_SLICE):
-                if first:
-                    await asyncio.sleep(0)  # a large fleet's start-up lets the loop's other work through
-                self._take_over(
-                    dict(items[first : first + START_SLICE]), self.interval, start=start, first=first, total=len(items)
-                )
+            for first in range(0, total, START_SLICE):
+                await asyncio.sleep(0)  # a large fleet's start-up lets the loop's other work through (its check too)
+                part = dict(itertools.islice(items, START_SLICE))
+                self._take_over(part, self.interval, start=start, first=first, total=total)
         except BaseException:  # cancelled meanwhile: leave the registry (and a shared fleet) as if never entered
             await self.aclose()
             raise
@@ -356,7 +402,7 @@ class FleetWatch:
 
     def _take_over(
         self,
-        keys: Mapping[FleetKey, dict[str, Any] | None],
+        keys: Mapping[str, dict[str, Any] | None],
         window: float,
         *,
         start: float | None = None,
@@ -438,7 +484,7 @@ class FleetWatch:
         """
         checked = as_key(key)
         if not self._started:
-            self._initial[checked] = None
+            self._given_keys()[checked] = None
             return
         if self._shared is not None:
             self._shared.add(checked)  # its owner, maybe this replica, takes it at the next renewal
@@ -452,16 +498,19 @@ class FleetWatch:
 
     def remove(self, key: object) -> bool:
         """Stop watching a wallbox (a poll in flight is discarded); False when it was not watched."""
-        checked = as_key(key)
+        return self._remove(as_key(key))
+
+    def _remove(self, checked: str) -> bool:
+        """``remove`` of a key already checked (a 404's own, too)."""
         if not self._started:
-            return self._initial.pop(checked, False) is None
+            return self._given_keys().pop(checked, False) is None
         watched = checked in self._all_keys()
         if self._shared is not None:
             self._shared.remove(checked)
         entry = self._entries.pop(checked, None)
         if entry is None:
             return watched
-        entry.removed = True  # its heap item is skipped when it comes up
+        entry.removed = True  # a poll in flight is discarded; its heap item is skipped when it comes up
         self._pending.pop(checked, None)
         return True
 
@@ -481,14 +530,14 @@ class FleetWatch:
             await self._event_ready.wait()
         return self._pending.popitem(last=False)[1]
 
-    def _emit(self, event: FleetEvent) -> None:
-        """Queue ``event``; one not yet read for the same wallbox is merged with it (``_coalesce``)."""
-        pending = self._pending.get(event.key)
+    def _emit(self, key: str, event: FleetEvent) -> None:
+        """Queue ``event`` of ``key``; one not yet read for the same wallbox is merged with it (``_coalesce``)."""
+        pending = self._pending.get(key)
         merged = event if pending is None else _coalesce(pending, event)
         if merged is None:
-            del self._pending[event.key]
+            del self._pending[key]
         else:
-            self._pending[event.key] = merged  # a merged event keeps the older one's place
+            self._pending[key] = merged  # a merged event keeps the older one's place
         self._event_ready.set()
 
     # ------------------------------------------------------------------ stats
@@ -498,7 +547,7 @@ class FleetWatch:
         now = asyncio.get_running_loop().time() if self._started else 0.0
         entries = self._entries.values()
         oldest = min((entry.good_at for entry in entries), default=now)
-        waiting = sum(1 for due, _, entry in self._heap if due <= now and not entry.removed)
+        waiting = sum(1 for item in self._heap if item[0] <= now and self._queued(item) is not None)
         return FleetStats(
             size=len(self),
             interval=self.interval,
@@ -544,9 +593,24 @@ class FleetWatch:
 
     # ------------------------------------------------------------------ scheduling
     def _push(self, entry: _Entry, due: float) -> None:
-        heapq.heappush(self._heap, (due, next(self._order), entry))
-        if self._heap[0][2] is entry:
+        entry.queued = number = next(self._order)
+        heapq.heappush(self._heap, (due, number, entry.key))
+        if self._heap[0][1] == number:
             self._wake()  # a worker may be sleeping until a later due time
+
+    def _queued(self, item: tuple[float, int, str]) -> _Entry | None:
+        """The wallbox a heap item schedules; None when the item is stale."""
+        entry = self._entries.get(item[2])
+        return entry if entry is not None and entry.queued == item[1] else None
+
+    def _first(self) -> tuple[float, _Entry] | None:
+        """The heap's first live item as (due, entry), the stale ones before it dropped."""
+        heap = self._heap
+        while heap:
+            if (entry := self._queued(heap[0])) is not None:
+                return heap[0][0], entry
+            heapq.heappop(heap)
+        return None
 
     def _wake(self) -> None:
         if self._wakeup is not None and not self._wakeup.done():
@@ -557,13 +621,12 @@ class FleetWatch:
         async with self._take_lock:
             loop = asyncio.get_running_loop()
             while not self._ended:
-                heap = self._heap
-                while heap and heap[0][2].removed:
-                    heapq.heappop(heap)
-                if heap and heap[0][0] <= loop.time():
-                    return heapq.heappop(heap)[2]
+                first = self._first()
+                if first is not None and first[0] <= loop.time():
+                    heapq.heappop(self._heap)
+                    return first[1]
                 self._wakeup = loop.create_future()
-                timer = loop.call_at(heap[0][0], self._wake) if heap else None
+                timer = loop.call_at(first[0], self._wake) if first is not None else None
                 try:
                     await self._wakeup
                 finally:
@@ -599,7 +662,7 @@ class FleetWatch:
         # Late by more than the jitter explains (or than a fast poll's gap) is behind: a busy loop is not.
         keeping_up = started - entry.due < max(self.fast_interval, 2 * JITTER * self.interval)
         try:
-            response = await self._get_wallbox_response(*entry.key, include_deleted=self.include_deleted)
+            response = await self._get_wallbox_response(*key_tuple(entry.key), include_deleted=self.include_deleted)
         except ClientClosedError:
             self._finish(None)
             return
@@ -617,10 +680,10 @@ class FleetWatch:
             entry.polled_at = loop.time()
             gone = isinstance(error, NotFoundError)
             if gone:
-                self.remove(entry.key)
+                self._remove(entry.key)
             else:
                 self._reschedule(entry, keeping_up, started)
-            self._emit(WallboxFailed(entry.key, error, removed=gone))
+            self._emit(entry.key, WallboxFailed(key_tuple(entry.key), error, removed=gone))
             return
         if entry.removed:
             return
@@ -643,9 +706,9 @@ class FleetWatch:
             if self._shared is not None:
                 event = self._shared_change(self._shared, entry, wallbox, previous)
             elif previous is None:
-                event = WallboxChanged(entry.key, wallbox, {}, initial=True)
+                event = WallboxChanged(key_tuple(entry.key), wallbox, {}, initial=True)
             elif found := changes(previous, wallbox):
-                event = WallboxChanged(entry.key, wallbox, found)
+                event = WallboxChanged(key_tuple(entry.key), wallbox, found)
         # Following a change fast only pays while the watch keeps up: behind (a short budget),
         # those polls would come as late as the rest and take slots from the stalest wallboxes.
         if _boost_requested(wallbox) or (event is not None and not event.initial and keeping_up):
@@ -655,7 +718,7 @@ class FleetWatch:
         self._reschedule(entry, keeping_up, started)
         if event is not None:
             self._changes += not event.initial
-            self._emit(event)
+            self._emit(entry.key, event)
 
     def _put_off(self, entry: _Entry, error: RateLimitBackendError) -> None:
         """The shared budget could not be asked (its Redis away): the wallbox waits a short, jittered pause.
@@ -687,7 +750,7 @@ class FleetWatch:
             before, entry.baseline = entry.baseline, None
         if before is None:
             shared.publish(entry.key, after, {}, initial=True)
-            return WallboxChanged(entry.key, wallbox, {}, initial=True)
+            return WallboxChanged(key_tuple(entry.key), wallbox, {}, initial=True)
         stamps = [before.get(name) for name in _STAMP_FIELDS]
         if previous is None and any(stamps) and stamps == [after.get(name) for name in _STAMP_FIELDS]:
             return None  # Podero's own test: the state did not move while nobody watched it here
@@ -707,7 +770,7 @@ class FleetWatch:
                 found = changes(WallboxDetailOutput.from_dict(before), WallboxDetailOutput.from_dict(after))
             except Exception:  # a state written under another spec: as JSON instead
                 found = {name: (old, new) for name, (old, new) in moved.items()}
-        return WallboxChanged(entry.key, wallbox, found) if found else None
+        return WallboxChanged(key_tuple(entry.key), wallbox, found) if found else None
 
 
 class Fleets:

@@ -33,6 +33,7 @@ import hashlib
 import itertools
 import json
 import logging
+import re
 import secrets
 import uuid
 from collections.abc import Iterable, Mapping
@@ -47,7 +48,11 @@ from ._settings import check_seconds
 
 logger = logging.getLogger("podero_client")
 
-FleetKey = tuple[uuid.UUID, uuid.UUID, uuid.UUID]
+# A wallbox's key as the fleet holds it, here, in FleetWatch and in Redis: "org_id:user_id:wallbox_id",
+# each a UUID as str(uuid.UUID) writes it. One str, which the garbage collector does not track,
+# where a tuple of 3 UUIDs is 4 objects it walks at every full collection.
+ID_TEXT = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+KEY_TEXT = re.compile(f"{ID_TEXT.pattern}:{ID_TEXT.pattern}:{ID_TEXT.pattern}")
 
 STREAM_MAXLEN = 100_000  # entries the change stream keeps, about (XADD MAXLEN ~)
 STREAM_BUFFER = 10_000  # stream entries a replica holds while Redis is away; older ones are dropped
@@ -224,7 +229,11 @@ def _mix(value: int) -> int:
 
 
 def owners(keys: Iterable[str], members: Iterable[str]) -> dict[str, str]:
-    """Rendezvous hashing: each key's owner, the member with the highest score of (member, key)."""
+    """Rendezvous hashing: each key's owner, the member with the highest score of (member, key).
+
+    A key is hashed as its text (``KEY_TEXT``): another input would move wallboxes between the
+    replicas of a rolling upgrade (tests/test_fleet_shared.py pins the owners).
+    """
     hashed = [(_hash(member), member) for member in sorted(members)]
     if not hashed:
         return {}
@@ -278,30 +287,18 @@ class Rendezvous:
         return {key: held[1] for key, held in best.items()}
 
 
-def key_text(key: FleetKey) -> str:
-    """A key as Redis holds it: ``org_id:user_id:wallbox_id``."""
-    return f"{key[0]}:{key[1]}:{key[2]}"
-
-
-def key_of(text: str | bytes) -> FleetKey | None:
-    """The key of ``key_text``; None for a field that is not one (written by something else)."""
-    if isinstance(text, bytes):
-        text = text.decode(errors="replace")
-    parts = text.split(":")
-    if len(parts) != 3:
-        return None
-    try:
-        return uuid.UUID(parts[0]), uuid.UUID(parts[1]), uuid.UUID(parts[2])
-    except ValueError:
-        return None
+def key_of(raw: str | bytes) -> str | None:
+    """A key read from Redis; None for a field that is not one (written by something else)."""
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+    return text if KEY_TEXT.fullmatch(text) else None
 
 
 @attrs.frozen
 class Handover:
     """What a renewal changed for this replica: the keys it now owns (with their last state), those it lost."""
 
-    taken: Mapping[FleetKey, dict[str, Any] | None]
-    lost: frozenset[FleetKey]
+    taken: Mapping[str, dict[str, Any] | None]
+    lost: frozenset[str]
 
 
 class SharedFleet:
@@ -321,12 +318,12 @@ class SharedFleet:
         self._redis: Any = None
         self._renew_script: Any = None
         self._write_script: Any = None
-        self.keys: set[FleetKey] = set()  # the fleet's keys, as last read
+        self.keys: set[str] = set()  # the fleet's keys, as last read
         # The keys this replica was given (at start, add, remove): written back when Redis lost the set.
-        self._given: set[FleetKey] = set()
+        self._given: set[str] = set()
         self._beaten = False  # a heartbeat went through: from then on, this member missing means Redis lost it
         self._restoring = False  # the keys are being written back (one warning per loss)
-        self.owned: set[FleetKey] = set()
+        self.owned: set[str] = set()
         self.replicas = 0
         self._members: tuple[str, ...] = ()
         self._rendezvous = Rendezvous()
@@ -387,13 +384,13 @@ class SharedFleet:
             logger.info("RedisFleet %r: Redis at %s answers again", self.config.name, self._where)
 
     # ------------------------------------------------------------------ lifecycle
-    async def start(self, keys: Iterable[FleetKey]) -> dict[FleetKey, dict[str, Any] | None]:
+    async def start(self, keys: Iterable[str]) -> dict[str, dict[str, Any] | None]:
         """Join: add ``keys`` to the fleet, read it, and return the keys owned with their last state.
 
         FleetBackendError when Redis cannot be reached.
         """
         self._given = set(keys)
-        texts = [key_text(key) for key in self._given]
+        texts = list(self._given)
         try:
             redis = self._client()
             async with redis.pipeline(transaction=False) as pipe:
@@ -457,9 +454,8 @@ class SharedFleet:
         if keys_moved or members != self._members:
             # Nothing is kept until all of it went through: a failure below recomputes at the next renewal.
             self._members = ()
-            texts = {key_text(key): key for key in self.keys}
-            found = await self._rendezvous.owners(texts, members)
-            mine = {texts[text] for text, member in found.items() if member == self.member}
+            found = await self._rendezvous.owners(self.keys, members)  # each key's hash is of its text
+            mine = {key for key, member in found.items() if member == self.member}
             states = await self._states_of(mine - self.owned)
             mine &= self.keys  # less what was removed meanwhile
             handover = Handover({key: states[key] for key in mine - self.owned}, frozenset(self.owned - mine))
@@ -475,9 +471,8 @@ class SharedFleet:
         That member polled them meanwhile, and its entries are newer (the write script would refuse
         these anyway: dropping them spares the bytes).
         """
-        mine = {key_text(key) for key in self.owned}
-        self._entries = collections.deque(entry for entry in self._entries if entry[1] in mine)
-        self._states = {text: state for text, state in self._states.items() if text in mine}
+        self._entries = collections.deque(entry for entry in self._entries if entry[1] in self.owned)
+        self._states = {key: state for key, state in self._states.items() if key in self.owned}
 
     async def _beat(self) -> tuple[tuple[str, ...], bool]:
         """Heartbeat; the live members, and whether the key set moved (then it is read again)."""
@@ -499,9 +494,8 @@ class SharedFleet:
         if keys_moved:
             raw = await self._bounded(self._redis.smembers(self._keys_key))
             self.keys = {key for text in raw if (key := key_of(text)) is not None}
-            for text, add in self._edits.items():  # this replica's edits not written yet
-                if (key := key_of(text)) is not None:
-                    (self.keys.add if add else self.keys.discard)(key)
+            for key, add in self._edits.items():  # this replica's edits not written yet
+                (self.keys.add if add else self.keys.discard)(key)
             self._version = version
         self.replicas = len(members)
         return members, keys_moved
@@ -519,7 +513,7 @@ class SharedFleet:
                 _FORGET_AFTER,
                 len(self._given),
             )
-        texts = [key_text(key) for key in self._given]
+        texts = list(self._given)
         async with self._redis.pipeline(transaction=False) as pipe:
             for start in range(0, len(texts), _CHUNK):
                 pipe.sadd(self._keys_key, *texts[start : start + _CHUNK])
@@ -529,16 +523,16 @@ class SharedFleet:
         version: int = replies[-1]
         return version
 
-    async def _states_of(self, keys: Iterable[FleetKey]) -> dict[FleetKey, dict[str, Any] | None]:
+    async def _states_of(self, keys: Iterable[str]) -> dict[str, dict[str, Any] | None]:
         """The last state Redis holds of each key (None: the fleet never saw it); one pipeline."""
         ordered = list(keys)
         if not ordered:
             return {}
         async with self._redis.pipeline(transaction=False) as pipe:
             for start in range(0, len(ordered), _CHUNK):
-                pipe.hmget(self._state_key, [key_text(key) for key in ordered[start : start + _CHUNK]])
+                pipe.hmget(self._state_key, ordered[start : start + _CHUNK])
             replies = await self._bounded(pipe.execute())
-        found: dict[FleetKey, dict[str, Any] | None] = {}
+        found: dict[str, dict[str, Any] | None] = {}
         values = [value for reply in replies for value in reply]
         for key, value in zip(ordered, values, strict=True):
             try:
@@ -549,21 +543,20 @@ class SharedFleet:
         return found
 
     # ------------------------------------------------------------------ keys
-    def add(self, key: FleetKey) -> None:
+    def add(self, key: str) -> None:
         self.keys.add(key)
         self._given.add(key)
-        self._edits[key_text(key)] = True
-        self._forget.discard(key_text(key))
+        self._edits[key] = True
+        self._forget.discard(key)
         self._wrote.set()
 
-    def remove(self, key: FleetKey) -> None:
+    def remove(self, key: str) -> None:
         self.keys.discard(key)
         self._given.discard(key)
         self.owned.discard(key)
-        text = key_text(key)
-        self._edits[text] = False
-        self._forget.add(text)
-        self._states.pop(text, None)
+        self._edits[key] = False
+        self._forget.add(key)
+        self._states.pop(key, None)
         self._wrote.set()
 
     # ------------------------------------------------------------------ changes
@@ -571,19 +564,18 @@ class SharedFleet:
         """The wallbox as it goes to Redis: without personal data unless the fleet asked for it."""
         return wallbox if self.config.include_personal_data else _blank_personal(wallbox)
 
-    def publish(self, key: FleetKey, state: dict[str, Any], changes: Mapping[str, Any], initial: bool) -> None:
+    def publish(self, key: str, state: dict[str, Any], changes: Mapping[str, Any], initial: bool) -> None:
         """Queue one stream entry, and ``state`` as the wallbox's last; written within ``_FLUSH_GAP``."""
         stamp = state.get("current_state_last_updated_at") or state.get("updated_at") or ""
         stamp = stamp if isinstance(stamp, str) else ""
-        text = key_text(key)
         if len(self._entries) >= STREAM_BUFFER:
             self._entries.popleft()
             self.dropped += 1
         wallbox = json.dumps(state, default=str)
         order = _stamp_order(stamp)
-        fields = (str(key[0]), str(key[1]), str(key[2]), stamp, "1" if initial else "0")
-        self._entries.append((next(self._numbers), text, order, (*fields, json.dumps(changes, default=str), wallbox)))
-        self._states[text] = (order, wallbox)
+        fields = (*key.split(":"), stamp, "1" if initial else "0")  # org_id, user_id, wallbox_id, ...
+        self._entries.append((next(self._numbers), key, order, (*fields, json.dumps(changes, default=str), wallbox)))
+        self._states[key] = (order, wallbox)
         self._wrote.set()
 
     async def _write_loop(self) -> None:

@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.util.types import Attributes
 
 from podero_client import BearerToken, PoderoClient, RetryPolicy
+from podero_client._fleet import FleetKey, as_key, key_tuple
 from podero_client.testing import FakePodero
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -298,3 +299,8 @@ def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     finally:
         process.terminate()
         process.wait()
+
+
+def uuids(key: object) -> FleetKey:
+    """``key`` as events and ``keys()`` give it."""
+    return key_tuple(as_key(key))

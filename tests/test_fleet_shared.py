@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import redis.asyncio
 from _servers import RedisProxy, free_port
-from conftest import start_redis_server
+from conftest import start_redis_server, uuids
 
 from podero_client import (
     FleetBackendError,
@@ -216,7 +216,7 @@ async def test_two_replicas_share_the_keys_each_wallbox_polled_by_one(
         mine = {key for key in keys if first.wallbox(key) is not None}
         await until(lambda: all((first.wallbox(key) is None) != (second.wallbox(key) is None) for key in keys))
         assert mine  # both have a share
-        assert {as_key(key) for key in keys} == set(first.keys()) == set(second.keys())
+        assert {uuids(key) for key in keys} == set(first.keys()) == set(second.keys())
 
 
 async def test_add_and_remove_reach_every_replica(server: FakePodero, redis_url: str, name: str) -> None:
@@ -230,10 +230,10 @@ async def test_add_and_remove_reach_every_replica(server: FakePodero, redis_url:
         second_client.watch_wallboxes([], interval=0.1, shared=shared) as second,
     ):
         first.add(keys[15])
-        await until(lambda: as_key(keys[15]) in second)
+        await until(lambda: uuids(keys[15]) in second)
         await until(lambda: keys[15] in polled_after(server, 0.0))
         assert second.remove(keys[15])
-        await until(lambda: as_key(keys[15]) not in first)
+        await until(lambda: uuids(keys[15]) not in first)
         await asyncio.sleep(0.5)  # any poll already under way ends
         since = time.monotonic()
         await until(lambda: len(polled_after(server, since)) >= 10)
@@ -261,7 +261,7 @@ async def test_a_restart_compares_with_the_last_state(
         server.advance(300)  # a new reading for every wallbox while nobody watches
         async with podero.watch_wallboxes(keys, interval=0.1, shared=shared) as fleet:
             after = [event async for event in _take(fleet, len(keys))]
-    assert {event.key for event in after} == {as_key(key) for key in keys}
+    assert {event.key for event in after} == {uuids(key) for key in keys}
     assert all(isinstance(event, WallboxChanged) and not event.initial and event.changes for event in after)
     changed = [event for event in after if isinstance(event, WallboxChanged)]
     assert all("current_state_last_updated_at" in event.changes for event in changed)
@@ -521,7 +521,7 @@ async def test_a_budget_that_cannot_be_asked_puts_polls_off_and_fails_no_wallbox
         assert (fleet.stats.polls, fleet.stats.failures, server.wallbox_requests) == (0, 0, 0)
         restarted = start_redis_server(port, tmp_path)
         try:
-            await until(lambda: {event.key for event in seen} == {as_key(key) for key in keys})
+            await until(lambda: {event.key for event in seen} == {uuids(key) for key in keys})
         finally:
             reader.cancel()
             restarted.kill()
@@ -533,24 +533,60 @@ async def test_a_budget_that_cannot_be_asked_puts_polls_off_and_fails_no_wallbox
     assert url not in warnings[0]
 
 
+# Each key's owner among replica-a, -b and -c, as releases before keys were held as text computed it.
+PINNED_OWNERS = "ccabbabbcaca"
+
+
+async def test_each_wallbox_keeps_its_owner_across_an_upgrade(redis_url: str, name: str, redis_client: Any) -> None:
+    """Fixed keys among fixed members go to the owners earlier releases gave them, whatever form each replica was given
+    the keys in: a rolling upgrade moves no wallbox. A member of the key set that is not a key's text is ignored.
+    """
+    namespace = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")
+    keys = [
+        tuple(uuid.uuid5(namespace, f"{part}-{number}") for part in ("org", "user", "wallbox")) for number in range(12)
+    ]
+    forms: list[list[Any]] = [
+        keys,
+        [tuple(str(part).upper() for part in key) for key in keys],
+        [[str(part) for part in key] for key in keys],
+    ]
+    await redis_client.sadd(fleet_key(name, "keys"), "not-a-key", ":".join(str(part).upper() for part in keys[0]))
+    replicas = [SharedFleet(_fast(redis_url, name)) for _ in forms]
+    for shared, letter in zip(replicas, "abc", strict=True):
+        shared.member = f"replica-{letter}"
+    try:
+        await asyncio.gather(
+            *(shared.start([as_key(key) for key in given]) for shared, given in zip(replicas, forms, strict=True))
+        )
+        for shared in replicas:  # each has seen the others join
+            await shared.renew()
+        owner = {key: shared.member[-1] for shared in replicas for key in shared.owned}
+        assert "".join(owner[as_key(key)] for key in keys) == PINNED_OWNERS
+        assert all(shared.keys == set(owner) for shared in replicas)
+    finally:
+        for shared in replicas:
+            await shared.aclose()
+
+
 async def test_a_large_write_keeps_every_entry_in_order(redis_url: str, name: str, redis_client: Any) -> None:
     """More changes held than one write script takes: every entry written, a wallbox's two in order."""
     shared = SharedFleet(_fast(redis_url, name))
     await shared.start([])
     first, *others = [as_key((uuid.uuid4(), uuid.uuid4(), uuid.uuid4())) for _ in range(601)]
-    shared.publish(first, {"id": str(first[2]), "updated_at": "2026-12-07T10:00:00Z"}, {}, initial=True)
+    first_id = first.split(":")[2]
+    shared.publish(first, {"id": first_id, "updated_at": "2026-12-07T10:00:00Z"}, {}, initial=True)
     for key in others:  # the first wallbox's next change comes after a script's worth of others
-        shared.publish(key, {"id": str(key[2]), "updated_at": "2026-12-07T10:00:00Z"}, {}, initial=True)
-    shared.publish(first, {"id": str(first[2]), "updated_at": "2026-12-07T10:05:00Z"}, {"x": [1, 2]}, initial=False)
+        shared.publish(key, {"id": key.split(":")[2], "updated_at": "2026-12-07T10:00:00Z"}, {}, initial=True)
+    shared.publish(first, {"id": first_id, "updated_at": "2026-12-07T10:05:00Z"}, {"x": [1, 2]}, initial=False)
     await until(lambda: shared.held() == 0)
     await shared.aclose()
     entries = await stream(redis_client, name)
     assert len(entries) == 602
-    assert [entry["stamp"] for entry in entries if entry["wallbox_id"] == str(first[2])] == [
+    assert [entry["stamp"] for entry in entries if entry["wallbox_id"] == first_id] == [
         "2026-12-07T10:00:00Z",
         "2026-12-07T10:05:00Z",
     ]
-    state = await redis_client.hget(fleet_key(name, "state"), f"{first[0]}:{first[1]}:{first[2]}")
+    state = await redis_client.hget(fleet_key(name, "state"), first)
     assert json.loads(state)["updated_at"] == "2026-12-07T10:05:00Z"
 
 
@@ -559,7 +595,7 @@ def test_a_full_buffer_drops_its_oldest_entries_and_counts_them() -> None:
     shared = SharedFleet(RedisFleet(url="redis://127.0.0.1:6379/0", name="buffer"))
     key = as_key((uuid.uuid4(), uuid.uuid4(), uuid.uuid4()))
     for number in range(STREAM_BUFFER + 3):
-        shared.publish(key, {"id": str(key[2]), "updated_at": f"stamp-{number}"}, {}, initial=False)
+        shared.publish(key, {"id": "wallbox", "updated_at": f"stamp-{number}"}, {}, initial=False)
     assert (shared.held(), shared.dropped) == (STREAM_BUFFER, 3)
 
 
