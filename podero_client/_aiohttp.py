@@ -110,7 +110,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._slots = slots(limits)
         self._lifecycle = lifecycle or Lifecycle()  # the client's: closed when it is
         self._timeouts: dict[tuple[Any, ...], aiohttp.ClientTimeout] = {}
-        self._urls: dict[int, tuple[httpx.URL, yarl.URL]] = {}
         self._proxies: dict[str, tuple[yarl.URL, dict[str, str] | None]] = {}
 
     def _start(self) -> aiohttp.ClientSession:
@@ -151,16 +150,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             found = aiohttp.ClientTimeout(total=None, sock_connect=key[0], sock_read=key[1])
             self._timeouts[key] = found
         return found
-
-    def _url(self, url: httpx.URL) -> yarl.URL:
-        # The facade reuses one httpx.URL per endpoint and arguments: keyed by identity, it
-        # costs no str() and no parse; the entry holds the URL, so the id stays its own.
-        found = self._urls.get(id(url))
-        if found is None or found[0] is not url:
-            if len(self._urls) > 4096:
-                self._urls.clear()
-            found = self._urls[id(url)] = (url, yarl.URL(str(url), encoded=True))  # httpx encoded it already
-        return found[1]
 
     def _proxy(self, url: httpx.URL) -> tuple[yarl.URL | None, dict[str, str] | None]:
         proxy = self._route(url)
@@ -203,7 +192,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         try:
             response = await session.request(
                 request.method,
-                self._url(request.url),
+                yarl.URL(str(request.url), encoded=True),  # httpx encoded it already (2 µs: not cached)
                 headers=headers,
                 data=content or None,
                 allow_redirects=False,

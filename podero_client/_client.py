@@ -16,9 +16,9 @@ import logging
 import os
 import ssl
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Mapping
 from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import attrs
 import httpx
@@ -68,7 +68,6 @@ SANDBOX_URL = "https://sandbox-app.podero.com"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 T = TypeVar("T")
-P = ParamSpec("P")
 # What an operation's answer may not fit: the generated parsers raise these on a bad body.
 _PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError, RecursionError, OverflowError)
 logger = logging.getLogger("podero_client")
@@ -466,9 +465,8 @@ class PoderoClient(Resources):
         be reached; later, Redis going away only holds the stream's entries back.
         """
         self._ensure_open()
-        view = self._fleet_view()
         return self._fleets.watch(
-            view._slot_first(view.get_wallbox_response),
+            self._fleet_view().get_wallbox_response,
             keys,
             interval=interval,
             fast_interval=fast_interval,
@@ -490,30 +488,11 @@ class PoderoClient(Resources):
             priority="background",
         )
 
-    def _slot_first(self, call: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-        """``call`` (one of this view's), each time with its first budget slot taken before it is set up.
-
-        See ``RetryTransport.slot_first``: what waits for the budget is then a future, not a call.
-        """
-        options = self._options
-        extensions: dict[str, Any] = {
-            "timeout": (options.timeout if options and options.timeout else self._http.timeout).as_dict()
-        }
-        if options is not None:
-            extensions[CONTEXT_EXTENSION] = options.context
-        lane = httpx.Request("GET", self.base_url, extensions=extensions)  # what the budget reads: lane, pool timeout
-        transport = self._transport
-
-        async def slot_first(*args: P.args, **kwargs: P.kwargs) -> T:
-            return await transport.slot_first(lane, lambda: call(*args, **kwargs))
-
-        return slot_first
-
     def _request_for(self, endpoint: ModuleType, arguments: dict[str, Any]) -> httpx.Request:
         """Check the arguments and build the request; a wrong argument is InvalidArgumentError, before any I/O.
 
-        The request is built (``RequestBuilder``) once per endpoint, arguments and view headers
-        while it stays among the 4,096 cached, and copied per call.
+        The request is built by ``RequestBuilder`` (cached for arguments asked for again) and
+        copied per call.
         """
         for name in endpoint.UUID_PARAMETERS:
             arguments[name] = _as_uuid(name, arguments[name])
@@ -535,7 +514,7 @@ class PoderoClient(Resources):
                 prepared = self._requests.build(endpoint, key, headers)
             else:
                 try:
-                    prepared = self._requests.cached(endpoint, key, headers)
+                    prepared = self._requests.prepared(endpoint, key, headers)
                 except TypeError:  # an unhashable argument, such as a request body: built every time
                     prepared = self._requests.build(endpoint, key, headers)
         except (TypeError, ValueError, AttributeError, KeyError) as exc:

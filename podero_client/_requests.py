@@ -11,6 +11,7 @@ else is httpx's own build. A test compares both with what httpx builds.
 
 from __future__ import annotations
 
+import collections
 import functools
 import re
 from types import ModuleType
@@ -24,6 +25,7 @@ from httpx._urlparse import MAX_URL_LENGTH
 _PATH_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
 _QUERY_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+CACHED = 4096  # prepared requests kept
 _CACHED_QUERY_TYPES = frozenset((str, bool, int))
 _PLAIN_KWARGS = frozenset(("method", "url", "params"))  # nothing per call but the URL
 
@@ -49,7 +51,7 @@ def _encoded_query(params: tuple[tuple[str, type, str | bool | int], ...]) -> st
 
 
 class RequestBuilder:
-    """Builds the requests of one httpx client (its base URL, headers and timeout); ``cached`` keeps 4,096."""
+    """Builds the requests of one httpx client (its base URL, headers and timeout)."""
 
     def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
         self._http = http
@@ -58,7 +60,28 @@ class RequestBuilder:
         # A base with a query or a fragment is joined by httpx alone (the string join would misplace them).
         self._base = base if base.query is None and base.fragment is None else None
         self._templates: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.Request] = {}
-        self.cached = functools.lru_cache(maxsize=4096)(self.build)
+        self._seen: collections.OrderedDict[int, None] = collections.OrderedDict()  # hashes: nothing the GC walks
+        self._cached = functools.lru_cache(maxsize=CACHED)(self.build)
+
+    def prepared(
+        self, endpoint: ModuleType, arguments: tuple[tuple[str, Any], ...], headers: tuple[tuple[str, str], ...]
+    ) -> httpx.Request:
+        """``build``'s request, cached from the second time it is asked for among the last 4,096.
+
+        Shared: copy it before changing it. A request asked for once is never cached: a fleet
+        of 20,000 wallboxes would push every poll's request through the cache and out again,
+        each outliving the collector's young generations to die in the old one, whose every
+        collection walks all that is held. TypeError for an unhashable argument (a body).
+        """
+        key = hash((endpoint, arguments, headers))
+        seen = self._seen
+        if key in seen:
+            seen.move_to_end(key)
+            return self._cached(endpoint, arguments, headers)
+        seen[key] = None
+        if len(seen) > CACHED:
+            seen.popitem(last=False)
+        return self.build(endpoint, arguments, headers)
 
     def url(self, path: str, query: str | None) -> httpx.URL:
         """The absolute URL of a generated path and its encoded query, as httpx would parse it."""

@@ -12,12 +12,10 @@ what does the server's Retry-After say (``parse_retry_after``, in the leaf modul
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import attrs
 import httpx
@@ -41,29 +39,6 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # 2 ** 64 times any sane initial_backoff is past any max_backoff; the exponent stops there.
 _MAX_EXPONENT = 64
-T = TypeVar("T")
-
-
-class _Slot:
-    """A budget slot taken before its call was set up (``RetryTransport.slot_first``); its first attempt's."""
-
-    __slots__ = ("unused",)
-
-    def __init__(self) -> None:
-        self.unused = True
-
-
-# Per task (a token request's task inherits it: whichever request comes first spends the slot).
-_TAKEN_SLOT: contextvars.ContextVar[_Slot | None] = contextvars.ContextVar("podero_taken_slot", default=None)
-
-
-def _spend_taken_slot() -> bool:
-    """True once per ``slot_first`` call: that attempt goes on the slot taken beforehand."""
-    slot = _TAKEN_SLOT.get()
-    if slot is None or not slot.unused:
-        return False
-    slot.unused = False
-    return True
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -232,7 +207,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
         budget = self.budget
         attempt = 1
         while True:
-            if budget is not None and not _spend_taken_slot():  # outside the try: a timed-out wait is not retried
+            if budget is not None:  # outside the try: a wait that timed out is not retried
                 await budget.acquire(request, deadline)
             outcome: httpx.Response | httpx.TransportError
             try:  # inline, not a helper: a coroutine frame per attempt is measurable on the hot path
@@ -254,24 +229,6 @@ class RetryTransport(httpx.AsyncBaseTransport):
             attempt += 1
             self._retrying(request, outcome, decision, attempt, policy)
             await self._lifecycle.sleep(decision.retry_in, during="waited to retry")
-
-    async def slot_first(self, lane: httpx.Request, call: Callable[[], Awaitable[T]]) -> T:
-        """``call``, its first budget slot taken before it starts, as ``lane`` (a request of its view) waits.
-
-        A call waiting in the budget holds its request, its auth flow and a stack of coroutines:
-        a fleet's hundred waiting polls kept about 6,500 young objects that each collection of the
-        garbage collector walked again (27 µs per poll at 20,000 wallboxes). Waiting first holds a
-        future. The call's deadline counts from its start, after the wait.
-        """
-        budget = self.budget
-        if budget is None:
-            return await call()
-        await budget.acquire(lane, None)
-        token = _TAKEN_SLOT.set(_Slot())
-        try:
-            return await call()
-        finally:
-            _TAKEN_SLOT.reset(token)
 
     def _retrying(
         self,

@@ -126,3 +126,21 @@ async def test_views_with_headers_and_bodies_build_what_httpx_builds() -> None:
             expected.headers.raw,
             expected.content,
         )
+
+
+def test_a_request_asked_for_once_is_not_cached() -> None:
+    """A fleet's polls, each of another wallbox, leave nothing in the cache for the collector to walk."""
+    builder = RequestBuilder(httpx.AsyncClient(), "https://app.podero.com")
+
+    def arguments(wallbox: uuid.UUID) -> tuple[tuple[str, Any], ...]:
+        return (("org_id", wallbox), ("user_id", wallbox), ("wallbox_id", wallbox), ("include_deleted", False))
+
+    for _ in range(3):  # a fleet's intervals: each wallbox once per interval, more of them than the cache holds
+        for index in range(5_000):
+            builder.prepared(retrieve_wallbox, arguments(uuid.UUID(int=index)), ())
+    assert builder._cached.cache_info().currsize == 0
+    again = arguments(uuid.uuid4())
+    first, second, third = (builder.prepared(retrieve_wallbox, again, ()) for _ in range(3))
+    assert first is not second  # the second time it is asked for, it is cached
+    assert second is third
+    assert first.url == second.url
