@@ -126,6 +126,7 @@ bench: $(INSTALLED)
 	$(PY) scripts/bench.py
 	$(PY) scripts/bench_budget.py
 	$(PY) scripts/bench_fleet.py
+	$(PY) scripts/bench_fleet.py --wallboxes 100000 --rate 1000 --interval 30 --section fleet-100k
 	$(PY) scripts/bench_telemetry.py
 	$(PY) scripts/bench_replicas.py
 
