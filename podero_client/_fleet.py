@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypedDict
 
 import attrs
 
@@ -119,28 +119,47 @@ class FleetStats:
     budget_unavailable: int = 0
 
 
-class _Entry:
-    """One watched wallbox: the last one seen and its schedule.
+class _Entry(TypedDict):
+    """One watched wallbox: the last one seen and its schedule, as a plain dict the garbage collector never tracks.
+
+    An instance of a class (``__slots__`` or not) is always tracked: at 100,000 wallboxes, 100,000 more
+    objects for each full collection to walk (about 30 ms more, a stall of the loop). CPython never
+    tracks an exact dict holding only untracked values (str, bytes, int, float, bool, None, datetime),
+    and a TypedDict is one, its keys checked by mypy. Nothing tracked goes in: no tuple (the stamps are
+    two fields) and no shared fleet's baseline (``FleetWatch._baselines``). Ten keys fill a dict's
+    smallest table that holds them; an eleventh would double it (280 to 470 B a record).
 
     The last wallbox is held as its JSON body, compressed (about 1.3 KB for a 2.9 KB body), and
     its model built again when a change is compared or ``FleetWatch.wallbox`` asks: a held
     model costs about 4 KB and 15 objects the garbage collector walks again and again.
     """
 
-    __slots__ = ("baseline", "body", "due", "fast", "good_at", "key", "polled_at", "queued", "removed", "stamps")
+    key: str
+    body: bytes | None  # zlib-compressed JSON of the last wallbox seen
+    state_at: datetime | None  # its _stamps(), the datetimes only
+    updated_at: datetime | None
+    due: float  # the schedule's own time, before jitter
+    polled_at: float  # when the last poll's answer came (or when added)
+    good_at: float  # when the last wallbox came (or when added): the age of what is held
+    fast: int  # fast polls left
+    removed: bool
+    queued: int  # the number of its live heap item (those of earlier schedules are skipped)
 
-    def __init__(self, key: str, now: float) -> None:
-        self.key = key
-        self.body: bytes | None = None  # zlib-compressed JSON of the last wallbox seen
-        self.stamps: tuple[object, object] | None = None  # its _stamps()
-        self.due = now  # the schedule's own time, before jitter
-        self.polled_at = now  # when the last poll's answer came (or when added)
-        self.good_at = now  # when the last wallbox came (or when added): the age of what is held
-        self.fast = 0  # fast polls left
-        self.removed = False
-        self.queued = -1  # the number of its live heap item (those of earlier schedules are skipped)
-        # Shared fleets: the last state Redis held when this replica took the wallbox (None: never seen).
-        self.baseline: dict[str, Any] | None = None
+
+def _new_entry(key: str, now: float) -> _Entry:
+    """A wallbox just added at ``now``: never polled, due at once until its caller schedules it."""
+    return {
+        "key": key,
+        "body": None,
+        "state_at": None,
+        "updated_at": None,
+        "due": now,
+        "polled_at": now,
+        "good_at": now,
+        "fast": 0,
+        "removed": False,
+        "queued": -1,
+    }
 
 
 def as_key(key: object) -> str:
@@ -180,9 +199,16 @@ def _unpack(body: bytes) -> WallboxDetailOutput:
     return WallboxDetailOutput.from_dict(json.loads(zlib.decompress(body)))
 
 
-def _stamps(wallbox: WallboxDetailOutput) -> tuple[object, object] | None:
-    stamps = (wallbox.current_state_last_updated_at, wallbox.updated_at)
-    return stamps if any(isinstance(stamp, datetime) for stamp in stamps) else None
+def _stamps(wallbox: WallboxDetailOutput) -> tuple[datetime | None, datetime | None] | None:
+    """Podero's test of a new state, None without one; a stamp absent (UNSET, a tracked object) is None."""
+    state_at: object = wallbox.current_state_last_updated_at
+    updated_at: object = wallbox.updated_at
+    if not isinstance(state_at, datetime) and not isinstance(updated_at, datetime):
+        return None
+    return (
+        state_at if isinstance(state_at, datetime) else None,
+        updated_at if isinstance(updated_at, datetime) else None,
+    )
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
@@ -299,6 +325,9 @@ class FleetWatch:
         self._unchecked = list(keys)
         self._check_given(START_SLICE)
         self._entries: dict[str, _Entry] = {}
+        # Shared fleets: the last state Redis held when this replica took a wallbox, until its first poll
+        # here (none: never seen). Kept apart: a dict of JSON state in a record would make it tracked.
+        self._baselines: dict[str, dict[str, Any]] = {}
         # (due, number, key): floats, ints and a str, which the garbage collector stops tracking;
         # an item whose number is not its entry's ``queued`` is stale (removed, or scheduled again).
         self._heap: list[tuple[float, int, str]] = []
@@ -360,7 +389,7 @@ class FleetWatch:
     def wallbox(self, key: object) -> WallboxDetailOutput | None:
         """The wallbox of ``key``'s last change (or first poll); None before it, or when not watched here."""
         entry = self._entries.get(as_key(key))
-        return _unpack(entry.body) if entry is not None and entry.body is not None else None
+        return _unpack(body) if entry is not None and (body := entry["body"]) is not None else None
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Self:
@@ -419,10 +448,11 @@ class FleetWatch:
         for number, (key, baseline) in enumerate(keys.items(), first):
             if key in self._entries:
                 continue
-            entry = self._entries[key] = _Entry(key, now)
-            entry.baseline = baseline
-            entry.due = now + (number + self._random.random()) * window / count
-            self._push(entry, entry.due)
+            entry = self._entries[key] = _new_entry(key, now)
+            if baseline is not None:
+                self._baselines[key] = baseline
+            entry["due"] = now + (number + self._random.random()) * window / count
+            self._push(entry, entry["due"])
 
     async def _coordinate(self, shared: SharedFleet) -> None:
         """Renew this replica's membership every ``lease / 3``; take and hand over wallboxes as owners change."""
@@ -439,9 +469,10 @@ class FleetWatch:
                     return
                 continue
             for key in handover.lost:
+                self._baselines.pop(key, None)
                 entry = self._entries.pop(key, None)
                 if entry is not None:
-                    entry.removed = True
+                    entry["removed"] = True
             self._take_over(handover.taken, window)
 
     async def __aexit__(
@@ -492,9 +523,9 @@ class FleetWatch:
         if checked in self._entries or self._ended:
             return
         now = asyncio.get_running_loop().time()
-        entry = self._entries[checked] = _Entry(checked, now)
-        entry.due = now + self._random.random() * self.interval
-        self._push(entry, entry.due)
+        entry = self._entries[checked] = _new_entry(checked, now)
+        entry["due"] = now + self._random.random() * self.interval
+        self._push(entry, entry["due"])
 
     def remove(self, key: object) -> bool:
         """Stop watching a wallbox (a poll in flight is discarded); False when it was not watched."""
@@ -507,10 +538,11 @@ class FleetWatch:
         watched = checked in self._all_keys()
         if self._shared is not None:
             self._shared.remove(checked)
+        self._baselines.pop(checked, None)
         entry = self._entries.pop(checked, None)
         if entry is None:
             return watched
-        entry.removed = True  # a poll in flight is discarded; its heap item is skipped when it comes up
+        entry["removed"] = True  # a poll in flight is discarded; its heap item is skipped when it comes up
         self._pending.pop(checked, None)
         return True
 
@@ -546,7 +578,7 @@ class FleetWatch:
         """A snapshot; it looks at every wallbox, so read it now and then, not per event."""
         now = asyncio.get_running_loop().time() if self._started else 0.0
         entries = self._entries.values()
-        oldest = min((entry.good_at for entry in entries), default=now)
+        oldest = min((entry["good_at"] for entry in entries), default=now)
         waiting = sum(1 for item in self._heap if item[0] <= now and self._queued(item) is not None)
         return FleetStats(
             size=len(self),
@@ -593,15 +625,15 @@ class FleetWatch:
 
     # ------------------------------------------------------------------ scheduling
     def _push(self, entry: _Entry, due: float) -> None:
-        entry.queued = number = next(self._order)
-        heapq.heappush(self._heap, (due, number, entry.key))
+        entry["queued"] = number = next(self._order)
+        heapq.heappush(self._heap, (due, number, entry["key"]))
         if self._heap[0][1] == number:
             self._wake()  # a worker may be sleeping until a later due time
 
     def _queued(self, item: tuple[float, int, str]) -> _Entry | None:
         """The wallbox a heap item schedules; None when the item is stale."""
         entry = self._entries.get(item[2])
-        return entry if entry is not None and entry.queued == item[1] else None
+        return entry if entry is not None and entry["queued"] == item[1] else None
 
     def _first(self) -> tuple[float, _Entry] | None:
         """The heap's first live item as (due, entry), the stale ones before it dropped."""
@@ -647,22 +679,23 @@ class FleetWatch:
                 self._in_flight -= 1
 
     def _reschedule(self, entry: _Entry, keeping_up: bool, started: float) -> None:
-        every = self.fast_interval if entry.fast else self.interval
+        every = self.fast_interval if entry["fast"] else self.interval
         if keeping_up:  # on the schedule's own phase (no drift from latency), jittered
-            entry.due += every
-            self._push(entry, entry.due + self._random.uniform(-JITTER, JITTER) * every)
+            entry["due"] = due = entry["due"] + every
+            self._push(entry, due + self._random.uniform(-JITTER, JITTER) * every)
         else:  # behind: from this poll's start, unjittered, so that the order stays oldest first
-            entry.due = started + every
-            self._push(entry, entry.due)
+            entry["due"] = due = started + every
+            self._push(entry, due)
 
     async def _poll(self, entry: _Entry) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        regular = not entry.fast and entry.body is not None
+        key = entry["key"]
+        regular = not entry["fast"] and entry["body"] is not None
         # Late by more than the jitter explains (or than a fast poll's gap) is behind: a busy loop is not.
-        keeping_up = started - entry.due < max(self.fast_interval, 2 * JITTER * self.interval)
+        keeping_up = started - entry["due"] < max(self.fast_interval, 2 * JITTER * self.interval)
         try:
-            response = await self._get_wallbox_response(*key_tuple(entry.key), include_deleted=self.include_deleted)
+            response = await self._get_wallbox_response(*key_tuple(key), include_deleted=self.include_deleted)
         except ClientClosedError:
             self._finish(None)
             return
@@ -673,52 +706,54 @@ class FleetWatch:
             if _credentials_refused(error):  # no call of this client can succeed any more
                 self._finish(error)
                 return
-            if entry.removed:
+            if entry["removed"]:
                 return
             self._polls += 1
             self._failures += 1
-            entry.polled_at = loop.time()
+            entry["polled_at"] = loop.time()
             gone = isinstance(error, NotFoundError)
             if gone:
-                self._remove(entry.key)
+                self._remove(key)
             else:
                 self._reschedule(entry, keeping_up, started)
-            self._emit(entry.key, WallboxFailed(key_tuple(entry.key), error, removed=gone))
+            self._emit(key, WallboxFailed(key_tuple(key), error, removed=gone))
             return
-        if entry.removed:
+        if entry["removed"]:
             return
         wallbox = response.parsed
         self._polls += 1
         self._budget_away = False
         done = loop.time()
         if regular:
-            gap = done - entry.polled_at
+            gap = done - entry["polled_at"]
             weight = 2 / (min(len(self._entries), 2000) + 1)
             self._achieved = gap if self._achieved is None else self._achieved + weight * (gap - self._achieved)
-        entry.polled_at = entry.good_at = done
+        entry["polled_at"] = entry["good_at"] = done
         event: WallboxChanged | None = None
         stamps = _stamps(wallbox)
+        body = entry["body"]
         # Else the state did not move (Podero's own test): the wallbox held stays, and the new
         # copy dies young, which spares the garbage collector and the heap's fragmentation.
-        if entry.body is None or stamps is None or stamps != entry.stamps:
-            previous = None if entry.body is None else _unpack(entry.body)
-            entry.body, entry.stamps = zlib.compress(response.content, 1), stamps
+        if body is None or stamps is None or stamps != (entry["state_at"], entry["updated_at"]):
+            previous = None if body is None else _unpack(body)
+            entry["body"] = zlib.compress(response.content, 1)
+            entry["state_at"], entry["updated_at"] = stamps or (None, None)
             if self._shared is not None:
-                event = self._shared_change(self._shared, entry, wallbox, previous)
+                event = self._shared_change(self._shared, key, wallbox, previous)
             elif previous is None:
-                event = WallboxChanged(key_tuple(entry.key), wallbox, {}, initial=True)
+                event = WallboxChanged(key_tuple(key), wallbox, {}, initial=True)
             elif found := changes(previous, wallbox):
-                event = WallboxChanged(key_tuple(entry.key), wallbox, found)
+                event = WallboxChanged(key_tuple(key), wallbox, found)
         # Following a change fast only pays while the watch keeps up: behind (a short budget),
         # those polls would come as late as the rest and take slots from the stalest wallboxes.
         if _boost_requested(wallbox) or (event is not None and not event.initial and keeping_up):
-            entry.fast = FAST_POLLS
-        elif entry.fast:
-            entry.fast -= 1
+            entry["fast"] = FAST_POLLS
+        elif entry["fast"]:
+            entry["fast"] -= 1
         self._reschedule(entry, keeping_up, started)
         if event is not None:
             self._changes += not event.initial
-            self._emit(entry.key, event)
+            self._emit(key, event)
 
     def _put_off(self, entry: _Entry, error: RateLimitBackendError) -> None:
         """The shared budget could not be asked (its Redis away): the wallbox waits a short, jittered pause.
@@ -726,7 +761,7 @@ class FleetWatch:
         Its data ages meanwhile (``slowest_age`` shows the outage); a ``WallboxFailed`` per poll would
         be thousands of failures per interval for requests never sent.
         """
-        if entry.removed:
+        if entry["removed"]:
             return
         self._budget_unavailable += 1
         if not self._budget_away:
@@ -736,7 +771,7 @@ class FleetWatch:
         self._push(entry, asyncio.get_running_loop().time() + pause)
 
     def _shared_change(
-        self, shared: SharedFleet, entry: _Entry, wallbox: WallboxDetailOutput, previous: WallboxDetailOutput | None
+        self, shared: SharedFleet, key: str, wallbox: WallboxDetailOutput, previous: WallboxDetailOutput | None
     ) -> WallboxChanged | None:
         """A shared fleet's event for this poll, written to Redis (the stream and the last state) when there is one.
 
@@ -747,10 +782,10 @@ class FleetWatch:
         if previous is not None:
             before: dict[str, Any] | None = shared.state_of(previous.to_dict())
         else:
-            before, entry.baseline = entry.baseline, None
+            before = self._baselines.pop(key, None)
         if before is None:
-            shared.publish(entry.key, after, {}, initial=True)
-            return WallboxChanged(key_tuple(entry.key), wallbox, {}, initial=True)
+            shared.publish(key, after, {}, initial=True)
+            return WallboxChanged(key_tuple(key), wallbox, {}, initial=True)
         stamps = [before.get(name) for name in _STAMP_FIELDS]
         if previous is None and any(stamps) and stamps == [after.get(name) for name in _STAMP_FIELDS]:
             return None  # Podero's own test: the state did not move while nobody watched it here
@@ -760,7 +795,7 @@ class FleetWatch:
             if before.get(name) != after.get(name)
         }
         if moved:  # else only what stays out of Redis moved (the owner's data, a link)
-            shared.publish(entry.key, after, moved, initial=False)
+            shared.publish(key, after, moved, initial=False)
         if previous is not None:
             found = changes(previous, wallbox)
         elif not moved:
@@ -770,7 +805,7 @@ class FleetWatch:
                 found = changes(WallboxDetailOutput.from_dict(before), WallboxDetailOutput.from_dict(after))
             except Exception:  # a state written under another spec: as JSON instead
                 found = {name: (old, new) for name, (old, new) in moved.items()}
-        return WallboxChanged(key_tuple(entry.key), wallbox, found) if found else None
+        return WallboxChanged(key_tuple(key), wallbox, found) if found else None
 
 
 class Fleets:
