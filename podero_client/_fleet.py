@@ -40,7 +40,7 @@ from ._errors import (
 from ._fleet_shared import ID_TEXT, KEY_TEXT, RedisFleet, SharedFleet
 from ._generated.models import WallboxDetailOutput
 from ._generated.types import APIResponse
-from ._lifecycle import Lifecycle
+from ._lifecycle import Lifecycle, closed_error
 from ._settings import as_uuid, check_seconds
 
 # A wallbox's key as events and keys() give it. Inside, the watch holds its text (as_key).
@@ -321,7 +321,8 @@ class FleetWatch:
         self._registry = registry
         # The keys until the watch starts, in order (a dict: add() stays O(1)), each checked before any
         # I/O: the first START_SLICE here, the rest (_unchecked) when it is entered (_check_given).
-        self._initial: dict[str, None] = {}
+        # Each value None (never seen), as a shared fleet's start gives the keys it has not seen.
+        self._initial: dict[str, dict[str, Any] | None] = {}
         self._unchecked = list(keys)
         self._check_given(START_SLICE)
         self._entries: dict[str, _Entry] = {}
@@ -339,8 +340,11 @@ class FleetWatch:
         self._take_lock = asyncio.Lock()
         self._wakeup: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._entering = False
         self._started = False
         self._ended = False
+        # Entering: the keys not scheduled yet (a slice at a time); ``remove`` takes them out too.
+        self._starting: dict[str, dict[str, Any] | None] = {}
         self._error: BaseException | None = None
         self._in_flight = 0
         self._polls = self._failures = self._changes = 0
@@ -361,7 +365,9 @@ class FleetWatch:
         """The fleet's keys: those given until it starts; then the shared set, or those polled here."""
         if not self._started:
             return self._given_keys()
-        return self._shared.keys if self._shared is not None else self._entries
+        if self._shared is not None:
+            return self._shared.keys
+        return self._entries.keys() | self._starting.keys() if self._starting else self._entries
 
     def _check_given(self, count: int) -> None:
         """Check the next ``count`` keys given into the key list: about 3 µs each, so a slice at a time.
@@ -371,7 +377,7 @@ class FleetWatch:
         self._initial.update(dict.fromkeys(as_key(key) for key in self._unchecked[:count]))
         del self._unchecked[:count]
 
-    def _given_keys(self) -> dict[str, None]:
+    def _given_keys(self) -> dict[str, dict[str, Any] | None]:
         """The key list before the watch starts, every key given checked: asked for, it is all of them."""
         self._check_given(len(self._unchecked))
         return self._initial
@@ -393,15 +399,16 @@ class FleetWatch:
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Self:
-        if self._started:
+        if self._entering:
             raise RuntimeError("a FleetWatch runs once; call watch_wallboxes again for another")
+        self._entering = True
         while self._unchecked:  # 100,000 keys take 0.3-0.5 s to check: the loop's other work goes on between slices
             await asyncio.sleep(0)
             self._check_given(START_SLICE)
         if self._registry is not None:
             self._registry.started(self)  # ClientClosedError on a closed client
         loop = asyncio.get_running_loop()
-        owned: Mapping[str, dict[str, Any] | None] = self._initial
+        owned: dict[str, dict[str, Any] | None] = self._initial
         if self._shared is not None:
             try:
                 owned = await self._shared.start(self._initial)  # FleetBackendError: Redis unreachable
@@ -412,13 +419,17 @@ class FleetWatch:
                 raise
         self._started = True
         self._loop = loop
-        self._initial = {}
-        items, total = iter(owned.items()), len(owned)  # in slices, not copied: 100,000 would hold the loop too
-        start = loop.time()
+        self._initial, self._starting = {}, owned
+        total, start = len(owned), loop.time()
         try:
             for first in range(0, total, START_SLICE):
-                await asyncio.sleep(0)  # a large fleet's start-up lets the loop's other work through (its check too)
-                part = dict(itertools.islice(items, START_SLICE))
+                if first:
+                    await asyncio.sleep(0)  # a large fleet's start-up lets the loop's other work through
+                    if self._ended:  # the client closed meanwhile
+                        raise closed_error()
+                part = dict(itertools.islice(self._starting.items(), START_SLICE))
+                for key in part:
+                    del self._starting[key]
                 self._take_over(part, self.interval, start=start, first=first, total=total)
         except BaseException:  # cancelled meanwhile: leave the registry (and a shared fleet) as if never entered
             await self.aclose()
@@ -536,6 +547,7 @@ class FleetWatch:
         if not self._started:
             return self._given_keys().pop(checked, False) is None
         watched = checked in self._all_keys()
+        self._starting.pop(checked, None)  # not scheduled yet: it never will be
         if self._shared is not None:
             self._shared.remove(checked)
         self._baselines.pop(checked, None)

@@ -108,6 +108,8 @@ class RequestBuilder:
         """The generated endpoint's request, as the httpx client builds it; ``headers`` from a view.
 
         The endpoint's own header parameters win over a view's headers, and both over the client's.
+        A body-less request shares its headers and extensions with its template: copy them before
+        changing them (``PoderoClient._request_for`` does, for every call).
         """
         kwargs: dict[str, Any] = endpoint._get_kwargs(**dict(arguments))
         params = kwargs.pop("params", None)

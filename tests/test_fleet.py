@@ -90,6 +90,58 @@ async def test_a_large_fleet_starts_without_holding_the_loop(fleet_server: FakeP
         await other
 
 
+async def _entering(fleet: FleetWatch) -> asyncio.Task[FleetWatch]:
+    """``fleet`` being entered in a task of its own, stopped where its schedule is half built."""
+    entering = asyncio.create_task(fleet.__aenter__())
+    while not fleet._started:  # noqa: ASYNC110  # no event marks it: the test steps the loop a turn at a time
+        await asyncio.sleep(0)
+    return entering
+
+
+async def test_a_key_removed_while_the_watch_is_entered_is_never_polled(fleet_server: FakePodero) -> None:
+    """A key of a slice not yet scheduled is gone from the watch for good; len and in say so meanwhile."""
+    keys = [(uuid.uuid4(), uuid.uuid4(), uuid.uuid4()) for _ in range(START_SLICE + 10)]
+    async with fleet_server.client() as podero:
+        fleet = podero.watch_wallboxes(keys, interval=3600)
+        entering = await _entering(fleet)
+        assert len(fleet) == len(keys)
+        assert fleet.remove(keys[-1]) is True
+        assert keys[-1] not in fleet
+        await entering
+        try:
+            assert keys[-1] not in fleet
+            assert len(fleet) == len(keys) - 1
+        finally:
+            await fleet.__aexit__(None, None, None)
+
+
+async def test_a_watch_closed_while_it_is_entered_starts_no_worker(fleet_server: FakePodero) -> None:
+    """Closed between two slices (the client's aclose closes its watches): ClientClosedError, no worker left."""
+    keys = [(uuid.uuid4(), uuid.uuid4(), uuid.uuid4()) for _ in range(START_SLICE + 10)]
+    async with fleet_server.client() as podero:
+        fleet = podero.watch_wallboxes(keys, interval=3600)
+        entering = await _entering(fleet)
+        await fleet.aclose()
+        with pytest.raises(ClientClosedError):
+            await entering
+        assert fleet._tasks == []
+
+
+async def test_a_watch_is_entered_once_even_by_two_tasks_at_a_time(fleet_server: FakePodero) -> None:
+    keys = [(uuid.uuid4(), uuid.uuid4(), uuid.uuid4()) for _ in range(START_SLICE + 10)]
+    async with fleet_server.client() as podero:
+        fleet = podero.watch_wallboxes(keys, interval=3600)
+        entering = asyncio.create_task(fleet.__aenter__())  # checks its keys past the first slice, a slice a turn
+        await asyncio.sleep(0)
+        with pytest.raises(RuntimeError, match="runs once"):
+            await fleet.__aenter__()
+        await entering
+        try:
+            assert len(fleet) == len(keys)
+        finally:
+            await fleet.__aexit__(None, None, None)
+
+
 async def test_add_and_remove_while_it_runs(fleet_server: FakePodero) -> None:
     """An added key gets its initial event; a removed key is polled no more and yields nothing."""
     first, second, third = fleet_server.wallbox_keys()[:3]

@@ -32,7 +32,7 @@ from podero_client import (
     WallboxFailed,
 )
 from podero_client._fleet import as_key
-from podero_client._fleet_shared import STREAM_BUFFER, Rendezvous, SharedFleet, owners
+from podero_client._fleet_shared import STREAM_BUFFER, Rendezvous, SharedFleet, key_of, owners
 from podero_client._redis import fleet_key
 from podero_client.testing import FakePodero
 
@@ -566,6 +566,12 @@ async def test_each_wallbox_keeps_its_owner_across_an_upgrade(redis_url: str, na
     finally:
         for shared in replicas:
             await shared.aclose()
+
+
+def test_a_key_another_program_wrote_in_capitals_is_the_same_wallbox() -> None:
+    key = (uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
+    assert key_of(":".join(str(part).upper() for part in key).encode()) == as_key(key)
+    assert key_of(b"not-a-key") is None
 
 
 async def test_a_large_write_keeps_every_entry_in_order(redis_url: str, name: str, redis_client: Any) -> None:
