@@ -21,17 +21,12 @@ import httpx
 from httpx._urlparse import MAX_URL_LENGTH
 
 # What httpx's URL parser leaves exactly as it is, in a path and in a query: RFC 3986's
-# unreserved and sub-delims, ":@/", a query's "?", and "%" when it starts a valid escape.
+# unreserved and sub-delims, ":@/", a query's "?", and "%" (httpx never escapes it again).
 _PATH_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
 _QUERY_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*")
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 CACHED = 4096  # prepared requests kept
 _CACHED_QUERY_TYPES = frozenset((str, bool, int))
 _PLAIN_KWARGS = frozenset(("method", "url", "params"))  # nothing per call but the URL
-
-
-def _kept(text: str, characters: re.Pattern[str]) -> bool:
-    return characters.fullmatch(text) is not None and ("%" not in text or _BAD_ESCAPE.search(text) is None)
 
 
 def _query(params: dict[str, Any]) -> str:
@@ -89,9 +84,9 @@ class RequestBuilder:
         if base is not None:
             joined = f"{base.path}/{path.lstrip('/')}"
             if (
-                _kept(joined, _PATH_CHARACTERS)
+                _PATH_CHARACTERS.fullmatch(joined)
                 and "/." not in joined  # a dot segment: httpx would remove it
-                and (query is None or _kept(query, _QUERY_CHARACTERS))
+                and (query is None or _QUERY_CHARACTERS.fullmatch(query))
                 and len(joined) + len(query or "") < MAX_URL_LENGTH // 2
             ):
                 url = httpx.URL.__new__(httpx.URL)
