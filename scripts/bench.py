@@ -42,7 +42,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench_sections import keep_sections
+from bench_sections import keep_sections, rewrite
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "bench"
@@ -549,9 +549,8 @@ def main() -> int:
     extras["cold_token_requests"] = asyncio.run(cold_token_requests(50 if args.smoke else 1000))
     draw_chart(samples, stacks, concurrencies, chart)
     text = report(samples, stacks, concurrencies, args.rounds, args.requests, extras, chart)
-    out.parent.mkdir(parents=True, exist_ok=True)
     # The sections other scripts own (bench_budget.py's, ...) follow this report: kept as they are.
-    out.write_text(keep_sections(out.read_text() if out.exists() else "", text))
+    rewrite(out, lambda old: keep_sections(old, text))
     print(text)
     return 0 if extras["cold_token_requests"] == 1 else 1
 

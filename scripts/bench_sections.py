@@ -7,7 +7,9 @@ of bench.py keeps the blocks that follow its own output.
 
 from __future__ import annotations
 
+import fcntl
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 _SECTION = re.compile(r"<!-- section:(?P<name>[\w-]+) -->\n.*?<!-- /section:(?P=name) -->\n?", re.DOTALL)
@@ -22,14 +24,29 @@ def keep_sections(old: str, new: str) -> str:
     return new.rstrip("\n") + "\n\n" + "\n".join(kept)
 
 
+def rewrite(path: Path, change: Callable[[str], str]) -> None:
+    """``path``'s text (empty when new) replaced by ``change(text)``, holding the file's lock meanwhile.
+
+    ``make bench-smoke`` runs the scripts at once, each rewriting its block of one file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        text = change(handle.read())
+        handle.seek(0)
+        handle.truncate()
+        handle.write(text)
+
+
 def write_section(path: Path, name: str, body: str) -> None:
     """Replace the block ``name`` of ``path`` with ``body``, or append it; the rest of the file is kept."""
     block = f"<!-- section:{name} -->\n{body.rstrip()}\n<!-- /section:{name} -->\n"
-    text = path.read_text() if path.exists() else ""
-    found = next((match for match in _SECTION.finditer(text) if match["name"] == name), None)
-    if found is not None:
-        text = text[: found.start()] + block + text[found.end() :]
-    else:
-        text = (text.rstrip("\n") + "\n\n" if text else "") + block
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+
+    def replaced(text: str) -> str:
+        found = next((match for match in _SECTION.finditer(text) if match["name"] == name), None)
+        if found is not None:
+            return text[: found.start()] + block + text[found.end() :]
+        return (text.rstrip("\n") + "\n\n" if text else "") + block
+
+    rewrite(path, replaced)

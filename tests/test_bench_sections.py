@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from bench_sections import keep_sections, write_section
@@ -33,3 +36,22 @@ def test_write_section_replaces_only_its_own_block(tmp_path: Path) -> None:
         "# Benchmarks\n\ntop\n\n<!-- section:fleet -->\nfleet\n<!-- /section:fleet -->\n\n"
         "<!-- section:budget -->\nsecond\n<!-- /section:budget -->\n"
     )
+
+
+def test_scripts_writing_one_file_at_once_lose_no_section(tmp_path: Path) -> None:
+    """make bench-smoke runs the scripts at once: four processes rewriting their blocks of one file keep all four."""
+    path = tmp_path / "BENCHMARKS.md"
+    code = (
+        "import sys; from pathlib import Path; from bench_sections import write_section\n"
+        "for turn in range(200): write_section(Path(sys.argv[1]), sys.argv[2], f'{sys.argv[2]} {turn}')\n"
+    )
+    scripts = str(Path(__file__).parents[1] / "scripts")
+    environ = {**os.environ, "PYTHONPATH": scripts}
+    writers = [
+        subprocess.Popen([sys.executable, "-c", code, str(path), name], env=environ)  # noqa: S603  # this interpreter
+        for name in ("bench", "budget", "fleet", "replicas")
+    ]
+    assert [writer.wait(timeout=60) for writer in writers] == [0, 0, 0, 0]
+    text = path.read_text()
+    for name in ("bench", "budget", "fleet", "replicas"):
+        assert text.count(f"<!-- section:{name} -->\n{name} 199\n<!-- /section:{name} -->\n") == 1, text
