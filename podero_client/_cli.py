@@ -130,6 +130,8 @@ def _client(args: argparse.Namespace, rate_limit: RedisRateLimit | None = None) 
     elif getattr(args, "rate_limit", None):
         # A burst of 2 % of a second's budget: a little slack, so that a late timer loses no slots.
         kwargs["rate_limit"] = RateLimit(per_second=args.rate_limit, burst=max(1, round(args.rate_limit / 50)))
+    if getattr(args, "timeout", None) is not None:
+        kwargs["timeout"] = args.timeout
     return PoderoClient.from_env(**kwargs)
 
 
@@ -483,6 +485,12 @@ def _parser() -> argparse.ArgumentParser:
         reader.add_argument("user_id", help="the user's UUID", **optional)
         reader.add_argument("wallbox_id", help="the wallbox's UUID", **optional)
         reader.add_argument("--include-deleted", action="store_true", help="also find a soft-deleted wallbox")
+        reader.add_argument(
+            "--timeout",
+            type=_number(0, math.inf, low_open=True),
+            metavar="S",
+            help="seconds to wait to connect and for each read, per attempt (default: 5 to connect, 30 to read)",
+        )
         where = reader.add_mutually_exclusive_group()
         where.add_argument("--base-url", help=f"the API's origin (default: $PODERO_BASE_URL or {PRODUCTION_URL})")
         where.add_argument("--sandbox", action="store_true", help=f"use {SANDBOX_URL}")

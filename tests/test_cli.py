@@ -149,10 +149,16 @@ async def test_missing_credentials_name_the_variables() -> None:
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(("--interval", "0"), "must be > 0"), (("--fast-interval", "0"), "must be > 0"), (("--count", "0"), ">= 1")],
+    [
+        (("--interval", "0"), "must be > 0"),
+        (("--fast-interval", "0"), "must be > 0"),
+        (("--count", "0"), ">= 1"),
+        (("--timeout", "0"), "must be > 0"),
+        (("--timeout", "soon"), "must be a number > 0"),
+    ],
 )
 async def test_watch_limits_are_usage_errors(args: tuple[str, ...], message: str) -> None:
-    """--interval, --fast-interval and --count are held to the SDK's own limits by argparse: exit 2, before any call."""
+    """--interval, --fast-interval, --count and --timeout keep the SDK's limits in argparse: exit 2, before any call."""
     code, _, err = await _cli("watch", *IDS, *args)
     assert code == 2
     assert message in err
@@ -441,8 +447,10 @@ def unanswered_url() -> Iterator[str]:
 
 
 async def test_timeout_exits_6(unanswered_url: str) -> None:
-    """No answer within the connect timeout, after every retry: exit 6 as a timeout (takes ~25 s)."""
-    code, _, err = await _cli("wallbox", *IDS, "--base-url", unanswered_url, env={"PODERO_TOKEN": "t"})
+    """No answer within the connect timeout (--timeout 0.5), after every retry: exit 6 as a timeout."""
+    code, _, err = await _cli(
+        "wallbox", *IDS, "--base-url", unanswered_url, "--timeout", "0.5", env={"PODERO_TOKEN": "t"}
+    )
     assert code == 6
     assert err.startswith(f"error: APITimeoutError: timed out on GET {unanswered_url}/api/partners/v2.0/org/")
     assert ": ConnectTimeout" in err
