@@ -131,21 +131,16 @@ bench: $(INSTALLED)
 	$(PY) scripts/bench_replicas.py
 
 # Tiny counts, output into build/, no assertion on time: proves the benchmark still runs.
-# The five at once (they mostly wait on their servers: 27 s instead of 72 s); each one's
-# output goes to build/smoke-NAME.log, shown when it fails.
+# The five at once (they mostly wait on their servers: 27 s instead of 72 s), by make -j; each
+# one's output goes to build/smoke-NAME.log, shown when it fails.
 SMOKES := bench bench_budget bench_fleet bench_telemetry bench_replicas
 bench-smoke: $(INSTALLED)
 	@mkdir -p build
-	@for name in $(SMOKES); do \
-		$(PY) scripts/$$name.py --smoke > build/smoke-$$name.log 2>&1 & echo $$! > build/smoke-$$name.pid; \
-	done; \
-	status=0; \
-	for name in $(SMOKES); do \
-		if wait $$(cat build/smoke-$$name.pid); then echo "bench-smoke: $$name ok"; \
-		else status=1; echo "bench-smoke: $$name FAILED:"; cat build/smoke-$$name.log; fi; \
-		rm -f build/smoke-$$name.pid; \
-	done; \
-	exit $$status
+	@$(MAKE) --no-print-directory -j$(words $(SMOKES)) $(SMOKES:%=smoke-%)
+
+smoke-%: $(INSTALLED)
+	@$(PY) scripts/$*.py --smoke > build/smoke-$*.log 2>&1 || { echo "bench-smoke: $* FAILED:"; cat build/smoke-$*.log; exit 1; }
+	@echo "bench-smoke: $* ok"
 
 soak: $(INSTALLED)
 	$(PY) scripts/soak.py

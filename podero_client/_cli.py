@@ -489,7 +489,8 @@ def _parser() -> argparse.ArgumentParser:
             "--timeout",
             type=_number(0, math.inf, low_open=True),
             metavar="S",
-            help="seconds to wait to connect and for each read, per attempt (default: 5 to connect, 30 to read)",
+            help="seconds for each connect, read and write and the wait for a free connection "
+            "(default: 5 to connect, 30 for the rest)",
         )
         where = reader.add_mutually_exclusive_group()
         where.add_argument("--base-url", help=f"the API's origin (default: $PODERO_BASE_URL or {PRODUCTION_URL})")

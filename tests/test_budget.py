@@ -108,13 +108,14 @@ async def test_callers_are_served_first_come_first_served(fake_podero: FakePoder
 
 
 async def test_a_429_pauses_the_whole_client(fake_podero: FakePodero) -> None:
-    """One 429 with Retry-After: 1 and 20 busy callers: the server sees nothing for that second, then no burst.
+    """One 429 with Retry-After: 1 and 20 busy callers: nothing new leaves for that second, then no burst.
 
-    Measured from the instant the client began the pause (read off its state), not from the 429's arrival:
-    on a slow machine the 429 takes a while to reach the client, and the slots it grants meanwhile are
-    still in flight when the pause begins.
+    Timed from the instant the client began the pause (read off its state), not from the 429's
+    arrival: on a slow machine the 429 takes a while to reach the client, and what it grants
+    meanwhile is legitimate. A caller awaits one call at a time, so at most one request of each
+    of the 19 other callers can have left before the pause and still arrive inside it.
     """
-    rate = 100
+    rate, callers = 100, 20
     fake_podero.inject(
         "wallbox", *[Fault()] * 100, Fault(status=429, json={"detail": "slow"}, headers={"Retry-After": "1"})
     )
@@ -125,14 +126,15 @@ async def test_a_429_pauses_the_whole_client(fake_podero: FakePodero) -> None:
             await until(lambda: podero.rate_limit_state is not None and podero.rate_limit_state.cooldowns > 0)
             state = podero.rate_limit_state
             assert state is not None
-            pause_ends.append(time.monotonic() + state.cooldown_remaining)  # exact, however late it is read
+            assert state.cooldown_remaining > 0, "read while the pause is on: its end is then exact"
+            pause_ends.append(time.monotonic() + state.cooldown_remaining)
 
         async def caller() -> None:
             for _ in range(12):
                 await podero.get_wallbox(*IDS)
 
         watcher = asyncio.create_task(watch_for_the_pause())
-        await asyncio.gather(*[caller() for _ in range(20)])
+        await asyncio.gather(*[caller() for _ in range(callers)])
         await watcher
         state = podero.rate_limit_state
     assert fake_podero.rate_limited == 0
@@ -141,14 +143,12 @@ async def test_a_429_pauses_the_whole_client(fake_podero: FakePodero) -> None:
     assert state.last_cooldown == 1.0
     assert state.cooldowns == 1
     (pause_end,) = pause_ends
-    pause_start = pause_end - 1.0
+    pause_start = pause_end - state.last_cooldown
     log = list(fake_podero.request_log)
     (hit,) = [entry for entry in log if entry.route == "wallbox"][100:101]  # the 101st wallbox request got the 429
     assert hit.at <= pause_start
-    # What reaches the server during the pause left before it: at most the slots granted while the 429 travelled.
-    in_flight = after(log, hit.at, pause_end)
-    assert len(in_flight) <= 3 + rate * (pause_start - hit.at), "requests granted inside the pause"
-    assert after(log, pause_start + 0.25, pause_end) == [], "no request inside the pause"
+    # Without the pause: about 100 in that second; a pause of half of it: about 50.
+    assert len(after(log, pause_start, pause_end)) <= callers - 1, "only requests that left before the pause"
     # Empty, the half-second after the pause holds 1 + 50 (plus the server's jitter); a full bucket: 60 + 50.
     restarted = after(log, pause_end, pause_end + 0.5)
     assert len(restarted) <= 1 + rate * 0.5 * 1.5, "the budget restarted empty, not with a burst"
