@@ -129,11 +129,12 @@ bench: $(INSTALLED)
 	$(PY) scripts/bench_fleet.py --wallboxes 100000 --rate 1000 --interval 30 --section fleet-100k
 	$(PY) scripts/bench_telemetry.py
 	$(PY) scripts/bench_replicas.py
+	$(PY) scripts/bench_layers.py
 
 # Tiny counts, output into build/, no assertion on time: proves the benchmark still runs.
-# The five at once (they mostly wait on their servers: 27 s instead of 72 s), by make -j; each
+# The six at once (they mostly wait on their servers: 35 s instead of 72 s), by make -j; each
 # one's output goes to build/smoke-NAME.log, shown when it fails.
-SMOKES := bench bench_budget bench_fleet bench_telemetry bench_replicas
+SMOKES := bench bench_budget bench_fleet bench_telemetry bench_replicas bench_layers
 bench-smoke: $(INSTALLED)
 	@mkdir -p build
 	@$(MAKE) --no-print-directory -j$(words $(SMOKES)) $(SMOKES:%=smoke-%)
