@@ -33,28 +33,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench import IDS, PATH  # noqa: E402  # scripts/ is not a package: its path is added above
+from bench import IDS, PATH, _drive  # noqa: E402  # scripts/ is not a package: its path is added above
 from bench_sections import write_section  # noqa: E402
 from fake_process import fake_server_process  # noqa: E402
 
 CONCURRENCY = 100
 STACKS = ("raw", "raw+model", "wire", "retry", "auth+request", "call", "get_wallbox")
-
-
-async def _cpu_per_call(call: Callable[[], Awaitable[object]], requests: int) -> float:
-    async def run(count: int) -> None:
-        remaining = iter(range(count))
-
-        async def worker() -> None:
-            for _ in remaining:
-                await call()
-
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-
-    await run(3 * CONCURRENCY)  # warm: every connection open
-    cpu = time.process_time()
-    await run(requests)
-    return (time.process_time() - cpu) / requests * 1e6
 
 
 async def measure(rounds: int, requests: int) -> dict[str, list[float]]:
@@ -121,7 +105,7 @@ async def measure(rounds: int, requests: int) -> dict[str, list[float]]:
             samples: dict[str, list[float]] = {name: [] for name in STACKS}
             for _ in range(rounds):
                 for name in STACKS:
-                    samples[name].append(await _cpu_per_call(stacks[name], requests))
+                    samples[name].append((await _drive(stacks[name], requests, CONCURRENCY))["cpu_us"])
     return samples
 
 
