@@ -290,8 +290,6 @@ class Rendezvous:
 def key_of(raw: str | bytes) -> str | None:
     """A key read from Redis; None for a field that is not one (written by something else)."""
     text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
-    if KEY_TEXT.fullmatch(text):
-        return text
     text = text.lower()  # another program's capitals: the same wallbox
     return text if KEY_TEXT.fullmatch(text) else None
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from bench_sections import keep_sections, write_section
+from conftest import ROOT
 
 
 def test_a_rerun_of_bench_py_keeps_the_named_sections() -> None:
@@ -55,3 +56,15 @@ def test_scripts_writing_one_file_at_once_lose_no_section(tmp_path: Path) -> Non
     text = path.read_text()
     for name in ("bench", "budget", "fleet", "replicas"):
         assert text.count(f"<!-- section:{name} -->\n{name} 199\n<!-- /section:{name} -->\n") == 1, text
+
+
+def test_bench_smoke_fails_when_one_benchmark_fails() -> None:
+    """make bench-smoke runs the scripts at once (make -j): one that fails fails the target and shows its output."""
+    result = subprocess.run(  # make, on our own Makefile
+        ["make", "--no-print-directory", "bench-smoke", "SMOKES=no_such_bench"],  # noqa: S607  # make from PATH
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    (ROOT / "build" / "smoke-no_such_bench.log").unlink(missing_ok=True)
+    assert result.returncode != 0, result.stdout
+    assert "bench-smoke: no_such_bench FAILED:" in result.stdout
+    assert "scripts/no_such_bench.py" in result.stdout, "the failed script's own output, shown"

@@ -457,6 +457,15 @@ async def test_timeout_exits_6(unanswered_url: str) -> None:
     assert err.count("\n") == 1
 
 
+async def test_timeout_bounds_each_read(fake_podero: FakePodero) -> None:
+    """Every answer 1 s late: with --timeout 0.2 each attempt times out (exit 6); the default 30 s would wait."""
+    fake_podero.inject("wallbox", *[Fault(delay=1.0)] * 4)  # the first try and the RetryPolicy's three retries
+    code, _, err = await _cli("wallbox", *IDS, "--timeout", "0.2", env=_env(fake_podero))
+    assert code == 6, err
+    assert ": ReadTimeout" in err
+    assert fake_podero.wallbox_requests == 4
+
+
 # The command line for fleets: watch --keys-file, serve-fake --wallboxes -----------------------
 
 
