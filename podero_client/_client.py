@@ -50,7 +50,7 @@ from ._pages import paginate
 from ._redis_budget import RedisBudget, RedisRateLimit
 from ._requests import RequestBuilder
 from ._retry import RetryPolicy, RetryTransport
-from ._settings import as_uuid as _as_uuid
+from ._settings import as_id_argument as _as_id_argument
 from ._settings import check_headers, check_leeway, check_timeout, check_url, warn_of_other_credentials
 from ._transport import DEFAULT_BACKEND, DEFAULT_LIMITS, DEFAULT_MAX_RESPONSE_BYTES, Backend, build_transport
 
@@ -495,7 +495,7 @@ class PoderoClient(Resources):
         copied per call.
         """
         for name in endpoint.UUID_PARAMETERS:
-            arguments[name] = _as_uuid(name, arguments[name])
+            arguments[name] = _as_id_argument(name, arguments[name])
         zoned = False
         for name, types in endpoint.QUERY_TYPES:  # else httpx sends include_deleted="yes" as it is
             value = arguments.get(name)

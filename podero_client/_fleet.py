@@ -37,11 +37,11 @@ from ._errors import (
     PoderoError,
     RateLimitBackendError,
 )
-from ._fleet_shared import ID_TEXT, KEY_TEXT, RedisFleet, SharedFleet
+from ._fleet_shared import KEY_TEXT, RedisFleet, SharedFleet
 from ._generated.models import WallboxDetailOutput
 from ._generated.types import APIResponse
 from ._lifecycle import Lifecycle, closed_error
-from ._settings import as_uuid, check_seconds
+from ._settings import ID_TEXT, as_uuid, check_seconds
 
 # A wallbox's key as events and keys() give it. Inside, the watch holds its text (as_key).
 FleetKey = tuple[uuid.UUID, uuid.UUID, uuid.UUID]
@@ -707,7 +707,11 @@ class FleetWatch:
         # Late by more than the jitter explains (or than a fast poll's gap) is behind: a busy loop is not.
         keeping_up = started - entry["due"] < max(self.fast_interval, 2 * JITTER * self.interval)
         try:
-            response = await self._get_wallbox_response(*key_tuple(key), include_deleted=self.include_deleted)
+            # The key's ids as text, as the URL takes them: no UUID built per poll.
+            org_id, user_id, wallbox_id = key.split(":")
+            response = await self._get_wallbox_response(
+                org_id, user_id, wallbox_id, include_deleted=self.include_deleted
+            )
         except ClientClosedError:
             self._finish(None)
             return

@@ -44,14 +44,13 @@ import attrs
 
 from ._errors import FleetBackendError, InvalidArgumentError
 from ._redis import bounded, check_fleet_name, check_redis_url, connect, fleet_key, redis_asyncio, redis_failure, where
-from ._settings import check_seconds
+from ._settings import ID_TEXT, check_seconds
 
 logger = logging.getLogger("podero_client")
 
 # A wallbox's key as the fleet holds it, here, in FleetWatch and in Redis: "org_id:user_id:wallbox_id",
 # each a UUID as str(uuid.UUID) writes it. One str, which the garbage collector does not track,
 # where a tuple of 3 UUIDs is 4 objects it walks at every full collection.
-ID_TEXT = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 KEY_TEXT = re.compile(f"{ID_TEXT.pattern}:{ID_TEXT.pattern}:{ID_TEXT.pattern}")
 
 STREAM_MAXLEN = 100_000  # entries the change stream keeps, about (XADD MAXLEN ~)

@@ -33,6 +33,8 @@ from ._budget import (
     Waiters,
     _burst,
     _per_second,
+    batch_of,
+    held_for_batch,
     too_late,
     wait_deadline,
 )
@@ -188,7 +190,9 @@ class RedisBudget:
         self._keys = [f"{{{limit.key}}}:gcra", f"{{{limit.key}}}:pause", f"{{{limit.key}}}:settings"]
         self._where = where(limit.url)
         self._lifecycle = lifecycle or Lifecycle()
-        self._local = LocalBudget(RateLimit(per_second=limit.per_second, burst=limit.burst), lifecycle=self._lifecycle)
+        local_limit = RateLimit(per_second=limit.per_second, burst=limit.burst)
+        self._local = LocalBudget(local_limit, lifecycle=self._lifecycle)
+        self._batch = batch_of(local_limit)
         self._fallback = limit.on_redis_error == "local"
         self._local_only = False  # Redis failed, and the local budget stands in until it answers again
         self._back = asyncio.Event()  # set when Redis answers again: the callers in the local queue move to Redis's
@@ -202,6 +206,7 @@ class RedisBudget:
         self._other_settings: bytes | None = None  # the key's settings, when they differ from ours (warned once)
         self._wake = asyncio.Event()  # a user's call came while the dispatcher waits on the fleet's behalf
         self._asked_for_background = False  # the dispatcher's last question was for background calls only
+        self._key_differs = False  # the key's last answer: it runs at other settings than ours
 
     async def _ask(
         self, mode: str, amount: float, *, background: bool = False, late: float = 0.0
@@ -229,6 +234,7 @@ class RedisBudget:
             or (mode == "take" and answer[0] > amount)
         ):
             raise RateLimitBackendError(f"Redis at {self._where} answered {answer!r}, which makes no sense")
+        self._key_differs = isinstance(answer[3], bytes)
         self._check_settings(answer[3])
         return answer[0], answer[1] / 1e6, answer[2] / 1e6
 
@@ -316,9 +322,25 @@ class RedisBudget:
                     self._waiters.grant()
                 napped = wait > 0 and self._waiters.head() is not None
                 if napped:
-                    await self._nap(wait)
+                    await self._nap(wait + self._hold(wait, granted))
         finally:
             self._task = None
+
+    def _hold(self, wait: float, granted: int) -> float:
+        """How long past the next slot to nap for a batch's slots (as the local budget's timer does).
+
+        Only for background calls, whose nap a user's call cuts short: a process holding
+        interactive calls back would leave their slots to another's fleet. Only after an answer
+        that granted a slot: not through a pause (the probe after it goes alone), nor while other
+        processes take the slots. Never on a key run at other settings than ours (a batch may
+        not fit its burst), or when a caller of the batch must give up first.
+        """
+        if not granted or self._key_differs or not self._asked_for_background or self._waiters.waiting[INTERACTIVE]:
+            return 0.0
+        hold = held_for_batch(self._batch, self._waiters.live, self._interval_us / 1e6)
+        if hold and self._waiters.ends_before(time.monotonic() + wait + hold, self._batch):
+            return 0.0
+        return hold
 
     async def _nap(self, seconds: float) -> None:
         """Sleep until the next slot, or until a user's call wants the slot the fleet waits for."""

@@ -24,6 +24,10 @@ from ._utils import is_finite_number
 _CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
+# str(uuid.UUID) writes this form; a request's URL carries it as it is.
+ID_TEXT = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 @functools.lru_cache(maxsize=4096)  # pollers ask for the same ids again and again
 def _parse_uuid(value: str) -> uuid.UUID | None:
     return uuid.UUID(value) if _CANONICAL_UUID.fullmatch(value) else None
@@ -39,6 +43,17 @@ def as_uuid(name: str, value: uuid.UUID | str) -> uuid.UUID:
             f"{name} must be a UUID (a uuid.UUID or text like 3f2b5c1e-0000-4000-8000-000000000000), got {value!r}"
         )
     return parsed
+
+
+def as_id_argument(name: str, value: uuid.UUID | str) -> uuid.UUID | str:
+    """An id argument as a request takes it: text as ``str(uuid)`` writes it stays text, else ``as_uuid``.
+
+    The URL carries that text as it is, so no UUID is built for it (nor cached: a fleet of
+    100,000 ids would only churn the cache).
+    """
+    if isinstance(value, str) and ID_TEXT.fullmatch(value):
+        return value
+    return as_uuid(name, value)
 
 
 def check_leeway(leeway: object) -> float:

@@ -20,6 +20,7 @@ import contextlib
 import cProfile
 import gc
 import json
+import math
 import os
 import platform
 import statistics
@@ -149,15 +150,18 @@ async def loop_over(
     gc_time: GCTime,
     *,
     paced: bool,
+    batch: int = 1,
 ) -> dict[str, float]:
     """``CONCURRENCY`` workers calling ``call`` over ``keys`` for ``seconds``; CPU, rate and GC per call.
 
-    ``paced``: the workers take turns on a simple timer at ``rate`` (the budget paces the SDK's calls).
+    ``paced``: the workers take turns on a simple timer at ``rate`` (the budget paces the SDK's calls);
+    ``batch``: the slots go ``batch`` at a time, each group at its last slot, as the budget serves a queue.
     """
     loop = asyncio.get_running_loop()
     done = 0
-    next_at = loop.time()
+    origin = next_at = loop.time()
     stop = next_at + seconds
+    group = batch / rate
 
     async def worker(first: int) -> None:
         nonlocal done, next_at
@@ -165,6 +169,8 @@ async def loop_over(
         while loop.time() < stop:
             if paced:
                 at = next_at = max(next_at, loop.time()) + 1 / rate
+                if batch > 1:
+                    at = origin + math.ceil((at - origin) / group - 1e-9) * group
                 await asyncio.sleep(at - loop.time())
             await call(keys[index % len(keys)])
             done += 1
@@ -181,6 +187,7 @@ async def loop_over(
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from podero_client import ClientCredentials, PoderoClient, RateLimit
+    from podero_client._budget import batch_of
 
     process = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--serve", "--wallboxes", str(args.wallboxes), "--speed", str(args.speed),
@@ -253,12 +260,17 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             async with paced_session(started["url"]) as raw_get:
                 plain_rounds = []
                 paced_rounds = []
+                batched_rounds = []
+                batch = batch_of(budget)
                 for _ in range(args.rounds):
                     plain_rounds.append(
                         await loop_over(plain, keys, args.rate, args.plain_seconds, gc_time, paced=False)
                     )
                     paced_rounds.append(
                         await loop_over(raw_get, keys, args.rate, args.plain_seconds, gc_time, paced=True)
+                    )
+                    batched_rounds.append(
+                        await loop_over(raw_get, keys, args.rate, args.plain_seconds, gc_time, paced=True, batch=batch)
                     )
         server = await ask(t0, t1)
         return {
@@ -286,6 +298,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "paced_cpu_us": statistics.median(r["cpu_us"] for r in paced_rounds),
             "paced_rate": statistics.median(r["rate"] for r in paced_rounds),
             "paced_gc_us": statistics.median(r["gc_us"] for r in paced_rounds),
+            "batch": batch,
+            "batched_cpu_us": statistics.median(r["cpu_us"] for r in batched_rounds),
+            "batched_rate": statistics.median(r["rate"] for r in batched_rounds),
             "rounds": args.rounds,
             "fleet_gc_us": fleet_gc * 1e6,
             "fleet_gc_by_generation": fleet_gc_by_generation,
@@ -298,6 +313,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         process.terminate()
         await process.wait()
+
+
+def verdict(ok: bool | None) -> str:
+    return "" if ok is None else "ok" if ok else "MISSED"
 
 
 def section(result: dict[str, Any], smoke: bool) -> str:
@@ -320,11 +339,16 @@ def section(result: dict[str, Any], smoke: bool) -> str:
          result["fleet_gc_us"] <= 20),
         ("longest loop stall (10 ms ticker, start-up included)", "≤ 100 ms",
          f"{result['longest_stall'] * 1000:.0f} ms", result["longest_stall"] <= 0.1),
+        (f"SDK CPU per poll: watch / baseline paced {result['batch']} at a time", "(information)",
+         f"{result['fleet_cpu_us'] / result['batched_cpu_us']:.2f} ({result['batched_cpu_us']:.0f} µs)", None),
+        (f"SDK CPU per call: plain loop / baseline paced {result['batch']} at a time", "(information)",
+         f"{result['plain_cpu_us'] / result['batched_cpu_us']:.2f}", None),
     ]  # fmt: skip
     achieved = result["achieved_interval"]
     command = f"python scripts/bench_fleet.py{' --smoke' if smoke else ''}"
-    if not smoke and (n, rate) != (20_000, 500):
-        command += f" --wallboxes {n} --rate {rate:g} --interval {result['interval']:g} --section {result['section']}"
+    if not smoke and (n, rate, result["burst"]) != (20_000, 500, 10):
+        command += f" --wallboxes {n} --rate {rate:g} --burst {result['burst']} --interval {result['interval']:g}"
+        command += f" --section {result['section']}"
     lines = [
         f"## Fleet: one process watching {n:,} wallboxes on a budget of {rate:g}/s",
         "",
@@ -342,13 +366,17 @@ def section(result: dict[str, Any], smoke: bool) -> str:
         "",
         "| figure | target | measured | |",
         "| --- | --- | ---: | --- |",
-        *[f"| {name} | {target} | {value} | {'ok' if ok else 'MISSED'} |" for name, target, value, ok in rows],
+        *[f"| {name} | {target} | {value} | {verdict(ok)} |" for name, target, value, ok in rows],
         "",
         f"The watch's own figures at the end: achieved interval "
         f"{'-' if achieved is None else f'{achieved:.1f} s'} (the budget allows {n / rate:g} s), slowest wallbox "
         f"{result['slowest_age']:.1f} s old, {result['changes']:,} changes seen, {result['failures']} failed polls; "
         f"99 % of the gaps between two polls of a wallbox were under {result['p99_gap']:.1f} s. "
         f"The plain loop reached {result['plain_rate']:,.0f} requests/s, the paced one {result['paced_rate']:,.0f}. "
+        f"The budget serves its queue {result['batch']} slots at a time (one timer wake-up each); the last two "
+        f"rows compare with the paced baseline grouped likewise ({result['batched_rate']:,.0f}/s), what raw "
+        f"aiohttp costs when it groups its requests the same way; the targets are against the baseline paced "
+        f"one request at a time, as the issue set them. "
         f"CPU per request of the fake's process: {result['server_cpu_us']:.0f} µs. Garbage collection per call: "
         f"{result['fleet_gc_us']:.0f} µs in the watch ({n:,} wallboxes held), {result['plain_gc_us']:.0f} µs in the "
         f"plain loop, {result['paced_gc_us']:.0f} µs in the paced one; the watch's by generation (0, 1, 2): "
@@ -376,7 +404,9 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=30.0, help="asked for: shorter than wallboxes / rate")
     parser.add_argument("--fast-interval", type=float, default=3.0)
     parser.add_argument("--speed", type=float, default=1.0, help="the fake's clock")
-    parser.add_argument("--warmup", type=float, default=50.0)
+    parser.add_argument(
+        "--warmup", type=float, help="default: the first full round of polls (wallboxes / rate, or interval) + 10 s"
+    )
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--plain-seconds", type=float, default=10.0, help="each round of the plain and paced loops")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the plain and paced loops")
@@ -392,6 +422,8 @@ def main() -> int:
     if args.smoke:
         args.wallboxes, args.rate, args.burst, args.interval = 300, 150.0, 3, 1.0
         args.warmup, args.seconds, args.plain_seconds, args.rounds = 3.0, 2.0, 1.0, 1
+    if args.warmup is None:  # measured once every wallbox has had its first poll, as the issue asks
+        args.warmup = max(args.interval, args.wallboxes / args.rate) + 10.0
     out = args.out or (ROOT / "build" / "BENCHMARKS.md" if args.smoke else ROOT / "BENCHMARKS.md")
     result = asyncio.run(measure(args))
     print(json.dumps(result, indent=2))

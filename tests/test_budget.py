@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import httpx
 import pytest
@@ -282,6 +283,127 @@ def test_a_late_wake_up_serves_the_slot_that_was_due() -> None:
     assert budget._take(100.15, lag=budget.interval) == pytest.approx(0.05)  # the next at 100.2, not 100.25
     assert budget._take(100.5) == 0.0  # a caller with no one queued starts from now
     assert budget._take(100.5) == pytest.approx(0.1)
+
+
+async def woken_together(acquire: Callable[[], Awaitable[None]], callers: int) -> list[int]:
+    """``callers`` tasks await ``acquire()`` at once: how many each loop iteration woke, in the order woken.
+
+    A task counts the loop's iterations and every caller notes the one it was woken in, so
+    the callers that one wake-up of a budget's timer (or one answer from Redis) served share it.
+    """
+    iterations = 0
+
+    async def count_iterations() -> None:
+        nonlocal iterations
+        while True:
+            iterations += 1
+            await asyncio.sleep(0)
+
+    woken: list[int] = []
+
+    async def caller() -> None:
+        await acquire()
+        woken.append(iterations)
+
+    counter = asyncio.create_task(count_iterations())
+    try:
+        await asyncio.gather(*(caller() for _ in range(callers)))
+    finally:
+        counter.cancel()
+    return list(collections.Counter(woken).values())  # a Counter keeps the order of first sight
+
+
+async def test_a_queue_of_callers_is_woken_a_batch_at_a_time() -> None:
+    """1,000/s, burst 10, 100 callers at once: the burst, then timer wake-ups of five slots (half the burst)."""
+    budget = LocalBudget(RateLimit(per_second=1000, burst=10))
+    request = httpx.Request("GET", "http://podero.invalid/")
+    started = time.monotonic()
+    batches = await woken_together(lambda: budget.acquire(request, None), 100)
+    elapsed = time.monotonic() - started
+    # Never more than GCRA allows at once: the burst, and a slot due an interval ago.
+    assert max(batches) <= 11
+    # The burst, then 18 batches of five; one slot per wake-up would be 91 batches.
+    assert len(batches) <= 24, batches
+    assert elapsed >= (100 - 11) / 1000, "the batches kept to the budget's rate"
+
+
+def first_slot_in(budget: LocalBudget, seconds: float) -> float:
+    """Empty the bucket so that its next slot comes in ``seconds``: that time (monotonic)."""
+    budget._tat = time.monotonic() + seconds + budget.tolerance
+    return budget._tat - budget.tolerance
+
+
+async def queued(budget: LocalBudget, ends: Sequence[float | None]) -> list[asyncio.Task[None]]:
+    """One waiting caller per end (None: no timeout), queued in that order."""
+    request = httpx.Request("GET", "http://podero.invalid/")
+    tasks = [asyncio.create_task(budget.acquire(request, end)) for end in ends]
+    await asyncio.sleep(0)
+    assert budget.state().waiting == len(ends)
+    return tasks
+
+
+def wake_up_after_next_slot(budget: LocalBudget) -> float:
+    """How long after the next slot the budget's timer is set for."""
+    assert budget._timer is not None
+    return budget._timer.when() - (budget._tat - budget.tolerance)
+
+
+async def test_a_caller_alone_in_the_queue_is_not_held_back_for_a_batch() -> None:
+    """One caller waiting: the timer is set for its own slot, not for the slots of a batch."""
+    budget = LocalBudget(RateLimit(per_second=1000, burst=10))
+    first_slot_in(budget, 1.0)
+    tasks = await queued(budget, [None])
+    assert wake_up_after_next_slot(budget) == pytest.approx(0, abs=budget.interval / 10)
+    await budget.aclose()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@pytest.mark.parametrize(
+    ("per_second", "burst", "batch"),
+    [(400, 6, 3), (400, 20, 5), (100, 10, 2), (1000, 1, 1)],
+    ids=["half-the-burst", "the-slots-of-10-ms", "slow", "burst-1-no-batches"],
+)
+async def test_the_timer_waits_for_the_slots_of_one_batch(per_second: float, burst: int, batch: int) -> None:
+    """Once the head has its slot, the timer waits for the slots of a batch: the window's, at most half the burst."""
+    budget = LocalBudget(RateLimit(per_second=per_second, burst=burst))
+    first_slot_in(budget, 0.002)
+    tasks = await queued(budget, [None] * 30)
+    await tasks[0]  # the head's slot (the timer was set with it alone in the queue); then the next batch's
+    waiting = budget.state().waiting  # 29, or fewer when that wake-up came late and served several due slots
+    held = (min(batch, waiting) - 1) * budget.interval
+    assert wake_up_after_next_slot(budget) == pytest.approx(held, abs=budget.interval / 10)
+    await budget.aclose()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_caller_whose_timeout_comes_first_is_not_held_for_a_batch() -> None:
+    """A batch's wake-up never comes after the end of a caller it serves: the timer is set for the slot instead."""
+    budget = LocalBudget(RateLimit(per_second=100, burst=10))  # batches of two
+    first = first_slot_in(budget, 0.002)
+    tasks = await queued(budget, [None, first + 1.5 * budget.interval, None, None])
+    await tasks[0]
+    assert budget.state().waiting == 3  # a wake-up 10 ms late would have served the second at once
+    assert wake_up_after_next_slot(budget) == pytest.approx(0, abs=budget.interval / 10)  # not one interval later
+    await budget.aclose()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@pytest.mark.parametrize("queued_first", [False, True], ids=["pause-then-queue", "queue-then-pause"])
+async def test_the_first_request_after_a_pause_goes_alone(queued_first: bool) -> None:
+    """Callers queued through a pause: the probe goes alone (no batch held for), then the batches."""
+    budget = LocalBudget(RateLimit(per_second=100, burst=10))  # batches of two
+    request = httpx.Request("GET", "http://podero.invalid/")
+    if queued_first:
+        first_slot_in(budget, 1.0)
+    else:
+        budget.cooldown(0.05)
+    woken = asyncio.create_task(woken_together(lambda: budget.acquire(request, None), 7))
+    if queued_first:
+        await until(lambda: budget.state().waiting == 7)
+        budget.cooldown(0.05)  # the timer set for the queue is set again, for the pause's end
+    batches = await woken
+    assert batches[0] == 1, batches  # held for a batch, the first wake-up would serve two
+    assert len(batches) <= 5, batches  # then batches of two: [1, 2, 2, 2]
 
 
 FAR_DATE = "Tue, 07 Dec 2027 13:00:00 GMT"  # a year ahead of the response's own Date below

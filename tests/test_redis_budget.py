@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import redis.asyncio
-from test_budget import after, assert_interactive_first, lanes_at_the_server, max_in_window, until
+from test_budget import after, assert_interactive_first, lanes_at_the_server, max_in_window, until, woken_together
 
 from podero_client import (
     APITimeoutError,
@@ -31,8 +31,10 @@ from podero_client import (
     RedisRateLimit,
     RetryPolicy,
 )
+from podero_client._context import CallContext, Priority, with_context
 from podero_client._extras import install_hint
 from podero_client._redis import bounded, check_redis_url, connect
+from podero_client._redis_budget import RedisBudget
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault, wallbox_payload
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
@@ -179,6 +181,60 @@ async def test_two_clients_on_one_key_share_the_budget(fake_podero: FakePodero, 
     times = [entry.at for entry in log]
     assert max_in_window(times, 1.0) <= (5 + rate) * 1.2  # one budget (arrival jitter: 20 %); each alone sends 100/s
     assert max(times) - min(times) >= (302 - 5) / rate * 0.9, "one budget, not one each"
+
+
+def lane_request(priority: Priority) -> httpx.Request:
+    request = httpx.Request("GET", "http://podero.invalid/")
+    with_context(request, CallContext(priority=priority))
+    return request
+
+
+@pytest.mark.parametrize(("priority", "most"), [("background", 30), ("interactive", None)])
+async def test_a_queue_of_background_callers_asks_redis_a_batch_at_a_time(
+    redis_url: str, key: str, priority: Priority, most: int | None
+) -> None:
+    """1,000/s, burst 10, 100 background callers: the dispatcher naps until five slots are due, not one.
+
+    Interactive callers are never held for a batch: another process's fleet would take their slots.
+    """
+    budget = RedisBudget(RedisRateLimit(url=redis_url, key=key, per_second=1000, burst=10))
+    request = lane_request(priority)
+    try:
+        started = time.monotonic()
+        batches = await woken_together(lambda: budget.acquire(request, None), 100)
+        elapsed = time.monotonic() - started
+    finally:
+        await budget.aclose()
+    assert max(batches) <= 11  # never more than GCRA allows at once: the burst, and a slot due an interval ago
+    if most is None:
+        assert len(batches) > 45, batches  # a nap for one slot at a time: each question finds one or two due
+    else:
+        # The burst, then batches of five; one slot per nap woke them in 50-90 batches.
+        assert len(batches) <= most, batches
+    assert elapsed >= (100 - 11) / 1000, "the batches kept to the budget's rate"
+
+
+async def test_the_first_request_after_a_shared_pause_goes_alone(redis_url: str, key: str) -> None:
+    """A pause heard from Redis (another process's 429): the first background slot after it goes alone."""
+    limit = RedisRateLimit(url=redis_url, key=key, per_second=200, burst=10)  # batches of three
+    paused, waiting = RedisBudget(limit), RedisBudget(limit)
+    request = lane_request("background")
+    try:
+        await paused.acquire(request, None)  # connected
+        paused.cooldown(0.1)
+        connection = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            async with asyncio.timeout(10):  # the pause reaches Redis a round trip later
+                while not await connection.exists(f"{{{key}}}:pause"):  # noqa: ASYNC110  # no event: poll Redis
+                    await asyncio.sleep(0.001)
+        finally:
+            await connection.aclose()
+        batches = await woken_together(lambda: waiting.acquire(request, None), 7)
+    finally:
+        await paused.aclose()
+        await waiting.aclose()
+    assert batches[0] == 1, batches  # napping for a batch past the pause, the first wake-up would serve two
+    assert len(batches) <= 5, batches  # then batches of three
 
 
 async def test_two_clients_on_burst_one_keep_the_whole_rate(fake_podero: FakePodero, redis_url: str, key: str) -> None:

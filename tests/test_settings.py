@@ -6,6 +6,7 @@ the fake server; each on both backends.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 from _servers import WALLBOX_PATH, ScriptedServer, make_client
 
 from podero_client import BearerToken, ClientCredentials, InvalidArgumentError, PasswordCredentials, PoderoClient
+from podero_client._settings import as_id_argument
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
@@ -162,3 +164,23 @@ async def test_with_options_checks_timeout_like_the_constructor(podero: PoderoCl
         podero.with_options(timeout=value)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="timeout"):
         PoderoClient(credentials=BearerToken("t"), base_url="http://127.0.0.1:1", timeout=value)  # type: ignore[arg-type]
+
+
+def test_an_id_argument_as_str_uuid_writes_it_stays_text() -> None:
+    """The URL carries that text as it is: no UUID is built for it; other forms are parsed or refused."""
+    text = "3f2b5c1e-0000-4000-8000-000000000000"
+    assert as_id_argument("org_id", text) is text
+    assert as_id_argument("org_id", text.upper()) == uuid.UUID(text)
+    parsed = uuid.UUID(text)
+    assert as_id_argument("org_id", parsed) is parsed
+    with pytest.raises(InvalidArgumentError, match="org_id must be a UUID"):
+        as_id_argument("org_id", "+" + text[1:])
+
+
+async def test_an_id_in_any_form_asks_for_the_same_url(fake_podero: FakePodero) -> None:
+    """Text, upper-case text and a UUID: one wallbox, one path at the server."""
+    async with fake_podero.client() as podero:
+        for wallbox_id in (WALLBOX_ID, WALLBOX_ID.upper(), uuid.UUID(WALLBOX_ID)):
+            assert (await podero.get_wallbox(ORG_ID, USER_ID, wallbox_id)).id == uuid.UUID(WALLBOX_ID)
+    paths = {entry.path for entry in fake_podero.request_log if entry.route == "wallbox"}
+    assert paths == {f"/api/partners/v2.0/org/{ORG_ID}/users/{USER_ID}/wallboxes/{WALLBOX_ID}"}
