@@ -203,11 +203,11 @@ class Waiters:
 
     def ends_before(self, until: float, count: int) -> bool:
         """Whether one of the next ``count`` callers of either lane must give up before ``until``."""
-        return any(
-            waiter.end is not None and waiter.end < until and not waiter.future.done()
-            for queue in self.lanes
-            for waiter in itertools.islice(queue, count)
-        )
+        for queue in self.lanes:
+            waiting = (waiter for waiter in queue if not waiter.future.done())  # given-up ones are skipped later
+            if any(waiter.end is not None and waiter.end < until for waiter in itertools.islice(waiting, count)):
+                return True
+        return False
 
     def _gone(self, waiter: Waiter) -> None:
         self.waiting[waiter.lane] -= 1
@@ -259,10 +259,11 @@ class Waiters:
 # sleeps until the slots of BATCH_WINDOW have come and serves them at once. One wake-up, one
 # loop iteration and one burst on the wire for several slots, instead of one each: at 500/s
 # with burst 10, 5 slots every 10 ms rather than one every 2 ms, about a quarter less CPU per
-# paced call (BENCHMARKS.md, fleet-profile). A batch takes at most half the burst: the bucket
-# holds ``burst`` slots, and the other half absorbs a wake-up running up to that many
-# intervals late without losing a slot. Never held for: a caller alone in the queue, the
-# probe after a pause, a caller whose timeout would come first.
+# paced call (BENCHMARKS.md, fleet-profile). A batch takes at most half the burst (rounded
+# up): the bucket holds ``burst`` slots, and the other half absorbs a wake-up running up to
+# that many intervals late without losing a slot. Never held for: a caller alone in the queue
+# when the timer is set, the probe after a pause, a caller whose timeout would come first
+# (one that comes later sets the timer again).
 BATCH_WINDOW = 0.010
 
 
@@ -322,6 +323,9 @@ class LocalBudget:
         waiter = self._waiters.add(request, end)
         if self._timer is None:
             self._dispatch()
+        elif end is not None and end < self._timer.when():  # the timer may be held for a batch past its end
+            self._timer.cancel()
+            self._dispatch()
         await self._waiters.wait(waiter)
 
     def _dispatch(self) -> None:
@@ -340,10 +344,12 @@ class LocalBudget:
     def _hold(self, now: float, wait: float) -> float:
         """How long past the next slot the timer waits for a batch's slots.
 
-        None when a caller of the batch must give up before the batch would go (its slot comes
-        in time: it gets it). The timer set by a queue's first caller (alone then) or by a pause
-        (``pause_until``) is never held, so the probe after a pause goes alone.
+        No hold (0.0) when a caller of the batch must give up before the batch would go (its
+        slot comes in time: it gets it). The timer set by a queue's first caller (alone then)
+        or by a pause (``pause_until``) is never held, so the probe after a pause goes alone.
         """
+        if now < self._paused_until:  # whoever sets the timer mid-pause: the probe goes alone
+            return 0.0
         hold = held_for_batch(self._batch, self._waiters.live, self.interval)
         if hold and self._waiters.ends_before(now + wait + hold, self._batch):
             return 0.0
@@ -365,7 +371,7 @@ class LocalBudget:
         if until <= self._paused_until:
             return
         self._paused_until = until
-        self._tat = until + self.tolerance  # empty: the first request at ``until``, then one per interval
+        self._tat = until + self.tolerance  # empty: the first request at ``until``, then the budget's rate
         self._waiters.outlasted(until)
         if self._timer is not None:
             self._timer.cancel()

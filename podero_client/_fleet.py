@@ -189,7 +189,7 @@ def _id_text(name: str, value: Any) -> str:
 
 
 def key_tuple(key: str) -> FleetKey:
-    """The UUIDs of a key the watch holds: what events, ``keys()`` and each poll's request take."""
+    """The UUIDs of a key the watch holds, as events and ``keys()`` give them (a poll's request takes its text)."""
     org_id, user_id, wallbox_id = key.split(":")
     return uuid.UUID(org_id), uuid.UUID(user_id), uuid.UUID(wallbox_id)
 

@@ -51,7 +51,7 @@ def as_id_argument(name: str, value: uuid.UUID | str) -> uuid.UUID | str:
     The URL carries that text as it is, so no UUID is built for it (nor cached: a fleet of
     100,000 ids would only churn the cache).
     """
-    if isinstance(value, str) and ID_TEXT.fullmatch(value):
+    if type(value) is str and ID_TEXT.fullmatch(value):  # a str subclass's __str__ might write other text
         return value
     return as_uuid(name, value)
 

@@ -22,7 +22,8 @@ from podero_client import (
     RateLimitError,
     RetryPolicy,
 )
-from podero_client._budget import BACKGROUND, INTERACTIVE, LocalBudget, next_lane
+from podero_client._budget import BACKGROUND, INTERACTIVE, LocalBudget, Waiters, next_lane
+from podero_client._context import CallContext, with_context
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault, LoggedRequest, wallbox_payload
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
@@ -386,6 +387,35 @@ async def test_a_caller_whose_timeout_comes_first_is_not_held_for_a_batch() -> N
     assert wake_up_after_next_slot(budget) == pytest.approx(0, abs=budget.interval / 10)  # not one interval later
     await budget.aclose()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_caller_joining_a_held_batch_with_an_earlier_end_sets_the_timer_again() -> None:
+    """A user's call whose timeout comes before the held wake-up: the timer goes back to the next slot."""
+    budget = LocalBudget(RateLimit(per_second=100, burst=10))  # batches of two
+    first = first_slot_in(budget, 0.002)
+    background = httpx.Request("GET", "http://podero.invalid/")
+    with_context(background, CallContext(priority="background"))
+    fleet = [asyncio.create_task(budget.acquire(background, None)) for _ in range(4)]
+    await fleet[0]  # then the timer is held one interval past the next slot, for a batch of two
+    assert wake_up_after_next_slot(budget) == pytest.approx(budget.interval, abs=budget.interval / 10)
+    end = first + 1.5 * budget.interval  # after the next slot (it goes first: interactive), before the batch's
+    user = asyncio.create_task(budget.acquire(httpx.Request("GET", "http://podero.invalid/"), end))
+    await asyncio.sleep(0)
+    assert wake_up_after_next_slot(budget) == pytest.approx(0, abs=budget.interval / 10)
+    await user  # its slot, not BudgetTimeout
+    await budget.aclose()
+    await asyncio.gather(*fleet, return_exceptions=True)
+
+
+async def test_a_batch_checks_the_ends_of_callers_still_waiting_only() -> None:
+    """Callers who gave up (still in the queue until they reach its head) are not counted among a batch's."""
+    waiters = Waiters()
+    request = httpx.Request("GET", "http://podero.invalid/")
+    for _ in range(2):
+        waiters.add(request, None).future.cancel()
+    waiters.add(request, 5.0)
+    assert waiters.ends_before(10.0, 1)
+    assert not waiters.ends_before(5.0, 1)
 
 
 @pytest.mark.parametrize("queued_first", [False, True], ids=["pause-then-queue", "queue-then-pause"])

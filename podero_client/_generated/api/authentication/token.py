@@ -163,7 +163,7 @@ async def asyncio(
 # podero-client: read by the SDK's request core (PoderoClient._call).
 METHOD = "POST"
 PATH = "/api/partners/v2.0/auth/token"
-# Path parameters of format uuid: checked, and given as UUID, before any I/O.
+# Path parameters of format uuid: checked before any I/O (text as str(uuid) writes it stays text, else a UUID).
 UUID_PARAMETERS: tuple[str, ...] = ()
 # Query parameters and the types each accepts (None and UNSET aside): checked before any I/O,
 # so that include_deleted="yes" is refused rather than sent. A list is checked as a list.

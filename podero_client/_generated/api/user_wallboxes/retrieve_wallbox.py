@@ -215,7 +215,7 @@ async def asyncio(
 # podero-client: read by the SDK's request core (PoderoClient._call).
 METHOD = "GET"
 PATH = "/api/partners/v2.0/org/{org_id}/users/{user_id}/wallboxes/{wallbox_id}"
-# Path parameters of format uuid: checked, and given as UUID, before any I/O.
+# Path parameters of format uuid: checked before any I/O (text as str(uuid) writes it stays text, else a UUID).
 UUID_PARAMETERS: tuple[str, ...] = ("org_id", "user_id", "wallbox_id")
 # Query parameters and the types each accepts (None and UNSET aside): checked before any I/O,
 # so that include_deleted="yes" is refused rather than sent. A list is checked as a list.
