@@ -189,29 +189,29 @@ def lane_request(priority: Priority) -> httpx.Request:
     return request
 
 
-@pytest.mark.parametrize(("priority", "most"), [("background", 30), ("interactive", None)])
-async def test_a_queue_of_background_callers_asks_redis_a_batch_at_a_time(
-    redis_url: str, key: str, priority: Priority, most: int | None
+@pytest.mark.parametrize("priority", ["background", "interactive"])
+async def test_redis_is_asked_a_batch_at_a_time_for_background_callers_only(
+    redis_url: str, key: str, priority: Priority
 ) -> None:
-    """1,000/s, burst 10, 100 background callers: the dispatcher naps until five slots are due, not one.
+    """200/s, burst 10, 60 background callers: the dispatcher naps until three slots are due, not one.
 
     Interactive callers are never held for a batch: another process's fleet would take their slots.
+    At 5 ms a slot, a round trip to Redis (well under 1 ms here) seldom finds two slots due.
     """
-    budget = RedisBudget(RedisRateLimit(url=redis_url, key=key, per_second=1000, burst=10))
+    budget = RedisBudget(RedisRateLimit(url=redis_url, key=key, per_second=200, burst=10))
     request = lane_request(priority)
     try:
         started = time.monotonic()
-        batches = await woken_together(lambda: budget.acquire(request, None), 100)
+        batches = await woken_together(lambda: budget.acquire(request, None), 60)
         elapsed = time.monotonic() - started
     finally:
         await budget.aclose()
     assert max(batches) <= 11  # never more than GCRA allows at once: the burst, and a slot due an interval ago
-    if most is None:
-        assert len(batches) > 45, batches  # a nap for one slot at a time: each question finds one or two due
+    if priority == "background":
+        assert len(batches) <= 25, batches  # the burst, then 17 batches of three; one slot per nap: about 50
     else:
-        # The burst, then batches of five; one slot per nap woke them in 50-90 batches.
-        assert len(batches) <= most, batches
-    assert elapsed >= (100 - 11) / 1000, "the batches kept to the budget's rate"
+        assert len(batches) > 30, batches  # one slot per nap: about 50; held for batches of three: 18
+    assert elapsed >= (60 - 11) / 200, "the batches kept to the budget's rate"
 
 
 async def test_the_first_request_after_a_shared_pause_goes_alone(redis_url: str, key: str) -> None:
