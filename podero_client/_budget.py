@@ -201,13 +201,18 @@ class Waiters:
         waiter.future.set_result(value)
         self._gone(waiter)
 
-    def ends_before(self, until: float, count: int) -> bool:
-        """Whether one of the next ``count`` callers of either lane must give up before ``until``."""
-        for queue in self.lanes:
-            waiting = (waiter for waiter in queue if not waiter.future.done())  # given-up ones are skipped later
-            if any(waiter.end is not None and waiter.end < until for waiter in itertools.islice(waiting, count)):
-                return True
-        return False
+    def batch_hold(self, batch: int, interval: float, slot: float) -> float:
+        """How long past the next slot (``slot``, monotonic) to wait for the slots of a batch of ``batch``.
+
+        One interval per other caller of the batch; none when a caller of the batch must give
+        up before the batch would go (its own slot comes in time: it gets it).
+        """
+        hold = (min(batch, self.live) - 1) * interval
+        for queue in self.lanes if hold else ():
+            waiting = (waiter for waiter in queue if not waiter.future.done())  # given-up ones: skipped later
+            if any(waiter.end is not None and waiter.end < slot + hold for waiter in itertools.islice(waiting, batch)):
+                return 0.0
+        return hold
 
     def _gone(self, waiter: Waiter) -> None:
         self.waiting[waiter.lane] -= 1
@@ -272,11 +277,6 @@ def batch_of(limit: RateLimit) -> int:
     return min((limit.burst + 1) // 2, 1 + int(BATCH_WINDOW * limit.per_second + 1e-9))
 
 
-def held_for_batch(batch: int, waiting: int, interval: float) -> float:
-    """How much longer than its own slot the head of a queue of ``waiting`` waits for its batch."""
-    return (min(batch, waiting) - 1) * interval
-
-
 class LocalBudget:
     """One process's budget: GCRA on the monotonic clock, two lanes of FIFO waiters, one timer."""
 
@@ -337,23 +337,12 @@ class LocalBudget:
             # most one interval late, so a late wake-up costs no slot and grants no burst.
             wait = self._take(now, self.interval)
             if wait > 0:
-                self._timer = asyncio.get_running_loop().call_later(wait + self._hold(now, wait), self._dispatch)
+                # Held for a batch; the timer set by a queue's first caller (alone then) or by a
+                # pause (``pause_until``) is not, so the probe after a pause goes alone.
+                hold = self._waiters.batch_hold(self._batch, self.interval, now + wait)
+                self._timer = asyncio.get_running_loop().call_later(wait + hold, self._dispatch)
                 return
             self._waiters.grant()
-
-    def _hold(self, now: float, wait: float) -> float:
-        """How long past the next slot the timer waits for a batch's slots.
-
-        No hold (0.0) when a caller of the batch must give up before the batch would go (its
-        slot comes in time: it gets it). The timer set by a queue's first caller (alone then)
-        or by a pause (``pause_until``) is never held, so the probe after a pause goes alone.
-        """
-        if now < self._paused_until:  # whoever sets the timer mid-pause: the probe goes alone
-            return 0.0
-        hold = held_for_batch(self._batch, self._waiters.live, self.interval)
-        if hold and self._waiters.ends_before(now + wait + hold, self._batch):
-            return 0.0
-        return hold
 
     def cooldown(self, seconds: float, *, retry_after: float | None = None) -> None:
         """Pause every request for ``seconds`` (a 429's wait, capped by the retry policy); empty afterwards.

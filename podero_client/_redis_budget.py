@@ -34,7 +34,6 @@ from ._budget import (
     _burst,
     _per_second,
     batch_of,
-    held_for_batch,
     too_late,
     wait_deadline,
 )
@@ -306,6 +305,7 @@ class RedisBudget:
                 try:
                     waiters = self._waiters
                     self._asked_for_background = not waiters.waiting[INTERACTIVE]
+                    self._wake.clear()  # a user's call from now on, even while Redis answers, cuts the nap
                     granted, wait, paused = await self._ask(
                         "take",
                         min(waiters.live, _BATCH),
@@ -333,21 +333,17 @@ class RedisBudget:
         interactive calls back would leave their slots to another's fleet. Only after an answer
         that granted a slot: not through a pause (the probe after it goes alone), nor while other
         processes take the slots. Never on a key run at other settings than ours (a batch may
-        not fit its burst), or when a caller of the batch must give up first.
+        not fit its burst).
         """
-        if not granted or self._key_differs or not self._asked_for_background or self._waiters.waiting[INTERACTIVE]:
+        if not granted or self._key_differs or not self._asked_for_background:
             return 0.0
-        hold = held_for_batch(self._batch, self._waiters.live, self._interval_us / 1e6)
-        if hold and self._waiters.ends_before(time.monotonic() + wait + hold, self._batch):
-            return 0.0
-        return hold
+        return self._waiters.batch_hold(self._batch, self._interval_us / 1e6, time.monotonic() + wait)
 
     async def _nap(self, seconds: float) -> None:
         """Sleep until the next slot, or until a user's call wants the slot the fleet waits for."""
         if not self._asked_for_background:
             await asyncio.sleep(seconds)
             return
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 

@@ -21,11 +21,9 @@ from ._utils import is_finite_number
 # The one text form of an id the docs document (docs/errors.md): 8-4-4-4-12 hex digits, any case.
 # uuid.UUID() alone also takes braces, "urn:uuid:", misplaced hyphens, and, through
 # int(..., 16), spaces, "+" and "_": "+" and 31 hex digits would name another device.
-_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-
-# str(uuid.UUID) writes this form; a request's URL carries it as it is.
+# str(uuid.UUID) writes it in lower case; a request's URL carries that text as it is.
 ID_TEXT = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CANONICAL_UUID = re.compile(ID_TEXT.pattern, re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=4096)  # pollers ask for the same ids again and again

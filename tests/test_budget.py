@@ -23,7 +23,7 @@ from podero_client import (
     RetryPolicy,
 )
 from podero_client._budget import BACKGROUND, INTERACTIVE, LocalBudget, Waiters, next_lane
-from podero_client._context import CallContext, with_context
+from podero_client._context import CallContext, Priority, with_context
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero, Fault, LoggedRequest, wallbox_payload
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
@@ -317,7 +317,7 @@ async def woken_together(acquire: Callable[[], Awaitable[None]], callers: int) -
 async def test_a_queue_of_callers_is_woken_a_batch_at_a_time() -> None:
     """1,000/s, burst 10, 100 callers at once: the burst, then timer wake-ups of five slots (half the burst)."""
     budget = LocalBudget(RateLimit(per_second=1000, burst=10))
-    request = httpx.Request("GET", "http://podero.invalid/")
+    request = lane_request("interactive")
     started = time.monotonic()
     batches = await woken_together(lambda: budget.acquire(request, None), 100)
     elapsed = time.monotonic() - started
@@ -328,6 +328,13 @@ async def test_a_queue_of_callers_is_woken_a_batch_at_a_time() -> None:
     assert elapsed >= (100 - 11) / 1000, "the batches kept to the budget's rate"
 
 
+def lane_request(priority: Priority) -> httpx.Request:
+    """A bare request in ``priority``'s lane, for a budget alone."""
+    request = httpx.Request("GET", "http://podero.invalid/")
+    with_context(request, CallContext(priority=priority))
+    return request
+
+
 def first_slot_in(budget: LocalBudget, seconds: float) -> float:
     """Empty the bucket so that its next slot comes in ``seconds``: that time (monotonic)."""
     budget._tat = time.monotonic() + seconds + budget.tolerance
@@ -336,7 +343,7 @@ def first_slot_in(budget: LocalBudget, seconds: float) -> float:
 
 async def queued(budget: LocalBudget, ends: Sequence[float | None]) -> list[asyncio.Task[None]]:
     """One waiting caller per end (None: no timeout), queued in that order."""
-    request = httpx.Request("GET", "http://podero.invalid/")
+    request = lane_request("interactive")
     tasks = [asyncio.create_task(budget.acquire(request, end)) for end in ends]
     await asyncio.sleep(0)
     assert budget.state().waiting == len(ends)
@@ -393,13 +400,11 @@ async def test_a_caller_joining_a_held_batch_with_an_earlier_end_sets_the_timer_
     """A user's call whose timeout comes before the held wake-up: the timer goes back to the next slot."""
     budget = LocalBudget(RateLimit(per_second=100, burst=10))  # batches of two
     first = first_slot_in(budget, 0.002)
-    background = httpx.Request("GET", "http://podero.invalid/")
-    with_context(background, CallContext(priority="background"))
-    fleet = [asyncio.create_task(budget.acquire(background, None)) for _ in range(4)]
+    fleet = [asyncio.create_task(budget.acquire(lane_request("background"), None)) for _ in range(4)]
     await fleet[0]  # then the timer is held one interval past the next slot, for a batch of two
     assert wake_up_after_next_slot(budget) == pytest.approx(budget.interval, abs=budget.interval / 10)
     end = first + 1.5 * budget.interval  # after the next slot (it goes first: interactive), before the batch's
-    user = asyncio.create_task(budget.acquire(httpx.Request("GET", "http://podero.invalid/"), end))
+    user = asyncio.create_task(budget.acquire(lane_request("interactive"), end))
     await asyncio.sleep(0)
     assert wake_up_after_next_slot(budget) == pytest.approx(0, abs=budget.interval / 10)
     await user  # its slot, not BudgetTimeout
@@ -410,19 +415,23 @@ async def test_a_caller_joining_a_held_batch_with_an_earlier_end_sets_the_timer_
 async def test_a_batch_checks_the_ends_of_callers_still_waiting_only() -> None:
     """Callers who gave up (still in the queue until they reach its head) are not counted among a batch's."""
     waiters = Waiters()
-    request = httpx.Request("GET", "http://podero.invalid/")
-    for _ in range(2):
-        waiters.add(request, None).future.cancel()
+    request = lane_request("interactive")
+    gone = [asyncio.create_task(waiters.wait(waiters.add(request, None))) for _ in range(2)]
+    await asyncio.sleep(0)
+    for task in gone:
+        task.cancel()  # they give up; they stay in the queue until they reach its head
+    await asyncio.gather(*gone, return_exceptions=True)
     waiters.add(request, 5.0)
-    assert waiters.ends_before(10.0, 1)
-    assert not waiters.ends_before(5.0, 1)
+    waiters.add(request, None)
+    assert waiters.batch_hold(2, 1.0, 3.5) == 1.0  # the batch's two go at 4.5, before the first's end
+    assert waiters.batch_hold(2, 1.0, 4.5) == 0.0  # they would go at 5.5: the first must give up at 5.0
 
 
 @pytest.mark.parametrize("queued_first", [False, True], ids=["pause-then-queue", "queue-then-pause"])
 async def test_the_first_request_after_a_pause_goes_alone(queued_first: bool) -> None:
     """Callers queued through a pause: the probe goes alone (no batch held for), then the batches."""
     budget = LocalBudget(RateLimit(per_second=100, burst=10))  # batches of two
-    request = httpx.Request("GET", "http://podero.invalid/")
+    request = lane_request("interactive")
     if queued_first:
         first_slot_in(budget, 1.0)
     else:

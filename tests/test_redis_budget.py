@@ -18,7 +18,15 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import redis.asyncio
-from test_budget import after, assert_interactive_first, lanes_at_the_server, max_in_window, until, woken_together
+from test_budget import (
+    after,
+    assert_interactive_first,
+    lane_request,
+    lanes_at_the_server,
+    max_in_window,
+    until,
+    woken_together,
+)
 
 from podero_client import (
     APITimeoutError,
@@ -31,7 +39,7 @@ from podero_client import (
     RedisRateLimit,
     RetryPolicy,
 )
-from podero_client._context import CallContext, Priority, with_context
+from podero_client._context import Priority
 from podero_client._extras import install_hint
 from podero_client._redis import bounded, check_redis_url, connect
 from podero_client._redis_budget import RedisBudget
@@ -183,12 +191,6 @@ async def test_two_clients_on_one_key_share_the_budget(fake_podero: FakePodero, 
     assert max(times) - min(times) >= (302 - 5) / rate * 0.9, "one budget, not one each"
 
 
-def lane_request(priority: Priority) -> httpx.Request:
-    request = httpx.Request("GET", "http://podero.invalid/")
-    with_context(request, CallContext(priority=priority))
-    return request
-
-
 @pytest.mark.parametrize("priority", ["background", "interactive"])
 async def test_redis_is_asked_a_batch_at_a_time_for_background_callers_only(
     redis_url: str, key: str, priority: Priority
@@ -212,6 +214,21 @@ async def test_redis_is_asked_a_batch_at_a_time_for_background_callers_only(
     else:
         assert len(batches) > 30, batches  # one slot per nap: about 50; held for batches of three: 18
     assert elapsed >= (60 - 11) / 200, "the batches kept to the budget's rate"
+
+
+async def test_no_batch_is_held_for_on_a_key_run_at_other_settings(redis_url: str, key: str) -> None:
+    """The key runs at another client's 100/s: batches of this client's 200/s may not fit; it naps for one slot."""
+    other = RedisBudget(RedisRateLimit(url=redis_url, key=key, per_second=100, burst=10))
+    mine = RedisBudget(RedisRateLimit(url=redis_url, key=key, per_second=200, burst=10))
+    request = lane_request("background")
+    try:
+        await other.acquire(request, None)  # its settings, stored with the key, are the key's
+        batches = await woken_together(lambda: mine.acquire(request, None), 40)
+    finally:
+        await other.aclose()
+        await mine.aclose()
+    # The burst's 9, then one slot per nap: about 32; held for batches of three (ours): about 16.
+    assert len(batches) > 22, batches
 
 
 async def test_the_first_request_after_a_shared_pause_goes_alone(redis_url: str, key: str) -> None:
