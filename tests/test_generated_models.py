@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import enum
 import json
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,24 @@ def test_additional_properties_cost_nothing_until_used() -> None:
     del known["boost_state"]
     known.additional_properties = {"x": 1}
     assert known["x"] == 1
+
+
+def test_parsing_a_wallbox_subscripts_no_type_at_run_time() -> None:
+    """A cast names its type as text: ``Literal["information"]`` evaluated per parse costs two calls into typing."""
+    payload = wallbox_payload()
+    assert {action["code"] for action in payload["actions"]} == {"reauthenticate", "information"}
+    into_typing: list[str] = []
+
+    def watch(frame: Any, event: str, arg: object) -> None:
+        if event == "call" and frame.f_globals.get("__name__") == "typing" and frame.f_code.co_name != "cast":
+            into_typing.append(frame.f_code.co_name)
+
+    sys.setprofile(watch)
+    try:
+        models.WallboxDetailOutput.from_dict(payload)
+    finally:
+        sys.setprofile(None)
+    assert into_typing == []
 
 
 REFUSED = [

@@ -97,7 +97,7 @@ class InformationActionProjection:
             raise _FieldTypeError.wrong("InformationActionProjection", "(itself)", "object", src_dict)
         d = dict(src_dict)
         try:
-            code = cast(Literal["information"], d.pop("code"))
+            code = cast("Literal['information']", d.pop("code"))
             if code != "information":
                 raise ValueError(f"code must match const 'information', got '{code}'")
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:

@@ -84,7 +84,7 @@ class ReauthenticateProjection:
             raise _FieldTypeError.wrong("ReauthenticateProjection", "(itself)", "object", src_dict)
         d = dict(src_dict)
         try:
-            code = cast(Literal["reauthenticate"], d.pop("code"))
+            code = cast("Literal['reauthenticate']", d.pop("code"))
             if code != "reauthenticate":
                 raise ValueError(f"code must match const 'reauthenticate', got '{code}'")
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
