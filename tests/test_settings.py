@@ -14,7 +14,7 @@ import pytest
 from _servers import WALLBOX_PATH, ScriptedServer, make_client
 
 from podero_client import BearerToken, ClientCredentials, InvalidArgumentError, PasswordCredentials, PoderoClient
-from podero_client._settings import as_id_argument
+from podero_client._settings import _parse_uuid, as_id_argument
 from podero_client.testing import ORG_ID, USER_ID, WALLBOX_ID, FakePodero
 
 IDS = (ORG_ID, USER_ID, WALLBOX_ID)
@@ -184,3 +184,14 @@ async def test_an_id_in_any_form_asks_for_the_same_url(fake_podero: FakePodero) 
             assert (await podero.get_wallbox(ORG_ID, USER_ID, wallbox_id)).id == uuid.UUID(WALLBOX_ID)
     paths = {entry.path for entry in fake_podero.request_log if entry.route == "wallbox"}
     assert paths == {f"/api/partners/v2.0/org/{ORG_ID}/users/{USER_ID}/wallboxes/{WALLBOX_ID}"}
+
+
+async def test_ids_as_text_reach_the_url_without_the_cache_of_parsed_ids(fake_podero: FakePodero) -> None:
+    """A poller's 100,000 ids given as text would churn that cache (4,096): text as str(uuid) writes it skips it."""
+    async with fake_podero.client() as podero:
+        await podero.get_wallbox(*IDS)  # the token, the connection: nothing of them parses an id
+        before = _parse_uuid.cache_info()
+        await podero.get_wallbox(*IDS)
+        assert _parse_uuid.cache_info()[:2] == before[:2]
+        await podero.get_wallbox(ORG_ID, USER_ID, WALLBOX_ID.upper())  # another form still goes through it
+        assert _parse_uuid.cache_info()[:2] != before[:2]
